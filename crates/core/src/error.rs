@@ -1,0 +1,63 @@
+use std::fmt;
+
+/// A boxed cause kept for logs; never shown to end users as is.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors at the seams, sorted by what the caller can do about them.
+///
+/// `Invalid`, `NotFound` and `Conflict` are the caller's to fix and are safe to show;
+/// `Unavailable` is transient (retry with backoff: a database or index that is down);
+/// `Internal` is a bug or a broken installation and is logged with its cause chain.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    #[error("{message}")]
+    Internal {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl Error {
+    pub fn unavailable(message: impl fmt::Display, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable { message: message.to_string(), source: Some(source.into()) }
+    }
+
+    pub fn internal(message: impl fmt::Display, source: impl Into<BoxError>) -> Self {
+        Self::Internal { message: message.to_string(), source: Some(source.into()) }
+    }
+
+    pub fn internal_msg(message: impl fmt::Display) -> Self {
+        Self::Internal { message: message.to_string(), source: None }
+    }
+
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    /// A stable machine-readable code for API bodies and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid_input",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal { .. } => "internal",
+        }
+    }
+}

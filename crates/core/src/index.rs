@@ -1,0 +1,91 @@
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{ChunkPoint, DocumentId, Result, WorkspaceId, WorkspaceScope};
+
+/// Which embedding model made a collection's vectors. Recorded with the collection; an
+/// index opened with a different model is refused, never silently mixed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingModelInfo {
+    pub id: String,
+    pub dimension: usize,
+}
+
+/// Texts in, one vector per text out.
+///
+/// Contract: the output has exactly one vector per input, in input order, each of
+/// `model().dimension` floats and L2-normalised (so cosine equals dot product). The call
+/// is CPU-bound and blocking: async callers run it on a blocking thread.
+pub trait Embedder: Send + Sync {
+    fn model(&self) -> &EmbeddingModelInfo;
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// A chunk with its dense vector, ready to upsert. The sparse (BM25) vector is derived
+/// from `chunk.text` inside the index, so every implementation tokenises the same way.
+#[derive(Debug, Clone)]
+pub struct IndexedChunk {
+    pub chunk: ChunkPoint,
+    pub dense: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Dense and BM25 candidates fused with reciprocal rank fusion.
+    #[default]
+    Hybrid,
+    Dense,
+    Sparse,
+}
+
+/// A search within a scope of workspaces (mandatory, see [`WorkspaceScope`]).
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// The query's text, for the BM25 side.
+    pub text: String,
+    /// The query's embedding, for the dense side.
+    pub dense: Vec<f32>,
+    pub limit: usize,
+    pub mode: SearchMode,
+    /// Narrow to these documents (still within the scope).
+    pub documents: Option<Vec<DocumentId>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredChunk {
+    pub chunk: ChunkPoint,
+    pub score: f32,
+}
+
+/// The vector index: embedded Qdrant on local disk, or a Qdrant server.
+///
+/// Contract, shared by every implementation and checked by one test suite:
+/// - `upsert` is idempotent by [`ChunkPoint::point_id`]: upserting the same chunk twice
+///   leaves one point;
+/// - `search` returns only points whose workspace is in `scope`, best first;
+/// - deletes remove every matching point and succeed when there is none;
+/// - `Error::Unavailable` means the index could not be reached and the call may be retried.
+#[async_trait]
+pub trait VectorIndex: Send + Sync {
+    fn model(&self) -> &EmbeddingModelInfo;
+    async fn upsert(&self, points: Vec<IndexedChunk>) -> Result<()>;
+    async fn search(&self, scope: &WorkspaceScope, request: &SearchRequest)
+        -> Result<Vec<ScoredChunk>>;
+    async fn delete_document(&self, workspace: WorkspaceId, document: DocumentId) -> Result<()>;
+    async fn delete_version(
+        &self,
+        workspace: WorkspaceId,
+        document: DocumentId,
+        version: i32,
+    ) -> Result<()>;
+    /// Points of one document (all versions when `version` is `None`).
+    async fn count_document(
+        &self,
+        workspace: WorkspaceId,
+        document: DocumentId,
+        version: Option<i32>,
+    ) -> Result<usize>;
+    /// Reorganise for fast search after a large ingest (a no-op where the engine does it).
+    async fn optimize(&self) -> Result<()>;
+}

@@ -1,0 +1,19 @@
+//! Lectern's domain types and the seam traits between its stages.
+//!
+//! This crate must not depend on any IO crate (no database, HTTP, ONNX or Qdrant): it is
+//! what every other crate agrees on. The one key decision here is that tenancy is a type:
+//! a [`WorkspaceScope`] cannot be empty, and [`VectorIndex::search`] cannot be called
+//! without one, so no code path can search across workspaces by forgetting a filter.
+
+mod error;
+mod index;
+mod model;
+mod paths;
+
+pub use error::{BoxError, Error, Result};
+pub use index::{
+    Embedder, EmbeddingModelInfo, IndexedChunk, ScoredChunk, SearchMode, SearchRequest,
+    VectorIndex,
+};
+pub use paths::default_cache_dir;
+pub use model::{ChunkPoint, DocumentId, PageRange, Role, Span, WorkspaceId, WorkspaceScope};

@@ -1,0 +1,65 @@
+//! The HTTP application shell shared by every service and by `lectern serve`: one
+//! `HttpServer` with request tracing, metrics, `/health`, `/ready`, `/metrics`, and the
+//! routes of whichever services this process runs.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Compress};
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::http::{common_routes, record_metrics, Readiness};
+
+/// A service's routes, mounted into the shared application.
+pub type Configure = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// A bound, not yet running, HTTP application (zero2prod's `Application`): build it,
+/// read `port()` (bind to port 0 in tests), then `run_until_stopped()`.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(
+        bind: SocketAddr,
+        workers: usize,
+        readiness: Readiness,
+        services: Vec<Configure>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(bind).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {bind}: {e}"))
+        })?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            let readiness = readiness.clone();
+            let services = services.clone();
+            App::new()
+                .wrap(Compress::default())
+                .wrap(from_fn(record_metrics))
+                .wrap(TracingLogger::default())
+                .configure(move |cfg| {
+                    common_routes(cfg, readiness);
+                    for service in &services {
+                        service(cfg);
+                    }
+                })
+        })
+        .listen(listener)?;
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok(Self { port, server: server.run() })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process receives Ctrl-C or SIGTERM (then drains gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,143 @@
+//! What every service answers besides its own API: `/health` (the process is up),
+//! `/ready` (its database and index answer), `/metrics` (Prometheus text format), and the
+//! shared request metrics and error body.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use serde::Serialize;
+
+/// Lectern's own metrics registry (not the global default, so tests can run side by side).
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new_custom(Some("lectern".into()), None).expect("registry"));
+
+static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let c = IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests answered"), &["route", "method", "status"]).expect("metric");
+    REGISTRY.register(Box::new(c.clone())).expect("register metric");
+    c
+});
+
+static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let h = HistogramVec::new(HistogramOpts::new("http_request_duration_seconds", "HTTP request latency"), &["route", "method"]).expect("metric");
+    REGISTRY.register(Box::new(h.clone())).expect("register metric");
+    h
+});
+
+/// The JSON body of every error answer: a stable `code` and a message that says what to do.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// The HTTP status of a seam error; each service's error type maps through this, so one
+/// `match` decides statuses everywhere.
+pub fn status_of(err: &lectern_core::Error) -> StatusCode {
+    use lectern_core::Error::*;
+    match err {
+        Invalid(_) => StatusCode::BAD_REQUEST,
+        NotFound(_) => StatusCode::NOT_FOUND,
+        Conflict(_) => StatusCode::CONFLICT,
+        Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Builds the error answer; 5xx are logged with their whole cause chain, and their
+/// internal detail is not shown to the caller.
+pub fn error_response(status: StatusCode, code: &str, err: &(dyn std::error::Error + 'static)) -> HttpResponse {
+    let message = if status.is_server_error() {
+        let mut chain = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(code, error = %chain, "request failed");
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            format!("{err}; try again shortly")
+        } else {
+            "internal error; the server log has the details".to_owned()
+        }
+    } else {
+        err.to_string()
+    };
+    HttpResponse::build(status).json(ErrorBody { code: code.to_owned(), message })
+}
+
+/// A check run by `/ready`, e.g. "the database answers".
+pub type ReadyCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// The named readiness checks of the services in this process.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(String, ReadyCheck)>,
+}
+
+impl Readiness {
+    pub fn with(mut self, name: &str, check: ReadyCheck) -> Self {
+        self.checks.push((name.to_owned(), check));
+        self
+    }
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+    let mut checks = serde_json::Map::new();
+    let mut all_ok = true;
+    for (name, check) in &readiness.checks {
+        let outcome = check().await;
+        all_ok &= outcome.is_ok();
+        checks.insert(name.clone(), match outcome {
+            Ok(()) => "ok".into(),
+            Err(e) => e.into(),
+        });
+    }
+    let body = serde_json::json!({"status": if all_ok { "ready" } else { "not ready" }, "checks": checks});
+    if all_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+async fn metrics() -> HttpResponse {
+    LazyLock::force(&HTTP_REQUESTS);
+    LazyLock::force(&HTTP_SECONDS);
+    let mut buf = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf) {
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e);
+    }
+    HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(buf)
+}
+
+/// Mounts `/health`, `/ready` and `/metrics`.
+pub fn common_routes(cfg: &mut web::ServiceConfig, readiness: Readiness) {
+    cfg.app_data(web::Data::new(readiness))
+        .route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Middleware (`actix_web::middleware::from_fn(record_metrics)`) counting requests by
+/// route pattern (never the raw path, which may hold ids) and timing them.
+pub async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let status = res.status().as_u16().to_string();
+    HTTP_REQUESTS.with_label_values(&[route.as_str(), method.as_str(), status.as_str()]).inc();
+    HTTP_SECONDS.with_label_values(&[route.as_str(), method.as_str()]).observe(started.elapsed().as_secs_f64());
+    Ok(res)
+}

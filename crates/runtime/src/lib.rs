@@ -1,0 +1,20 @@
+//! Start-up of Lectern's services: configuration, telemetry, the adapters built from
+//! settings (store, embedder, vector index), and the HTTP shell every service shares.
+//!
+//! Services depend on this crate; it depends on no service. The key decision: a process
+//! builds one [`Context`] (every adapter opened once, validated at start-up) and passes it
+//! down explicitly; there are no global singletons besides the metrics registry.
+
+mod adapters;
+mod app;
+pub mod http;
+mod settings;
+pub mod telemetry;
+
+pub use adapters::{run_services, serve, Context, ServiceEntry};
+pub use app::{Application, Configure};
+pub use lectern_core::default_cache_dir;
+pub use settings::{
+    ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings,
+    LogSettings, ServerSettings, Settings,
+};

@@ -1,0 +1,267 @@
+//! Configuration: defaults, then a TOML file, then `LECTERN_*` environment variables
+//! (`__` nests: `LECTERN_SERVER__BIND`), validated once at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use lectern_core::default_cache_dir;
+use serde::{Deserialize, Serialize};
+
+/// Everything a Lectern process needs to start, composed of each adapter's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// Where the embedded shape keeps its SQLite file, vector shard and originals.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub embedding: EmbeddingSettings,
+    pub index: IndexSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`; unset means `DATA_DIR/lectern.db`.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbeddingSettings {
+    /// The model's id, recorded with the index (a different model needs a new index).
+    pub model_id: String,
+    /// A folder with `model.onnx`, `tokenizer.json`, `config.json`,
+    /// `special_tokens_map.json` and `tokenizer_config.json`.
+    pub model_dir: PathBuf,
+    /// ONNX Runtime's shared library, loaded at run time.
+    pub ort_dylib: PathBuf,
+    /// Fetch the model from a model hub into `model_dir` when it is missing.
+    pub download: bool,
+    /// The hub repository to fetch from, with `download`.
+    pub hub_repo: String,
+    pub batch_size: usize,
+    pub max_length: usize,
+    /// Intra-op threads for ONNX Runtime; 0 means one per core.
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexSettings {
+    /// A Qdrant server (`http://host:6334`, gRPC); unset means the embedded engine in
+    /// `DATA_DIR/index`.
+    pub qdrant_url: Option<String>,
+    pub qdrant_api_key: Option<String>,
+    pub collection: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogSettings {
+    /// `text` for terminals, `json` for log collectors.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `lectern=debug,actix_web=info`.
+    pub filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let assets = default_cache_dir().join("assets");
+        Self {
+            data_dir: PathBuf::from("lectern-data"),
+            server: ServerSettings { bind: ([127, 0, 0, 1], 8080).into(), workers: 0 },
+            database: DatabaseSettings::default(),
+            embedding: EmbeddingSettings {
+                model_id: "sentence-transformers/all-MiniLM-L6-v2-int8".into(),
+                model_dir: assets.join("minilm-l6-v2-int8"),
+                ort_dylib: assets.join("onnxruntime/libonnxruntime.so.1.32.0"),
+                download: false,
+                hub_repo: "Xenova/all-MiniLM-L6-v2".into(),
+                batch_size: 32,
+                max_length: 256,
+                threads: 0,
+            },
+            index: IndexSettings {
+                qdrant_url: None,
+                qdrant_api_key: None,
+                collection: "lectern_chunks".into(),
+            },
+            log: LogSettings { format: "text".into(), filter: "info".into() },
+        }
+    }
+}
+
+/// A configuration problem, said so that the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+}
+
+/// Flat environment names that read better than nested ones, and the names that
+/// `scripts/fetch-assets.sh` prints.
+const ENV_ALIASES: &[(&str, &str)] = &[
+    ("database_url", "database.url"),
+    ("qdrant_url", "index.qdrant_url"),
+    ("qdrant_api_key", "index.qdrant_api_key"),
+    ("ort_dylib", "embedding.ort_dylib"),
+    ("embed_model_dir", "embedding.model_dir"),
+    ("bind", "server.bind"),
+    ("log", "log.filter"),
+];
+
+/// Environment variables that belong to tools around Lectern, not to its settings.
+const ENV_IGNORED: &[&str] = &["cache_dir", "test_postgres_url", "llm_model", "pdfium_lib", "llama_server", "dev_qa_dir", "config"];
+
+impl Settings {
+    /// Loads defaults, then `file` (when given), then the environment, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::figment(file)?.extract::<Self>().map_err(|e| ConfigError::Parse(Box::new(e)))?.validated()
+    }
+
+    pub fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("LECTERN_")
+            .ignore(ENV_IGNORED)
+            .map(|key| {
+                // figment lowercases keys only after `map`: compare without case here.
+                let key = key.as_str().to_ascii_lowercase();
+                match ENV_ALIASES.iter().find(|(alias, _)| *alias == key) {
+                    Some((_, path)) => (*path).into(),
+                    None => key.replace("__", ".").into(),
+                }
+            });
+        Ok(figment.merge(env))
+    }
+
+    /// The database URL in force: the configured one, or the SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("lectern.db").display()),
+        }
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+
+    pub fn originals_dir(&self) -> PathBuf {
+        self.data_dir.join("originals")
+    }
+
+    fn validated(self) -> Result<Self, ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return invalid(format!("database.url must start with sqlite:// or postgres://, not {url:?}"));
+        }
+        if let Some(url) = &self.index.qdrant_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid(format!("index.qdrant_url must be an http(s):// URL of the gRPC port, not {url:?}"));
+        }
+        if self.embedding.batch_size == 0 || self.embedding.batch_size > 1024 {
+            return invalid("embedding.batch_size must be between 1 and 1024".into());
+        }
+        if !(16..=8192).contains(&self.embedding.max_length) {
+            return invalid("embedding.max_length must be between 16 and 8192 tokens".into());
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return invalid(format!("log.format must be \"text\" or \"json\", not {:?}", self.log.format));
+        }
+        if self.index.collection.is_empty()
+            || !self.index.collection.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return invalid("index.collection may use only letters, digits, '_' and '-'".into());
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    fn load_in_jail(file: Option<&str>) -> Result<Settings, String> {
+        Settings::load(file.map(Path::new)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn layers_file_then_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "lectern.toml",
+                r#"
+                data_dir = "/srv/lectern"
+                [server]
+                bind = "0.0.0.0:9000"
+                [embedding]
+                batch_size = 8
+                "#,
+            )?;
+            jail.set_env("LECTERN_EMBEDDING__BATCH_SIZE", "16");
+            jail.set_env("LECTERN_DATABASE_URL", "postgres://lectern@db/lectern");
+            jail.set_env("LECTERN_CACHE_DIR", "/elsewhere");
+            let s = load_in_jail(Some("lectern.toml")).map_err(|e| figment::Error::from(e))?;
+            assert_eq!(s.data_dir, PathBuf::from("/srv/lectern"));
+            assert_eq!(s.server.bind, "0.0.0.0:9000".parse().unwrap());
+            assert_eq!(s.embedding.batch_size, 16, "environment wins over the file");
+            assert_eq!(s.database_url(), "postgres://lectern@db/lectern");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn embedded_defaults_live_in_the_data_dir() {
+        Jail::expect_with(|_| {
+            let s = load_in_jail(None).unwrap();
+            assert_eq!(s.database_url(), "sqlite://lectern-data/lectern.db");
+            assert_eq!(s.index_dir(), PathBuf::from("lectern-data/index"));
+            assert!(s.index.qdrant_url.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("LECTERN_DATABASE_URL", "mysql://x");
+            let err = load_in_jail(None).unwrap_err();
+            assert!(err.contains("database.url"), "{err}");
+            jail.set_env("LECTERN_DATABASE_URL", "sqlite://x.db");
+            jail.set_env("LECTERN_EMBEDDING__BATCH_SIZE", "0");
+            let err = load_in_jail(None).unwrap_err();
+            assert!(err.contains("batch_size"), "{err}");
+            jail.set_env("LECTERN_EMBEDDING__BATCH_SIZE", "many");
+            let err = load_in_jail(None).unwrap_err();
+            assert!(err.contains("batch_size"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_named() {
+        let err = Settings::load(Some(Path::new("/nonexistent/lectern.toml"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/lectern.toml"));
+    }
+}

@@ -1,0 +1,9 @@
+//! sea-orm entities, one module per table (see `lectern-migrations` for the schema).
+
+pub mod audit_event;
+pub mod chunk;
+pub mod document;
+pub mod ingest_job;
+pub mod membership;
+pub mod user;
+pub mod workspace;

@@ -1,0 +1,15 @@
+//! All of Lectern's SQL: entities and the queries the services need, over sea-orm, on
+//! SQLite (embedded default) or PostgreSQL (distributed shape), chosen by the URL.
+//!
+//! No other crate writes SQL. The key decision: one [`Store`] type with plain async
+//! methods named for what they do (`claim_next_job`, `readable_workspaces`), returning
+//! `lectern_core::Error` so callers can tell "retry later" from "your input is wrong".
+
+pub mod entity;
+mod error;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use sea_orm::DatabaseBackend;
+pub use store::{AuditEvent, NewDocument, NewUser, Store};

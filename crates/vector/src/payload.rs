@@ -1,0 +1,76 @@
+//! The payload stored with every point: enough to filter by tenant, document and version,
+//! and to cite page and passage without a trip to SQL.
+
+use lectern_core::{ChunkPoint, Error, PageRange, Result, Span};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+pub(crate) const WORKSPACE: &str = "workspace_id";
+pub(crate) const DOCUMENT: &str = "document_id";
+pub(crate) const VERSION: &str = "version";
+
+pub(crate) fn to_json(c: &ChunkPoint) -> Value {
+    json!({
+        WORKSPACE: c.workspace_id.to_string(),
+        DOCUMENT: c.document_id.to_string(),
+        VERSION: c.version,
+        "chunk_index": c.chunk_index,
+        "page_start": c.pages.start,
+        "page_end": c.pages.end,
+        "char_start": c.span.start,
+        "char_end": c.span.end,
+        "title": c.title,
+        "text": c.text,
+    })
+}
+
+pub(crate) fn from_json(map: &Map<String, Value>) -> Result<ChunkPoint> {
+    let bad = |field: &str| Error::internal_msg(format!("index point without a valid {field:?}"));
+    let text = |field: &str| map.get(field).and_then(Value::as_str).ok_or_else(|| bad(field));
+    let int = |field: &str| map.get(field).and_then(Value::as_i64).ok_or_else(|| bad(field));
+    let uuid = |field: &str| text(field).and_then(|s| Uuid::parse_str(s).map_err(|_| bad(field)));
+    Ok(ChunkPoint {
+        workspace_id: uuid(WORKSPACE)?,
+        document_id: uuid(DOCUMENT)?,
+        version: i32::try_from(int(VERSION)?).map_err(|_| bad(VERSION))?,
+        chunk_index: u32::try_from(int("chunk_index")?).map_err(|_| bad("chunk_index"))?,
+        pages: PageRange {
+            start: u32::try_from(int("page_start")?).map_err(|_| bad("page_start"))?,
+            end: u32::try_from(int("page_end")?).map_err(|_| bad("page_end"))?,
+        },
+        span: Span {
+            start: usize::try_from(int("char_start")?).map_err(|_| bad("char_start"))?,
+            end: usize::try_from(int("char_end")?).map_err(|_| bad("char_end"))?,
+        },
+        title: text("title")?.to_owned(),
+        text: text("text")?.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trips() {
+        let chunk = ChunkPoint {
+            workspace_id: Uuid::new_v4(),
+            document_id: Uuid::new_v4(),
+            version: 3,
+            chunk_index: 7,
+            pages: PageRange { start: 4, end: 5 },
+            span: Span { start: 100, end: 900 },
+            title: "Manual".into(),
+            text: "Naïve café ☕".into(),
+        };
+        let Value::Object(map) = to_json(&chunk) else { panic!("not an object") };
+        assert_eq!(from_json(&map).unwrap(), chunk);
+    }
+
+    #[test]
+    fn a_damaged_payload_is_an_error_not_a_panic() {
+        let mut map = Map::new();
+        map.insert(WORKSPACE.into(), "not-a-uuid".into());
+        assert!(from_json(&map).is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! Lectern's SQL schema, as sea-orm migrations that run unchanged on SQLite (the embedded
+//! default) and PostgreSQL (the distributed shape).
+//!
+//! Depends on nothing of Lectern's. The key decision: only portable column types. Enums are
+//! stored as short strings, ids as UUIDs, times as timestamps with time zone, so that the
+//! same entities in `lectern-store` read both backends.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_initial;
+
+pub use sea_orm_migration::MigratorTrait;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_initial::Migration)]
+    }
+}

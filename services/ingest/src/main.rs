@@ -1,0 +1,6 @@
+//! `lectern-ingest`: the ingest service alone, for the distributed shape.
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    lectern_runtime::run_services(&[(lectern_ingest::NAME, lectern_ingest::configure)]).await
+}

@@ -1,0 +1,19 @@
+//! Lectern's query service: answers questions from the caller's workspaces with retrieval and a local LLM, with checked citations.
+//!
+//! The library holds the routes and state so that its own binary and the all-in-one
+//! `lectern serve` mount the same code; the binary only loads settings and runs.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use lectern_runtime::{Configure, Context};
+
+/// The service's name in logs, metrics and `/ready`.
+pub const NAME: &str = "query";
+
+/// The service's routes, bound to the process's adapters.
+pub fn configure(ctx: Arc<Context>) -> Configure {
+    Arc::new(move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::from(ctx.clone()));
+    })
+}
