@@ -93,7 +93,11 @@ enum AuditEvents {
 }
 
 fn id(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).uuid().not_null().primary_key().to_owned()
+    ColumnDef::new(col)
+        .uuid()
+        .not_null()
+        .primary_key()
+        .to_owned()
 }
 
 fn uuid(col: impl IntoIden) -> ColumnDef {
@@ -113,10 +117,16 @@ fn int(col: impl IntoIden) -> ColumnDef {
 }
 
 fn time(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
-fn cascade(from: (impl IntoIden, impl IntoIden), to: (impl IntoIden, impl IntoIden)) -> ForeignKeyCreateStatement {
+fn cascade(
+    from: (impl IntoIden, impl IntoIden),
+    to: (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .from(from.0, from.1)
         .to(to.0, to.1)
@@ -140,8 +150,18 @@ impl MigrationTrait for Migration {
                     .col(text(Users::Email).unique_key())
                     .col(text_null(Users::DisplayName))
                     .col(text_null(Users::PasswordHash))
-                    .col(ColumnDef::new(Users::IsAdmin).boolean().not_null().default(false))
-                    .col(ColumnDef::new(Users::Disabled).boolean().not_null().default(false))
+                    .col(
+                        ColumnDef::new(Users::IsAdmin)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .col(
+                        ColumnDef::new(Users::Disabled)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
                     .col(time(Users::CreatedAt))
                     .to_owned(),
             )
@@ -164,7 +184,11 @@ impl MigrationTrait for Migration {
                     .col(uuid(Memberships::UserId))
                     .col(ColumnDef::new(Memberships::Role).string_len(16).not_null())
                     .col(time(Memberships::CreatedAt))
-                    .primary_key(Index::create().col(Memberships::WorkspaceId).col(Memberships::UserId))
+                    .primary_key(
+                        Index::create()
+                            .col(Memberships::WorkspaceId)
+                            .col(Memberships::UserId),
+                    )
                     .foreign_key(&mut cascade(
                         (Memberships::Table, Memberships::WorkspaceId),
                         (Workspaces::Table, Workspaces::Id),
@@ -195,7 +219,11 @@ impl MigrationTrait for Migration {
                     .col(text(Documents::FileName))
                     .col(text(Documents::MediaType))
                     .col(ColumnDef::new(Documents::Sha256).string_len(64).not_null())
-                    .col(ColumnDef::new(Documents::SizeBytes).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Documents::SizeBytes)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Documents::Pages).integer().null())
                     .col(ColumnDef::new(Documents::Status).string_len(16).not_null())
                     .col(text_null(Documents::ErrorMessage))
@@ -265,9 +293,18 @@ impl MigrationTrait for Migration {
                     .col(uuid(IngestJobs::DocumentId))
                     .col(int(IngestJobs::Version))
                     .col(ColumnDef::new(IngestJobs::State).string_len(16).not_null())
-                    .col(ColumnDef::new(IngestJobs::Attempts).integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new(IngestJobs::Attempts)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .col(time(IngestJobs::RunAfter))
-                    .col(ColumnDef::new(IngestJobs::LeaseUntil).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(IngestJobs::LeaseUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(text_null(IngestJobs::LastError))
                     .col(time(IngestJobs::CreatedAt))
                     .col(time(IngestJobs::UpdatedAt))
@@ -295,7 +332,11 @@ impl MigrationTrait for Migration {
                     .col(id(AuditEvents::Id))
                     .col(time(AuditEvents::At))
                     .col(ColumnDef::new(AuditEvents::ActorUserId).uuid().null())
-                    .col(ColumnDef::new(AuditEvents::Action).string_len(48).not_null())
+                    .col(
+                        ColumnDef::new(AuditEvents::Action)
+                            .string_len(48)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(AuditEvents::WorkspaceId).uuid().null())
                     .col(text_null(AuditEvents::Target))
                     .col(ColumnDef::new(AuditEvents::Detail).json().null())
@@ -324,7 +365,9 @@ impl MigrationTrait for Migration {
             Workspaces::Table.into_iden(),
             Users::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -11,7 +11,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = args
         .next()
         .or_else(|| std::env::var("LECTERN_DATABASE_URL").ok())
-        .ok_or("usage: lectern-migrate [up|down|status] DATABASE_URL (or set LECTERN_DATABASE_URL)")?;
+        .ok_or(
+            "usage: lectern-migrate [up|down|status] DATABASE_URL (or set LECTERN_DATABASE_URL)",
+        )?;
     let db = Database::connect(&url).await?;
     match command.as_str() {
         "up" => Migrator::up(&db, None).await?,

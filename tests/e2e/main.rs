@@ -1,1 +1,5 @@
+//! End-to-end: the services of `lectern serve` in one process on the embedded defaults
+//! (SQLite, the embedded Qdrant engine, the real embedding model), over real HTTP.
 
+mod helpers;
+mod serve;

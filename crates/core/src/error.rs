@@ -34,15 +34,24 @@ pub enum Error {
 
 impl Error {
     pub fn unavailable(message: impl fmt::Display, source: impl Into<BoxError>) -> Self {
-        Self::Unavailable { message: message.to_string(), source: Some(source.into()) }
+        Self::Unavailable {
+            message: message.to_string(),
+            source: Some(source.into()),
+        }
     }
 
     pub fn internal(message: impl fmt::Display, source: impl Into<BoxError>) -> Self {
-        Self::Internal { message: message.to_string(), source: Some(source.into()) }
+        Self::Internal {
+            message: message.to_string(),
+            source: Some(source.into()),
+        }
     }
 
     pub fn internal_msg(message: impl fmt::Display) -> Self {
-        Self::Internal { message: message.to_string(), source: None }
+        Self::Internal {
+            message: message.to_string(),
+            source: None,
+        }
     }
 
     /// Whether retrying the same operation later may succeed.

@@ -70,8 +70,11 @@ pub struct ScoredChunk {
 pub trait VectorIndex: Send + Sync {
     fn model(&self) -> &EmbeddingModelInfo;
     async fn upsert(&self, points: Vec<IndexedChunk>) -> Result<()>;
-    async fn search(&self, scope: &WorkspaceScope, request: &SearchRequest)
-        -> Result<Vec<ScoredChunk>>;
+    async fn search(
+        &self,
+        scope: &WorkspaceScope,
+        request: &SearchRequest,
+    ) -> Result<Vec<ScoredChunk>>;
     async fn delete_document(&self, workspace: WorkspaceId, document: DocumentId) -> Result<()>;
     async fn delete_version(
         &self,

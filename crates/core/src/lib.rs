@@ -12,8 +12,7 @@ mod paths;
 
 pub use error::{BoxError, Error, Result};
 pub use index::{
-    Embedder, EmbeddingModelInfo, IndexedChunk, ScoredChunk, SearchMode, SearchRequest,
-    VectorIndex,
+    Embedder, EmbeddingModelInfo, IndexedChunk, ScoredChunk, SearchMode, SearchRequest, VectorIndex,
 };
-pub use paths::default_cache_dir;
 pub use model::{ChunkPoint, DocumentId, PageRange, Role, Span, WorkspaceId, WorkspaceScope};
+pub use paths::default_cache_dir;

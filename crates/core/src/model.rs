@@ -63,7 +63,9 @@ impl WorkspaceScope {
         workspaces.sort_unstable();
         workspaces.dedup();
         if workspaces.is_empty() {
-            return Err(Error::Invalid("no workspace to search: the caller can read none".into()));
+            return Err(Error::Invalid(
+                "no workspace to search: the caller can read none".into(),
+            ));
         }
         Ok(Self(workspaces))
     }
@@ -90,7 +92,10 @@ pub struct PageRange {
 
 impl PageRange {
     pub fn single(page: u32) -> Self {
-        Self { start: page, end: page }
+        Self {
+            start: page,
+            end: page,
+        }
     }
 }
 
@@ -147,7 +152,10 @@ mod tests {
         assert_ne!(point_id(doc, 1, 0), point_id(doc, 1, 1));
         assert_ne!(point_id(doc, 1, 0), point_id(Uuid::from_u128(43), 1, 0));
         // Persisted ids must never change between releases.
-        assert_eq!(point_id(doc, 1, 0).to_string(), "PIN");
+        assert_eq!(
+            point_id(doc, 1, 0).to_string(),
+            "a0447515-0848-5a68-b70a-b3e2aa1fe88b"
+        );
     }
 
     #[test]

@@ -33,7 +33,10 @@ pub fn download_model(repo: &str, dest: &Path, endpoint: Option<&str>) -> Result
         if target.is_file() {
             continue;
         }
-        let url = format!("{}/{repo}/resolve/main/{remote}", endpoint.trim_end_matches('/'));
+        let url = format!(
+            "{}/{repo}/resolve/main/{remote}",
+            endpoint.trim_end_matches('/')
+        );
         tracing::info!(%url, "downloading model file");
         let mut response = client
             .get(&url)
@@ -46,9 +49,10 @@ pub fn download_model(repo: &str, dest: &Path, endpoint: Option<&str>) -> Result
         response
             .copy_to(&mut file)
             .map_err(|e| Error::unavailable(format!("download of {url} was interrupted"), e))?;
-        file.flush().and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&partial, &target)).map_err(
-            |e| Error::Invalid(format!("cannot write {}: {e}", target.display())),
-        )?;
+        file.flush()
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::rename(&partial, &target))
+            .map_err(|e| Error::Invalid(format!("cannot write {}: {e}", target.display())))?;
     }
     Ok(())
 }

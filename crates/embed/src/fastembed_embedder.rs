@@ -73,19 +73,27 @@ impl FastEmbedder {
             init = init.with_intra_threads(options.threads);
         }
         let mut model = TextEmbedding::try_new_from_user_defined(model, init).map_err(|e| {
-            Error::internal(format!("cannot load the embedding model from {}", dir.display()), e.to_string())
+            Error::internal(
+                format!("cannot load the embedding model from {}", dir.display()),
+                e.to_string(),
+            )
         })?;
-        let probe = model
-            .embed(["dimension probe"], None)
-            .map_err(|e| Error::internal("the embedding model failed on a probe text", e.to_string()))?;
+        let probe = model.embed(["dimension probe"], None).map_err(|e| {
+            Error::internal("the embedding model failed on a probe text", e.to_string())
+        })?;
         let dimension = probe.first().map(Vec::len).unwrap_or(0);
         if dimension == 0 {
-            return Err(Error::internal_msg("the embedding model returned an empty vector"));
+            return Err(Error::internal_msg(
+                "the embedding model returned an empty vector",
+            ));
         }
         tracing::info!(model = %options.model_id, dimension, "embedding model loaded");
         Ok(Self {
             model: Mutex::new(model),
-            info: EmbeddingModelInfo { id: options.model_id.clone(), dimension },
+            info: EmbeddingModelInfo {
+                id: options.model_id.clone(),
+                dimension,
+            },
             batch_size: options.batch_size.max(1),
             tokenizer_path: dir.join("tokenizer.json"),
         })
@@ -106,12 +114,17 @@ impl Embedder for FastEmbedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut model = self.model.lock().map_err(|_| Error::internal_msg("embedding model lock poisoned"))?;
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_| Error::internal_msg("embedding model lock poisoned"))?;
         let vectors = model
             .embed(texts, Some(self.batch_size))
             .map_err(|e| Error::internal("embedding failed", e.to_string()))?;
         if vectors.len() != texts.len() || vectors.iter().any(|v| v.len() != self.info.dimension) {
-            return Err(Error::internal_msg("the embedding model returned vectors of the wrong count or width"));
+            return Err(Error::internal_msg(
+                "the embedding model returned vectors of the wrong count or width",
+            ));
         }
         Ok(vectors)
     }

@@ -10,7 +10,7 @@ mod download;
 mod fastembed_embedder;
 mod runtime;
 
-pub use download::{download_model, MODEL_FILES};
+pub use download::{MODEL_FILES, download_model};
 pub use fastembed_embedder::{EmbedderOptions, FastEmbedder};
 pub use runtime::onnx_runtime;
 

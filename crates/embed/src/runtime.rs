@@ -12,7 +12,9 @@ static RUNTIME: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
 /// is refused rather than silently using the first one.
 pub fn onnx_runtime(dylib: &Path) -> Result<Environment> {
     // Held for the whole load: ONNX Runtime allows one environment per process, ever.
-    let mut runtime = RUNTIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut runtime = RUNTIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((loaded, env)) = runtime.as_ref() {
         return if loaded == dylib {
             Ok(env.clone())
@@ -31,7 +33,10 @@ pub fn onnx_runtime(dylib: &Path) -> Result<Environment> {
         )));
     }
     let builder = ort::init_from(dylib).map_err(|e| {
-        Error::internal(format!("cannot load ONNX Runtime from {}", dylib.display()), e.to_string())
+        Error::internal(
+            format!("cannot load ONNX Runtime from {}", dylib.display()),
+            e.to_string(),
+        )
     })?;
     let env = builder
         .with_name("lectern")

@@ -12,7 +12,8 @@ pub fn default_options() -> EmbedderOptions {
     let env_path = |name: &str| std::env::var_os(name).map(std::path::PathBuf::from);
     EmbedderOptions {
         model_id: "sentence-transformers/all-MiniLM-L6-v2-int8".into(),
-        model_dir: env_path("LECTERN_EMBED_MODEL_DIR").unwrap_or_else(|| assets.join("minilm-l6-v2-int8")),
+        model_dir: env_path("LECTERN_EMBED_MODEL_DIR")
+            .unwrap_or_else(|| assets.join("minilm-l6-v2-int8")),
         ort_dylib: env_path("LECTERN_ORT_DYLIB")
             .unwrap_or_else(|| assets.join("onnxruntime/libonnxruntime.so.1.32.0")),
         batch_size: 32,

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use lectern_runtime::{Settings, telemetry};
 
 #[derive(Parser, Debug)]
-#[command(name = "lectern", version, about = "A self-hosted knowledge assistant that cites its sources")]
+#[command(
+    name = "lectern",
+    version,
+    about = "A self-hosted knowledge assistant that cites its sources"
+)]
 struct Cli {
     /// Where Lectern keeps its database, index and originals (embedded shape).
     #[arg(long, global = true, env = "LECTERN_DATA_DIR", value_name = "DIR")]

@@ -10,7 +10,7 @@ use lectern_vector::{Bm25, EdgeIndex, SearchTuning, ServerIndex};
 
 use crate::app::{Application, Configure};
 use crate::http::{Readiness, ReadyCheck};
-use crate::{telemetry, Settings};
+use crate::{Settings, telemetry};
 
 /// Every adapter of one Lectern process.
 pub struct Context {
@@ -53,15 +53,30 @@ impl Context {
         let tuning = SearchTuning::default();
         let index: Arc<dyn VectorIndex> = match &settings.index.qdrant_url {
             Some(url) => Arc::new(
-                ServerIndex::open(url, settings.index.qdrant_api_key.clone(), &settings.index.collection, model, bm25, tuning)
-                    .await?,
+                ServerIndex::open(
+                    url,
+                    settings.index.qdrant_api_key.clone(),
+                    &settings.index.collection,
+                    model,
+                    bm25,
+                    tuning,
+                )
+                .await?,
             ),
             None => {
                 let dir = settings.index_dir();
-                Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, model, bm25, tuning)).await??)
+                Arc::new(
+                    tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, model, bm25, tuning))
+                        .await??,
+                )
             }
         };
-        Ok(Arc::new(Self { settings, store, embedder, index }))
+        Ok(Arc::new(Self {
+            settings,
+            store,
+            embedder,
+            index,
+        }))
     }
 
     /// What `/ready` checks: the database answers.
@@ -101,9 +116,17 @@ pub type ServiceEntry = (&'static str, fn(Arc<Context>) -> Configure);
 
 /// Runs the given services in one HTTP server on the context's bind address.
 pub async fn serve(ctx: Arc<Context>, services: &[ServiceEntry]) -> anyhow::Result<()> {
-    let routes = services.iter().map(|(_, configure)| configure(ctx.clone())).collect();
+    let routes = services
+        .iter()
+        .map(|(_, configure)| configure(ctx.clone()))
+        .collect();
     let names: Vec<_> = services.iter().map(|(name, _)| *name).collect();
-    let app = Application::build(ctx.settings.server.bind, ctx.settings.server.workers, ctx.readiness(), routes)?;
+    let app = Application::build(
+        ctx.settings.server.bind,
+        ctx.settings.server.workers,
+        ctx.readiness(),
+        routes,
+    )?;
     tracing::info!(services = ?names, address = %ctx.settings.server.bind, port = app.port(), "Lectern is listening");
     app.run_until_stopped().await?;
     Ok(())

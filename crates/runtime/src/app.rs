@@ -6,11 +6,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Compress};
-use actix_web::{web, App, HttpServer};
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::http::{common_routes, record_metrics, Readiness};
+use crate::http::{ErrorBody, Readiness, common_routes, record_metrics};
 
 /// A service's routes, mounted into the shared application.
 pub type Configure = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
@@ -29,9 +29,8 @@ impl Application {
         readiness: Readiness,
         services: Vec<Configure>,
     ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(bind).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {bind}: {e}"))
-        })?;
+        let listener = TcpListener::bind(bind)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {bind}: {e}")))?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             let readiness = readiness.clone();
@@ -46,12 +45,16 @@ impl Application {
                         service(cfg);
                     }
                 })
+                .default_service(web::to(not_found))
         })
         .listen(listener)?;
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Self { port, server: server.run() })
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -62,4 +65,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Unknown paths answer with the same JSON error body as every other error.
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::NotFound().json(ErrorBody {
+        code: "not_found".into(),
+        message: format!("no such page or endpoint: {} {}", req.method(), req.path()),
+    })
 }

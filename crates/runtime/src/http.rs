@@ -11,22 +11,37 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use actix_web::{HttpResponse, web};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 use serde::Serialize;
 
 /// Lectern's own metrics registry (not the global default, so tests can run side by side).
-pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new_custom(Some("lectern".into()), None).expect("registry"));
+pub static REGISTRY: LazyLock<Registry> =
+    LazyLock::new(|| Registry::new_custom(Some("lectern".into()), None).expect("registry"));
 
 static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    let c = IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests answered"), &["route", "method", "status"]).expect("metric");
-    REGISTRY.register(Box::new(c.clone())).expect("register metric");
+    let c = IntCounterVec::new(
+        Opts::new("http_requests_total", "HTTP requests answered"),
+        &["route", "method", "status"],
+    )
+    .expect("metric");
+    REGISTRY
+        .register(Box::new(c.clone()))
+        .expect("register metric");
     c
 });
 
 static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
-    let h = HistogramVec::new(HistogramOpts::new("http_request_duration_seconds", "HTTP request latency"), &["route", "method"]).expect("metric");
-    REGISTRY.register(Box::new(h.clone())).expect("register metric");
+    let h = HistogramVec::new(
+        HistogramOpts::new("http_request_duration_seconds", "HTTP request latency"),
+        &["route", "method"],
+    )
+    .expect("metric");
+    REGISTRY
+        .register(Box::new(h.clone()))
+        .expect("register metric");
     h
 });
 
@@ -52,7 +67,11 @@ pub fn status_of(err: &lectern_core::Error) -> StatusCode {
 
 /// Builds the error answer; 5xx are logged with their whole cause chain, and their
 /// internal detail is not shown to the caller.
-pub fn error_response(status: StatusCode, code: &str, err: &(dyn std::error::Error + 'static)) -> HttpResponse {
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    err: &(dyn std::error::Error + 'static),
+) -> HttpResponse {
     let message = if status.is_server_error() {
         let mut chain = err.to_string();
         let mut source = err.source();
@@ -70,11 +89,15 @@ pub fn error_response(status: StatusCode, code: &str, err: &(dyn std::error::Err
     } else {
         err.to_string()
     };
-    HttpResponse::build(status).json(ErrorBody { code: code.to_owned(), message })
+    HttpResponse::build(status).json(ErrorBody {
+        code: code.to_owned(),
+        message,
+    })
 }
 
 /// A check run by `/ready`, e.g. "the database answers".
-pub type ReadyCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+pub type ReadyCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// The named readiness checks of the services in this process.
 #[derive(Clone, Default)]
@@ -99,13 +122,21 @@ async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     for (name, check) in &readiness.checks {
         let outcome = check().await;
         all_ok &= outcome.is_ok();
-        checks.insert(name.clone(), match outcome {
-            Ok(()) => "ok".into(),
-            Err(e) => e.into(),
-        });
+        checks.insert(
+            name.clone(),
+            match outcome {
+                Ok(()) => "ok".into(),
+                Err(e) => e.into(),
+            },
+        );
     }
-    let body = serde_json::json!({"status": if all_ok { "ready" } else { "not ready" }, "checks": checks});
-    if all_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    let body =
+        serde_json::json!({"status": if all_ok { "ready" } else { "not ready" }, "checks": checks});
+    if all_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 async fn metrics() -> HttpResponse {
@@ -115,7 +146,9 @@ async fn metrics() -> HttpResponse {
     if let Err(e) = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf) {
         return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e);
     }
-    HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(buf)
+    HttpResponse::Ok()
+        .content_type(prometheus::TEXT_FORMAT)
+        .body(buf)
 }
 
 /// Mounts `/health`, `/ready` and `/metrics`.
@@ -135,9 +168,16 @@ pub async fn record_metrics(
     let started = Instant::now();
     let method = req.method().to_string();
     let res = next.call(req).await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16().to_string();
-    HTTP_REQUESTS.with_label_values(&[route.as_str(), method.as_str(), status.as_str()]).inc();
-    HTTP_SECONDS.with_label_values(&[route.as_str(), method.as_str()]).observe(started.elapsed().as_secs_f64());
+    HTTP_REQUESTS
+        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .inc();
+    HTTP_SECONDS
+        .with_label_values(&[route.as_str(), method.as_str()])
+        .observe(started.elapsed().as_secs_f64());
     Ok(res)
 }

@@ -11,10 +11,10 @@ pub mod http;
 mod settings;
 pub mod telemetry;
 
-pub use adapters::{run_services, serve, Context, ServiceEntry};
+pub use adapters::{Context, ServiceEntry, run_services, serve};
 pub use app::{Application, Configure};
 pub use lectern_core::default_cache_dir;
 pub use settings::{
-    ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings,
-    LogSettings, ServerSettings, Settings,
+    ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings, LogSettings, ServerSettings,
+    Settings,
 };

@@ -21,7 +21,13 @@ pub(crate) fn db_error(context: &str, err: DbErr) -> Error {
 }
 
 fn is_transient(message: &str) -> bool {
-    ["database is locked", "connection refused", "pool timed out", "broken pipe", "connection reset"]
-        .iter()
-        .any(|m| message.to_ascii_lowercase().contains(m))
+    [
+        "database is locked",
+        "connection refused",
+        "pool timed out",
+        "broken pipe",
+        "connection reset",
+    ]
+    .iter()
+    .any(|m| message.to_ascii_lowercase().contains(m))
 }

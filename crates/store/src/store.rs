@@ -5,8 +5,8 @@ use lectern_core::{Error, Result, Role, WorkspaceId};
 use lectern_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseBackend,
-    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseBackend, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -60,19 +60,22 @@ impl Store {
         if backend == DatabaseBackend::Sqlite {
             // SQLite allows one writer at a time: a small pool, write-ahead logging, and a
             // busy timeout on every pooled connection avoid "database is locked" storms.
-            options.max_connections(4).min_connections(1).map_sqlx_sqlite_opts(|o| {
-                o.create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-            });
+            options
+                .max_connections(4)
+                .min_connections(1)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                });
         } else {
             options.max_connections(16);
         }
-        let db = Database::connect(options)
-            .await
-            .map_err(|e| Error::unavailable(format!("cannot open the database at {}", redact(url)), e))?;
+        let db = Database::connect(options).await.map_err(|e| {
+            Error::unavailable(format!("cannot open the database at {}", redact(url)), e)
+        })?;
         Ok(Self { db })
     }
 
@@ -86,12 +89,16 @@ impl Store {
 
     /// Applies every pending migration.
     pub async fn migrate(&self) -> Result<()> {
-        Migrator::up(&self.db, None).await.map_err(|e| db_error("apply migrations", e))
+        Migrator::up(&self.db, None)
+            .await
+            .map_err(|e| db_error("apply migrations", e))
     }
 
     /// Reverts every migration (drops Lectern's tables). For operators and tests.
     pub async fn migrate_down_all(&self) -> Result<()> {
-        Migrator::down(&self.db, None).await.map_err(|e| db_error("revert migrations", e))
+        Migrator::down(&self.db, None)
+            .await
+            .map_err(|e| db_error("revert migrations", e))
     }
 
     pub async fn pending_migrations(&self) -> Result<Vec<String>> {
@@ -103,7 +110,10 @@ impl Store {
 
     /// Whether the database answers; for `/ready`.
     pub async fn ping(&self) -> Result<()> {
-        self.db.ping().await.map_err(|e| Error::unavailable("the database does not answer", e))
+        self.db
+            .ping()
+            .await
+            .map_err(|e| Error::unavailable("the database does not answer", e))
     }
 
     pub async fn create_user(&self, new: NewUser) -> Result<user::Model> {
@@ -133,10 +143,16 @@ impl Store {
 
     /// Creates a workspace; with an owner, the owner's membership is created in the same
     /// transaction, so a workspace never exists without the person who made it.
-    pub async fn create_workspace(&self, name: &str, owner: Option<Uuid>) -> Result<workspace::Model> {
+    pub async fn create_workspace(
+        &self,
+        name: &str,
+        owner: Option<Uuid>,
+    ) -> Result<workspace::Model> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::Invalid("a workspace name needs 1 to 100 characters".into()));
+            return Err(Error::Invalid(
+                "a workspace name needs 1 to 100 characters".into(),
+            ));
         }
         let txn = self.begin().await?;
         let ws = workspace::ActiveModel {
@@ -158,7 +174,9 @@ impl Store {
             .await
             .map_err(|e| db_error("add workspace owner", e))?;
         }
-        txn.commit().await.map_err(|e| db_error("create workspace", e))?;
+        txn.commit()
+            .await
+            .map_err(|e| db_error("create workspace", e))?;
         Ok(ws)
     }
 
@@ -171,7 +189,10 @@ impl Store {
     }
 
     pub async fn workspace(&self, id: WorkspaceId) -> Result<Option<workspace::Model>> {
-        workspace::Entity::find_by_id(id).one(&self.db).await.map_err(|e| db_error("find workspace", e))
+        workspace::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(|e| db_error("find workspace", e))
     }
 
     /// Sets (adds or changes) a member's role.
@@ -256,7 +277,10 @@ impl Store {
 
     async fn begin(&self) -> Result<sea_orm::DatabaseTransaction> {
         use sea_orm::TransactionTrait;
-        self.db.begin().await.map_err(|e| db_error("begin transaction", e))
+        self.db
+            .begin()
+            .await
+            .map_err(|e| db_error("begin transaction", e))
     }
 }
 
@@ -279,7 +303,12 @@ pub(crate) fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -290,9 +319,18 @@ pub(crate) fn redact(url: &str) -> String {
 fn normalise_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
         && !email.chars().any(char::is_whitespace);
-    if valid { Ok(email) } else { Err(Error::Invalid(format!("{email:?} is not an email address"))) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(Error::Invalid(format!("{email:?} is not an email address")))
+    }
 }
 
 #[cfg(test)]
@@ -308,8 +346,17 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalise_email(" Ada@Example.ORG ").unwrap(), "ada@example.org");
-        for bad in ["", "ada", "@example.org", "ada@localhost", "a da@example.org"] {
+        assert_eq!(
+            normalise_email(" Ada@Example.ORG ").unwrap(),
+            "ada@example.org"
+        );
+        for bad in [
+            "",
+            "ada",
+            "@example.org",
+            "ada@localhost",
+            "a da@example.org",
+        ] {
             assert!(normalise_email(bad).is_err(), "{bad}");
         }
     }

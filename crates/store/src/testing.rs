@@ -23,7 +23,10 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("create a temporary folder");
         let url = format!("sqlite://{}", dir.path().join("lectern.db").display());
-        Self { url, cleanup: Cleanup::Sqlite(dir) }
+        Self {
+            url,
+            cleanup: Cleanup::Sqlite(dir),
+        }
     }
 
     /// Creates `lectern_test_<uuid>` on the test server. Panics with the reason when the
@@ -33,7 +36,9 @@ impl TestDatabase {
             std::env::var("LECTERN_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
         let name = format!("lectern_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL tests need a server at {admin_url} (set LECTERN_TEST_POSTGRES_URL): {e}")
+            panic!(
+                "PostgreSQL tests need a server at {admin_url} (set LECTERN_TEST_POSTGRES_URL): {e}"
+            )
         });
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
@@ -44,11 +49,16 @@ impl TestDatabase {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("LECTERN_TEST_POSTGRES_URL must end with /DATABASE"),
         };
-        Self { url, cleanup: Cleanup::Postgres { admin_url, name } }
+        Self {
+            url,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        }
     }
 
     pub async fn store(&self) -> Store {
-        let store = Store::connect(&self.url).await.expect("connect to test database");
+        let store = Store::connect(&self.url)
+            .await
+            .expect("connect to test database");
         store.migrate().await.expect("migrate test database");
         store
     }
@@ -56,11 +66,16 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Cleanup::Postgres { admin_url, name } = &self.cleanup else { return };
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            return;
+        };
         let (admin_url, name) = (admin_url.clone(), name.clone());
         // Drop may run inside a runtime: do the async cleanup on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let admin = Database::connect(&admin_url).await.ok()?;
                 admin

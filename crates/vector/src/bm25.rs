@@ -1,7 +1,7 @@
 use lectern_core::{Error, Result};
+use qdrant_edge::SparseVector;
 use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
 use qdrant_edge::external::ordered_float::NotNan;
-use qdrant_edge::SparseVector;
 
 /// BM25 term weights computed on the client, for both implementations (term ids are
 /// murmur3 hashes, the same as Qdrant's own server-side BM25). Inverse document frequency

@@ -18,7 +18,7 @@ use qdrant_edge::{
 };
 
 use crate::payload::{self, DOCUMENT, VERSION, WORKSPACE};
-use crate::{Bm25, IndexMeta, SearchTuning, DENSE, SPARSE};
+use crate::{Bm25, DENSE, IndexMeta, SPARSE, SearchTuning};
 
 /// The embedded index: one Qdrant shard on local disk, in this process.
 ///
@@ -57,15 +57,27 @@ fn scope_filter(scope: &WorkspaceScope, documents: Option<&[DocumentId]>) -> Fil
             Match::from(ids(docs)),
         )));
     }
-    Filter { must: Some(must), ..Default::default() }
+    Filter {
+        must: Some(must),
+        ..Default::default()
+    }
 }
 
 fn document_filter(workspace: WorkspaceId, document: DocumentId, version: Option<i32>) -> Filter {
-    let mut must = vec![keyword(WORKSPACE, workspace.to_string()), keyword(DOCUMENT, document.to_string())];
+    let mut must = vec![
+        keyword(WORKSPACE, workspace.to_string()),
+        keyword(DOCUMENT, document.to_string()),
+    ];
     if let Some(v) = version {
-        must.push(qdrant_edge::Condition::Field(FieldCondition::new_match(key(VERSION), Match::from(i64::from(v)))));
+        must.push(qdrant_edge::Condition::Field(FieldCondition::new_match(
+            key(VERSION),
+            Match::from(i64::from(v)),
+        )));
     }
-    Filter { must: Some(must), ..Default::default() }
+    Filter {
+        must: Some(must),
+        ..Default::default()
+    }
 }
 
 fn nearest(vector: VectorInternal, using: &str) -> ScoringQuery {
@@ -74,9 +86,18 @@ fn nearest(vector: VectorInternal, using: &str) -> ScoringQuery {
 
 impl EdgeIndex {
     /// Opens the shard in `dir`, creating it on first use, for vectors of `model`.
-    pub fn open(dir: &Path, model: EmbeddingModelInfo, bm25: Bm25, tuning: SearchTuning) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Invalid(format!("cannot create the index folder {}: {e}", dir.display())))?;
+    pub fn open(
+        dir: &Path,
+        model: EmbeddingModelInfo,
+        bm25: Bm25,
+        tuning: SearchTuning,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Invalid(format!(
+                "cannot create the index folder {}: {e}",
+                dir.display()
+            ))
+        })?;
         let lock = lock_dir(dir)?;
         let meta = IndexMeta::new(model.clone(), bm25.config().clone());
         let meta_path = dir.join("lectern-index.json");
@@ -92,15 +113,30 @@ impl EdgeIndex {
             None => {}
         }
         let config = EdgeConfig::builder()
-            .vector(DENSE, EdgeVectorParams::builder(model.dimension, Distance::Cosine).memory(Memory::Cached).build())
-            .sparse_vector(SPARSE, EdgeSparseVectorParams::builder().modifier(Modifier::Idf).build())
+            .vector(
+                DENSE,
+                EdgeVectorParams::builder(model.dimension, Distance::Cosine)
+                    .memory(Memory::Cached)
+                    .build(),
+            )
+            .sparse_vector(
+                SPARSE,
+                EdgeSparseVectorParams::builder()
+                    .modifier(Modifier::Idf)
+                    .build(),
+            )
             .build();
         let shard = if shard_path.join("segments").is_dir() {
             EdgeShard::load(&shard_path, Some(config))
         } else {
             EdgeShard::new(&shard_path, config)
         }
-        .map_err(|e| engine_error(&format!("cannot open the shard at {}", shard_path.display()), e))?;
+        .map_err(|e| {
+            engine_error(
+                &format!("cannot open the shard at {}", shard_path.display()),
+                e,
+            )
+        })?;
         // Recorded only once the shard exists, so a failed first open leaves nothing behind.
         meta.write(&meta_path)?;
         for (field, kind) in [
@@ -109,13 +145,21 @@ impl EdgeIndex {
             (VERSION, PayloadSchemaType::Integer),
         ] {
             shard
-                .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
-                    field_name: key(field),
-                    field_schema: Some(PayloadFieldSchema::FieldType(kind)),
-                })))
+                .update(UpdateOperation::FieldIndexOperation(
+                    FieldIndexOperations::CreateIndex(CreateIndex {
+                        field_name: key(field),
+                        field_schema: Some(PayloadFieldSchema::FieldType(kind)),
+                    }),
+                ))
                 .map_err(|e| engine_error("cannot create a payload index", e))?;
         }
-        Ok(Self { shard: Arc::new(shard), bm25: Arc::new(bm25), model, tuning, _lock: lock })
+        Ok(Self {
+            shard: Arc::new(shard),
+            bm25: Arc::new(bm25),
+            model,
+            tuning,
+            _lock: lock,
+        })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -144,7 +188,10 @@ fn lock_dir(dir: &Path) -> Result<File> {
             "the index at {} is in use by another Lectern process; stop it, or give this one another data dir",
             dir.display()
         ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::internal(format!("cannot lock {}", path.display()), e)),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::internal(
+            format!("cannot lock {}", path.display()),
+            e,
+        )),
     }
 }
 
@@ -152,8 +199,13 @@ fn to_scored(points: Vec<ScoredPoint>) -> Result<Vec<ScoredChunk>> {
     points
         .into_iter()
         .map(|p| {
-            let payload = p.payload.ok_or_else(|| Error::internal_msg("index point without payload"))?;
-            Ok(ScoredChunk { chunk: payload::from_json(&payload.0)?, score: p.score })
+            let payload = p
+                .payload
+                .ok_or_else(|| Error::internal_msg("index point without payload"))?;
+            Ok(ScoredChunk {
+                chunk: payload::from_json(&payload.0)?,
+                score: p.score,
+            })
         })
         .collect()
 }
@@ -186,23 +238,30 @@ impl VectorIndex for EdgeIndex {
                     let sparse = bm25.document(&format!("{}\n{}", p.chunk.title, p.chunk.text));
                     PointStruct::new(
                         PointId::Uuid(p.chunk.point_id()),
-                        Vectors::new_named([(DENSE, Vector::new_dense(p.dense)), (SPARSE, Vector::from(sparse))]),
+                        Vectors::new_named([
+                            (DENSE, Vector::new_dense(p.dense)),
+                            (SPARSE, Vector::from(sparse)),
+                        ]),
                         payload::to_json(&p.chunk),
                     )
                     .into()
                 })
                 .collect();
             shard
-                .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
-                    PointInsertOperations::PointsList(points),
-                )))
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+                ))
                 .map_err(|e| engine_error("upsert failed", e))?;
             shard.flush().map_err(|e| engine_error("flush failed", e))
         })
         .await
     }
 
-    async fn search(&self, scope: &WorkspaceScope, request: &SearchRequest) -> Result<Vec<ScoredChunk>> {
+    async fn search(
+        &self,
+        scope: &WorkspaceScope,
+        request: &SearchRequest,
+    ) -> Result<Vec<ScoredChunk>> {
         if request.limit == 0 {
             return Ok(Vec::new());
         }
@@ -223,13 +282,18 @@ impl VectorIndex for EdgeIndex {
             // Inverse document frequency over the searched workspaces only: other tenants'
             // documents neither skew the ranking nor leak through it.
             let idf_params = SearchParams {
-                idf: Some(IdfParams::Corpus(IdfCorpusParams { corpus: filter.clone() })),
+                idf: Some(IdfParams::Corpus(IdfCorpusParams {
+                    corpus: filter.clone(),
+                })),
                 ..Default::default()
             };
             let dense_query = || nearest(VectorInternal::from(request.dense.clone()), DENSE);
             let sparse_query = || nearest(VectorInternal::from(sparse.clone()), SPARSE);
             let query = match request.mode {
-                SearchMode::Dense => QueryRequest { query: Some(dense_query()), ..QueryRequest::new(request.limit) },
+                SearchMode::Dense => QueryRequest {
+                    query: Some(dense_query()),
+                    ..QueryRequest::new(request.limit)
+                },
                 SearchMode::Sparse if sparse_is_empty(&sparse) => return Ok(Vec::new()),
                 SearchMode::Sparse => QueryRequest {
                     query: Some(sparse_query()),
@@ -237,7 +301,10 @@ impl VectorIndex for EdgeIndex {
                     ..QueryRequest::new(request.limit)
                 },
                 SearchMode::Hybrid => {
-                    let mut prefetches = vec![Prefetch { query: Some(dense_query()), ..Prefetch::new(candidates) }];
+                    let mut prefetches = vec![Prefetch {
+                        query: Some(dense_query()),
+                        ..Prefetch::new(candidates)
+                    }];
                     if !sparse_is_empty(&sparse) {
                         prefetches.push(Prefetch {
                             query: Some(sparse_query()),
@@ -247,31 +314,55 @@ impl VectorIndex for EdgeIndex {
                     }
                     QueryRequest {
                         prefetches,
-                        query: Some(ScoringQuery::Fusion(Fusion::Rrf { k: rrf_k as usize, weights: None })),
+                        query: Some(ScoringQuery::Fusion(Fusion::Rrf {
+                            k: rrf_k as usize,
+                            weights: None,
+                        })),
                         ..QueryRequest::new(request.limit)
                     }
                 }
             };
-            let query = QueryRequest { filter: Some(filter), with_payload: WithPayloadInterface::Bool(true), ..query };
-            let points = shard.query(query).map_err(|e| engine_error("search failed", e))?;
+            let query = QueryRequest {
+                filter: Some(filter),
+                with_payload: WithPayloadInterface::Bool(true),
+                ..query
+            };
+            let points = shard
+                .query(query)
+                .map_err(|e| engine_error("search failed", e))?;
             to_scored(points)
         })
         .await
     }
 
     async fn delete_document(&self, workspace: WorkspaceId, document: DocumentId) -> Result<()> {
-        self.delete(document_filter(workspace, document, None)).await
+        self.delete(document_filter(workspace, document, None))
+            .await
     }
 
-    async fn delete_version(&self, workspace: WorkspaceId, document: DocumentId, version: i32) -> Result<()> {
-        self.delete(document_filter(workspace, document, Some(version))).await
+    async fn delete_version(
+        &self,
+        workspace: WorkspaceId,
+        document: DocumentId,
+        version: i32,
+    ) -> Result<()> {
+        self.delete(document_filter(workspace, document, Some(version)))
+            .await
     }
 
-    async fn count_document(&self, workspace: WorkspaceId, document: DocumentId, version: Option<i32>) -> Result<usize> {
+    async fn count_document(
+        &self,
+        workspace: WorkspaceId,
+        document: DocumentId,
+        version: Option<i32>,
+    ) -> Result<usize> {
         let filter = document_filter(workspace, document, version);
         self.blocking(move |shard, _| {
             shard
-                .count(CountRequest { filter: Some(filter), exact: true })
+                .count(CountRequest {
+                    filter: Some(filter),
+                    exact: true,
+                })
                 .map_err(|e| engine_error("count failed", e))
         })
         .await
@@ -279,7 +370,9 @@ impl VectorIndex for EdgeIndex {
 
     async fn optimize(&self) -> Result<()> {
         self.blocking(|shard, _| {
-            shard.optimize().map_err(|e| engine_error("optimize failed", e))?;
+            shard
+                .optimize()
+                .map_err(|e| engine_error("optimize failed", e))?;
             shard.flush().map_err(|e| engine_error("flush failed", e))
         })
         .await
@@ -290,7 +383,9 @@ impl EdgeIndex {
     async fn delete(&self, filter: Filter) -> Result<()> {
         self.blocking(move |shard, _| {
             shard
-                .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(filter)))
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::DeletePointsByFilter(filter),
+                ))
                 .map_err(|e| engine_error("delete failed", e))?;
             shard.flush().map_err(|e| engine_error("flush failed", e))
         })

@@ -30,13 +30,19 @@ pub struct SearchTuning {
 
 impl Default for SearchTuning {
     fn default() -> Self {
-        Self { rrf_k: 60, candidates_per_result: 4, min_candidates: 40 }
+        Self {
+            rrf_k: 60,
+            candidates_per_result: 4,
+            min_candidates: 40,
+        }
     }
 }
 
 impl SearchTuning {
     fn candidates(&self, limit: usize) -> usize {
-        (limit * self.candidates_per_result).max(self.min_candidates).max(limit)
+        (limit * self.candidates_per_result)
+            .max(self.min_candidates)
+            .max(limit)
     }
 }
 

@@ -17,7 +17,11 @@ pub(crate) const SCHEMA: u32 = 1;
 
 impl IndexMeta {
     pub fn new(model: EmbeddingModelInfo, bm25: EdgeBm25Config) -> Self {
-        Self { schema: SCHEMA, model, bm25 }
+        Self {
+            schema: SCHEMA,
+            model,
+            bm25,
+        }
     }
 
     /// Refuses an index whose recorded model, width or BM25 settings differ from ours.
@@ -40,10 +44,16 @@ impl IndexMeta {
     pub(crate) fn read(path: &Path) -> Result<Option<Self>> {
         match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::internal(format!("the index description {} is unreadable", path.display()), e)
+                Error::internal(
+                    format!("the index description {} is unreadable", path.display()),
+                    e,
+                )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::internal(format!("cannot read {}", path.display()), e)),
+            Err(e) => Err(Error::internal(
+                format!("cannot read {}", path.display()),
+                e,
+            )),
         }
     }
 

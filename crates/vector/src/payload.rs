@@ -2,7 +2,7 @@
 //! and to cite page and passage without a trip to SQL.
 
 use lectern_core::{ChunkPoint, Error, PageRange, Result, Span};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 pub(crate) const WORKSPACE: &str = "workspace_id";
@@ -26,8 +26,16 @@ pub(crate) fn to_json(c: &ChunkPoint) -> Value {
 
 pub(crate) fn from_json(map: &Map<String, Value>) -> Result<ChunkPoint> {
     let bad = |field: &str| Error::internal_msg(format!("index point without a valid {field:?}"));
-    let text = |field: &str| map.get(field).and_then(Value::as_str).ok_or_else(|| bad(field));
-    let int = |field: &str| map.get(field).and_then(Value::as_i64).ok_or_else(|| bad(field));
+    let text = |field: &str| {
+        map.get(field)
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(field))
+    };
+    let int = |field: &str| {
+        map.get(field)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| bad(field))
+    };
     let uuid = |field: &str| text(field).and_then(|s| Uuid::parse_str(s).map_err(|_| bad(field)));
     Ok(ChunkPoint {
         workspace_id: uuid(WORKSPACE)?,
@@ -59,11 +67,16 @@ mod tests {
             version: 3,
             chunk_index: 7,
             pages: PageRange { start: 4, end: 5 },
-            span: Span { start: 100, end: 900 },
+            span: Span {
+                start: 100,
+                end: 900,
+            },
             title: "Manual".into(),
             text: "Naïve café ☕".into(),
         };
-        let Value::Object(map) = to_json(&chunk) else { panic!("not an object") };
+        let Value::Object(map) = to_json(&chunk) else {
+            panic!("not an object")
+        };
         assert_eq!(from_json(&map).unwrap(), chunk);
     }
 

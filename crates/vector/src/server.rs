@@ -17,7 +17,7 @@ use qdrant_client::qdrant::{
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
 use crate::payload::{self, DOCUMENT, VERSION, WORKSPACE};
-use crate::{Bm25, IndexMeta, SearchTuning, DENSE, SPARSE};
+use crate::{Bm25, DENSE, IndexMeta, SPARSE, SearchTuning};
 
 /// A collection on a Qdrant server or cluster, for the distributed shape. The model that
 /// made its vectors is recorded in the collection's metadata.
@@ -37,7 +37,9 @@ fn server_error(context: &str, err: QdrantError) -> Error {
         QdrantError::ResponseError { status }
             if matches!(
                 status.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::ResourceExhausted
             ) =>
         {
             Error::unavailable(format!("Qdrant server: {context}"), err)
@@ -51,7 +53,10 @@ fn keyword(field: &str, value: String) -> Condition {
 }
 
 fn document_filter(workspace: WorkspaceId, document: DocumentId, version: Option<i32>) -> Filter {
-    let mut must = vec![keyword(WORKSPACE, workspace.to_string()), keyword(DOCUMENT, document.to_string())];
+    let mut must = vec![
+        keyword(WORKSPACE, workspace.to_string()),
+        keyword(DOCUMENT, document.to_string()),
+    ];
     if let Some(v) = version {
         must.push(Condition::matches(VERSION, i64::from(v)));
     }
@@ -76,14 +81,17 @@ impl ServerIndex {
             .build()
             .map_err(|e| Error::Invalid(format!("invalid Qdrant URL {url:?}: {e}")))?;
         let meta = IndexMeta::new(model.clone(), bm25.config().clone());
-        let meta_json = serde_json::to_value(&meta).map_err(|e| Error::internal("serialise index meta", e))?;
+        let meta_json =
+            serde_json::to_value(&meta).map_err(|e| Error::internal("serialise index meta", e))?;
         let location = format!("{url} collection {collection}");
-        let exists = client
-            .collection_exists(collection)
-            .await
-            .map_err(|e| Error::unavailable(format!("cannot reach the Qdrant server at {url}"), e))?;
+        let exists = client.collection_exists(collection).await.map_err(|e| {
+            Error::unavailable(format!("cannot reach the Qdrant server at {url}"), e)
+        })?;
         if exists {
-            let info = client.collection_info(collection).await.map_err(|e| server_error("collection info", e))?;
+            let info = client
+                .collection_info(collection)
+                .await
+                .map_err(|e| server_error("collection info", e))?;
             let stored = info
                 .result
                 .and_then(|r| r.config)
@@ -98,28 +106,56 @@ impl ServerIndex {
             meta.check_matches(&stored, &location)?;
         } else {
             let mut vectors = VectorsConfigBuilder::default();
-            vectors.add_named_vector_params(DENSE, VectorParamsBuilder::new(model.dimension as u64, Distance::Cosine));
+            vectors.add_named_vector_params(
+                DENSE,
+                VectorParamsBuilder::new(model.dimension as u64, Distance::Cosine),
+            );
             let mut sparse = SparseVectorsConfigBuilder::default();
-            sparse.add_named_vector_params(SPARSE, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+            sparse.add_named_vector_params(
+                SPARSE,
+                SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+            );
             let request = CreateCollectionBuilder::new(collection)
                 .vectors_config(vectors)
                 .sparse_vectors_config(sparse)
                 .metadata(HashMap::from([(META_KEY.to_owned(), meta_json)]));
-            client.create_collection(request).await.map_err(|e| server_error("create collection", e))?;
-            for (field, kind) in [(WORKSPACE, FieldType::Keyword), (DOCUMENT, FieldType::Keyword), (VERSION, FieldType::Integer)] {
-                let mut index = CreateFieldIndexCollectionBuilder::new(collection, field, kind).wait(true);
+            client
+                .create_collection(request)
+                .await
+                .map_err(|e| server_error("create collection", e))?;
+            for (field, kind) in [
+                (WORKSPACE, FieldType::Keyword),
+                (DOCUMENT, FieldType::Keyword),
+                (VERSION, FieldType::Integer),
+            ] {
+                let mut index =
+                    CreateFieldIndexCollectionBuilder::new(collection, field, kind).wait(true);
                 if field == WORKSPACE {
-                    index = index.field_index_params(KeywordIndexParamsBuilder::default().is_tenant(true));
+                    index = index
+                        .field_index_params(KeywordIndexParamsBuilder::default().is_tenant(true));
                 }
-                client.create_field_index(index).await.map_err(|e| server_error("create payload index", e))?;
+                client
+                    .create_field_index(index)
+                    .await
+                    .map_err(|e| server_error("create payload index", e))?;
             }
         }
-        Ok(Self { client, collection: collection.to_owned(), bm25, model, tuning })
+        Ok(Self {
+            client,
+            collection: collection.to_owned(),
+            bm25,
+            model,
+            tuning,
+        })
     }
 
     async fn delete(&self, filter: Filter) -> Result<()> {
         self.client
-            .delete_points(DeletePointsBuilder::new(&self.collection).points(filter).wait(true))
+            .delete_points(
+                DeletePointsBuilder::new(&self.collection)
+                    .points(filter)
+                    .wait(true),
+            )
             .await
             .map(drop)
             .map_err(|e| server_error("delete", e))
@@ -131,7 +167,10 @@ fn to_scored(points: Vec<ScoredPoint>) -> Result<Vec<ScoredChunk>> {
         .into_iter()
         .map(|p| {
             let map: serde_json::Map<String, serde_json::Value> = Payload::from(p.payload).into();
-            Ok(ScoredChunk { chunk: payload::from_json(&map)?, score: p.score })
+            Ok(ScoredChunk {
+                chunk: payload::from_json(&map)?,
+                score: p.score,
+            })
         })
         .collect()
 }
@@ -155,13 +194,19 @@ impl VectorIndex for ServerIndex {
                     self.model.dimension
                 )));
             }
-            let sparse = self.bm25.document(&format!("{}\n{}", p.chunk.title, p.chunk.text));
+            let sparse = self
+                .bm25
+                .document(&format!("{}\n{}", p.chunk.title, p.chunk.text));
             let vectors = NamedVectors::default()
                 .add_vector(DENSE, Vector::new_dense(p.dense))
                 .add_vector(SPARSE, Vector::new_sparse(sparse.indices, sparse.values));
             let payload = Payload::try_from(payload::to_json(&p.chunk))
                 .map_err(|e| Error::internal("build point payload", e))?;
-            structs.push(PointStruct::new(p.chunk.point_id().to_string(), vectors, payload));
+            structs.push(PointStruct::new(
+                p.chunk.point_id().to_string(),
+                vectors,
+                payload,
+            ));
         }
         self.client
             .upsert_points(UpsertPointsBuilder::new(&self.collection, structs).wait(true))
@@ -170,53 +215,92 @@ impl VectorIndex for ServerIndex {
             .map_err(|e| server_error("upsert", e))
     }
 
-    async fn search(&self, scope: &WorkspaceScope, request: &SearchRequest) -> Result<Vec<ScoredChunk>> {
+    async fn search(
+        &self,
+        scope: &WorkspaceScope,
+        request: &SearchRequest,
+    ) -> Result<Vec<ScoredChunk>> {
         if request.limit == 0 {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = scope.ids().iter().map(ToString::to_string).collect();
         let mut must = vec![Condition::matches(WORKSPACE, ids)];
         if let Some(docs) = &request.documents {
-            must.push(Condition::matches(DOCUMENT, docs.iter().map(ToString::to_string).collect::<Vec<_>>()));
+            must.push(Condition::matches(
+                DOCUMENT,
+                docs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ));
         }
         let filter = Filter::must(must);
         let sparse = self.bm25.query(&request.text);
-        let sparse_input = || VectorInput::new_sparse(sparse.indices.clone(), sparse.values.clone());
+        let sparse_input =
+            || VectorInput::new_sparse(sparse.indices.clone(), sparse.values.clone());
         let limit = request.limit as u64;
         let candidates = self.tuning.candidates(request.limit) as u64;
-        let base = QueryPointsBuilder::new(&self.collection).filter(filter).limit(limit).with_payload(true);
+        let base = QueryPointsBuilder::new(&self.collection)
+            .filter(filter)
+            .limit(limit)
+            .with_payload(true);
         let query = match request.mode {
-            SearchMode::Dense => base.query(Query::new_nearest(request.dense.clone())).using(DENSE),
+            SearchMode::Dense => base
+                .query(Query::new_nearest(request.dense.clone()))
+                .using(DENSE),
             SearchMode::Sparse if sparse.indices.is_empty() => return Ok(Vec::new()),
             SearchMode::Sparse => base.query(Query::new_nearest(sparse_input())).using(SPARSE),
             SearchMode::Hybrid => {
                 let mut q = base.add_prefetch(
-                    PrefetchQueryBuilder::default().query(Query::new_nearest(request.dense.clone())).using(DENSE).limit(candidates),
+                    PrefetchQueryBuilder::default()
+                        .query(Query::new_nearest(request.dense.clone()))
+                        .using(DENSE)
+                        .limit(candidates),
                 );
                 if !sparse.indices.is_empty() {
                     q = q.add_prefetch(
-                        PrefetchQueryBuilder::default().query(Query::new_nearest(sparse_input())).using(SPARSE).limit(candidates),
+                        PrefetchQueryBuilder::default()
+                            .query(Query::new_nearest(sparse_input()))
+                            .using(SPARSE)
+                            .limit(candidates),
                     );
                 }
                 q.query(Query::new_rrf(RrfBuilder::with_k(self.tuning.rrf_k)))
             }
         };
-        let response = self.client.query(query).await.map_err(|e| server_error("search", e))?;
+        let response = self
+            .client
+            .query(query)
+            .await
+            .map_err(|e| server_error("search", e))?;
         to_scored(response.result)
     }
 
     async fn delete_document(&self, workspace: WorkspaceId, document: DocumentId) -> Result<()> {
-        self.delete(document_filter(workspace, document, None)).await
+        self.delete(document_filter(workspace, document, None))
+            .await
     }
 
-    async fn delete_version(&self, workspace: WorkspaceId, document: DocumentId, version: i32) -> Result<()> {
-        self.delete(document_filter(workspace, document, Some(version))).await
+    async fn delete_version(
+        &self,
+        workspace: WorkspaceId,
+        document: DocumentId,
+        version: i32,
+    ) -> Result<()> {
+        self.delete(document_filter(workspace, document, Some(version)))
+            .await
     }
 
-    async fn count_document(&self, workspace: WorkspaceId, document: DocumentId, version: Option<i32>) -> Result<usize> {
+    async fn count_document(
+        &self,
+        workspace: WorkspaceId,
+        document: DocumentId,
+        version: Option<i32>,
+    ) -> Result<usize> {
         let response = self
             .client
-            .count(CountPointsBuilder::new(&self.collection).filter(document_filter(workspace, document, version)).exact(true))
+            .count(
+                CountPointsBuilder::new(&self.collection)
+                    .filter(document_filter(workspace, document, version))
+                    .exact(true),
+            )
             .await
             .map_err(|e| server_error("count", e))?;
         Ok(response.result.map(|r| r.count as usize).unwrap_or(0))
@@ -227,4 +311,3 @@ impl VectorIndex for ServerIndex {
         Ok(())
     }
 }
-

@@ -29,106 +29,197 @@ async fn table_names(store: &Store) -> Vec<String> {
         sea_orm::DatabaseBackend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
         }
-        _ => "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+        _ => {
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"
+        }
     };
     let rows = store
         .connection()
         .query_all_raw(Statement::from_string(store.backend(), sql))
         .await
         .unwrap();
-    rows.iter().map(|r| r.try_get::<String>("", "name").unwrap()).collect()
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "name").unwrap())
+        .collect()
 }
 
 fn user(email: &str) -> NewUser {
-    NewUser { email: email.into(), display_name: None, password_hash: None, is_admin: false }
+    NewUser {
+        email: email.into(),
+        display_name: None,
+        password_hash: None,
+        is_admin: false,
+    }
 }
 
-on_both_backends!(migrations_go_up_and_down_and_up_again, |db: TestDatabase| async move {
-    let store = Store::connect(&db.url).await.unwrap();
-    assert!(!store.pending_migrations().await.unwrap().is_empty());
-    store.migrate().await.unwrap();
-    assert!(store.pending_migrations().await.unwrap().is_empty());
-    let tables = table_names(&store).await;
-    for t in ["users", "workspaces", "memberships", "documents", "chunks", "ingest_jobs", "audit_events"] {
-        assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
+on_both_backends!(
+    migrations_go_up_and_down_and_up_again,
+    |db: TestDatabase| async move {
+        let store = Store::connect(&db.url).await.unwrap();
+        assert!(!store.pending_migrations().await.unwrap().is_empty());
+        store.migrate().await.unwrap();
+        assert!(store.pending_migrations().await.unwrap().is_empty());
+        let tables = table_names(&store).await;
+        for t in [
+            "users",
+            "workspaces",
+            "memberships",
+            "documents",
+            "chunks",
+            "ingest_jobs",
+            "audit_events",
+        ] {
+            assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
+        }
+        // Running again is a no-op.
+        store.migrate().await.unwrap();
+
+        store.migrate_down_all().await.unwrap();
+        let tables = table_names(&store).await;
+        assert!(
+            !tables.iter().any(|n| n == "users" || n == "documents"),
+            "{tables:?}"
+        );
+        assert!(!store.pending_migrations().await.unwrap().is_empty());
+
+        store.migrate().await.unwrap();
+        store.create_user(user("ada@example.org")).await.unwrap();
     }
-    // Running again is a no-op.
-    store.migrate().await.unwrap();
+);
 
-    store.migrate_down_all().await.unwrap();
-    let tables = table_names(&store).await;
-    assert!(!tables.iter().any(|n| n == "users" || n == "documents"), "{tables:?}");
-    assert!(!store.pending_migrations().await.unwrap().is_empty());
+on_both_backends!(
+    users_are_unique_by_normalised_email,
+    |db: TestDatabase| async move {
+        let store = db.store().await;
+        let ada = store.create_user(user("Ada@Example.org")).await.unwrap();
+        assert_eq!(ada.email, "ada@example.org");
+        let again = store.create_user(user("ada@example.org ")).await;
+        assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
+        let found = store
+            .find_user_by_email("ADA@example.org")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, ada.id);
+        assert!(
+            store
+                .find_user_by_email("bob@example.org")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+);
 
-    store.migrate().await.unwrap();
-    store.create_user(user("ada@example.org")).await.unwrap();
-});
-
-on_both_backends!(users_are_unique_by_normalised_email, |db: TestDatabase| async move {
-    let store = db.store().await;
-    let ada = store.create_user(user("Ada@Example.org")).await.unwrap();
-    assert_eq!(ada.email, "ada@example.org");
-    let again = store.create_user(user("ada@example.org ")).await;
-    assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
-    let found = store.find_user_by_email("ADA@example.org").await.unwrap().unwrap();
-    assert_eq!(found.id, ada.id);
-    assert!(store.find_user_by_email("bob@example.org").await.unwrap().is_none());
-});
-
-on_both_backends!(memberships_give_roles_and_readable_workspaces, |db: TestDatabase| async move {
-    let store = db.store().await;
-    let ada = store.create_user(user("ada@example.org")).await.unwrap();
-    let bob = store.create_user(user("bob@example.org")).await.unwrap();
-    let hr = store.create_workspace("HR", Some(ada.id)).await.unwrap();
-    let eng = store.create_workspace("Engineering", Some(bob.id)).await.unwrap();
-
-    assert_eq!(store.role_of(hr.id, ada.id).await.unwrap(), Some(Role::Owner));
-    assert_eq!(store.role_of(hr.id, bob.id).await.unwrap(), None);
-    assert_eq!(store.readable_workspaces(ada.id).await.unwrap(), vec![hr.id]);
-
-    store.set_member(eng.id, ada.id, Role::Viewer).await.unwrap();
-    assert_eq!(store.role_of(eng.id, ada.id).await.unwrap(), Some(Role::Viewer));
-    store.set_member(eng.id, ada.id, Role::Editor).await.unwrap();
-    assert_eq!(store.role_of(eng.id, ada.id).await.unwrap(), Some(Role::Editor));
-    let mut readable = store.readable_workspaces(ada.id).await.unwrap();
-    readable.sort();
-    let mut expected = vec![hr.id, eng.id];
-    expected.sort();
-    assert_eq!(readable, expected);
-
-    store.remove_member(eng.id, ada.id).await.unwrap();
-    assert_eq!(store.readable_workspaces(ada.id).await.unwrap(), vec![hr.id]);
-
-    let dup = store.create_workspace(" HR ", None).await;
-    assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
-    assert!(matches!(store.create_workspace("  ", None).await, Err(Error::Invalid(_))));
-    assert_eq!(store.find_workspace_by_name("HR").await.unwrap().unwrap().id, hr.id);
-});
-
-on_both_backends!(a_workspace_is_not_created_when_its_owner_is_unknown, |db: TestDatabase| async move {
-    let store = db.store().await;
-    let ghost = uuid::Uuid::new_v4();
-    assert!(store.create_workspace("Orphan", Some(ghost)).await.is_err());
-    // The transaction rolled back: the name is still free.
-    assert!(store.find_workspace_by_name("Orphan").await.unwrap().is_none());
-});
-
-on_both_backends!(audit_events_list_newest_first, |db: TestDatabase| async move {
-    let store = db.store().await;
-    for action in ["sign_in", "upload", "delete"] {
-        store
-            .record_audit(AuditEvent { action: action.into(), ..Default::default() })
+on_both_backends!(
+    memberships_give_roles_and_readable_workspaces,
+    |db: TestDatabase| async move {
+        let store = db.store().await;
+        let ada = store.create_user(user("ada@example.org")).await.unwrap();
+        let bob = store.create_user(user("bob@example.org")).await.unwrap();
+        let hr = store.create_workspace("HR", Some(ada.id)).await.unwrap();
+        let eng = store
+            .create_workspace("Engineering", Some(bob.id))
             .await
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+        assert_eq!(
+            store.role_of(hr.id, ada.id).await.unwrap(),
+            Some(Role::Owner)
+        );
+        assert_eq!(store.role_of(hr.id, bob.id).await.unwrap(), None);
+        assert_eq!(
+            store.readable_workspaces(ada.id).await.unwrap(),
+            vec![hr.id]
+        );
+
+        store
+            .set_member(eng.id, ada.id, Role::Viewer)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.role_of(eng.id, ada.id).await.unwrap(),
+            Some(Role::Viewer)
+        );
+        store
+            .set_member(eng.id, ada.id, Role::Editor)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.role_of(eng.id, ada.id).await.unwrap(),
+            Some(Role::Editor)
+        );
+        let mut readable = store.readable_workspaces(ada.id).await.unwrap();
+        readable.sort();
+        let mut expected = vec![hr.id, eng.id];
+        expected.sort();
+        assert_eq!(readable, expected);
+
+        store.remove_member(eng.id, ada.id).await.unwrap();
+        assert_eq!(
+            store.readable_workspaces(ada.id).await.unwrap(),
+            vec![hr.id]
+        );
+
+        let dup = store.create_workspace(" HR ", None).await;
+        assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
+        assert!(matches!(
+            store.create_workspace("  ", None).await,
+            Err(Error::Invalid(_))
+        ));
+        assert_eq!(
+            store
+                .find_workspace_by_name("HR")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            hr.id
+        );
     }
-    let events = store.recent_audit(2).await.unwrap();
-    let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["delete", "upload"]);
-});
+);
+
+on_both_backends!(
+    a_workspace_is_not_created_when_its_owner_is_unknown,
+    |db: TestDatabase| async move {
+        let store = db.store().await;
+        let ghost = uuid::Uuid::new_v4();
+        assert!(store.create_workspace("Orphan", Some(ghost)).await.is_err());
+        // The transaction rolled back: the name is still free.
+        assert!(
+            store
+                .find_workspace_by_name("Orphan")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+);
+
+on_both_backends!(
+    audit_events_list_newest_first,
+    |db: TestDatabase| async move {
+        let store = db.store().await;
+        for action in ["sign_in", "upload", "delete"] {
+            store
+                .record_audit(AuditEvent {
+                    action: action.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let events = store.recent_audit(2).await.unwrap();
+        let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["delete", "upload"]);
+    }
+);
 
 #[tokio::test]
 async fn an_unreachable_database_is_unavailable_not_a_crash() {
-    let err = Store::connect("postgres://postgres@127.0.0.1:1/none").await.unwrap_err();
+    let err = Store::connect("postgres://postgres@127.0.0.1:1/none")
+        .await
+        .unwrap_err();
     assert!(err.is_transient(), "{err:?}");
 }

@@ -12,7 +12,7 @@ use lectern_embed::testing::embedder;
 use lectern_vector::{Bm25, EdgeIndex, SearchTuning, ServerIndex};
 use uuid::Uuid;
 
-/// A fresh, empty index of one implementation, kept alive by `_guard`.
+/// A fresh, empty index of one implementation; its folder lives as long as the fixture.
 struct Fixture {
     index: Arc<dyn VectorIndex>,
     _guard: Option<tempfile::TempDir>,
@@ -21,18 +21,37 @@ struct Fixture {
 fn edge() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let model = embedder().model().clone();
-    let index = EdgeIndex::open(dir.path(), model, Bm25::new(Bm25::default_config()).unwrap(), SearchTuning::default()).unwrap();
-    Fixture { index: Arc::new(index), _guard: Some(dir) }
+    let index = EdgeIndex::open(
+        dir.path(),
+        model,
+        Bm25::new(Bm25::default_config()).unwrap(),
+        SearchTuning::default(),
+    )
+    .unwrap();
+    Fixture {
+        index: Arc::new(index),
+        _guard: Some(dir),
+    }
 }
 
 async fn server() -> Option<Fixture> {
     let url = std::env::var("LECTERN_TEST_QDRANT_URL").ok()?;
     let collection = format!("lectern_test_{}", Uuid::new_v4().simple());
     let model = embedder().model().clone();
-    let index = ServerIndex::open(&url, None, &collection, model, Bm25::new(Bm25::default_config()).unwrap(), SearchTuning::default())
-        .await
-        .unwrap();
-    Some(Fixture { index: Arc::new(index), _guard: None })
+    let index = ServerIndex::open(
+        &url,
+        None,
+        &collection,
+        model,
+        Bm25::new(Bm25::default_config()).unwrap(),
+        SearchTuning::default(),
+    )
+    .await
+    .unwrap();
+    Some(Fixture {
+        index: Arc::new(index),
+        _guard: None,
+    })
 }
 
 /// Runs one contract check against every implementation available.
@@ -42,13 +61,17 @@ macro_rules! contract {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn edge() {
-                ($body)(super::edge()).await;
+                let fixture = super::edge();
+                ($body)(fixture.index.clone()).await;
+                drop(fixture);
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn server() {
                 match super::server().await {
-                    Some(fixture) => ($body)(fixture).await,
-                    None => eprintln!("no LECTERN_TEST_QDRANT_URL: the server implementation was not exercised"),
+                    Some(fixture) => ($body)(fixture.index.clone()).await,
+                    None => eprintln!(
+                        "no LECTERN_TEST_QDRANT_URL: the server implementation was not exercised"
+                    ),
                 }
             }
         }
@@ -62,7 +85,10 @@ fn chunk(workspace: Uuid, document: Uuid, version: i32, index: u32, text: &str) 
         version,
         chunk_index: index,
         pages: PageRange::single(index + 1),
-        span: Span { start: index as usize * 1000, end: index as usize * 1000 + text.chars().count() },
+        span: Span {
+            start: index as usize * 1000,
+            end: index as usize * 1000 + text.chars().count(),
+        },
         title: "Staff handbook".into(),
         text: text.into(),
     }
@@ -71,12 +97,22 @@ fn chunk(workspace: Uuid, document: Uuid, version: i32, index: u32, text: &str) 
 fn embed_all(chunks: Vec<ChunkPoint>) -> Vec<IndexedChunk> {
     let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
     let vectors = embedder().embed(&texts).unwrap();
-    chunks.into_iter().zip(vectors).map(|(chunk, dense)| IndexedChunk { chunk, dense }).collect()
+    chunks
+        .into_iter()
+        .zip(vectors)
+        .map(|(chunk, dense)| IndexedChunk { chunk, dense })
+        .collect()
 }
 
 fn request(text: &str, mode: SearchMode, limit: usize) -> SearchRequest {
     let dense = embedder().embed(&[text.to_owned()]).unwrap().remove(0);
-    SearchRequest { text: text.into(), dense, limit, mode, documents: None }
+    SearchRequest {
+        text: text.into(),
+        dense,
+        limit,
+        mode,
+        documents: None,
+    }
 }
 
 const HANDBOOK: &[&str] = &[
@@ -90,7 +126,11 @@ const HANDBOOK: &[&str] = &[
 
 async fn handbook(index: &dyn VectorIndex, workspace: Uuid) -> Uuid {
     let document = Uuid::new_v4();
-    let chunks = HANDBOOK.iter().enumerate().map(|(i, t)| chunk(workspace, document, 1, i as u32, t)).collect();
+    let chunks = HANDBOOK
+        .iter()
+        .enumerate()
+        .map(|(i, t)| chunk(workspace, document, 1, i as u32, t))
+        .collect();
     index.upsert(embed_all(chunks)).await.unwrap();
     document
 }
@@ -99,98 +139,207 @@ fn texts(hits: &[lectern_core::ScoredChunk]) -> Vec<&str> {
     hits.iter().map(|h| h.chunk.text.as_str()).collect()
 }
 
-contract!(hybrid_finds_what_only_bm25_can_match, |f: Fixture| async move {
+contract!(hybrid_finds_what_only_bm25_can_match, |index: Arc<
+    dyn VectorIndex,
+>| async move {
     let ws = Uuid::new_v4();
-    handbook(f.index.as_ref(), ws).await;
+    handbook(index.as_ref(), ws).await;
     let scope = WorkspaceScope::one(ws);
     // An opaque code: lexical search matches it, its embedding means nothing in particular.
-    let sparse = f.index.search(&scope, &request("QX-7741", SearchMode::Sparse, 3)).await.unwrap();
-    assert!(texts(&sparse)[0].contains("QX-7741"), "{:?}", texts(&sparse));
-    assert_eq!(sparse.len(), 1, "only one chunk holds the term: {:?}", texts(&sparse));
-    let hybrid = f.index.search(&scope, &request("QX-7741", SearchMode::Hybrid, 3)).await.unwrap();
-    assert!(texts(&hybrid)[0].contains("QX-7741"), "{:?}", texts(&hybrid));
+    let sparse = index
+        .search(&scope, &request("QX-7741", SearchMode::Sparse, 3))
+        .await
+        .unwrap();
+    assert!(
+        texts(&sparse)[0].contains("QX-7741"),
+        "{:?}",
+        texts(&sparse)
+    );
+    assert_eq!(
+        sparse.len(),
+        1,
+        "only one chunk holds the term: {:?}",
+        texts(&sparse)
+    );
+    let hybrid = index
+        .search(&scope, &request("QX-7741", SearchMode::Hybrid, 3))
+        .await
+        .unwrap();
+    assert!(
+        texts(&hybrid)[0].contains("QX-7741"),
+        "{:?}",
+        texts(&hybrid)
+    );
     // Scores are ordered best first.
     assert!(hybrid.windows(2).all(|w| w[0].score >= w[1].score));
 });
 
-contract!(hybrid_finds_what_only_the_dense_vector_can_match, |f: Fixture| async move {
-    let ws = Uuid::new_v4();
-    handbook(f.index.as_ref(), ws).await;
-    let scope = WorkspaceScope::one(ws);
-    // No word in common with the refund chunk, but the same meaning.
-    let question = "How do I get my money back for a purchase I regret?";
-    let sparse = f.index.search(&scope, &request(question, SearchMode::Sparse, 6)).await.unwrap();
-    assert!(!texts(&sparse).iter().any(|t| t.starts_with("Refund")), "BM25 should not see it: {:?}", texts(&sparse));
-    let dense = f.index.search(&scope, &request(question, SearchMode::Dense, 3)).await.unwrap();
-    assert!(texts(&dense)[0].starts_with("Refund"), "{:?}", texts(&dense));
-    let hybrid = f.index.search(&scope, &request(question, SearchMode::Hybrid, 3)).await.unwrap();
-    assert!(texts(&hybrid)[0].starts_with("Refund"), "{:?}", texts(&hybrid));
-});
+contract!(
+    hybrid_finds_what_only_the_dense_vector_can_match,
+    |index: Arc<dyn VectorIndex>| async move {
+        let ws = Uuid::new_v4();
+        handbook(index.as_ref(), ws).await;
+        let scope = WorkspaceScope::one(ws);
+        // No word in common with the refund chunk, but the same meaning.
+        let question = "How do I get my money back for a purchase I regret?";
+        let sparse = index
+            .search(&scope, &request(question, SearchMode::Sparse, 6))
+            .await
+            .unwrap();
+        assert!(
+            !texts(&sparse).iter().any(|t| t.starts_with("Refund")),
+            "BM25 should not see it: {:?}",
+            texts(&sparse)
+        );
+        let dense = index
+            .search(&scope, &request(question, SearchMode::Dense, 3))
+            .await
+            .unwrap();
+        assert!(
+            texts(&dense)[0].starts_with("Refund"),
+            "{:?}",
+            texts(&dense)
+        );
+        let hybrid = index
+            .search(&scope, &request(question, SearchMode::Hybrid, 3))
+            .await
+            .unwrap();
+        assert!(
+            texts(&hybrid)[0].starts_with("Refund"),
+            "{:?}",
+            texts(&hybrid)
+        );
+    }
+);
 
-contract!(search_never_leaves_the_scope, |f: Fixture| async move {
+contract!(search_never_leaves_the_scope, |index: Arc<
+    dyn VectorIndex,
+>| async move {
     let (mine, theirs, third) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-    handbook(f.index.as_ref(), mine).await;
-    handbook(f.index.as_ref(), theirs).await;
+    handbook(index.as_ref(), mine).await;
+    handbook(index.as_ref(), theirs).await;
     for mode in [SearchMode::Hybrid, SearchMode::Dense, SearchMode::Sparse] {
-        let hits = f.index.search(&WorkspaceScope::one(mine), &request("parking permit QX-7741", mode, 20)).await.unwrap();
+        let hits = index
+            .search(
+                &WorkspaceScope::one(mine),
+                &request("parking permit QX-7741", mode, 20),
+            )
+            .await
+            .unwrap();
         assert!(!hits.is_empty());
-        assert!(hits.iter().all(|h| h.chunk.workspace_id == mine), "{mode:?} leaked another workspace");
+        assert!(
+            hits.iter().all(|h| h.chunk.workspace_id == mine),
+            "{mode:?} leaked another workspace"
+        );
     }
     let both = WorkspaceScope::new(vec![mine, theirs]).unwrap();
-    let hits = f.index.search(&both, &request("parking permit QX-7741", SearchMode::Hybrid, 20)).await.unwrap();
-    assert!(hits.iter().any(|h| h.chunk.workspace_id == mine) && hits.iter().any(|h| h.chunk.workspace_id == theirs));
-    let empty = f.index.search(&WorkspaceScope::one(third), &request("parking", SearchMode::Hybrid, 20)).await.unwrap();
+    let hits = index
+        .search(
+            &both,
+            &request("parking permit QX-7741", SearchMode::Hybrid, 20),
+        )
+        .await
+        .unwrap();
+    assert!(
+        hits.iter().any(|h| h.chunk.workspace_id == mine)
+            && hits.iter().any(|h| h.chunk.workspace_id == theirs)
+    );
+    let empty = index
+        .search(
+            &WorkspaceScope::one(third),
+            &request("parking", SearchMode::Hybrid, 20),
+        )
+        .await
+        .unwrap();
     assert!(empty.is_empty());
 });
 
-contract!(search_can_be_narrowed_to_documents, |f: Fixture| async move {
+contract!(search_can_be_narrowed_to_documents, |index: Arc<
+    dyn VectorIndex,
+>| async move {
     let ws = Uuid::new_v4();
-    let first = handbook(f.index.as_ref(), ws).await;
-    let second = handbook(f.index.as_ref(), ws).await;
+    let first = handbook(index.as_ref(), ws).await;
+    let second = handbook(index.as_ref(), ws).await;
     let mut req = request("annual leave", SearchMode::Hybrid, 20);
     req.documents = Some(vec![second]);
-    let hits = f.index.search(&WorkspaceScope::one(ws), &req).await.unwrap();
+    let hits = index.search(&WorkspaceScope::one(ws), &req).await.unwrap();
     assert!(!hits.is_empty() && hits.iter().all(|h| h.chunk.document_id == second));
     assert!(!hits.iter().any(|h| h.chunk.document_id == first));
 });
 
-contract!(upsert_is_idempotent_and_payload_round_trips, |f: Fixture| async move {
-    let ws = Uuid::new_v4();
-    let doc = handbook(f.index.as_ref(), ws).await;
-    handbook_again(f.index.as_ref(), ws, doc).await;
-    assert_eq!(f.index.count_document(ws, doc, None).await.unwrap(), HANDBOOK.len());
-    let hits = f.index.search(&WorkspaceScope::one(ws), &request("encrypted laptops", SearchMode::Hybrid, 1)).await.unwrap();
-    let expected = chunk(ws, doc, 1, 2, HANDBOOK[2]);
-    assert_eq!(hits[0].chunk, expected, "page, span, title and text come back as stored");
-});
+contract!(
+    upsert_is_idempotent_and_payload_round_trips,
+    |index: Arc<dyn VectorIndex>| async move {
+        let ws = Uuid::new_v4();
+        let doc = handbook(index.as_ref(), ws).await;
+        handbook_again(index.as_ref(), ws, doc).await;
+        assert_eq!(
+            index.count_document(ws, doc, None).await.unwrap(),
+            HANDBOOK.len()
+        );
+        let hits = index
+            .search(
+                &WorkspaceScope::one(ws),
+                &request("encrypted laptops", SearchMode::Hybrid, 1),
+            )
+            .await
+            .unwrap();
+        let expected = chunk(ws, doc, 1, 2, HANDBOOK[2]);
+        assert_eq!(
+            hits[0].chunk, expected,
+            "page, span, title and text come back as stored"
+        );
+    }
+);
 
 async fn handbook_again(index: &dyn VectorIndex, ws: Uuid, doc: Uuid) {
-    let chunks = HANDBOOK.iter().enumerate().map(|(i, t)| chunk(ws, doc, 1, i as u32, t)).collect();
+    let chunks = HANDBOOK
+        .iter()
+        .enumerate()
+        .map(|(i, t)| chunk(ws, doc, 1, i as u32, t))
+        .collect();
     index.upsert(embed_all(chunks)).await.unwrap();
 }
 
-contract!(deletes_by_version_and_by_document, |f: Fixture| async move {
+contract!(deletes_by_version_and_by_document, |index: Arc<
+    dyn VectorIndex,
+>| async move {
     let ws = Uuid::new_v4();
-    let doc = handbook(f.index.as_ref(), ws).await;
-    let v2: Vec<_> = HANDBOOK[..2].iter().enumerate().map(|(i, t)| chunk(ws, doc, 2, i as u32, t)).collect();
-    f.index.upsert(embed_all(v2)).await.unwrap();
-    assert_eq!(f.index.count_document(ws, doc, Some(1)).await.unwrap(), HANDBOOK.len());
-    assert_eq!(f.index.count_document(ws, doc, Some(2)).await.unwrap(), 2);
+    let doc = handbook(index.as_ref(), ws).await;
+    let v2: Vec<_> = HANDBOOK[..2]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| chunk(ws, doc, 2, i as u32, t))
+        .collect();
+    index.upsert(embed_all(v2)).await.unwrap();
+    assert_eq!(
+        index.count_document(ws, doc, Some(1)).await.unwrap(),
+        HANDBOOK.len()
+    );
+    assert_eq!(index.count_document(ws, doc, Some(2)).await.unwrap(), 2);
 
-    f.index.delete_version(ws, doc, 1).await.unwrap();
-    assert_eq!(f.index.count_document(ws, doc, Some(1)).await.unwrap(), 0);
-    assert_eq!(f.index.count_document(ws, doc, None).await.unwrap(), 2);
+    index.delete_version(ws, doc, 1).await.unwrap();
+    assert_eq!(index.count_document(ws, doc, Some(1)).await.unwrap(), 0);
+    assert_eq!(index.count_document(ws, doc, None).await.unwrap(), 2);
 
-    f.index.delete_document(ws, doc).await.unwrap();
-    assert_eq!(f.index.count_document(ws, doc, None).await.unwrap(), 0);
+    index.delete_document(ws, doc).await.unwrap();
+    assert_eq!(index.count_document(ws, doc, None).await.unwrap(), 0);
     // Deleting what is not there succeeds.
-    f.index.delete_document(ws, doc).await.unwrap();
+    index.delete_document(ws, doc).await.unwrap();
 });
 
-contract!(a_vector_of_the_wrong_width_is_refused, |f: Fixture| async move {
+contract!(a_vector_of_the_wrong_width_is_refused, |index: Arc<
+    dyn VectorIndex,
+>| async move {
     let ws = Uuid::new_v4();
-    let bad = IndexedChunk { chunk: chunk(ws, Uuid::new_v4(), 1, 0, "x"), dense: vec![0.1; 7] };
-    assert!(matches!(f.index.upsert(vec![bad]).await, Err(Error::Invalid(_))));
+    let bad = IndexedChunk {
+        chunk: chunk(ws, Uuid::new_v4(), 1, 0, "x"),
+        dense: vec![0.1; 7],
+    };
+    assert!(matches!(
+        index.upsert(vec![bad]).await,
+        Err(Error::Invalid(_))
+    ));
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,24 +349,47 @@ async fn edge_index_survives_a_restart_and_refuses_another_model() {
     let bm25 = || Bm25::new(Bm25::default_config()).unwrap();
     let ws = Uuid::new_v4();
     let doc = {
-        let index = EdgeIndex::open(dir.path(), model.clone(), bm25(), SearchTuning::default()).unwrap();
+        let index =
+            EdgeIndex::open(dir.path(), model.clone(), bm25(), SearchTuning::default()).unwrap();
         // One process, one opener: a second open of the same folder is refused.
         let second = EdgeIndex::open(dir.path(), model.clone(), bm25(), SearchTuning::default());
-        assert!(matches!(second, Err(Error::Conflict(_))), "{:?}", second.err());
+        assert!(
+            matches!(second, Err(Error::Conflict(_))),
+            "{:?}",
+            second.err()
+        );
         handbook(&index, ws).await
     };
-    let index = EdgeIndex::open(dir.path(), model.clone(), bm25(), SearchTuning::default()).unwrap();
-    assert_eq!(index.count_document(ws, doc, None).await.unwrap(), HANDBOOK.len());
+    let index =
+        EdgeIndex::open(dir.path(), model.clone(), bm25(), SearchTuning::default()).unwrap();
+    assert_eq!(
+        index.count_document(ws, doc, None).await.unwrap(),
+        HANDBOOK.len()
+    );
     index.optimize().await.unwrap();
-    let hits = index.search(&WorkspaceScope::one(ws), &request("annual leave days", SearchMode::Hybrid, 1)).await.unwrap();
+    let hits = index
+        .search(
+            &WorkspaceScope::one(ws),
+            &request("annual leave days", SearchMode::Hybrid, 1),
+        )
+        .await
+        .unwrap();
     assert!(hits[0].chunk.text.starts_with("Annual leave"));
     drop(index);
 
     let mut other = model.clone();
     other.id = "another/model".into();
-    let err = EdgeIndex::open(dir.path(), other, bm25(), SearchTuning::default()).err().expect("refused");
-    assert!(matches!(err, Error::Invalid(_)) && err.to_string().contains("another/model"), "{err}");
+    let err = EdgeIndex::open(dir.path(), other, bm25(), SearchTuning::default())
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, Error::Invalid(_)) && err.to_string().contains("another/model"),
+        "{err}"
+    );
     let mut wider = model;
     wider.dimension = 768;
-    assert!(matches!(EdgeIndex::open(dir.path(), wider, bm25(), SearchTuning::default()), Err(Error::Invalid(_))));
+    assert!(matches!(
+        EdgeIndex::open(dir.path(), wider, bm25(), SearchTuning::default()),
+        Err(Error::Invalid(_))
+    ));
 }

@@ -1,0 +1,24 @@
+# Lectern, multi-stage: build the binaries with the models and runtimes they load,
+# then a slim image that runs any one of them (see docker-compose.yml).
+FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3-pip unzip pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+ENV LECTERN_CACHE_DIR=/opt/lectern CARGO_TARGET_DIR=/src/target
+RUN scripts/fetch-assets.sh core > /dev/null
+RUN cargo build --release --locked -p lectern -p lectern-ingest -p lectern-query -p lectern-web \
+    && mkdir -p /out && cp target/release/lectern target/release/lectern-ingest \
+       target/release/lectern-query target/release/lectern-web /out/
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /var/lib/lectern --create-home lectern
+COPY --from=build /out/ /usr/local/bin/
+COPY --from=build /opt/lectern/assets /opt/lectern/assets
+ENV LECTERN_CACHE_DIR=/opt/lectern LECTERN_DATA_DIR=/var/lib/lectern LECTERN_BIND=0.0.0.0:8080
+USER lectern
+WORKDIR /var/lib/lectern
+EXPOSE 8080
+CMD ["lectern", "serve"]

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Fetches what Lectern needs (ONNX Runtime and the default embedding model, checked by
+# sha256, into a cache outside the checkout), builds the release binary and runs
+# `lectern serve` on the embedded defaults: SQLite, the embedded Qdrant engine and the
+# data in ./lectern-data. Arguments go to `lectern serve` (e.g. --bind 0.0.0.0:8080).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+scripts/setup-system.sh
+set -a
+eval "$(scripts/fetch-assets.sh core)"
+set +a
+cargo build --release --locked -p lectern
+exec "$CARGO_TARGET_DIR/release/lectern" serve "$@"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the system packages the build and the tests need, when they are missing
+# (Debian or Ubuntu, as root). Safe to run again: it installs nothing that is present.
+set -euo pipefail
+need=()
+command -v cc >/dev/null || need+=(build-essential)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v unzip >/dev/null || need+=(unzip)
+command -v python3 >/dev/null || need+=(python3 python3-pip)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v pg_isready >/dev/null || need+=(postgresql-client)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup-system: please install: ${need[*]}" >&2
+        exit 1
+    fi
+    echo "setup-system: installing ${need[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi

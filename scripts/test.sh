@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs Lectern's whole test suite on this machine: installs missing system packages,
+# fetches the real models and runtimes (checked by sha256) into a cache outside the
+# checkout, makes sure PostgreSQL answers, then `cargo test --workspace`.
+#
+# Environment: LECTERN_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test),
+# LECTERN_TEST_QDRANT_URL (a Qdrant server's gRPC URL; when unset the server-index
+# contract tests are skipped with a note, the embedded-index ones always run).
+# Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+scripts/setup-system.sh
+set -a
+eval "$(scripts/fetch-assets.sh core)"
+set +a
+
+pg_url="${LECTERN_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if ! pg_isready -q -d "$pg_url" 2>/dev/null; then
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+        echo "test: starting the local PostgreSQL cluster" >&2
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    fi
+    for _ in $(seq 1 30); do pg_isready -q -d "$pg_url" && break; sleep 1; done
+    pg_isready -q -d "$pg_url" || { echo "test: PostgreSQL does not answer at $pg_url (set LECTERN_TEST_POSTGRES_URL)" >&2; exit 1; }
+fi
+
+exec cargo test --workspace --locked "$@"
