@@ -13,3 +13,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$LECTERN_CACHE_DIR/target}"
 mkdir -p "$LECTERN_CACHE_DIR" "$CARGO_TARGET_DIR"
 # Two cores build faster with fewer debug symbols and no incremental cache churn in CI.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+# Installs missing system packages and fetches the given asset groups (default: core),
+# exporting the paths they print (LECTERN_ORT_DYLIB, ...).
+lectern_prepare() {
+    scripts/setup-system.sh
+    local lines
+    lines="$(scripts/fetch-assets.sh "${@:-core}")"
+    set -a
+    eval "$lines"
+    set +a
+}

@@ -7,9 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-scripts/setup-system.sh
-set -a
-eval "$(scripts/fetch-assets.sh core)"
-set +a
+lectern_prepare core
 cargo build --release --locked -p lectern
 exec "$CARGO_TARGET_DIR/release/lectern" serve "$@"

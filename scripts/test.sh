@@ -11,10 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-scripts/setup-system.sh
-set -a
-eval "$(scripts/fetch-assets.sh core)"
-set +a
+lectern_prepare core
 
 pg_url="${LECTERN_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! pg_isready -q -d "$pg_url" 2>/dev/null; then

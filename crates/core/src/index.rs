@@ -75,12 +75,12 @@ pub trait VectorIndex: Send + Sync {
         scope: &WorkspaceScope,
         request: &SearchRequest,
     ) -> Result<Vec<ScoredChunk>>;
-    async fn delete_document(&self, workspace: WorkspaceId, document: DocumentId) -> Result<()>;
-    async fn delete_version(
+    /// Deletes one document's points: every version, or only `version`.
+    async fn delete_document(
         &self,
         workspace: WorkspaceId,
         document: DocumentId,
-        version: i32,
+        version: Option<i32>,
     ) -> Result<()>;
     /// Points of one document (all versions when `version` is `None`).
     async fn count_document(

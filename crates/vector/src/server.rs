@@ -273,18 +273,13 @@ impl VectorIndex for ServerIndex {
         to_scored(response.result)
     }
 
-    async fn delete_document(&self, workspace: WorkspaceId, document: DocumentId) -> Result<()> {
-        self.delete(document_filter(workspace, document, None))
-            .await
-    }
-
-    async fn delete_version(
+    async fn delete_document(
         &self,
         workspace: WorkspaceId,
         document: DocumentId,
-        version: i32,
+        version: Option<i32>,
     ) -> Result<()> {
-        self.delete(document_filter(workspace, document, Some(version)))
+        self.delete(document_filter(workspace, document, version))
             .await
     }
 

@@ -318,14 +318,14 @@ contract!(deletes_by_version_and_by_document, |index: Arc<
     );
     assert_eq!(index.count_document(ws, doc, Some(2)).await.unwrap(), 2);
 
-    index.delete_version(ws, doc, 1).await.unwrap();
+    index.delete_document(ws, doc, Some(1)).await.unwrap();
     assert_eq!(index.count_document(ws, doc, Some(1)).await.unwrap(), 0);
     assert_eq!(index.count_document(ws, doc, None).await.unwrap(), 2);
 
-    index.delete_document(ws, doc).await.unwrap();
+    index.delete_document(ws, doc, None).await.unwrap();
     assert_eq!(index.count_document(ws, doc, None).await.unwrap(), 0);
     // Deleting what is not there succeeds.
-    index.delete_document(ws, doc).await.unwrap();
+    index.delete_document(ws, doc, None).await.unwrap();
 });
 
 contract!(a_vector_of_the_wrong_width_is_refused, |index: Arc<
