@@ -3,7 +3,7 @@
 # fetches the real models and runtimes (checked by sha256) into a cache outside the
 # checkout, makes sure PostgreSQL answers, then `cargo test --workspace`.
 #
-# Environment: LECTERN_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test),
+# Environment: LECTERN_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 # LECTERN_TEST_QDRANT_URL (a Qdrant server's gRPC URL; when unset the server-index
 # contract tests are skipped with a note, the embedded-index ones always run).
 # Extra arguments go to `cargo test`.
@@ -11,9 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-lectern_prepare core
+lectern_prepare core pdfium
+set -a
+eval "$(scripts/fetch-dev-qa.sh)"
+set +a
 
-pg_url="${LECTERN_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+pg_url="${LECTERN_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 if ! pg_isready -q -d "$pg_url" 2>/dev/null; then
     if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
         echo "test: starting the local PostgreSQL cluster" >&2

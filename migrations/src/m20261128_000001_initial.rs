@@ -318,6 +318,17 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .name("idx_ingest_jobs_document_version")
+                    .table(IngestJobs::Table)
+                    .col(IngestJobs::DocumentId)
+                    .col(IngestJobs::Version)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
                     .name("idx_ingest_jobs_claim")
                     .table(IngestJobs::Table)
                     .col(IngestJobs::State)

@@ -5,14 +5,18 @@
 //! a [`WorkspaceScope`] cannot be empty, and [`VectorIndex::search`] cannot be called
 //! without one, so no code path can search across workspaces by forgetting a filter.
 
+mod document;
 mod error;
 mod index;
 mod model;
 mod paths;
 
+pub use document::{DocumentParser, Heading, ParseError, ParsedDocument};
 pub use error::{BoxError, Error, Result};
 pub use index::{
     Embedder, EmbeddingModelInfo, IndexedChunk, ScoredChunk, SearchMode, SearchRequest, VectorIndex,
 };
-pub use model::{ChunkPoint, DocumentId, PageRange, Role, Span, WorkspaceId, WorkspaceScope};
+pub use model::{
+    ChunkPoint, DocumentId, PageRange, Role, Span, WorkspaceId, WorkspaceScope, point_id,
+};
 pub use paths::default_cache_dir;

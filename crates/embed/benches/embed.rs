@@ -121,7 +121,11 @@ fn raw_embed(session: &mut Session, tokenizer: &Tokenizer, texts: &[String]) -> 
 }
 
 fn bench(c: &mut Criterion) {
-    let options = default_options();
+    // Both arms see whole 200-400-token chunks (MiniLM's limit is 512 positions).
+    let options = lectern_embed::EmbedderOptions {
+        max_length: 512,
+        ..default_options()
+    };
     let embedder = FastEmbedder::load(&options).expect("run scripts/fetch-assets.sh first");
     let env = onnx_runtime(&options.ort_dylib).unwrap();
     let mut session = Session::builder(&env)
@@ -129,6 +133,9 @@ fn bench(c: &mut Criterion) {
         .commit_from_file(options.model_dir.join("model.onnx"))
         .unwrap();
     let mut tokenizer = Tokenizer::from_file(options.model_dir.join("tokenizer.json")).unwrap();
+    // The shipped tokenizer pads and truncates to 128: count real lengths when cutting.
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).unwrap();
     let texts = chunks(&tokenizer);
     tokenizer.with_padding(Some(PaddingParams {
         strategy: PaddingStrategy::BatchLongest,

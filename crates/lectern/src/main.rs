@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use lectern_runtime::{Settings, telemetry};
 
+mod ingest;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "lectern",
@@ -39,7 +41,17 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         bind: Option<SocketAddr>,
     },
-    /// Print the configuration in force, after files and environment.
+    /// Ingest files and folders (recursively) into a workspace, created if missing.
+    Ingest {
+        #[arg(long, value_name = "NAME")]
+        workspace: String,
+        /// Print one JSON object instead of the summary.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the configuration in force, after files and environment (secrets hidden).
     Config,
 }
 
@@ -84,13 +96,35 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
         }
+        Command::Ingest {
+            workspace,
+            json,
+            paths,
+        } => {
+            let ctx = lectern_runtime::Context::open(settings, true)
+                .await
+                .context("could not start Lectern")?;
+            ingest::run(&ctx, &workspace, &paths, json).await?;
+        }
         Command::Config => {
-            println!("{}", toml_like(&settings)?);
+            let mut shown = settings.clone();
+            if shown.index.qdrant_api_key.is_some() {
+                shown.index.qdrant_api_key = Some("***".into());
+            }
+            shown.database.url = shown.database.url.as_deref().map(redact_password);
+            println!("{}", serde_json::to_string_pretty(&shown)?);
         }
     }
     Ok(())
 }
 
-fn toml_like(settings: &Settings) -> anyhow::Result<String> {
-    Ok(serde_json::to_string_pretty(settings)?)
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..scheme + 3 + colon], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
 }

@@ -120,7 +120,11 @@ async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     let mut checks = serde_json::Map::new();
     let mut all_ok = true;
     for (name, check) in &readiness.checks {
-        let outcome = check().await;
+        // A database that hangs must not hang the probe: five seconds, then "not ready".
+        let outcome = match tokio::time::timeout(std::time::Duration::from_secs(5), check()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err("no answer within 5 s".to_owned()),
+        };
         all_ok &= outcome.is_ok();
         checks.insert(
             name.clone(),
@@ -180,4 +184,60 @@ pub async fn record_metrics(
         .with_label_values(&[route.as_str(), method.as_str()])
         .observe(started.elapsed().as_secs_f64());
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    fn body_of(res: HttpResponse) -> ErrorBody {
+        let bytes = res.into_body().try_into_bytes().expect("a complete body");
+        serde_json::from_slice(&bytes).expect("the JSON error body")
+    }
+
+    #[test]
+    fn client_errors_say_what_to_fix_and_server_errors_hide_their_cause() {
+        let invalid =
+            lectern_core::Error::Invalid("a workspace name needs 1 to 100 characters".into());
+        let status = status_of(&invalid);
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let body = body_of(error_response(status, invalid.code(), &invalid));
+        assert_eq!(
+            body,
+            ErrorBody {
+                code: "invalid_input".into(),
+                message: invalid.to_string()
+            }
+        );
+
+        let internal = lectern_core::Error::internal(
+            "vector index: search failed",
+            "segment 7 checksum mismatch at /srv/x",
+        );
+        let status = status_of(&internal);
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(error_response(status, internal.code(), &internal));
+        assert_eq!(body.code, "internal");
+        assert!(
+            !body.message.contains("checksum") && !body.message.contains("/srv"),
+            "{}",
+            body.message
+        );
+
+        let down =
+            lectern_core::Error::unavailable("the database is unavailable", "connection refused");
+        assert_eq!(status_of(&down), StatusCode::SERVICE_UNAVAILABLE);
+        let body = body_of(error_response(status_of(&down), down.code(), &down));
+        assert!(body.message.contains("try again"), "{}", body.message);
+        assert_eq!(
+            status_of(&lectern_core::Error::NotFound("x".into())),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status_of(&lectern_core::Error::Conflict("x".into())),
+            StatusCode::CONFLICT
+        );
+    }
 }

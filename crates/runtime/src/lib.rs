@@ -15,6 +15,6 @@ pub use adapters::{Context, ServiceEntry, run_services, serve};
 pub use app::{Application, Configure};
 pub use lectern_core::default_cache_dir;
 pub use settings::{
-    ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings, LogSettings, ServerSettings,
-    Settings,
+    ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings, IngestSettings, LogSettings,
+    ServerSettings, Settings,
 };

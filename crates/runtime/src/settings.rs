@@ -18,7 +18,23 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub embedding: EmbeddingSettings,
     pub index: IndexSettings,
+    pub ingest: IngestSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestSettings {
+    /// PDFium's shared library; unset or missing means pdf-extract reads PDFs.
+    pub pdfium_lib: Option<PathBuf>,
+    /// Larger files are refused (the document is listed as failed, with the reason).
+    pub max_file_mb: u64,
+    /// How long one document may take to parse.
+    pub parse_timeout_secs: u64,
+    /// Most tokens of a chunk's own text (the title and heading are added on top).
+    pub chunk_tokens: usize,
+    pub chunk_overlap_tokens: usize,
+    /// Attempts for a job that fails for a transient reason (index or database down).
+    pub max_attempts: i32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +111,14 @@ impl Default for Settings {
                 qdrant_api_key: None,
                 collection: "lectern_chunks".into(),
             },
+            ingest: IngestSettings {
+                pdfium_lib: Some(assets.join("pdfium/libpdfium.so")).filter(|p| p.is_file()),
+                max_file_mb: 200,
+                parse_timeout_secs: 120,
+                chunk_tokens: 200,
+                chunk_overlap_tokens: 24,
+                max_attempts: 5,
+            },
             log: LogSettings {
                 format: "text".into(),
                 filter: "info".into(),
@@ -124,6 +148,7 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("embed_model_dir", "embedding.model_dir"),
     ("bind", "server.bind"),
     ("log", "log.filter"),
+    ("pdfium_lib", "ingest.pdfium_lib"),
 ];
 
 /// Environment variables that belong to tools around Lectern, not to its settings.
@@ -134,7 +159,6 @@ const ENV_IGNORED: &[&str] = &[
     "llama_server",
     "llama_server_dir",
     "llm_model",
-    "pdfium_lib",
     "qwen_model",
     "smollm2_model",
     "test_postgres_url",
@@ -209,6 +233,11 @@ impl Settings {
         if !(16..=8192).contains(&self.embedding.max_length) {
             return invalid("embedding.max_length must be between 16 and 8192 tokens".into());
         }
+        if self.ingest.chunk_tokens < 32
+            || self.ingest.chunk_overlap_tokens >= self.ingest.chunk_tokens / 2
+        {
+            return invalid("ingest.chunk_tokens must be at least 32, and chunk_overlap_tokens under half of it".into());
+        }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return invalid(format!(
                 "log.format must be \"text\" or \"json\", not {:?}",
@@ -241,6 +270,7 @@ mod tests {
     #[test]
     fn layers_file_then_environment() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file(
                 "lectern.toml",
                 r#"
@@ -265,7 +295,8 @@ mod tests {
 
     #[test]
     fn embedded_defaults_live_in_the_data_dir() {
-        Jail::expect_with(|_| {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
             let s = load_in_jail(None).unwrap();
             assert_eq!(s.database_url(), "sqlite://lectern-data/lectern.db");
             assert_eq!(s.index_dir(), PathBuf::from("lectern-data/index"));
@@ -277,6 +308,7 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_the_setting_named() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("LECTERN_DATABASE_URL", "mysql://x");
             let err = load_in_jail(None).unwrap_err();
             assert!(err.contains("database.url"), "{err}");

@@ -5,11 +5,13 @@
 //! methods named for what they do (`claim_next_job`, `readable_workspaces`), returning
 //! `lectern_core::Error` so callers can tell "retry later" from "your input is wrong".
 
+pub mod documents;
 pub mod entity;
 mod error;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use documents::{NewChunk, job_state, status};
 pub use sea_orm::DatabaseBackend;
 pub use store::{AuditEvent, NewDocument, NewUser, Store};

@@ -16,7 +16,7 @@ use crate::error::db_error;
 /// The SQL store. Cheap to clone (a connection pool inside).
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
 }
 
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct NewUser {
 
 #[derive(Debug, Clone)]
 pub struct NewDocument {
+    /// Chosen by the caller, so the original can be stored under it before the row exists.
+    pub id: Uuid,
     pub workspace_id: WorkspaceId,
     pub title: String,
     pub file_name: String,

@@ -1,12 +1,12 @@
 //! Fresh databases for tests: a SQLite file in a temporary folder, or a uuid-named
 //! PostgreSQL database on the server named by `LECTERN_TEST_POSTGRES_URL` (default: the
-//! local server, `postgres://postgres@127.0.0.1:5432/test`), dropped when the guard goes.
+//! local server, `postgres://postgres@127.0.0.1:5432/postgres`), dropped when the guard goes.
 
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::Store;
 
-pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A throw-away database; the database (or folder) is removed on drop.
 pub struct TestDatabase {

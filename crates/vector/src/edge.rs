@@ -126,6 +126,9 @@ impl EdgeIndex {
                     .build(),
             )
             .build();
+        // Recorded before the shard is made, so a crash in between never leaves a shard
+        // whose model is unknown.
+        meta.write(&meta_path)?;
         let shard = if shard_path.join("segments").is_dir() {
             EdgeShard::load(&shard_path, Some(config))
         } else {
@@ -137,8 +140,6 @@ impl EdgeIndex {
                 e,
             )
         })?;
-        // Recorded only once the shard exists, so a failed first open leaves nothing behind.
-        meta.write(&meta_path)?;
         for (field, kind) in [
             (WORKSPACE, PayloadSchemaType::Keyword),
             (DOCUMENT, PayloadSchemaType::Keyword),

@@ -87,24 +87,7 @@ impl ServerIndex {
         let exists = client.collection_exists(collection).await.map_err(|e| {
             Error::unavailable(format!("cannot reach the Qdrant server at {url}"), e)
         })?;
-        if exists {
-            let info = client
-                .collection_info(collection)
-                .await
-                .map_err(|e| server_error("collection info", e))?;
-            let stored = info
-                .result
-                .and_then(|r| r.config)
-                .and_then(|c| c.metadata.get(META_KEY).cloned())
-                .map(|v| v.into_json())
-                .and_then(|v| serde_json::from_value::<IndexMeta>(v).ok())
-                .ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "the collection at {location} was not made by Lectern (no model recorded); choose another collection name"
-                    ))
-                })?;
-            meta.check_matches(&stored, &location)?;
-        } else {
+        if !exists {
             let mut vectors = VectorsConfigBuilder::default();
             vectors.add_named_vector_params(
                 DENSE,
@@ -119,26 +102,47 @@ impl ServerIndex {
                 .vectors_config(vectors)
                 .sparse_vectors_config(sparse)
                 .metadata(HashMap::from([(META_KEY.to_owned(), meta_json)]));
-            client
-                .create_collection(request)
-                .await
-                .map_err(|e| server_error("create collection", e))?;
-            for (field, kind) in [
-                (WORKSPACE, FieldType::Keyword),
-                (DOCUMENT, FieldType::Keyword),
-                (VERSION, FieldType::Integer),
-            ] {
-                let mut index =
-                    CreateFieldIndexCollectionBuilder::new(collection, field, kind).wait(true);
-                if field == WORKSPACE {
-                    index = index
-                        .field_index_params(KeywordIndexParamsBuilder::default().is_tenant(true));
+            // Services starting together race to create it: losing the race is fine.
+            if let Err(e) = client.create_collection(request).await {
+                let now_exists = client.collection_exists(collection).await.unwrap_or(false);
+                if !now_exists {
+                    return Err(server_error("create collection", e));
                 }
-                client
-                    .create_field_index(index)
-                    .await
-                    .map_err(|e| server_error("create payload index", e))?;
             }
+        }
+        let info = client
+            .collection_info(collection)
+            .await
+            .map_err(|e| server_error("collection info", e))?;
+        let stored = info
+            .result
+            .and_then(|r| r.config)
+            .and_then(|c| c.metadata.get(META_KEY).cloned())
+            .map(|v| v.into_json())
+            .and_then(|v| serde_json::from_value::<IndexMeta>(v).ok())
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "the collection at {location} records no embedding model: it was not made by Lectern, or the \
+                     server is older than the client (use Qdrant 1.20 or later); choose another collection name"
+                ))
+            })?;
+        meta.check_matches(&stored, &location)?;
+        // Idempotent, and repeated on every open so an interrupted first open heals.
+        for (field, kind) in [
+            (WORKSPACE, FieldType::Keyword),
+            (DOCUMENT, FieldType::Keyword),
+            (VERSION, FieldType::Integer),
+        ] {
+            let mut index =
+                CreateFieldIndexCollectionBuilder::new(collection, field, kind).wait(true);
+            if field == WORKSPACE {
+                index =
+                    index.field_index_params(KeywordIndexParamsBuilder::default().is_tenant(true));
+            }
+            client
+                .create_field_index(index)
+                .await
+                .map_err(|e| server_error("create payload index", e))?;
         }
         Ok(Self {
             client,

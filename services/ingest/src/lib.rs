@@ -17,3 +17,7 @@ pub fn configure(ctx: Arc<Context>) -> Configure {
         cfg.app_data(web::Data::from(ctx.clone()));
     })
 }
+
+pub mod chunk;
+pub mod parse;
+pub mod pipeline;

@@ -122,6 +122,9 @@ const HANDBOOK: &[&str] = &[
     "Expense claims need a receipt for every item above twenty euros and the approval of a manager.",
     "Parking permit code QX-7741 is valid for the underground garage on level minus two.",
     "Annual leave is twenty-five days for full-time staff, pro rata for part-time contracts.",
+    // Look-alike codes: the dense vector cannot tell them apart, BM25 can.
+    "Door code ZB-3390 opens the archive room on the second floor.",
+    "Printer PIN KL-5521 releases jobs at the copier next to the kitchen.",
 ];
 
 async fn handbook(index: &dyn VectorIndex, workspace: Uuid) -> Uuid {

@@ -1,0 +1,512 @@
+//! Documents, their chunk rows and their ingest jobs: the durable half of ingestion.
+//!
+//! A job is claimed with a lease (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: an
+//! immediate write transaction), kept alive by heartbeats, and retried with backoff when it
+//! failed for a transient reason. A worker that dies leaves its job to be claimed again
+//! once the lease expires; since point ids are derived, the retry overwrites, never
+//! duplicates.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lectern_core::{DocumentId, Error, Result, WorkspaceId};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::entity::{chunk, document, ingest_job};
+use crate::error::db_error;
+use crate::{NewDocument, Store};
+
+/// Document states as stored.
+pub mod status {
+    pub const QUEUED: &str = "queued";
+    pub const PROCESSING: &str = "processing";
+    pub const READY: &str = "ready";
+    pub const FAILED: &str = "failed";
+}
+
+/// Job states as stored.
+pub mod job_state {
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const DONE: &str = "done";
+    pub const FAILED: &str = "failed";
+}
+
+/// A chunk row to store for a document version.
+#[derive(Debug, Clone)]
+pub struct NewChunk {
+    pub id: Uuid,
+    pub chunk_index: i32,
+    pub page_start: i32,
+    pub page_end: i32,
+    pub char_start: i64,
+    pub char_end: i64,
+    pub token_count: i32,
+}
+
+fn secs(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Store {
+    /// Records a new document with a queued job for its version 1, in one transaction.
+    pub async fn create_document(
+        &self,
+        new: NewDocument,
+    ) -> Result<(document::Model, ingest_job::Model)> {
+        let now = Utc::now();
+        let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
+        let doc = document::ActiveModel {
+            id: Set(new.id),
+            workspace_id: Set(new.workspace_id),
+            title: Set(new.title),
+            file_name: Set(new.file_name),
+            media_type: Set(new.media_type),
+            sha256: Set(new.sha256),
+            size_bytes: Set(new.size_bytes),
+            pages: Set(None),
+            status: Set(status::QUEUED.into()),
+            error_message: Set(None),
+            current_version: Set(1),
+            storage_key: Set(new.storage_key),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| db_error("create document", e))?;
+        let job = insert_job(&txn, doc.id, 1, now).await?;
+        txn.commit()
+            .await
+            .map_err(|e| db_error("create document", e))?;
+        Ok((doc, job))
+    }
+
+    /// Records a document that could not even be accepted (unreadable type, too large):
+    /// it is listed as failed with its reason, and no job is queued.
+    pub async fn create_failed_document(
+        &self,
+        new: NewDocument,
+        reason: &str,
+    ) -> Result<document::Model> {
+        let now = Utc::now();
+        document::ActiveModel {
+            id: Set(new.id),
+            workspace_id: Set(new.workspace_id),
+            title: Set(new.title),
+            file_name: Set(new.file_name),
+            media_type: Set(new.media_type),
+            sha256: Set(new.sha256),
+            size_bytes: Set(new.size_bytes),
+            pages: Set(None),
+            status: Set(status::FAILED.into()),
+            error_message: Set(Some(reason.to_owned())),
+            current_version: Set(1),
+            storage_key: Set(new.storage_key),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| db_error("create document", e))
+    }
+
+    /// Queues a new version of an existing document (changed content under the same name).
+    /// The old version stays searchable until the new one is indexed.
+    pub async fn queue_new_version(
+        &self,
+        doc: document::Model,
+        sha256: String,
+        size_bytes: i64,
+        media_type: String,
+        storage_key: String,
+    ) -> Result<(document::Model, ingest_job::Model)> {
+        let now = Utc::now();
+        let version = doc.current_version + 1;
+        let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
+        let mut am = doc.into_active_model();
+        am.sha256 = Set(sha256);
+        am.size_bytes = Set(size_bytes);
+        am.media_type = Set(media_type);
+        am.storage_key = Set(storage_key);
+        am.current_version = Set(version);
+        am.status = Set(status::QUEUED.into());
+        am.error_message = Set(None);
+        am.updated_at = Set(now);
+        let doc = am
+            .update(&txn)
+            .await
+            .map_err(|e| db_error("queue new version", e))?;
+        let job = insert_job(&txn, doc.id, version, now).await?;
+        txn.commit()
+            .await
+            .map_err(|e| db_error("queue new version", e))?;
+        Ok((doc, job))
+    }
+
+    pub async fn document(&self, id: DocumentId) -> Result<Option<document::Model>> {
+        document::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(|e| db_error("find document", e))
+    }
+
+    pub async fn find_document_by_sha(
+        &self,
+        workspace: WorkspaceId,
+        sha256: &str,
+    ) -> Result<Option<document::Model>> {
+        document::Entity::find()
+            .filter(document::Column::WorkspaceId.eq(workspace))
+            .filter(document::Column::Sha256.eq(sha256))
+            .one(&self.db)
+            .await
+            .map_err(|e| db_error("find document", e))
+    }
+
+    pub async fn find_document_by_file_name(
+        &self,
+        workspace: WorkspaceId,
+        file_name: &str,
+    ) -> Result<Option<document::Model>> {
+        document::Entity::find()
+            .filter(document::Column::WorkspaceId.eq(workspace))
+            .filter(document::Column::FileName.eq(file_name))
+            .order_by_desc(document::Column::CreatedAt)
+            .one(&self.db)
+            .await
+            .map_err(|e| db_error("find document", e))
+    }
+
+    pub async fn list_documents(&self, workspace: WorkspaceId) -> Result<Vec<document::Model>> {
+        document::Entity::find()
+            .filter(document::Column::WorkspaceId.eq(workspace))
+            .order_by_asc(document::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .map_err(|e| db_error("list documents", e))
+    }
+
+    /// Deletes the document row; its chunk rows and jobs go with it (foreign keys cascade).
+    pub async fn delete_document_row(&self, id: DocumentId) -> Result<()> {
+        document::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .map(drop)
+            .map_err(|e| db_error("delete document", e))
+    }
+
+    /// Claims the oldest runnable job: queued and due, or running with an expired lease
+    /// (its worker died). The lease must be renewed with [`Store::heartbeat`].
+    pub async fn claim_next_job(&self, lease: Duration) -> Result<Option<ingest_job::Model>> {
+        let now = Utc::now();
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| db_error("begin claim", e))?;
+        let runnable = Condition::any()
+            .add(
+                Condition::all()
+                    .add(ingest_job::Column::State.eq(job_state::QUEUED))
+                    .add(ingest_job::Column::RunAfter.lte(now)),
+            )
+            .add(
+                Condition::all()
+                    .add(ingest_job::Column::State.eq(job_state::RUNNING))
+                    .add(ingest_job::Column::LeaseUntil.lt(now)),
+            );
+        let next = ingest_job::Entity::find()
+            .filter(runnable)
+            .order_by_asc(ingest_job::Column::RunAfter)
+            .limit(1)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .one(&txn)
+            .await
+            .map_err(|e| db_error("claim job", e))?;
+        let Some(job) = next else {
+            txn.commit().await.map_err(|e| db_error("claim job", e))?;
+            return Ok(None);
+        };
+        let attempts = job.attempts + 1;
+        let mut am = job.into_active_model();
+        am.state = Set(job_state::RUNNING.into());
+        am.attempts = Set(attempts);
+        am.lease_until = Set(Some(now + secs(lease)));
+        am.updated_at = Set(now);
+        let job = am
+            .update(&txn)
+            .await
+            .map_err(|e| db_error("claim job", e))?;
+        txn.commit().await.map_err(|e| db_error("claim job", e))?;
+        Ok(Some(job))
+    }
+
+    /// Extends a running job's lease; an error means the job is no longer this worker's.
+    pub async fn heartbeat(&self, job: Uuid, lease: Duration) -> Result<()> {
+        let now = Utc::now();
+        let result = ingest_job::Entity::update_many()
+            .col_expr(
+                ingest_job::Column::LeaseUntil,
+                sea_orm::sea_query::Expr::value(Some(now + secs(lease))),
+            )
+            .col_expr(
+                ingest_job::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(ingest_job::Column::Id.eq(job))
+            .filter(ingest_job::Column::State.eq(job_state::RUNNING))
+            .exec(&self.db)
+            .await
+            .map_err(|e| db_error("heartbeat", e))?;
+        if result.rows_affected == 0 {
+            return Err(Error::Conflict("the job is no longer running".into()));
+        }
+        Ok(())
+    }
+
+    /// Marks the document being processed.
+    pub async fn mark_processing(&self, document: DocumentId) -> Result<()> {
+        self.set_document_state(document, status::PROCESSING, None, None)
+            .await
+    }
+
+    /// Stores the version's chunk rows (replacing any from an earlier attempt), marks the
+    /// job done and the document ready, in one transaction.
+    pub async fn complete_job(
+        &self,
+        job: &ingest_job::Model,
+        pages: i32,
+        chunks: Vec<NewChunk>,
+    ) -> Result<()> {
+        let now = Utc::now();
+        let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
+        chunk::Entity::delete_many()
+            .filter(chunk::Column::DocumentId.eq(job.document_id))
+            .filter(chunk::Column::Version.eq(job.version))
+            .exec(&txn)
+            .await
+            .map_err(|e| db_error("replace chunks", e))?;
+        for batch in chunks.chunks(500) {
+            let rows = batch.iter().map(|c| chunk::ActiveModel {
+                id: Set(c.id),
+                document_id: Set(job.document_id),
+                version: Set(job.version),
+                chunk_index: Set(c.chunk_index),
+                page_start: Set(c.page_start),
+                page_end: Set(c.page_end),
+                char_start: Set(c.char_start),
+                char_end: Set(c.char_end),
+                token_count: Set(c.token_count),
+            });
+            chunk::Entity::insert_many(rows)
+                .exec(&txn)
+                .await
+                .map_err(|e| db_error("store chunks", e))?;
+        }
+        finish_job(&txn, job.id, job_state::DONE, None, now).await?;
+        let doc = document::Entity::find_by_id(job.document_id)
+            .one(&txn)
+            .await
+            .map_err(|e| db_error("find document", e))?
+            .ok_or_else(|| {
+                Error::NotFound("the document was deleted while it was processed".into())
+            })?;
+        // A newer version may have been queued meanwhile; only the current one makes it ready.
+        if doc.current_version == job.version {
+            let mut am = doc.into_active_model();
+            am.status = Set(status::READY.into());
+            am.pages = Set(Some(pages));
+            am.error_message = Set(None);
+            am.updated_at = Set(now);
+            am.update(&txn)
+                .await
+                .map_err(|e| db_error("mark ready", e))?;
+        }
+        txn.commit().await.map_err(|e| db_error("complete job", e))
+    }
+
+    /// Ends a job that failed. Transient failures go back to the queue after `retry_in`
+    /// until `max_attempts`; anything else fails the document with `reason`.
+    pub async fn fail_job(
+        &self,
+        job: &ingest_job::Model,
+        reason: &str,
+        transient: bool,
+        retry_in: Duration,
+        max_attempts: i32,
+    ) -> Result<bool> {
+        let now = Utc::now();
+        let retry = transient && job.attempts < max_attempts;
+        if retry {
+            ingest_job::Entity::update_many()
+                .col_expr(
+                    ingest_job::Column::State,
+                    sea_orm::sea_query::Expr::value(job_state::QUEUED),
+                )
+                .col_expr(
+                    ingest_job::Column::RunAfter,
+                    sea_orm::sea_query::Expr::value(now + secs(retry_in)),
+                )
+                .col_expr(
+                    ingest_job::Column::LeaseUntil,
+                    sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    ingest_job::Column::LastError,
+                    sea_orm::sea_query::Expr::value(Some(reason.to_owned())),
+                )
+                .col_expr(
+                    ingest_job::Column::UpdatedAt,
+                    sea_orm::sea_query::Expr::value(now),
+                )
+                .filter(ingest_job::Column::Id.eq(job.id))
+                .exec(&self.db)
+                .await
+                .map_err(|e| db_error("requeue job", e))?;
+            return Ok(true);
+        }
+        let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
+        finish_job(&txn, job.id, job_state::FAILED, Some(reason), now).await?;
+        if let Some(doc) = document::Entity::find_by_id(job.document_id)
+            .one(&txn)
+            .await
+            .map_err(|e| db_error("find document", e))?
+            && doc.current_version == job.version
+        {
+            let mut am = doc.into_active_model();
+            am.status = Set(status::FAILED.into());
+            am.error_message = Set(Some(reason.to_owned()));
+            am.updated_at = Set(now);
+            am.update(&txn)
+                .await
+                .map_err(|e| db_error("mark failed", e))?;
+        }
+        txn.commit().await.map_err(|e| db_error("fail job", e))?;
+        Ok(false)
+    }
+
+    pub async fn job(&self, id: Uuid) -> Result<Option<ingest_job::Model>> {
+        ingest_job::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(|e| db_error("find job", e))
+    }
+
+    pub async fn chunks_of(&self, document: DocumentId, version: i32) -> Result<Vec<chunk::Model>> {
+        chunk::Entity::find()
+            .filter(chunk::Column::DocumentId.eq(document))
+            .filter(chunk::Column::Version.eq(version))
+            .order_by_asc(chunk::Column::ChunkIndex)
+            .all(&self.db)
+            .await
+            .map_err(|e| db_error("list chunks", e))
+    }
+
+    /// Removes the chunk rows of every version before `version`.
+    pub async fn delete_chunks_before(&self, document: DocumentId, version: i32) -> Result<()> {
+        chunk::Entity::delete_many()
+            .filter(chunk::Column::DocumentId.eq(document))
+            .filter(chunk::Column::Version.lt(version))
+            .exec(&self.db)
+            .await
+            .map(drop)
+            .map_err(|e| db_error("delete old chunks", e))
+    }
+
+    async fn set_document_state(
+        &self,
+        id: DocumentId,
+        state: &str,
+        error: Option<&str>,
+        pages: Option<i32>,
+    ) -> Result<()> {
+        let mut update = document::Entity::update_many()
+            .col_expr(
+                document::Column::Status,
+                sea_orm::sea_query::Expr::value(state),
+            )
+            .col_expr(
+                document::Column::ErrorMessage,
+                sea_orm::sea_query::Expr::value(error.map(str::to_owned)),
+            )
+            .col_expr(
+                document::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(Utc::now()),
+            );
+        if let Some(p) = pages {
+            update = update.col_expr(
+                document::Column::Pages,
+                sea_orm::sea_query::Expr::value(Some(p)),
+            );
+        }
+        update
+            .filter(document::Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map(drop)
+            .map_err(|e| db_error("update document", e))
+    }
+}
+
+async fn insert_job(
+    txn: &sea_orm::DatabaseTransaction,
+    document: DocumentId,
+    version: i32,
+    now: DateTime<Utc>,
+) -> Result<ingest_job::Model> {
+    ingest_job::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        document_id: Set(document),
+        version: Set(version),
+        state: Set(job_state::QUEUED.into()),
+        attempts: Set(0),
+        run_after: Set(now),
+        lease_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await
+    .map_err(|e| db_error("queue job", e))
+}
+
+async fn finish_job(
+    txn: &sea_orm::DatabaseTransaction,
+    id: Uuid,
+    state: &str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    ingest_job::Entity::update_many()
+        .col_expr(
+            ingest_job::Column::State,
+            sea_orm::sea_query::Expr::value(state),
+        )
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            ingest_job::Column::LastError,
+            sea_orm::sea_query::Expr::value(error.map(str::to_owned)),
+        )
+        .col_expr(
+            ingest_job::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(ingest_job::Column::Id.eq(id))
+        .exec(txn)
+        .await
+        .map(drop)
+        .map_err(|e| db_error("finish job", e))
+}

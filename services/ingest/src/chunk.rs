@@ -1,0 +1,135 @@
+//! Chunking: a parsed document in, token-budgeted chunks out, each with the page(s) and
+//! character span it came from. Pure and deterministic.
+//!
+//! Sizes are counted with the embedding model's own tokenizer (text-splitter with
+//! tokenizers), so no chunk is silently truncated by the model. Splits prefer, in order,
+//! headings (Markdown), blank lines, line ends, sentences, then words.
+
+use std::path::Path;
+
+use lectern_core::{Error, PageRange, ParsedDocument, Result, Span};
+use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
+use tokenizers::Tokenizer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkerConfig {
+    /// Most tokens in a chunk's text. Leave room under the model's limit for the title
+    /// and heading prefixed to it (see [`embedding_text`]).
+    pub max_tokens: usize,
+    /// Tokens shared by neighbouring chunks, so a sentence cut at a boundary is whole in one.
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkerConfig {
+    fn default() -> Self {
+        Self {
+            max_tokens: 200,
+            overlap_tokens: 24,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub index: u32,
+    pub text: String,
+    pub span: Span,
+    pub pages: PageRange,
+    /// The innermost heading in force where the chunk starts.
+    pub heading: Option<String>,
+    pub token_count: usize,
+}
+
+pub struct Chunker {
+    text: TextSplitter<Tokenizer>,
+    markdown: MarkdownSplitter<Tokenizer>,
+    tokenizer: Tokenizer,
+    config: ChunkerConfig,
+}
+
+impl Chunker {
+    pub fn new(mut tokenizer: Tokenizer, config: ChunkerConfig) -> Result<Self> {
+        // Model tokenizers often pad and truncate to a fixed length (MiniLM's to 128): that
+        // would make every text look the same size. Count real tokens.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| Error::Invalid(format!("cannot configure the tokenizer: {e}")))?;
+        let chunk_config = |t: Tokenizer| {
+            ChunkConfig::new(config.max_tokens)
+                .with_sizer(t)
+                .with_overlap(config.overlap_tokens)
+                .map_err(|e| Error::Invalid(format!("invalid chunk settings: {e}")))
+        };
+        Ok(Self {
+            text: TextSplitter::new(chunk_config(tokenizer.clone())?),
+            markdown: MarkdownSplitter::new(chunk_config(tokenizer.clone())?),
+            tokenizer,
+            config,
+        })
+    }
+
+    /// Loads the model's `tokenizer.json`.
+    pub fn from_tokenizer_file(path: &Path, config: ChunkerConfig) -> Result<Self> {
+        let tokenizer = Tokenizer::from_file(path).map_err(|e| {
+            Error::Invalid(format!("cannot read the tokenizer {}: {e}", path.display()))
+        })?;
+        Self::new(tokenizer, config)
+    }
+
+    pub fn config(&self) -> ChunkerConfig {
+        self.config
+    }
+
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.len())
+            .unwrap_or(0)
+    }
+
+    /// Chunks in document order. `markdown` splits on Markdown structure first.
+    pub fn chunk(&self, doc: &ParsedDocument, markdown: bool) -> Vec<Chunk> {
+        let pieces: Vec<(usize, &str)> = if markdown {
+            self.markdown
+                .chunk_char_indices(&doc.text)
+                .map(|c| (c.char_offset, c.chunk))
+                .collect()
+        } else {
+            self.text
+                .chunk_char_indices(&doc.text)
+                .map(|c| (c.char_offset, c.chunk))
+                .collect()
+        };
+        pieces
+            .into_iter()
+            .filter(|(_, text)| !text.trim().is_empty())
+            .enumerate()
+            .map(|(index, (start, text))| {
+                let end = start + text.chars().count();
+                Chunk {
+                    index: index as u32,
+                    text: text.to_owned(),
+                    span: Span { start, end },
+                    pages: PageRange {
+                        start: doc.page_at(start),
+                        end: doc.page_at(end.saturating_sub(1).max(start)),
+                    },
+                    heading: doc.heading_at(start).map(|h| h.text.clone()),
+                    token_count: self.count_tokens(text),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the embedder sees: the document title and the nearest heading give a chunk the
+/// context its own words may lack ("it", "this section").
+pub fn embedding_text(title: &str, chunk: &Chunk) -> String {
+    match &chunk.heading {
+        Some(h) if !chunk.text.starts_with(h.as_str()) && h != title => {
+            format!("{title} — {h}\n{}", chunk.text)
+        }
+        _ => format!("{title}\n{}", chunk.text),
+    }
+}

@@ -1,0 +1,158 @@
+use std::io::{Cursor, Read};
+
+use lectern_core::{Heading, ParseError, ParsedDocument};
+use quick_xml::events::Event;
+use quick_xml::{Reader, XmlVersion};
+
+use super::normalise;
+
+/// The body text of a Word document (`word/document.xml`): one paragraph per block,
+/// paragraphs styled `Heading N` or `Title` kept as headings. Word documents have no fixed
+/// pages, so everything is page 1.
+pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| ParseError::Malformed(format!("not a readable .docx archive ({e})")))?;
+    let mut xml = String::new();
+    archive
+        .by_name("word/document.xml")
+        .map_err(|_| ParseError::Malformed("the .docx has no word/document.xml".into()))?
+        .read_to_string(&mut xml)
+        .map_err(|e| ParseError::Malformed(format!("cannot read word/document.xml ({e})")))?;
+
+    let mut reader = Reader::from_str(&xml);
+    let mut text = String::new();
+    let mut chars = 0usize;
+    let mut headings = Vec::new();
+    let mut paragraph = String::new();
+    let mut style: Option<String> = None;
+    let mut in_text = false;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) if e.local_name().as_ref() == "t" => in_text = true,
+            Ok(Event::End(e)) if e.local_name().as_ref() == "t" => in_text = false,
+            Ok(Event::Empty(e)) | Ok(Event::Start(e)) if e.local_name().as_ref() == "pStyle" => {
+                style = e
+                    .attributes()
+                    .flatten()
+                    .find(|a| a.key.local_name().as_ref() == "val")
+                    .map(|a| a.value.into_owned());
+            }
+            Ok(Event::Empty(e)) if e.local_name().as_ref() == "tab" => paragraph.push('\t'),
+            Ok(Event::Empty(e)) if e.local_name().as_ref() == "br" => paragraph.push('\n'),
+            Ok(Event::Text(t)) if in_text => {
+                paragraph.push_str(&t.xml_content(XmlVersion::Implicit1_0))
+            }
+            Ok(Event::GeneralRef(r)) if in_text => {
+                let name = r.xml_content(XmlVersion::Implicit1_0);
+                match r.resolve_char_ref() {
+                    Ok(Some(c)) => paragraph.push(c),
+                    _ => paragraph.push_str(match name.as_ref() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        _ => "",
+                    }),
+                }
+            }
+            Ok(Event::End(e)) if e.local_name().as_ref() == "p" => {
+                let para = normalise(paragraph.trim());
+                if !para.is_empty() {
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                        chars += 2;
+                    }
+                    if let Some(level) = style.as_deref().and_then(heading_level) {
+                        headings.push(Heading {
+                            level,
+                            text: para.clone(),
+                            offset: chars,
+                        });
+                    }
+                    chars += para.chars().count();
+                    text.push_str(&para);
+                }
+                paragraph.clear();
+                style = None;
+            }
+            Ok(Event::Eof) => break,
+            Err(e) => return Err(ParseError::Malformed(format!("word/document.xml: {e}"))),
+            _ => {}
+        }
+    }
+    let title = headings
+        .iter()
+        .find(|h| h.level == 1)
+        .map(|h| h.text.clone());
+    Ok(ParsedDocument {
+        title,
+        text,
+        page_starts: Vec::new(),
+        headings,
+    })
+}
+
+fn heading_level(style: &str) -> Option<u8> {
+    let lower = style.to_ascii_lowercase().replace(' ', "");
+    if lower == "title" {
+        return Some(1);
+    }
+    lower
+        .strip_prefix("heading")
+        .and_then(|n| n.parse::<u8>().ok())
+        .map(|n| n.clamp(1, 5) + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn docx(body: &str) -> Vec<u8> {
+        let mut buf = Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        zip.start_file(
+            "word/document.xml",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        write!(zip, r#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#).unwrap();
+        zip.finish().unwrap();
+        buf.into_inner()
+    }
+
+    #[test]
+    fn paragraphs_and_headings() {
+        let bytes = docx(concat!(
+            r#"<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Travel</w:t></w:r></w:p>"#,
+            r#"<w:p><w:r><w:t xml:space="preserve">Book trains </w:t></w:r><w:r><w:t>&amp; hotels.</w:t></w:r></w:p>"#,
+            r#"<w:p></w:p><w:p><w:r><w:t>Claims</w:t><w:tab/><w:t>monthly</w:t></w:r></w:p>"#,
+        ));
+        let doc = parse(&bytes).unwrap();
+        assert_eq!(
+            doc.text,
+            "Travel\n\nBook trains & hotels.\n\nClaims\tmonthly"
+        );
+        assert_eq!(
+            doc.headings,
+            [Heading {
+                level: 2,
+                text: "Travel".into(),
+                offset: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn a_broken_archive_is_malformed() {
+        assert!(matches!(
+            parse(b"PK\x03\x04garbage"),
+            Err(ParseError::Malformed(_))
+        ));
+        let mut truncated = docx("<w:p><w:r><w:t>x</w:t></w:r></w:p>");
+        truncated.truncate(truncated.len() / 2);
+        assert!(matches!(parse(&truncated), Err(ParseError::Malformed(_))));
+    }
+}

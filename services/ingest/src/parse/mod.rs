@@ -1,0 +1,128 @@
+//! Parsing: bytes of a known media type in, text with page boundaries and headings out.
+//!
+//! Pure functions behind the core's `DocumentParser` seam. PDF has two backends: PDFium
+//! (bound at run time when its library is configured; faster, and keeps two-column order)
+//! and pdf-extract (pure Rust), which can panic or hang on real files and so runs isolated.
+
+mod detect;
+mod docx;
+mod html;
+mod markdown;
+mod pdf;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use detect::{MediaType, detect_media_type};
+use lectern_core::{DocumentParser, ParseError, ParsedDocument};
+use unicode_normalization::UnicodeNormalization;
+
+/// The parser for every supported type.
+#[derive(Debug, Clone)]
+pub struct Parsers {
+    /// PDFium's shared library; `None` uses pdf-extract for PDFs.
+    pub pdfium: Option<PathBuf>,
+    /// How long one document may take to parse.
+    pub timeout: Duration,
+}
+
+impl Default for Parsers {
+    fn default() -> Self {
+        Self {
+            pdfium: None,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl DocumentParser for Parsers {
+    fn parse(&self, bytes: &[u8], media_type: &str) -> Result<ParsedDocument, ParseError> {
+        if bytes.is_empty() {
+            return Err(ParseError::Empty);
+        }
+        let doc = match MediaType::from_mime(media_type)? {
+            MediaType::Pdf => match &self.pdfium {
+                Some(lib) => pdf::parse_with_pdfium(lib, bytes)?,
+                None => pdf::parse_with_pdf_extract(bytes, self.timeout)?,
+            },
+            MediaType::Docx => docx::parse(bytes)?,
+            MediaType::Html => html::parse(&decode_utf8(bytes)?),
+            MediaType::Markdown => markdown::parse(&decode_utf8(bytes)?),
+            MediaType::Text => plain(&decode_utf8(bytes)?),
+        };
+        if doc.text.trim().is_empty() {
+            return Err(if media_type == MediaType::Pdf.mime() {
+                ParseError::NoText
+            } else {
+                ParseError::Empty
+            });
+        }
+        Ok(doc)
+    }
+}
+
+/// Markdown parsing, exposed for the chunker's property tests.
+#[doc(hidden)]
+pub fn parse_markdown_for_tests(source: &str) -> ParsedDocument {
+    markdown::parse(source)
+}
+
+fn decode_utf8(bytes: &[u8]) -> Result<String, ParseError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(s.to_owned()),
+        // Windows-1252 and Latin-1 text files are common; their bytes map to chars 1:1
+        // closely enough for search, and nothing is lost silently for valid UTF-8.
+        Err(_) => Ok(bytes.iter().map(|&b| b as char).collect()),
+    }
+}
+
+fn plain(text: &str) -> ParsedDocument {
+    ParsedDocument {
+        title: None,
+        text: normalise(text),
+        page_starts: Vec::new(),
+        headings: Vec::new(),
+    }
+}
+
+/// NFKC (ligatures such as "ﬁ" become "fi"), PDFium's hyphenation marks removed, other
+/// control characters except newlines and tabs dropped, and line endings unified.
+pub fn normalise(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .nfkc()
+        .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalising_unfolds_ligatures_and_drops_controls() {
+        assert_eq!(
+            normalise("e\u{FB03}cient\r\nhy\u{2}phen\u{0}"),
+            "efficient\nhyphen"
+        );
+    }
+
+    #[test]
+    fn empty_and_unsupported_inputs_say_why() {
+        let p = Parsers::default();
+        assert_eq!(p.parse(b"", "text/plain"), Err(ParseError::Empty));
+        assert_eq!(p.parse(b"  \n ", "text/plain"), Err(ParseError::Empty));
+        assert!(matches!(
+            p.parse(b"x", "image/png"),
+            Err(ParseError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn latin1_text_is_read_not_refused() {
+        let doc = Parsers::default()
+            .parse(b"caf\xe9 au lait", "text/plain")
+            .unwrap();
+        assert_eq!(doc.text, "café au lait");
+    }
+}

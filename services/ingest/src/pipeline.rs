@@ -1,0 +1,474 @@
+//! The ingest pipeline: accept a file (stored original + document row + job, or a clear
+//! refusal recorded as a failed document), then workers claim jobs and run parse, chunk,
+//! embed and upsert. Every failure ends in the document's status with a reason; nothing
+//! brings down the worker or loses the other documents of an upload.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lectern_core::{
+    ChunkPoint, DocumentId, DocumentParser, Embedder, Error, IndexedChunk, ParseError, Result,
+    VectorIndex, WorkspaceId,
+};
+use lectern_runtime::Context;
+use lectern_store::entity::{document, ingest_job};
+use lectern_store::{NewChunk, NewDocument, Store};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::chunk::{Chunker, ChunkerConfig, embedding_text};
+use crate::parse::{MediaType, Parsers, detect_media_type};
+
+/// What became of one submitted file.
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    /// Stored and queued for indexing.
+    Queued { document: document::Model },
+    /// The same content is already in the workspace: nothing to do.
+    Unchanged { document: document::Model },
+    /// Changed content under a known name: queued as the next version.
+    NewVersion { document: document::Model },
+    /// Recorded as a failed document; `document.error_message` says why.
+    Rejected { document: document::Model },
+}
+
+impl Submitted {
+    pub fn document(&self) -> &document::Model {
+        match self {
+            Self::Queued { document }
+            | Self::Unchanged { document }
+            | Self::NewVersion { document }
+            | Self::Rejected { document } => document,
+        }
+    }
+}
+
+/// What one processed job came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Indexed {
+        pages: u32,
+        chunks: usize,
+    },
+    Failed {
+        reason: String,
+    },
+    /// A transient failure: the job is queued again with backoff.
+    WillRetry {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub document_id: DocumentId,
+    pub job_id: Uuid,
+    pub outcome: Outcome,
+    pub timings: StageTimings,
+}
+
+/// Where one job's time went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimings {
+    pub parse: Duration,
+    pub chunk: Duration,
+    pub embed: Duration,
+    pub index: Duration,
+}
+
+pub struct Ingestor {
+    store: Store,
+    embedder: Arc<dyn Embedder>,
+    index: Arc<dyn VectorIndex>,
+    parsers: Parsers,
+    chunker: Arc<Chunker>,
+    originals: PathBuf,
+    max_file_bytes: u64,
+    max_attempts: i32,
+    /// How long a claimed job stays this worker's without a heartbeat.
+    pub lease: Duration,
+    /// Crash injection for tests: stop (as if killed) after this stage of the next job.
+    #[doc(hidden)]
+    pub crash_after: std::sync::Mutex<Option<Stage>>,
+}
+
+/// Pipeline stages, for crash-injection tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Claimed,
+    Parsed,
+    Upserted,
+}
+
+/// Chunks embedded and upserted together; the lease is renewed after each batch.
+const EMBED_BATCH: usize = 64;
+
+impl Ingestor {
+    pub fn new(ctx: &Context) -> Result<Self> {
+        let s = &ctx.settings;
+        let chunker = Chunker::from_tokenizer_file(
+            &s.embedding.model_dir.join("tokenizer.json"),
+            ChunkerConfig {
+                max_tokens: s.ingest.chunk_tokens,
+                overlap_tokens: s.ingest.chunk_overlap_tokens,
+            },
+        )?;
+        Ok(Self {
+            store: ctx.store.clone(),
+            embedder: ctx.embedder.clone(),
+            index: ctx.index.clone(),
+            parsers: Parsers {
+                pdfium: s.ingest.pdfium_lib.clone().filter(|p| p.is_file()),
+                timeout: Duration::from_secs(s.ingest.parse_timeout_secs),
+            },
+            chunker: Arc::new(chunker),
+            originals: s.originals_dir(),
+            max_file_bytes: s.ingest.max_file_mb * 1024 * 1024,
+            max_attempts: s.ingest.max_attempts,
+            lease: Duration::from_secs(300),
+            crash_after: std::sync::Mutex::new(None),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn original_path(&self, document: DocumentId, version: i32) -> PathBuf {
+        self.originals
+            .join(document.to_string())
+            .join(format!("v{version}"))
+    }
+
+    async fn write_original(
+        &self,
+        document: DocumentId,
+        version: i32,
+        bytes: &[u8],
+    ) -> Result<String> {
+        let path = self.original_path(document, version);
+        let dir = path.parent().expect("a parent").to_owned();
+        let tmp = path.with_extension("part");
+        let write = async {
+            tokio::fs::create_dir_all(&dir).await?;
+            tokio::fs::write(&tmp, bytes).await?;
+            tokio::fs::File::open(&tmp).await?.sync_all().await?;
+            tokio::fs::rename(&tmp, &path).await
+        };
+        write.await.map_err(|e| {
+            Error::unavailable(
+                format!("cannot store the original under {}", dir.display()),
+                e,
+            )
+        })?;
+        Ok(format!("{document}/v{version}"))
+    }
+
+    /// Accepts one file into a workspace. `file_name` must be a bare name: a name with
+    /// path components is refused (recorded as a failed document), never used as a path.
+    pub async fn submit(
+        &self,
+        workspace: WorkspaceId,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Submitted> {
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let size = bytes.len() as i64;
+        let title = title_from(file_name);
+        let mut new = NewDocument {
+            id: Uuid::new_v4(),
+            workspace_id: workspace,
+            title,
+            file_name: file_name.to_owned(),
+            media_type: "application/octet-stream".into(),
+            sha256: sha256.clone(),
+            size_bytes: size,
+            storage_key: String::new(),
+        };
+        let refusal = if file_name.contains(['/', '\\'])
+            || file_name == ".."
+            || file_name == "."
+            || file_name.trim().is_empty()
+        {
+            Some(format!(
+                "the file name {file_name:?} contains path components; upload it under its bare name"
+            ))
+        } else if bytes.len() as u64 > self.max_file_bytes {
+            Some(format!(
+                "the file is {:.1} MB, over the limit of {} MB",
+                bytes.len() as f64 / 1_048_576.0,
+                self.max_file_bytes / 1_048_576
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            return Ok(Submitted::Rejected {
+                document: self.store.create_failed_document(new, &reason).await?,
+            });
+        }
+        let media = match detect_media_type(&bytes, file_name) {
+            Ok(media) => media,
+            Err(reason) => {
+                return Ok(Submitted::Rejected {
+                    document: self
+                        .store
+                        .create_failed_document(new, &reason.to_string())
+                        .await?,
+                });
+            }
+        };
+        new.media_type = media.mime().to_owned();
+        if let Some(existing) = self.store.find_document_by_sha(workspace, &sha256).await? {
+            return Ok(Submitted::Unchanged { document: existing });
+        }
+        if let Some(existing) = self
+            .store
+            .find_document_by_file_name(workspace, file_name)
+            .await?
+            && existing.status != lectern_store::status::FAILED
+        {
+            let version = existing.current_version + 1;
+            let key = self.write_original(existing.id, version, &bytes).await?;
+            let (document, _) = self
+                .store
+                .queue_new_version(existing, sha256, size, new.media_type, key)
+                .await?;
+            return Ok(Submitted::NewVersion { document });
+        }
+        new.storage_key = self.write_original(new.id, 1, &bytes).await?;
+        let id = new.id;
+        match self.store.create_document(new).await {
+            Ok((document, _)) => Ok(Submitted::Queued { document }),
+            Err(e) => {
+                // No row, no original: an upload is all or nothing.
+                let _ = tokio::fs::remove_dir_all(self.originals.join(id.to_string())).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Claims and processes one job; `None` when no job is due. This is the worker's
+    /// step: tests drive it directly instead of sleeping.
+    pub async fn process_next(&self) -> Result<Option<Processed>> {
+        let Some(job) = self.store.claim_next_job(self.lease).await? else {
+            return Ok(None);
+        };
+        if self.crash_point(Stage::Claimed) {
+            return Err(Error::internal_msg("simulated crash after claiming"));
+        }
+        let mut timings = StageTimings::default();
+        let outcome = match self.run_job(&job, &mut timings).await {
+            Ok(Some((pages, chunks))) => Outcome::Indexed { pages, chunks },
+            Ok(None) => return Err(Error::internal_msg("simulated crash")),
+            Err(JobError::Permanent(reason)) => {
+                self.store
+                    .fail_job(&job, &reason, false, Duration::ZERO, self.max_attempts)
+                    .await?;
+                Outcome::Failed { reason }
+            }
+            Err(JobError::Other(e)) => {
+                let reason = e.to_string();
+                let backoff = Duration::from_secs(5 * 2u64.pow(job.attempts.clamp(0, 8) as u32));
+                let retrying = self
+                    .store
+                    .fail_job(&job, &reason, e.is_transient(), backoff, self.max_attempts)
+                    .await?;
+                if retrying {
+                    Outcome::WillRetry { reason }
+                } else {
+                    Outcome::Failed { reason }
+                }
+            }
+        };
+        Ok(Some(Processed {
+            document_id: job.document_id,
+            job_id: job.id,
+            outcome,
+            timings,
+        }))
+    }
+
+    /// Processes jobs until none is due.
+    pub async fn run_until_idle(
+        &self,
+        mut on_done: impl FnMut(&Processed),
+    ) -> Result<Vec<Processed>> {
+        let mut done = Vec::new();
+        while let Some(p) = self.process_next().await? {
+            on_done(&p);
+            done.push(p);
+        }
+        if !done.is_empty() {
+            self.index.optimize().await?;
+        }
+        Ok(done)
+    }
+
+    fn crash_point(&self, stage: Stage) -> bool {
+        let mut crash = self
+            .crash_after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *crash == Some(stage) {
+            *crash = None;
+            return true;
+        }
+        false
+    }
+
+    async fn run_job(
+        &self,
+        job: &ingest_job::Model,
+        t: &mut StageTimings,
+    ) -> Result<Option<(u32, usize)>, JobError> {
+        let doc = self
+            .store
+            .document(job.document_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent("the document was deleted".into()))?;
+        self.store.mark_processing(doc.id).await?;
+        let bytes = tokio::fs::read(self.original_path(doc.id, job.version))
+            .await
+            .map_err(|e| JobError::Permanent(format!("the stored original is missing ({e})")))?;
+
+        let started = Instant::now();
+        let parsers = self.parsers.clone();
+        let media = doc.media_type.clone();
+        let parsed = tokio::task::spawn_blocking(move || parsers.parse(&bytes, &media))
+            .await
+            .map_err(|e| Error::internal("parser task failed", e))?
+            .map_err(|e: ParseError| JobError::Permanent(e.to_string()))?;
+        t.parse = started.elapsed();
+        if self.crash_point(Stage::Parsed) {
+            return Ok(None);
+        }
+
+        let started = Instant::now();
+        let chunker = self.chunker.clone();
+        let markdown = doc.media_type == MediaType::Markdown.mime();
+        let (parsed, chunks) = tokio::task::spawn_blocking(move || {
+            let chunks = chunker.chunk(&parsed, markdown);
+            (parsed, chunks)
+        })
+        .await
+        .map_err(|e| Error::internal("chunker task failed", e))?;
+        t.chunk = started.elapsed();
+        if chunks.is_empty() {
+            return Err(JobError::Permanent(ParseError::NoText.to_string()));
+        }
+
+        let title = doc.title.clone();
+        for batch in chunks.chunks(EMBED_BATCH) {
+            let started = Instant::now();
+            let texts: Vec<String> = batch.iter().map(|c| embedding_text(&title, c)).collect();
+            let embedder = self.embedder.clone();
+            let vectors = tokio::task::spawn_blocking(move || embedder.embed(&texts))
+                .await
+                .map_err(|e| Error::internal("embedding task failed", e))??;
+            t.embed += started.elapsed();
+            let started = Instant::now();
+            let points = batch
+                .iter()
+                .zip(vectors)
+                .map(|(c, dense)| IndexedChunk {
+                    chunk: ChunkPoint {
+                        workspace_id: doc.workspace_id,
+                        document_id: doc.id,
+                        version: job.version,
+                        chunk_index: c.index,
+                        pages: c.pages,
+                        span: c.span,
+                        title: title.clone(),
+                        text: c.text.clone(),
+                    },
+                    dense,
+                })
+                .collect();
+            self.index.upsert(points).await?;
+            t.index += started.elapsed();
+            self.store.heartbeat(job.id, self.lease).await?;
+        }
+        if self.crash_point(Stage::Upserted) {
+            return Ok(None);
+        }
+
+        let rows = chunks
+            .iter()
+            .map(|c| NewChunk {
+                id: lectern_core::point_id(doc.id, job.version, c.index),
+                chunk_index: c.index as i32,
+                page_start: c.pages.start as i32,
+                page_end: c.pages.end as i32,
+                char_start: c.span.start as i64,
+                char_end: c.span.end as i64,
+                token_count: c.token_count as i32,
+            })
+            .collect();
+        let pages = parsed.page_count() as u32;
+        self.store.complete_job(job, pages as i32, rows).await?;
+        // The new version is searchable: now the old ones go.
+        for old in 1..job.version {
+            self.index
+                .delete_document(doc.workspace_id, doc.id, Some(old))
+                .await?;
+            let _ = tokio::fs::remove_file(self.original_path(doc.id, old)).await;
+        }
+        self.store.delete_chunks_before(doc.id, job.version).await?;
+        Ok(Some((pages, chunks.len())))
+    }
+
+    /// Deletes a document everywhere: its points, its rows (chunks and jobs cascade) and
+    /// its originals.
+    pub async fn delete(&self, document: &document::Model) -> Result<()> {
+        self.index
+            .delete_document(document.workspace_id, document.id, None)
+            .await?;
+        self.store.delete_document_row(document.id).await?;
+        match tokio::fs::remove_dir_all(self.originals.join(document.id.to_string())).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::internal("cannot remove the stored original", e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+enum JobError {
+    /// The document itself is the problem: retrying the same bytes gives the same answer.
+    Permanent(String),
+    Other(Error),
+}
+
+impl From<Error> for JobError {
+    fn from(e: Error) -> Self {
+        Self::Other(e)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn title_from(file_name: &str) -> String {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
+    let stem = base
+        .rsplit_once('.')
+        .map(|(s, _)| s)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(base);
+    stem.replace(['_', '-'], " ").trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_come_from_file_names() {
+        assert_eq!(title_from("annual_leave-policy.pdf"), "annual leave policy");
+        assert_eq!(title_from(".bashrc"), ".bashrc");
+        assert_eq!(title_from("notes"), "notes");
+    }
+}

@@ -1,0 +1,278 @@
+//! Parsing and chunking real documents: the development PDFs (fetched by
+//! `scripts/fetch-dev-qa.sh`) with both PDF backends, checked against the page and quote of
+//! each question in `shared/data/dev-qa/qa.jsonl`; and chunker properties with the real
+//! embedding model's tokenizer.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use lectern_core::{DocumentParser, ParsedDocument};
+use lectern_ingest::chunk::{Chunker, ChunkerConfig};
+use lectern_ingest::parse::{MediaType, Parsers, detect_media_type};
+use proptest::prelude::*;
+
+fn cache() -> PathBuf {
+    lectern_core::default_cache_dir()
+}
+
+fn dev_qa_pdf(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("LECTERN_DEV_QA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache().join("dev-qa"));
+    std::fs::read(dir.join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/fetch-dev-qa.sh)"))
+}
+
+fn pdfium_parsers() -> Parsers {
+    let lib = std::env::var_os("LECTERN_PDFIUM_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache().join("assets/pdfium/libpdfium.so"));
+    assert!(
+        lib.is_file(),
+        "{} missing (run scripts/fetch-assets.sh pdfium)",
+        lib.display()
+    );
+    Parsers {
+        pdfium: Some(lib),
+        ..Parsers::default()
+    }
+}
+
+/// The dev set's matching rules: NFKC, curly quotes and dashes folded, whitespace
+/// collapsed, lower case; a word hyphenated across a line end accepted joined.
+fn fold(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let s: String = s
+        .nfkc()
+        .map(|c| match c {
+            '\u{2018}' | '\u{2019}' => '\'',
+            '\u{201C}' | '\u{201D}' => '"',
+            '\u{2010}'..='\u{2015}' => '-',
+            c => c,
+        })
+        .collect();
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn contains_quote(page: &str, quote: &str) -> bool {
+    let (page, quote) = (fold(page), fold(quote));
+    page.contains(&quote)
+        || page.replace("- ", "").contains(&quote.replace("- ", ""))
+        || page.replace("- ", "").contains(&quote)
+}
+
+fn page_text(doc: &ParsedDocument, page: usize) -> String {
+    let chars: Vec<char> = doc.text.chars().collect();
+    let start = doc.page_starts[page - 1];
+    let end = doc.page_starts.get(page).copied().unwrap_or(chars.len());
+    chars[start..end].iter().collect()
+}
+
+struct Question {
+    doc: String,
+    page: usize,
+    quote: String,
+}
+
+fn questions() -> Vec<Question> {
+    let path = std::env::var_os("LECTERN_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("data/dev-qa/qa.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Some(Question {
+                doc: v["doc"].as_str()?.to_owned(),
+                page: v["pages"][0].as_u64()? as usize,
+                quote: v["quote"].as_str()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Share of the dev questions about `docs` whose quote is on the stated page.
+fn quote_recall(parsers: &Parsers, docs: &[&str], pages: &[usize]) -> f64 {
+    let mut found = 0;
+    let mut total = 0;
+    for (doc, expected_pages) in docs.iter().zip(pages) {
+        let bytes = dev_qa_pdf(doc);
+        assert_eq!(detect_media_type(&bytes, doc).unwrap(), MediaType::Pdf);
+        let parsed = parsers.parse(&bytes, MediaType::Pdf.mime()).unwrap();
+        assert_eq!(parsed.page_count(), *expected_pages, "{doc}");
+        for q in questions().iter().filter(|q| q.doc == *doc) {
+            total += 1;
+            if contains_quote(&page_text(&parsed, q.page), &q.quote) {
+                found += 1;
+            } else {
+                eprintln!("{doc} p.{}: not found: {}", q.page, q.quote);
+            }
+        }
+    }
+    assert!(total > 0);
+    found as f64 / total as f64
+}
+
+#[test]
+fn pdfium_reads_a_long_manual_and_two_column_papers_page_by_page() {
+    let recall = quote_recall(
+        &pdfium_parsers(),
+        &["gnuplot.pdf", "sample-sigconf.pdf", "auguide4-2.pdf"],
+        &[311, 6, 19],
+    );
+    assert!(
+        recall >= 0.9,
+        "PDFium found only {:.0}% of the quotes on their pages",
+        recall * 100.0
+    );
+}
+
+#[test]
+fn pdf_extract_reads_two_column_papers_page_by_page() {
+    let recall = quote_recall(
+        &Parsers::default(),
+        &["sample-sigconf.pdf", "auguide4-2.pdf"],
+        &[6, 19],
+    );
+    assert!(
+        recall >= 0.6,
+        "pdf-extract found only {:.0}% of the quotes on their pages",
+        recall * 100.0
+    );
+}
+
+fn chunker() -> &'static Chunker {
+    static CHUNKER: OnceLock<Chunker> = OnceLock::new();
+    CHUNKER.get_or_init(|| {
+        let path = lectern_embed::testing::default_options()
+            .model_dir
+            .join("tokenizer.json");
+        Chunker::from_tokenizer_file(
+            &path,
+            ChunkerConfig {
+                max_tokens: 64,
+                overlap_tokens: 8,
+            },
+        )
+        .unwrap()
+    })
+}
+
+/// Spans lie in the text, in order; each chunk is its span's text; its pages are those of
+/// its span; no chunk is over budget; every word of the text is in some chunk.
+fn check_chunks(doc: &ParsedDocument, markdown: bool) {
+    let chunks = chunker().chunk(doc, markdown);
+    let chars: Vec<char> = doc.text.chars().collect();
+    let mut covered = vec![false; chars.len()];
+    for (i, c) in chunks.iter().enumerate() {
+        assert_eq!(c.index as usize, i);
+        assert!(c.span.start < c.span.end && c.span.end <= chars.len());
+        assert_eq!(
+            chars[c.span.start..c.span.end].iter().collect::<String>(),
+            c.text
+        );
+        assert!(
+            c.token_count <= chunker().config().max_tokens,
+            "chunk {i} has {} tokens",
+            c.token_count
+        );
+        assert_eq!(c.pages.start, doc.page_at(c.span.start));
+        assert_eq!(c.pages.end, doc.page_at(c.span.end - 1));
+        if i > 0 {
+            assert!(
+                c.span.start > chunks[i - 1].span.start,
+                "chunks out of order"
+            );
+        }
+        covered[c.span.start..c.span.end]
+            .iter_mut()
+            .for_each(|x| *x = true);
+    }
+    let missed: String = chars
+        .iter()
+        .zip(&covered)
+        .filter(|(ch, cov)| !**cov && !ch.is_whitespace())
+        .map(|(c, _)| *c)
+        .collect();
+    assert!(missed.is_empty(), "text not in any chunk: {missed:?}");
+    assert_eq!(
+        chunks,
+        chunker().chunk(doc, markdown),
+        "chunking is deterministic"
+    );
+}
+
+#[test]
+fn chunks_of_a_real_manual_keep_pages_and_spans() {
+    let doc = pdfium_parsers()
+        .parse(&dev_qa_pdf("sample-sigconf.pdf"), MediaType::Pdf.mime())
+        .unwrap();
+    check_chunks(&doc, false);
+    let chunks = chunker().chunk(&doc, false);
+    assert!(
+        chunks.iter().any(|c| c.pages.start == 6),
+        "the last page is chunked too"
+    );
+}
+
+fn arb_document() -> impl Strategy<Value = (ParsedDocument, bool)> {
+    let word = prop::sample::select(vec![
+        "policy",
+        "leave",
+        "Überstunden",
+        "naïve",
+        "ﬁle",
+        "a",
+        "the",
+        "QX-7741",
+        "日本語",
+        "e.g.",
+        "cost:",
+        "12,5%",
+    ]);
+    let sentence = prop::collection::vec(word, 1..25).prop_map(|w| format!("{}.", w.join(" ")));
+    let paragraph = prop::collection::vec(sentence, 1..6).prop_map(|s| s.join(" "));
+    let heading = prop::sample::select(vec!["", "# Title\n\n", "## Section\n\n"]);
+    let block = (heading, paragraph).prop_map(|(h, p)| format!("{h}{p}"));
+    (
+        prop::collection::vec(block, 1..12),
+        any::<bool>(),
+        prop::collection::vec(any::<bool>(), 12),
+    )
+        .prop_map(|(blocks, markdown, breaks)| {
+            let mut text = String::new();
+            let mut page_starts = vec![0];
+            for (i, b) in blocks.iter().enumerate() {
+                if i > 0 {
+                    text.push_str("\n\n");
+                    if breaks[i] {
+                        page_starts.push(text.chars().count());
+                    }
+                }
+                text.push_str(b);
+            }
+            let doc = if markdown {
+                lectern_ingest::parse::parse_markdown_for_tests(&text)
+            } else {
+                ParsedDocument {
+                    title: None,
+                    text,
+                    page_starts,
+                    headings: Vec::new(),
+                }
+            };
+            (doc, markdown)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn chunking_properties_hold((doc, markdown) in arb_document()) {
+        check_chunks(&doc, markdown);
+    }
+}
