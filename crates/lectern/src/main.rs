@@ -73,10 +73,16 @@ async fn main() -> anyhow::Result<()> {
             let store = lectern_runtime::Context::open_store(&settings).await?;
             if down {
                 store.migrate_down_all().await?;
-                println!("reverted every migration of {}", settings.database_url());
+                println!(
+                    "reverted every migration of {}",
+                    lectern_store::redact(&settings.database_url())
+                );
             } else {
                 store.migrate().await?;
-                println!("database {} is up to date", settings.database_url());
+                println!(
+                    "database {} is up to date",
+                    lectern_store::redact(&settings.database_url())
+                );
             }
         }
         Command::Serve { bind } => {
@@ -111,20 +117,9 @@ async fn main() -> anyhow::Result<()> {
             if shown.index.qdrant_api_key.is_some() {
                 shown.index.qdrant_api_key = Some("***".into());
             }
-            shown.database.url = shown.database.url.as_deref().map(redact_password);
+            shown.database.url = shown.database.url.as_deref().map(lectern_store::redact);
             println!("{}", serde_json::to_string_pretty(&shown)?);
         }
     }
     Ok(())
-}
-
-/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
-fn redact_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].find(':') {
-            Some(colon) => format!("{}:***{}", &url[..scheme + 3 + colon], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
-    }
 }

@@ -61,25 +61,10 @@ impl Store {
     ) -> Result<(document::Model, ingest_job::Model)> {
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
-        let doc = document::ActiveModel {
-            id: Set(new.id),
-            workspace_id: Set(new.workspace_id),
-            title: Set(new.title),
-            file_name: Set(new.file_name),
-            media_type: Set(new.media_type),
-            sha256: Set(new.sha256),
-            size_bytes: Set(new.size_bytes),
-            pages: Set(None),
-            status: Set(status::QUEUED.into()),
-            error_message: Set(None),
-            current_version: Set(1),
-            storage_key: Set(new.storage_key),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| db_error("create document", e))?;
+        let doc = document_row(new, status::QUEUED, None, now)
+            .insert(&txn)
+            .await
+            .map_err(|e| db_error("create document", e))?;
         let job = insert_job(&txn, doc.id, 1, now).await?;
         txn.commit()
             .await
@@ -94,26 +79,10 @@ impl Store {
         new: NewDocument,
         reason: &str,
     ) -> Result<document::Model> {
-        let now = Utc::now();
-        document::ActiveModel {
-            id: Set(new.id),
-            workspace_id: Set(new.workspace_id),
-            title: Set(new.title),
-            file_name: Set(new.file_name),
-            media_type: Set(new.media_type),
-            sha256: Set(new.sha256),
-            size_bytes: Set(new.size_bytes),
-            pages: Set(None),
-            status: Set(status::FAILED.into()),
-            error_message: Set(Some(reason.to_owned())),
-            current_version: Set(1),
-            storage_key: Set(new.storage_key),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&self.db)
-        .await
-        .map_err(|e| db_error("create document", e))
+        document_row(new, status::FAILED, Some(reason), Utc::now())
+            .insert(&self.db)
+            .await
+            .map_err(|e| db_error("create document", e))
     }
 
     /// Queues a new version of an existing document (changed content under the same name).
@@ -156,27 +125,34 @@ impl Store {
             .map_err(|e| db_error("find document", e))
     }
 
+    /// The workspace's document with this content (sha256), if any.
     pub async fn find_document_by_sha(
         &self,
         workspace: WorkspaceId,
         sha256: &str,
     ) -> Result<Option<document::Model>> {
-        document::Entity::find()
-            .filter(document::Column::WorkspaceId.eq(workspace))
-            .filter(document::Column::Sha256.eq(sha256))
-            .one(&self.db)
+        self.find_document_where(workspace, document::Column::Sha256.eq(sha256))
             .await
-            .map_err(|e| db_error("find document", e))
     }
 
+    /// The workspace's newest document of this file name, if any.
     pub async fn find_document_by_file_name(
         &self,
         workspace: WorkspaceId,
         file_name: &str,
     ) -> Result<Option<document::Model>> {
+        self.find_document_where(workspace, document::Column::FileName.eq(file_name))
+            .await
+    }
+
+    async fn find_document_where(
+        &self,
+        workspace: WorkspaceId,
+        condition: impl sea_orm::sea_query::IntoCondition,
+    ) -> Result<Option<document::Model>> {
         document::Entity::find()
             .filter(document::Column::WorkspaceId.eq(workspace))
-            .filter(document::Column::FileName.eq(file_name))
+            .filter(condition)
             .order_by_desc(document::Column::CreatedAt)
             .one(&self.db)
             .await
@@ -454,6 +430,30 @@ impl Store {
             .await
             .map(drop)
             .map_err(|e| db_error("update document", e))
+    }
+}
+
+fn document_row(
+    new: NewDocument,
+    state: &str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> document::ActiveModel {
+    document::ActiveModel {
+        id: Set(new.id),
+        workspace_id: Set(new.workspace_id),
+        title: Set(new.title),
+        file_name: Set(new.file_name),
+        media_type: Set(new.media_type),
+        sha256: Set(new.sha256),
+        size_bytes: Set(new.size_bytes),
+        pages: Set(None),
+        status: Set(state.to_owned()),
+        error_message: Set(error.map(str::to_owned)),
+        current_version: Set(1),
+        storage_key: Set(new.storage_key),
+        created_at: Set(now),
+        updated_at: Set(now),
     }
 }
 

@@ -14,4 +14,4 @@ pub mod testing;
 
 pub use documents::{NewChunk, job_state, status};
 pub use sea_orm::DatabaseBackend;
-pub use store::{AuditEvent, NewDocument, NewUser, Store};
+pub use store::{AuditEvent, NewDocument, NewUser, Store, redact};

@@ -300,7 +300,7 @@ fn backend_of(url: &str) -> Result<DatabaseBackend> {
 }
 
 /// A URL for messages: the password, if any, replaced.
-pub(crate) fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];

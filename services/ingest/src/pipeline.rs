@@ -208,6 +208,10 @@ impl Ingestor {
                 document: self.store.create_failed_document(new, &reason).await?,
             });
         }
+        // The same bytes again (even ones that failed before): nothing new to do.
+        if let Some(existing) = self.store.find_document_by_sha(workspace, &sha256).await? {
+            return Ok(Submitted::Unchanged { document: existing });
+        }
         let media = match detect_media_type(&bytes, file_name) {
             Ok(media) => media,
             Err(reason) => {
@@ -220,9 +224,6 @@ impl Ingestor {
             }
         };
         new.media_type = media.mime().to_owned();
-        if let Some(existing) = self.store.find_document_by_sha(workspace, &sha256).await? {
-            return Ok(Submitted::Unchanged { document: existing });
-        }
         if let Some(existing) = self
             .store
             .find_document_by_file_name(workspace, file_name)
