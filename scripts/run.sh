@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches what Lectern needs (ONNX Runtime and the default embedding model, checked by
+# Fetches what Lectern needs (ONNX Runtime, the default embedding model and PDFium, checked by
 # sha256, into a cache outside the checkout), builds the release binary and runs
 # `lectern serve` on the embedded defaults: SQLite, the embedded Qdrant engine and the
 # data in ./lectern-data. Arguments go to `lectern serve` (e.g. --bind 0.0.0.0:8080).
@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-lectern_prepare core
+lectern_prepare core pdfium
 cargo build --release --locked -p lectern
 exec "$CARGO_TARGET_DIR/release/lectern" serve "$@"

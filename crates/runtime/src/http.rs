@@ -95,6 +95,24 @@ pub fn error_response(
     })
 }
 
+/// The error every service's handlers return: a seam error, answered with the one status
+/// mapping ([`status_of`]) and the one JSON body ([`ErrorBody`]). Services wrap their own
+/// refusals (forbidden, unauthenticated) in `lectern_core::Error` variants or add their
+/// own variants here, so there is still one `match` deciding statuses.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub lectern_core::Error);
+
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        status_of(&self.0)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_response(self.status_code(), self.0.code(), &self.0)
+    }
+}
+
 /// A check run by `/ready`, e.g. "the database answers".
 pub type ReadyCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
@@ -195,6 +213,25 @@ mod tests {
     fn body_of(res: HttpResponse) -> ErrorBody {
         let bytes = res.into_body().try_into_bytes().expect("a complete body");
         serde_json::from_slice(&bytes).expect("the JSON error body")
+    }
+
+    #[actix_web::test]
+    async fn handlers_answer_errors_with_the_json_body() {
+        use actix_web::{App, test};
+        async fn fails() -> Result<HttpResponse, ApiError> {
+            Err(lectern_core::Error::NotFound("no such workspace".into()).into())
+        }
+        let app = test::init_service(App::new().route("/x", web::get().to(fails))).await;
+        let res = test::call_service(&app, test::TestRequest::get().uri("/x").to_request()).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let body: ErrorBody = test::read_body_json(res).await;
+        assert_eq!(
+            body,
+            ErrorBody {
+                code: "not_found".into(),
+                message: "no such workspace".into()
+            }
+        );
     }
 
     #[test]
