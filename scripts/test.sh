@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 lectern_prepare core pdfium
 set -a
 eval "$(scripts/fetch-dev-qa.sh)"
+eval "$(scripts/fetch-test-docs.sh)"
 set +a
 
 pg_url="${LECTERN_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"

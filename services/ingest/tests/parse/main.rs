@@ -276,3 +276,60 @@ proptest! {
         check_chunks(&doc, markdown);
     }
 }
+
+fn hard_pdf(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("LECTERN_TEST_DOCS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache().join("test-docs"));
+    std::fs::read(dir.join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/fetch-test-docs.sh)"))
+}
+
+/// Real hard files from pypdf's and ocrmypdf's test suites, through both backends: each
+/// either reads or fails with the reason a user can act on, and never panics or hangs.
+#[test]
+fn hard_pdfs_fail_with_reasons_or_are_read() {
+    use lectern_core::ParseError;
+    let pdf = MediaType::Pdf.mime();
+    for (name, parsers) in [
+        ("PDFium", pdfium_parsers()),
+        ("pdf-extract", Parsers::default()),
+    ] {
+        // Only an owner password, or an empty user password: readable without asking.
+        for file in ["r4-owner-password.pdf", "r6-empty-password.pdf"] {
+            let doc = parsers.parse(&hard_pdf(file), pdf);
+            let doc = doc.unwrap_or_else(|e| panic!("{name} {file}: {e}"));
+            assert!(
+                fold(&doc.text).contains("pdf encryption test"),
+                "{name} {file}: {:?}",
+                doc.text
+            );
+        }
+        assert_eq!(
+            parsers.parse(&hard_pdf("libreoffice-writer-password.pdf"), pdf),
+            Err(ParseError::Encrypted),
+            "{name}: a user password is needed"
+        );
+        for scanned in ["skew.pdf", "c03-29.pdf", "linn.pdf"] {
+            assert_eq!(
+                parsers.parse(&hard_pdf(scanned), pdf),
+                Err(ParseError::NoText),
+                "{name} {scanned}"
+            );
+        }
+        let invalid = parsers.parse(&hard_pdf("invalid.pdf"), pdf);
+        assert!(
+            matches!(invalid, Err(ParseError::Malformed(_))),
+            "{name}: {invalid:?}"
+        );
+        assert!(
+            parsers.parse(&hard_pdf("crazyones.pdf"), pdf).is_ok(),
+            "{name}: a plain PDF still reads"
+        );
+    }
+    let reason = ParseError::NoText.to_string();
+    assert_eq!(
+        reason,
+        "no extractable text; the document looks scanned and OCR is not enabled"
+    );
+}
