@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything a Lectern process needs to start, composed of each adapter's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where the embedded shape keeps its SQLite file, vector shard and originals.
     pub data_dir: PathBuf,
@@ -23,6 +24,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IngestSettings {
     /// PDFium's shared library; unset or missing means pdf-extract reads PDFs.
     pub pdfium_lib: Option<PathBuf>,
@@ -38,6 +40,7 @@ pub struct IngestSettings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub bind: SocketAddr,
     /// HTTP worker threads; 0 means one per core.
@@ -45,12 +48,14 @@ pub struct ServerSettings {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://PATH` or `postgres://USER@HOST/DB`; unset means `DATA_DIR/lectern.db`.
     pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmbeddingSettings {
     /// The model's id, recorded with the index (a different model needs a new index).
     pub model_id: String,
@@ -70,6 +75,7 @@ pub struct EmbeddingSettings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IndexSettings {
     /// A Qdrant server (`http://host:6334`, gRPC); unset means the embedded engine in
     /// `DATA_DIR/index`.
@@ -79,6 +85,7 @@ pub struct IndexSettings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     /// `text` for terminals, `json` for log collectors.
     pub format: String,
@@ -162,6 +169,7 @@ const ENV_IGNORED: &[&str] = &[
     "qwen_model",
     "smollm2_model",
     "test_postgres_url",
+    "test_docs_dir",
     "test_qdrant_url",
 ];
 
@@ -319,6 +327,26 @@ mod tests {
             jail.set_env("LECTERN_EMBEDDING__BATCH_SIZE", "many");
             let err = load_in_jail(None).unwrap_err().to_lowercase();
             assert!(err.contains("batch_size") && err.contains("many"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelt_setting_is_refused_not_ignored() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "lectern.toml",
+                "[databse]\nurl = \"postgres://db/lectern\"\n",
+            )?;
+            let err = load_in_jail(Some("lectern.toml")).unwrap_err();
+            assert!(err.contains("databse"), "{err}");
+            jail.create_file("lectern.toml", "")?;
+            jail.set_env("LECTERN_EMBEDDING__BATCHSIZE", "8");
+            let err = load_in_jail(Some("lectern.toml"))
+                .unwrap_err()
+                .to_lowercase();
+            assert!(err.contains("batchsize"), "{err}");
             Ok(())
         });
     }
