@@ -76,6 +76,7 @@ pub async fn run(
     );
 
     let mut rows = Vec::with_capacity(files.len());
+    let mut stages = lectern_ingest::pipeline::StageTimings::default();
     for path in &files {
         let name = path
             .file_name()
@@ -105,6 +106,10 @@ pub async fn run(
     ingestor
         .run_until_idle(|p| {
             bar.inc(1);
+            stages.parse += p.timings.parse;
+            stages.chunk += p.timings.chunk;
+            stages.embed += p.timings.embed;
+            stages.index += p.timings.index;
             if let Some(row) = rows
                 .iter_mut()
                 .find(|r| r.document_id == p.document_id && r.status == "queued")
@@ -151,6 +156,8 @@ pub async fn run(
             "totals": {"ingested": count("ingested"), "unchanged": count("unchanged"), "failed": count("failed"),
                        "retrying": count("retrying"), "pages": pages, "chunks": chunks},
             "seconds": seconds,
+            "stage_seconds": {"parse": stages.parse.as_secs_f64(), "chunk": stages.chunk.as_secs_f64(),
+                              "embed": stages.embed.as_secs_f64(), "index": stages.index.as_secs_f64()},
         });
         println!("{out}");
     } else {
@@ -160,6 +167,13 @@ pub async fn run(
             count("unchanged"),
             count("failed"),
             pages as f64 / seconds.max(1e-9)
+        );
+        println!(
+            "time by stage: parse {:.1} s, chunk {:.1} s, embed {:.1} s, index {:.1} s",
+            stages.parse.as_secs_f64(),
+            stages.chunk.as_secs_f64(),
+            stages.embed.as_secs_f64(),
+            stages.index.as_secs_f64()
         );
         for r in rows
             .iter()
