@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lectern_core::{DocumentId, Error, Result, WorkspaceId};
-use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -232,12 +232,9 @@ impl Store {
         let result = ingest_job::Entity::update_many()
             .col_expr(
                 ingest_job::Column::LeaseUntil,
-                sea_orm::sea_query::Expr::value(Some(now + secs(lease))),
+                Expr::value(Some(now + secs(lease))),
             )
-            .col_expr(
-                ingest_job::Column::UpdatedAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
+            .col_expr(ingest_job::Column::UpdatedAt, Expr::value(now))
             .filter(ingest_job::Column::Id.eq(job))
             .filter(ingest_job::Column::State.eq(job_state::RUNNING))
             .exec(&self.db)
@@ -251,8 +248,18 @@ impl Store {
 
     /// Marks the document being processed.
     pub async fn mark_processing(&self, document: DocumentId) -> Result<()> {
-        self.set_document_state(document, status::PROCESSING, None, None)
+        document::Entity::update_many()
+            .col_expr(document::Column::Status, Expr::value(status::PROCESSING))
+            .col_expr(
+                document::Column::ErrorMessage,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(document::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(document::Column::Id.eq(document))
+            .exec(&self.db)
             .await
+            .map(drop)
+            .map_err(|e| db_error("mark processing", e))
     }
 
     /// Stores the version's chunk rows (replacing any from an earlier attempt), marks the
@@ -324,26 +331,20 @@ impl Store {
         let retry = transient && job.attempts < max_attempts;
         if retry {
             ingest_job::Entity::update_many()
-                .col_expr(
-                    ingest_job::Column::State,
-                    sea_orm::sea_query::Expr::value(job_state::QUEUED),
-                )
+                .col_expr(ingest_job::Column::State, Expr::value(job_state::QUEUED))
                 .col_expr(
                     ingest_job::Column::RunAfter,
-                    sea_orm::sea_query::Expr::value(now + secs(retry_in)),
+                    Expr::value(now + secs(retry_in)),
                 )
                 .col_expr(
                     ingest_job::Column::LeaseUntil,
-                    sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+                    Expr::value(Option::<DateTime<Utc>>::None),
                 )
                 .col_expr(
                     ingest_job::Column::LastError,
-                    sea_orm::sea_query::Expr::value(Some(reason.to_owned())),
+                    Expr::value(Some(reason.to_owned())),
                 )
-                .col_expr(
-                    ingest_job::Column::UpdatedAt,
-                    sea_orm::sea_query::Expr::value(now),
-                )
+                .col_expr(ingest_job::Column::UpdatedAt, Expr::value(now))
                 .filter(ingest_job::Column::Id.eq(job.id))
                 .exec(&self.db)
                 .await
@@ -396,40 +397,6 @@ impl Store {
             .await
             .map(drop)
             .map_err(|e| db_error("delete old chunks", e))
-    }
-
-    async fn set_document_state(
-        &self,
-        id: DocumentId,
-        state: &str,
-        error: Option<&str>,
-        pages: Option<i32>,
-    ) -> Result<()> {
-        let mut update = document::Entity::update_many()
-            .col_expr(
-                document::Column::Status,
-                sea_orm::sea_query::Expr::value(state),
-            )
-            .col_expr(
-                document::Column::ErrorMessage,
-                sea_orm::sea_query::Expr::value(error.map(str::to_owned)),
-            )
-            .col_expr(
-                document::Column::UpdatedAt,
-                sea_orm::sea_query::Expr::value(Utc::now()),
-            );
-        if let Some(p) = pages {
-            update = update.col_expr(
-                document::Column::Pages,
-                sea_orm::sea_query::Expr::value(Some(p)),
-            );
-        }
-        update
-            .filter(document::Column::Id.eq(id))
-            .exec(&self.db)
-            .await
-            .map(drop)
-            .map_err(|e| db_error("update document", e))
     }
 }
 
@@ -488,22 +455,16 @@ async fn finish_job(
     now: DateTime<Utc>,
 ) -> Result<()> {
     ingest_job::Entity::update_many()
-        .col_expr(
-            ingest_job::Column::State,
-            sea_orm::sea_query::Expr::value(state),
-        )
+        .col_expr(ingest_job::Column::State, Expr::value(state))
         .col_expr(
             ingest_job::Column::LeaseUntil,
-            sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+            Expr::value(Option::<DateTime<Utc>>::None),
         )
         .col_expr(
             ingest_job::Column::LastError,
-            sea_orm::sea_query::Expr::value(error.map(str::to_owned)),
+            Expr::value(error.map(str::to_owned)),
         )
-        .col_expr(
-            ingest_job::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
+        .col_expr(ingest_job::Column::UpdatedAt, Expr::value(now))
         .filter(ingest_job::Column::Id.eq(id))
         .exec(txn)
         .await

@@ -13,8 +13,7 @@ use qdrant_edge::{
     IdfParams, JsonPath, Match, Memory, Modifier, NamedQuery, PayloadFieldSchema,
     PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct,
     PointStructPersisted, Prefetch, QueryEnum, QueryRequest, ScoredPoint, ScoringQuery,
-    SearchParams, SparseVector, UpdateOperation, Vector, VectorInternal, Vectors,
-    WithPayloadInterface,
+    SearchParams, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
 };
 
 use crate::payload::{self, DOCUMENT, VERSION, WORKSPACE};
@@ -211,10 +210,6 @@ fn to_scored(points: Vec<ScoredPoint>) -> Result<Vec<ScoredChunk>> {
         .collect()
 }
 
-fn sparse_is_empty(v: &SparseVector) -> bool {
-    v.indices.is_empty()
-}
-
 #[async_trait]
 impl VectorIndex for EdgeIndex {
     fn model(&self) -> &EmbeddingModelInfo {
@@ -295,7 +290,7 @@ impl VectorIndex for EdgeIndex {
                     query: Some(dense_query()),
                     ..QueryRequest::new(request.limit)
                 },
-                SearchMode::Sparse if sparse_is_empty(&sparse) => return Ok(Vec::new()),
+                SearchMode::Sparse if sparse.indices.is_empty() => return Ok(Vec::new()),
                 SearchMode::Sparse => QueryRequest {
                     query: Some(sparse_query()),
                     params: Some(idf_params),
@@ -306,7 +301,7 @@ impl VectorIndex for EdgeIndex {
                         query: Some(dense_query()),
                         ..Prefetch::new(candidates)
                     }];
-                    if !sparse_is_empty(&sparse) {
+                    if !sparse.indices.is_empty() {
                         prefetches.push(Prefetch {
                             query: Some(sparse_query()),
                             params: Some(idf_params),
