@@ -1,18 +1,21 @@
 # Lectern, multi-stage: build the binaries with the models and runtimes they load,
 # then a slim image that runs any one of them (see docker-compose.yml).
 FROM rust:1.95-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends python3-pip unzip pkg-config \
+# cmake and libclang build llama.cpp (llama-cpp-sys-2); build with
+# `--build-arg FEATURES=cuda` on an nvidia/cuda devel base image for GPU inference.
+ARG FEATURES=""
+RUN apt-get update && apt-get install -y --no-install-recommends python3-pip unzip pkg-config cmake clang libclang-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 ENV LECTERN_CACHE_DIR=/opt/lectern CARGO_TARGET_DIR=/src/target
-RUN scripts/fetch-assets.sh core > /dev/null
-RUN cargo build --release --locked -p lectern -p lectern-ingest -p lectern-query -p lectern-web \
+RUN scripts/fetch-assets.sh core pdfium llm > /dev/null
+RUN cargo build --release --locked ${FEATURES:+--features lectern-llm/$FEATURES} -p lectern -p lectern-ingest -p lectern-query -p lectern-web \
     && mkdir -p /out && cp target/release/lectern target/release/lectern-ingest \
        target/release/lectern-query target/release/lectern-web /out/
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libgomp1 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/lectern --create-home lectern
 COPY --from=build /out/ /usr/local/bin/

@@ -9,6 +9,10 @@ command -v unzip >/dev/null || need+=(unzip)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v pg_isready >/dev/null || need+=(postgresql-client)
+# llama.cpp (llama-cpp-sys-2) builds with CMake and generates its bindings with libclang.
+command -v cmake >/dev/null || need+=(cmake)
+command -v clang >/dev/null || need+=(clang)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "setup-system: please install: ${need[*]}" >&2

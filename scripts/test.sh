@@ -11,7 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-lectern_prepare core pdfium
+lectern_prepare core pdfium llm
+# llama.cpp's own server, built for this CPU, for the side-by-side engine tests.
+set -a; eval "$(scripts/build-llama-server.sh)"; set +a
+# The OpenAI-compatibility test drives Lectern with the official client.
+python3 -c "import openai" 2>/dev/null || python3 -m pip install -q "openai==2.*" >&2
 set -a
 eval "$(scripts/fetch-dev-qa.sh)"
 eval "$(scripts/fetch-test-docs.sh)"

@@ -7,7 +7,9 @@
 
 use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261128_000001_initial;
+mod m20261129_000001_keys_and_conversations;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -16,6 +18,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_initial::Migration)]
+        vec![
+            Box::new(m20261128_000001_initial::Migration),
+            Box::new(m20261129_000001_keys_and_conversations::Migration),
+        ]
     }
 }

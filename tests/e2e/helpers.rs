@@ -19,18 +19,28 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
     let model = lectern_embed::testing::default_options();
     settings.embedding.model_dir = model.model_dir;
     settings.embedding.ort_dylib = model.ort_dylib;
+    let llm = lectern_llm::testing::smollm2_options();
+    settings.llm.model_path = Some(llm.model_path);
+    settings.llm.context_length = llm.context_length;
+    settings.llm.threads = llm.threads;
+    settings.llm.max_tokens = 96;
     settings
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A running Lectern whose settings `tweak` adjusts first (database URL, service token...).
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
-    let ctx = Context::open(test_settings(data_dir.path()), true)
-        .await
-        .expect("open context");
+    let mut settings = test_settings(data_dir.path());
+    tweak(&mut settings);
+    let ctx = Context::open(settings, true).await.expect("open context");
     let services = vec![
-        lectern_ingest::configure(ctx.clone()),
-        lectern_query::configure(ctx.clone()),
-        lectern_web::configure(ctx.clone()),
+        lectern_ingest::configure(ctx.clone()).unwrap(),
+        lectern_query::configure(ctx.clone()).unwrap(),
+        lectern_web::configure(ctx.clone()).unwrap(),
     ];
     let app = Application::build(ctx.settings.server.bind, 2, ctx.readiness(), services).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -50,5 +60,40 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+}
+
+impl TestApp {
+    /// A new user with an API key: `(user id, key)`.
+    pub async fn user_with_key(&self, email: &str) -> (uuid::Uuid, String) {
+        let user = self
+            .ctx
+            .store
+            .create_user(lectern_store::NewUser {
+                email: email.into(),
+                display_name: None,
+                password_hash: None,
+                is_admin: false,
+            })
+            .await
+            .unwrap();
+        let (_, key) = self
+            .ctx
+            .store
+            .create_api_key(user.id, "tests")
+            .await
+            .unwrap();
+        (user.id, key)
+    }
+
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(key)
     }
 }

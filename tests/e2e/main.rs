@@ -1,5 +1,8 @@
 //! End-to-end: the services of `lectern serve` in one process on the embedded defaults
 //! (SQLite, the embedded Qdrant engine, the real embedding model), over real HTTP.
 
+mod eval;
 mod helpers;
+mod ingest_api;
+mod query_api;
 mod serve;

@@ -7,7 +7,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Errors at the seams, sorted by what the caller can do about them.
 ///
-/// `Invalid`, `NotFound` and `Conflict` are the caller's to fix and are safe to show;
+/// `Invalid`, `NotFound`, `Conflict`, `Unauthenticated` and `Forbidden` are the caller's to fix and are safe to show;
 /// `Unavailable` is transient (retry with backoff: a database or index that is down);
 /// `Internal` is a bug or a broken installation and is logged with its cause chain.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,12 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// No credentials, or ones that are not valid.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Known caller, not allowed this action (e.g. a viewer uploading).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{message}")]
     Unavailable {
         message: String,
@@ -65,6 +71,8 @@ impl Error {
             Self::Invalid(_) => "invalid_input",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal { .. } => "internal",
         }

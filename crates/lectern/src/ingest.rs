@@ -51,12 +51,21 @@ struct Row {
     error: Option<String>,
 }
 
+/// What an ingest run came to.
+pub struct Summary {
+    pub files: Vec<PathBuf>,
+    pub pages: u32,
+    pub chunks: usize,
+    pub seconds: f64,
+    pub stages: lectern_ingest::pipeline::StageTimings,
+}
+
 pub async fn run(
     ctx: &Context,
     workspace: &str,
     paths: &[PathBuf],
     json_out: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let files = collect(paths)?;
     let store = &ctx.store;
@@ -187,5 +196,11 @@ pub async fn run(
             );
         }
     }
-    Ok(())
+    Ok(Summary {
+        files,
+        pages,
+        chunks,
+        seconds,
+        stages,
+    })
 }

@@ -8,7 +8,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use lectern_runtime::{Settings, telemetry};
 
+mod accounts;
+mod bench;
+mod eval;
 mod ingest;
+mod query;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,6 +27,9 @@ struct Cli {
     /// A TOML configuration file; `LECTERN_*` environment variables override it.
     #[arg(long, global = true, env = "LECTERN_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The GGUF language model for `ask`, `serve` and `eval` (llama.cpp in this process).
+    #[arg(long, global = true, value_name = "PATH")]
+    llm_model: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,8 +58,79 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Search a workspace: the passages that best match the question.
+    Search {
+        /// The workspace (repeat to search several).
+        #[arg(long = "workspace", value_name = "NAME", required = true)]
+        workspaces: Vec<String>,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        /// Print `{"passages": [...]}` instead of the list.
+        #[arg(long)]
+        json: bool,
+        question: String,
+    },
+    /// Ask a question: a streamed answer from the workspace's documents, with sources.
+    Ask {
+        #[arg(long = "workspace", value_name = "NAME", required = true)]
+        workspaces: Vec<String>,
+        /// Print one JSON object (answer, citations, passages, timings).
+        #[arg(long)]
+        json: bool,
+        question: String,
+    },
     /// Print the configuration in force, after files and environment (secrets hidden).
     Config,
+    /// Measure retrieval and answer quality (figures for docs/EVALUATION.md).
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Measure end-to-end speed (figures for docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+    /// Manage API keys for the HTTP APIs.
+    #[command(subcommand)]
+    ApiKey(accounts::ApiKeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalCommand {
+    /// nDCG@10, Recall@5/10/100 and MRR@10 on a BEIR-format dataset (corpus.jsonl,
+    /// queries.jsonl, qrels/test.tsv), for dense, BM25 and hybrid search. The corpus is
+    /// ingested into the workspace (default eval-<folder name>) unless it is there.
+    Retrieval {
+        #[arg(long, value_name = "DIR")]
+        dataset: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        workspace: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer every question of a JSONL file (question, answerable, doc, pages,
+    /// answer_keywords) and score retrieval, answers, citations, abstention and latency.
+    Qa {
+        #[arg(long = "workspace", value_name = "NAME", required = true)]
+        workspaces: Vec<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Ingest files into a scratch data dir, then time the embedder alone on the same
+    /// chunks: pages/s, chunks/s, time by stage, and the pipeline's share of the
+    /// embedder's throughput.
+    Ingest {
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
@@ -60,7 +138,23 @@ fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
     if let Some(dir) = &cli.data_dir {
         settings.data_dir = dir.clone();
     }
+    if let Some(model) = &cli.llm_model {
+        settings.llm.model_path = Some(model.clone());
+    }
     Ok(settings)
+}
+
+/// The embedded shape's adapters, the schema brought up to date.
+async fn open(settings: Settings) -> anyhow::Result<std::sync::Arc<lectern_runtime::Context>> {
+    lectern_runtime::Context::open(settings, true)
+        .await
+        .context("could not start Lectern")
+}
+
+async fn migrated_store(settings: &Settings) -> anyhow::Result<lectern_store::Store> {
+    let store = lectern_runtime::Context::open_store(settings).await?;
+    store.migrate().await?;
+    Ok(store)
 }
 
 #[actix_web::main]
@@ -89,9 +183,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(bind) = bind {
                 settings.server.bind = bind;
             }
-            let ctx = lectern_runtime::Context::open(settings, true)
-                .await
-                .context("could not start Lectern")?;
+            let ctx = open(settings).await?;
             lectern_runtime::serve(
                 ctx,
                 &[
@@ -107,13 +199,58 @@ async fn main() -> anyhow::Result<()> {
             json,
             paths,
         } => {
-            let ctx = lectern_runtime::Context::open(settings, true)
-                .await
-                .context("could not start Lectern")?;
+            let ctx = open(settings).await?;
             ingest::run(&ctx, &workspace, &paths, json).await?;
+        }
+        Command::Search {
+            workspaces,
+            limit,
+            json,
+            question,
+        } => {
+            let ctx = open(settings).await?;
+            query::search(&ctx, &workspaces, &question, limit, json).await?;
+        }
+        Command::Ask {
+            workspaces,
+            json,
+            question,
+        } => {
+            let ctx = open(settings).await?;
+            query::ask(&ctx, &workspaces, &question, json).await?;
+        }
+        Command::Eval(command) => {
+            let ctx = open(settings).await?;
+            match command {
+                EvalCommand::Retrieval {
+                    dataset,
+                    workspace,
+                    json,
+                } => eval::retrieval(&ctx, &dataset, workspace, json).await?,
+                EvalCommand::Qa {
+                    workspaces,
+                    json,
+                    file,
+                } => eval::qa(&ctx, &workspaces, &file, json).await?,
+            }
+        }
+        Command::Bench(BenchCommand::Ingest { json, paths }) => {
+            bench::ingest(settings, &paths, json).await?;
+        }
+        Command::User(command) => {
+            accounts::user(&migrated_store(&settings).await?, command).await?;
+        }
+        Command::ApiKey(command) => {
+            accounts::api_key(&migrated_store(&settings).await?, command).await?;
         }
         Command::Config => {
             let mut shown = settings.clone();
+            if shown.server.service_token.is_some() {
+                shown.server.service_token = Some("***".into());
+            }
+            if shown.llm.api_key.is_some() {
+                shown.llm.api_key = Some("***".into());
+            }
             if shown.index.qdrant_api_key.is_some() {
                 shown.index.qdrant_api_key = Some("***".into());
             }

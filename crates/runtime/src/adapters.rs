@@ -78,7 +78,42 @@ impl Context {
             index,
         }))
     }
+}
 
+/// Opens the language model the settings name: llama.cpp in this process, or a client of
+/// an OpenAI-compatible server. `None` when no local model is configured (search works,
+/// answers say that no model is set up).
+pub fn open_llm(settings: &Settings) -> anyhow::Result<Option<Arc<dyn lectern_llm::Generator>>> {
+    let l = &settings.llm;
+    if l.backend == "openai" {
+        let engine = lectern_llm::OpenAiEngine::new(lectern_llm::OpenAiOptions {
+            base_url: l.base_url.clone().unwrap_or_default(),
+            model: l.model.clone().unwrap_or_default(),
+            api_key: l.api_key.clone(),
+            context_length: l.context_length,
+            timeout: std::time::Duration::from_secs(l.timeout_secs),
+        })?;
+        return Ok(Some(Arc::new(engine)));
+    }
+    let Some(path) = &l.model_path else {
+        tracing::warn!(
+            "no language model configured (llm.model_path): answers are disabled, search works"
+        );
+        return Ok(None);
+    };
+    let options = lectern_llm::LlamaOptions {
+        model_path: path.clone(),
+        context_length: l.context_length,
+        parallel: l.parallel,
+        threads: l.threads,
+        batch_size: l.batch_size,
+        gpu_layers: l.gpu_layers,
+        main_gpu: l.main_gpu,
+    };
+    Ok(Some(Arc::new(lectern_llm::LlamaEngine::load(&options)?)))
+}
+
+impl Context {
     /// What `/ready` checks: the database answers.
     pub fn readiness(self: &Arc<Self>) -> Readiness {
         let store = self.store.clone();
@@ -112,14 +147,16 @@ async fn open_embedder(settings: &Settings) -> anyhow::Result<FastEmbedder> {
 }
 
 /// A service's entry: its name and how to mount its routes on a context.
-pub type ServiceEntry = (&'static str, fn(Arc<Context>) -> Configure);
+pub type ServiceEntry = (&'static str, fn(Arc<Context>) -> anyhow::Result<Configure>);
 
 /// Runs the given services in one HTTP server on the context's bind address.
 pub async fn serve(ctx: Arc<Context>, services: &[ServiceEntry]) -> anyhow::Result<()> {
     let routes = services
         .iter()
-        .map(|(_, configure)| configure(ctx.clone()))
-        .collect();
+        .map(|(name, configure)| {
+            configure(ctx.clone()).with_context(|| format!("could not start the {name} service"))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let names: Vec<_> = services.iter().map(|(name, _)| *name).collect();
     let app = Application::build(
         ctx.settings.server.bind,

@@ -46,7 +46,7 @@ static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
 });
 
 /// The JSON body of every error answer: a stable `code` and a message that says what to do.
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
@@ -60,6 +60,8 @@ pub fn status_of(err: &lectern_core::Error) -> StatusCode {
         Invalid(_) => StatusCode::BAD_REQUEST,
         NotFound(_) => StatusCode::NOT_FOUND,
         Conflict(_) => StatusCode::CONFLICT,
+        Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Forbidden(_) => StatusCode::FORBIDDEN,
         Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -110,6 +112,23 @@ impl actix_web::ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         error_response(self.status_code(), self.0.code(), &self.0)
+    }
+}
+
+/// Declares, in a service's OpenAPI document, the bearer scheme (`api_key`) every route
+/// uses: `#[openapi(modifiers(&BearerAuth), security(("api_key" = [])))]`.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_default()
+            .add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
     }
 }
 

@@ -7,14 +7,16 @@
 
 mod adapters;
 mod app;
+pub mod auth;
 pub mod http;
 mod settings;
 pub mod telemetry;
 
-pub use adapters::{Context, ServiceEntry, run_services, serve};
+pub use adapters::{Context, ServiceEntry, open_llm, run_services, serve};
 pub use app::{Application, Configure};
+pub use auth::{Action, Caller};
 pub use lectern_core::default_cache_dir;
 pub use settings::{
-    ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings, IngestSettings, LogSettings,
-    ServerSettings, Settings,
+    ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings, IngestSettings, LlmSettings,
+    LogSettings, QuerySettings, ServerSettings, Settings,
 };

@@ -20,7 +20,58 @@ pub struct Settings {
     pub embedding: EmbeddingSettings,
     pub index: IndexSettings,
     pub ingest: IngestSettings,
+    pub llm: LlmSettings,
+    pub query: QuerySettings,
     pub log: LogSettings,
+}
+
+/// The language model that writes answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// `local`: llama.cpp in this process on `model_path`; `openai`: an OpenAI-compatible
+    /// server at `base_url` (vLLM, SGLang, llama.cpp's server).
+    pub backend: String,
+    /// A GGUF file (local backend). Unset: no answers, only search.
+    pub model_path: Option<PathBuf>,
+    /// Tokens per request, prompt and answer together.
+    pub context_length: u32,
+    /// Requests generated at once (parallel sequences of one batch).
+    pub parallel: u32,
+    /// CPU threads; 0 means one per core.
+    pub threads: u32,
+    /// Most tokens per decode step.
+    pub batch_size: u32,
+    /// Layers offloaded to the GPU (a `cuda` build); 0 runs on the CPU.
+    pub gpu_layers: u32,
+    pub main_gpu: i32,
+    /// The OpenAI-compatible server, e.g. `http://gpu-box:8000/v1` (openai backend).
+    pub base_url: Option<String>,
+    /// The model name the server knows (openai backend).
+    pub model: Option<String>,
+    pub api_key: Option<String>,
+    pub timeout_secs: u64,
+    /// Most tokens of an answer.
+    pub max_tokens: u32,
+    /// 0 answers deterministically (greedy decoding).
+    pub temperature: f32,
+}
+
+/// Retrieval and grounding.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySettings {
+    /// Passages retrieved before near-duplicates are dropped.
+    pub candidates: usize,
+    /// Passages given to the model as numbered sources (fewer if the context is short).
+    pub sources: usize,
+    /// Passages whose texts overlap more than this (0..1, word shingles) count as one.
+    pub duplicate_overlap: f32,
+    /// Below this dense similarity of the best passage to the question, the answer is
+    /// "not found in your documents" without asking the model.
+    pub abstain_below: f32,
+    /// A sentence counts as supported by its cited passages at this score (0..1).
+    pub support_threshold: f32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +88,9 @@ pub struct IngestSettings {
     pub chunk_overlap_tokens: usize,
     /// Attempts for a job that fails for a transient reason (index or database down).
     pub max_attempts: i32,
+    /// Documents processed at once; two keep the embedder busy while the next document
+    /// is parsed. 0 disables the background worker of the ingest service.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +99,13 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// The shared secret with which Lectern's web app calls the ingest and query services
+    /// on a user's behalf (distributed shape). Unset: only API keys are accepted.
+    pub service_token: Option<String>,
+    /// Where the web app reaches the ingest and query services; unset means in this
+    /// process (the embedded shape).
+    pub ingest_url: Option<String>,
+    pub query_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -101,6 +162,9 @@ impl Default for Settings {
             server: ServerSettings {
                 bind: ([127, 0, 0, 1], 8080).into(),
                 workers: 0,
+                service_token: None,
+                ingest_url: None,
+                query_url: None,
             },
             database: DatabaseSettings::default(),
             embedding: EmbeddingSettings {
@@ -125,6 +189,36 @@ impl Default for Settings {
                 chunk_tokens: 200,
                 chunk_overlap_tokens: 24,
                 max_attempts: 5,
+                workers: 2,
+            },
+            llm: LlmSettings {
+                backend: "local".into(),
+                model_path: [
+                    "llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+                    "llm/SmolLM2-135M-Instruct.Q4_1.gguf",
+                ]
+                .iter()
+                .map(|f| assets.join(f))
+                .find(|p| p.is_file()),
+                context_length: 4096,
+                parallel: 2,
+                threads: 0,
+                batch_size: 512,
+                gpu_layers: 0,
+                main_gpu: 0,
+                base_url: None,
+                model: None,
+                api_key: None,
+                timeout_secs: 120,
+                max_tokens: 512,
+                temperature: 0.0,
+            },
+            query: QuerySettings {
+                candidates: 24,
+                sources: 6,
+                duplicate_overlap: 0.8,
+                abstain_below: 0.2,
+                support_threshold: 0.5,
             },
             log: LogSettings {
                 format: "text".into(),
@@ -154,18 +248,23 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("ort_dylib", "embedding.ort_dylib"),
     ("embed_model_dir", "embedding.model_dir"),
     ("bind", "server.bind"),
+    ("service_token", "server.service_token"),
     ("log", "log.filter"),
     ("pdfium_lib", "ingest.pdfium_lib"),
+    ("llm_model", "llm.model_path"),
+    ("llm_url", "llm.base_url"),
+    ("llm_api_key", "llm.api_key"),
 ];
 
 /// Environment variables that belong to tools around Lectern, not to its settings.
 const ENV_IGNORED: &[&str] = &[
     "cache_dir",
     "config",
+    "bench_corpus",
     "dev_qa_dir",
+    "llama_bench",
     "llama_server",
     "llama_server_dir",
-    "llm_model",
     "qwen_model",
     "smollm2_model",
     "test_postgres_url",
@@ -235,6 +334,11 @@ impl Settings {
                 "index.qdrant_url must be an http(s):// URL of the gRPC port, not {url:?}"
             ));
         }
+        if let Some(token) = &self.server.service_token
+            && token.len() < 32
+        {
+            return invalid("server.service_token must be at least 32 characters".into());
+        }
         if self.embedding.batch_size == 0 || self.embedding.batch_size > 1024 {
             return invalid("embedding.batch_size must be between 1 and 1024".into());
         }
@@ -245,6 +349,36 @@ impl Settings {
             || self.ingest.chunk_overlap_tokens >= self.ingest.chunk_tokens / 2
         {
             return invalid("ingest.chunk_tokens must be at least 32, and chunk_overlap_tokens under half of it".into());
+        }
+        match self.llm.backend.as_str() {
+            "local" => {}
+            "openai" => {
+                if self.llm.base_url.is_none() || self.llm.model.is_none() {
+                    return invalid(
+                        "llm.backend = \"openai\" needs llm.base_url and llm.model".into(),
+                    );
+                }
+            }
+            other => {
+                return invalid(format!(
+                    "llm.backend must be \"local\" or \"openai\", not {other:?}"
+                ));
+            }
+        }
+        if self.llm.context_length < 512 || self.llm.parallel == 0 || self.llm.max_tokens == 0 {
+            return invalid("llm.context_length must be at least 512, llm.parallel and llm.max_tokens at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.query.abstain_below)
+            || !(0.0..=1.0).contains(&self.query.support_threshold)
+            || !(0.0..=1.0).contains(&self.query.duplicate_overlap)
+        {
+            return invalid("query.abstain_below, query.support_threshold and query.duplicate_overlap are between 0 and 1".into());
+        }
+        if self.query.sources == 0 || self.query.candidates < self.query.sources {
+            return invalid(
+                "query.sources must be at least 1 and query.candidates at least query.sources"
+                    .into(),
+            );
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return invalid(format!(

@@ -388,6 +388,36 @@ impl Store {
             .map_err(|e| db_error("list chunks", e))
     }
 
+    /// The number of chunk rows of each document's current version, for the given
+    /// documents (absent: none yet).
+    pub async fn chunk_counts(
+        &self,
+        documents: &[document::Model],
+    ) -> Result<std::collections::HashMap<DocumentId, u64>> {
+        let ids: Vec<DocumentId> = documents.iter().map(|d| d.id).collect();
+        let rows: Vec<(Uuid, i32, i64)> = chunk::Entity::find()
+            .select_only()
+            .column(chunk::Column::DocumentId)
+            .column(chunk::Column::Version)
+            .column_as(chunk::Column::Id.count(), "n")
+            .filter(chunk::Column::DocumentId.is_in(ids))
+            .group_by(chunk::Column::DocumentId)
+            .group_by(chunk::Column::Version)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(|e| db_error("count chunks", e))?;
+        Ok(rows
+            .into_iter()
+            .filter(|(doc, version, _)| {
+                documents
+                    .iter()
+                    .any(|d| d.id == *doc && d.current_version == *version)
+            })
+            .map(|(doc, _, n)| (doc, n.max(0) as u64))
+            .collect())
+    }
+
     /// Removes the chunk rows of every version before `version`.
     pub async fn delete_chunks_before(&self, document: DocumentId, version: i32) -> Result<()> {
         chunk::Entity::delete_many()

@@ -5,6 +5,8 @@
 //! methods named for what they do (`claim_next_job`, `readable_workspaces`), returning
 //! `lectern_core::Error` so callers can tell "retry later" from "your input is wrong".
 
+mod access;
+mod conversations;
 pub mod documents;
 pub mod entity;
 mod error;
@@ -12,6 +14,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use access::{API_KEY_PREFIX, WorkspaceAccess, secret_hash};
 pub use documents::{NewChunk, job_state, status};
 pub use sea_orm::DatabaseBackend;
 pub use store::{AuditEvent, NewDocument, NewUser, Store, redact};

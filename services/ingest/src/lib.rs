@@ -8,16 +8,26 @@ use std::sync::Arc;
 use actix_web::web;
 use lectern_runtime::{Configure, Context};
 
-/// The service's name in logs, metrics and `/ready`.
-pub const NAME: &str = "ingest";
-
-/// The service's routes, bound to the process's adapters.
-pub fn configure(ctx: Arc<Context>) -> Configure {
-    Arc::new(move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::from(ctx.clone()));
-    })
-}
-
+pub mod api;
 pub mod chunk;
 pub mod parse;
 pub mod pipeline;
+
+/// The service's name in logs, metrics and `/ready`.
+pub const NAME: &str = "ingest";
+
+/// The service's routes, bound to the process's adapters, and its background workers
+/// (`ingest.workers` of them; none when 0), started here on the caller's runtime.
+pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
+    let ingestor = Arc::new(pipeline::Ingestor::new(&ctx)?);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    for _ in 0..ctx.settings.ingest.workers {
+        tokio::spawn(ingestor.clone().run_worker(wake.clone()));
+    }
+    let api = web::Data::new(api::IngestApi { ingestor, wake });
+    Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::from(ctx.clone()))
+            .app_data(api.clone())
+            .configure(api::routes);
+    }))
+}

@@ -86,6 +86,8 @@ pub struct Ingestor {
     originals: PathBuf,
     max_file_bytes: u64,
     max_attempts: i32,
+    /// Jobs processed at once by `run_until_idle`.
+    workers: usize,
     /// How long a claimed job stays this worker's without a heartbeat.
     pub lease: Duration,
     /// Crash injection for tests: stop (as if killed) after this stage of the next job.
@@ -126,6 +128,7 @@ impl Ingestor {
             originals: s.originals_dir(),
             max_file_bytes: s.ingest.max_file_mb * 1024 * 1024,
             max_attempts: s.ingest.max_attempts,
+            workers: s.ingest.workers,
             lease: Duration::from_secs(300),
             crash_after: std::sync::Mutex::new(None),
         })
@@ -291,20 +294,147 @@ impl Ingestor {
         }))
     }
 
-    /// Processes jobs until none is due.
-    pub async fn run_until_idle(
-        &self,
-        mut on_done: impl FnMut(&Processed),
-    ) -> Result<Vec<Processed>> {
-        let mut done = Vec::new();
-        while let Some(p) = self.process_next().await? {
-            on_done(&p);
-            done.push(p);
-        }
+    /// Processes jobs until none is due, with `workers` jobs in flight at once: while one
+    /// document is embedded, the next is parsed and chunked, so the embedder (the
+    /// bottleneck, and one model behind a lock) always has a batch waiting.
+    pub async fn run_until_idle(&self, on_done: impl FnMut(&Processed)) -> Result<Vec<Processed>> {
+        let on_done = std::sync::Mutex::new(on_done);
+        let done = std::sync::Mutex::new(Vec::new());
+        let worker = || async {
+            while let Some(p) = self.process_next().await? {
+                (lock(&on_done))(&p);
+                lock(&done).push(p);
+            }
+            Ok::<_, Error>(())
+        };
+        // join_all, not try_join_all: a failing worker must not cancel the others mid-job.
+        futures::future::join_all((0..self.workers.max(1)).map(|_| worker()))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
+        let done = done
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !done.is_empty() {
             self.index.optimize().await?;
         }
         Ok(done)
+    }
+
+    /// The background worker of a running service: processes jobs as they are due,
+    /// sleeps until `wake` is notified (an upload) or a second passes (retries come due),
+    /// and never stops on an error: it logs it and tries again.
+    pub async fn run_worker(self: Arc<Self>, wake: Arc<tokio::sync::Notify>) {
+        let mut since_optimize = 0usize;
+        loop {
+            match self.process_next().await {
+                Ok(Some(p)) => {
+                    since_optimize += 1;
+                    match &p.outcome {
+                        Outcome::Indexed { pages, chunks } => {
+                            tracing::info!(document = %p.document_id, pages, chunks, "document indexed")
+                        }
+                        Outcome::Failed { reason } => {
+                            tracing::warn!(document = %p.document_id, reason, "document failed")
+                        }
+                        Outcome::WillRetry { reason } => {
+                            tracing::warn!(document = %p.document_id, reason, "document will be retried")
+                        }
+                    }
+                    continue;
+                }
+                Ok(None) => {
+                    if since_optimize > 0 {
+                        since_optimize = 0;
+                        if let Err(e) = self.index.optimize().await {
+                            tracing::warn!(error = %e, "index optimisation failed");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "ingest worker step failed; retrying"),
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+        }
+    }
+
+    /// Queues the document's current content again as a new version (for example after
+    /// a parser or chunking change); the old version stays searchable until it is done.
+    pub async fn reindex(&self, doc: document::Model) -> Result<document::Model> {
+        if doc.storage_key.is_empty() {
+            return Err(Error::Conflict(
+                "this document was refused at upload and has no stored original; upload it again"
+                    .into(),
+            ));
+        }
+        let bytes = tokio::fs::read(self.original_path(doc.id, doc.current_version))
+            .await
+            .map_err(|e| Error::internal("cannot read the stored original", e))?;
+        let key = self
+            .write_original(doc.id, doc.current_version + 1, &bytes)
+            .await?;
+        let (sha, size, media) = (doc.sha256.clone(), doc.size_bytes, doc.media_type.clone());
+        let (doc, _) = self
+            .store
+            .queue_new_version(doc, sha, size, media, key)
+            .await?;
+        Ok(doc)
+    }
+
+    /// Records a file refused before its bytes were read in full (over the size limit
+    /// while streaming an upload).
+    pub async fn reject(
+        &self,
+        workspace: WorkspaceId,
+        file_name: &str,
+        size_bytes: i64,
+        reason: &str,
+    ) -> Result<document::Model> {
+        let new = NewDocument {
+            id: Uuid::new_v4(),
+            workspace_id: workspace,
+            title: title_from(file_name),
+            file_name: file_name.to_owned(),
+            media_type: "application/octet-stream".into(),
+            sha256: String::new(),
+            size_bytes,
+            storage_key: String::new(),
+        };
+        self.store.create_failed_document(new, reason).await
+    }
+
+    /// The texts the embedder would get for a file (parsed and chunked as a job would,
+    /// nothing stored): for benchmarks that time the embedder alone on the same chunks.
+    pub fn embedding_texts(&self, file_name: &str, bytes: &[u8]) -> Result<Vec<String>> {
+        let media = detect_media_type(bytes, file_name)
+            .map_err(|e| Error::Invalid(format!("{file_name}: {e}")))?;
+        let parsed = self
+            .parsers
+            .parse(bytes, media.mime())
+            .map_err(|e| Error::Invalid(format!("{file_name}: {e}")))?;
+        let title = title_from(file_name);
+        Ok(self
+            .chunker
+            .chunk(&parsed, media == MediaType::Markdown)
+            .iter()
+            .map(|c| embedding_text(&title, c))
+            .collect())
+    }
+
+    /// The largest file accepted, in bytes.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_bytes
+    }
+
+    /// The stored original of a document's current version.
+    pub async fn original(&self, doc: &document::Model) -> Result<Vec<u8>> {
+        if doc.storage_key.is_empty() {
+            return Err(Error::NotFound(
+                "this document was refused at upload; nothing was stored".into(),
+            ));
+        }
+        tokio::fs::read(self.original_path(doc.id, doc.current_version))
+            .await
+            .map_err(|e| Error::internal("cannot read the stored original", e))
     }
 
     fn crash_point(&self, stage: Stage) -> bool {
@@ -329,6 +459,12 @@ impl Ingestor {
             .document(job.document_id)
             .await?
             .ok_or_else(|| JobError::Permanent("the document was deleted".into()))?;
+        if job.version < doc.current_version {
+            return Err(JobError::Permanent(format!(
+                "superseded by version {} before it was processed",
+                doc.current_version
+            )));
+        }
         self.store.mark_processing(doc.id).await?;
         let bytes = tokio::fs::read(self.original_path(doc.id, job.version))
             .await
@@ -417,6 +553,19 @@ impl Ingestor {
             let _ = tokio::fs::remove_file(self.original_path(doc.id, old)).await;
         }
         self.store.delete_chunks_before(doc.id, job.version).await?;
+        // A newer version was queued and indexed while this one ran (its clean-up came
+        // before these points): this version must not linger beside it.
+        if let Some(now) = self.store.document(doc.id).await?
+            && now.current_version > job.version
+            && now.status == lectern_store::status::READY
+        {
+            self.index
+                .delete_document(doc.workspace_id, doc.id, Some(job.version))
+                .await?;
+            self.store
+                .delete_chunks_before(doc.id, now.current_version)
+                .await?;
+        }
         Ok(Some((pages, chunks.len())))
     }
 
@@ -446,6 +595,10 @@ impl From<Error> for JobError {
     fn from(e: Error) -> Self {
         Self::Other(e)
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn hex(bytes: &[u8]) -> String {

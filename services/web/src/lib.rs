@@ -12,8 +12,8 @@ use lectern_runtime::{Configure, Context};
 pub const NAME: &str = "web";
 
 /// The service's routes, bound to the process's adapters.
-pub fn configure(ctx: Arc<Context>) -> Configure {
-    Arc::new(move |cfg: &mut web::ServiceConfig| {
+pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
+    Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::from(ctx.clone()));
-    })
+    }))
 }

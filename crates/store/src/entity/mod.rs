@@ -1,9 +1,12 @@
 //! sea-orm entities, one module per table (see `lectern-migrations` for the schema).
 
+pub mod api_key;
 pub mod audit_event;
 pub mod chunk;
+pub mod conversation;
 pub mod document;
 pub mod ingest_job;
 pub mod membership;
+pub mod message;
 pub mod user;
 pub mod workspace;

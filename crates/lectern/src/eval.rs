@@ -1,0 +1,102 @@
+//! `lectern eval retrieval` and `lectern eval qa`: quality figures for docs/EVALUATION.md.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use lectern_runtime::Context;
+
+pub async fn retrieval(
+    ctx: &Context,
+    dataset: &Path,
+    workspace: Option<String>,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let name = workspace.unwrap_or_else(|| {
+        format!(
+            "eval-{}",
+            dataset
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "beir".into())
+        )
+    });
+    let report = lectern_eval::beir::evaluate(ctx, dataset, &name).await?;
+    if json_out {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} documents, {} queries (workspace {name:?}; fusion: RRF, k = {})",
+        report.dataset, report.documents, report.queries, report.rrf_k
+    );
+    println!(
+        "{:<8} {:>8} {:>9} {:>10} {:>11} {:>7}",
+        "mode", "nDCG@10", "Recall@5", "Recall@10", "Recall@100", "MRR@10"
+    );
+    for m in &report.modes {
+        let s = &m.scores;
+        println!(
+            "{:<8} {:>8.4} {:>9.4} {:>10.4} {:>11.4} {:>7.4}",
+            format!("{:?}", m.mode).to_lowercase(),
+            s.ndcg_at_10,
+            s.recall_at_5,
+            s.recall_at_10,
+            s.recall_at_100,
+            s.mrr_at_10
+        );
+    }
+    Ok(())
+}
+
+pub async fn qa(
+    ctx: &Context,
+    workspaces: &[String],
+    file: &Path,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let items = lectern_eval::qa::load(file)?;
+    let scope = crate::query::scope_of(ctx, workspaces).await?;
+    let llm = lectern_runtime::open_llm(&ctx.settings)?
+        .context("no language model: pass --llm-model PATH.gguf or set llm.model_path")?;
+    let model = llm.info().id.clone();
+    let answerer = lectern_query::answerer(ctx, Some(llm));
+    let (summary, records) = lectern_eval::qa::evaluate(&answerer, &scope, &items, |r| {
+        if !json_out {
+            eprintln!(
+                "{:<10} hit@1 {} hit@5 {} keywords {:.2} cites-page {} abstained {} {} ms",
+                r.id,
+                r.hit_at_1 as u8,
+                r.hit_at_5 as u8,
+                r.keywords,
+                r.cites_right_page as u8,
+                r.abstained as u8,
+                r.total_ms
+            );
+        }
+    })
+    .await?;
+    if json_out {
+        println!(
+            "{}",
+            serde_json::json!({"model": model, "summary": summary, "questions": records})
+        );
+        return Ok(());
+    }
+    let s = &summary;
+    println!(
+        "model {model}: {} questions ({} answerable, {} not)",
+        s.questions, s.answerable, s.unanswerable
+    );
+    println!("retrieval page-hit@1        {:.3}", s.page_hit_at_1);
+    println!("retrieval page-hit@5        {:.3}", s.page_hit_at_5);
+    println!("answer keyword accuracy     {:.3}", s.keyword_accuracy);
+    println!("citation correctness        {:.3}", s.citation_correctness);
+    println!("supported sentences         {:.3}", s.supported_sentences);
+    println!("abstention precision        {:.3}", s.abstention_precision);
+    println!("abstention recall           {:.3}", s.abstention_recall);
+    println!(
+        "latency p50 retrieval {:.0} ms, first token {:.0} ms, total {:.0} ms (p90 {:.0} ms)",
+        s.retrieval_ms_p50, s.first_token_ms_p50, s.total_ms_p50, s.total_ms_p90
+    );
+    Ok(())
+}

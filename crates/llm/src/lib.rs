@@ -1,0 +1,133 @@
+//! Lectern's language-model engines behind one seam, [`Generator`]:
+//!
+//! - [`LlamaEngine`]: llama.cpp in this process (`llama-cpp-2`), one GGUF loaded once,
+//!   serving concurrent requests as parallel sequences of one batch (continuous batching,
+//!   as llama.cpp's own server does);
+//! - [`OpenAiEngine`]: any OpenAI-compatible server (vLLM, SGLang, llama.cpp's server),
+//!   for deployments that run inference elsewhere.
+//!
+//! Tokens stream through a channel as they are generated; the final [`GenerationStats`]
+//! say how long the first token took and how fast the rest came.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lectern_core::Result;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+mod llama;
+mod openai;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use llama::{LlamaEngine, LlamaOptions, gpu_devices};
+pub use openai::{OpenAiEngine, OpenAiOptions};
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatRole {
+    System,
+    User,
+    Assistant,
+}
+
+impl ChatRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: ChatRole,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: ChatRole, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
+/// One generation.
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    pub messages: Vec<ChatMessage>,
+    /// Most tokens to generate.
+    pub max_tokens: u32,
+    /// 0 means greedy (deterministic) decoding.
+    pub temperature: f32,
+    pub seed: u32,
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// The model ended its answer.
+    Stop,
+    /// `max_tokens` (or the context window) was reached.
+    Length,
+    /// The receiver of the tokens went away (the client disconnected).
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GenerationStats {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// From the request to the first generated token (queueing and prompt processing).
+    pub first_token: Option<Duration>,
+    pub total: Duration,
+    pub finish: FinishReason,
+}
+
+impl GenerationStats {
+    /// Decode speed after the first token.
+    pub fn tokens_per_second(&self) -> f64 {
+        let Some(first) = self.first_token else {
+            return 0.0;
+        };
+        let decode = self.total.saturating_sub(first).as_secs_f64();
+        if self.completion_tokens <= 1 || decode <= 0.0 {
+            return 0.0;
+        }
+        f64::from(self.completion_tokens - 1) / decode
+    }
+}
+
+/// What the engine serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelInfo {
+    /// The model's name (file stem or the remote model id).
+    pub id: String,
+    /// Tokens one request may use, prompt and answer together.
+    pub context_length: u32,
+}
+
+/// A language model that chats and streams its tokens.
+#[async_trait]
+pub trait Generator: Send + Sync {
+    fn info(&self) -> &ModelInfo;
+
+    /// Tokens the chat takes once rendered with the model's template (for the remote
+    /// engine, a conservative estimate), so that callers can trim a prompt to fit.
+    async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<u32>;
+
+    /// Generates a reply, sending text pieces to `tokens` as they come. Dropping the
+    /// receiver cancels the generation.
+    async fn generate(
+        &self,
+        request: GenerationRequest,
+        tokens: mpsc::UnboundedSender<String>,
+    ) -> Result<GenerationStats>;
+}

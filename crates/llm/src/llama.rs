@@ -1,0 +1,489 @@
+//! llama.cpp in this process.
+//!
+//! The key decision: one engine thread owns the model's one context with `parallel`
+//! sequences, and interleaves every active request in each `llama_decode` batch
+//! (continuous batching, the design of llama.cpp's own server). A request's prompt is fed
+//! in `batch_size` pieces while other requests keep decoding, each sequence has its own
+//! KV cache (`seq_id` = slot) and its own sampler, so requests never see each other's
+//! tokens; more requests than slots wait in the queue. One context, not one per request,
+//! because on a GPU the batched matrix products serve N streams for little more than the
+//! cost of one, and on a CPU it bounds memory to one KV cache.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use lectern_core::{Error, Result};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::{LlamaBackendDeviceType, LogOptions, list_llama_ggml_backend_devices};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{ChatMessage, FinishReason, GenerationRequest, GenerationStats, Generator, ModelInfo};
+
+/// How to load and run a GGUF model.
+#[derive(Debug, Clone)]
+pub struct LlamaOptions {
+    pub model_path: PathBuf,
+    /// Tokens per sequence (prompt and answer); capped at the model's training context.
+    pub context_length: u32,
+    /// Requests decoded together; more wait in the queue.
+    pub parallel: u32,
+    /// CPU threads for generation; 0 means one per core.
+    pub threads: u32,
+    /// Most tokens per `llama_decode` call (prompt processing is fed in such pieces).
+    pub batch_size: u32,
+    /// Layers offloaded to the GPU (needs the `cuda` feature and a GPU); 0 runs on the CPU.
+    pub gpu_layers: u32,
+    /// Which GPU holds the model when there are several.
+    pub main_gpu: i32,
+}
+
+impl LlamaOptions {
+    pub fn new(model_path: impl Into<PathBuf>) -> Self {
+        Self {
+            model_path: model_path.into(),
+            context_length: 4096,
+            parallel: 2,
+            threads: 0,
+            batch_size: 512,
+            gpu_layers: 0,
+            main_gpu: 0,
+        }
+    }
+}
+
+/// llama.cpp's process-wide state, initialised once.
+fn backend() -> Result<&'static LlamaBackend> {
+    static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::internal_msg(format!("llama.cpp did not start: {e}")))
+}
+
+/// The GPUs llama.cpp can use in this build and on this machine.
+pub fn gpu_devices() -> Vec<String> {
+    list_llama_ggml_backend_devices()
+        .into_iter()
+        .filter(|d| {
+            matches!(
+                d.device_type,
+                LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu
+            )
+        })
+        .map(|d| {
+            format!(
+                "{} ({}, {} MiB free of {} MiB)",
+                d.name,
+                d.description,
+                d.memory_free / 1_048_576,
+                d.memory_total / 1_048_576
+            )
+        })
+        .collect()
+}
+
+struct Job {
+    tokens: Vec<LlamaToken>,
+    max_tokens: u32,
+    temperature: f32,
+    seed: u32,
+    started: Instant,
+    out: mpsc::UnboundedSender<String>,
+    done: oneshot::Sender<Result<GenerationStats>>,
+}
+
+/// A GGUF model loaded once and shared by every request of the process.
+pub struct LlamaEngine {
+    model: Arc<LlamaModel>,
+    template: LlamaChatTemplate,
+    info: ModelInfo,
+    queue: std::sync::mpsc::Sender<Job>,
+}
+
+impl LlamaEngine {
+    /// Loads the model and starts the engine thread. Fails with a clear reason when the
+    /// file is missing or unreadable, or when GPU layers are asked for without a GPU.
+    pub fn load(options: &LlamaOptions) -> Result<Self> {
+        let path = &options.model_path;
+        if !path.is_file() {
+            return Err(Error::Invalid(format!(
+                "the language model {} does not exist; fetch one with `scripts/fetch-assets.sh llm` or set llm.model_path",
+                path.display()
+            )));
+        }
+        let backend = backend()?;
+        if options.gpu_layers > 0 {
+            let gpus = gpu_devices();
+            if gpus.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "llm.gpu_layers is {} but no GPU is usable: {}; set llm.gpu_layers = 0 to run on the CPU",
+                    options.gpu_layers,
+                    if cfg!(feature = "cuda") {
+                        "this build has CUDA, but no NVIDIA GPU or driver was found"
+                    } else {
+                        "this build has no GPU backend (build with `--features cuda`)"
+                    }
+                )));
+            }
+            tracing::info!(gpus = ?gpus, "GPUs available to llama.cpp");
+        }
+        let params = LlamaModelParams::default()
+            .with_n_gpu_layers(options.gpu_layers)
+            .with_main_gpu(options.main_gpu);
+        let loaded = Instant::now();
+        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
+            Error::Invalid(format!(
+                "cannot load the language model {}: {e} (is it a GGUF file?)",
+                path.display()
+            ))
+        })?;
+        let template = match model.chat_template(None) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "the model has no chat template; using ChatML");
+                LlamaChatTemplate::new("chatml").expect("a template name")
+            }
+        };
+        let context_length = options.context_length.min(model.n_ctx_train()).max(256);
+        let id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        let offloaded = options.gpu_layers.min(model.n_layer());
+        tracing::info!(
+            model = %path.display(),
+            size_mib = model.size() / 1_048_576,
+            params_m = model.n_params() / 1_000_000,
+            layers = model.n_layer(),
+            gpu_layers = offloaded,
+            context_length,
+            parallel = options.parallel,
+            seconds = loaded.elapsed().as_secs_f32(),
+            "language model loaded"
+        );
+        let model = Arc::new(model);
+        let (queue, jobs) = std::sync::mpsc::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread_model = model.clone();
+        let opts = options.clone();
+        std::thread::Builder::new()
+            .name("lectern-llm".into())
+            .spawn(move || {
+                engine_thread(
+                    &thread_model,
+                    backend,
+                    &opts,
+                    context_length,
+                    jobs,
+                    ready_tx,
+                )
+            })
+            .map_err(|e| Error::internal("cannot start the engine thread", e))?;
+        ready_rx
+            .recv()
+            .map_err(|_| Error::internal_msg("the engine thread stopped while starting"))??;
+        Ok(Self {
+            model,
+            template,
+            info: ModelInfo { id, context_length },
+            queue,
+        })
+    }
+
+    /// The chat rendered with the model's own template, ending with the assistant's turn.
+    pub fn render(&self, messages: &[ChatMessage]) -> Result<String> {
+        let chat = messages
+            .iter()
+            .map(|m| LlamaChatMessage::new(m.role.as_str().into(), m.content.clone()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Invalid(format!("a message cannot be sent to the model: {e}")))?;
+        self.model
+            .apply_chat_template(&self.template, &chat, true)
+            .map_err(|e| Error::internal("cannot apply the chat template", e))
+    }
+
+    fn tokenize(&self, messages: &[ChatMessage]) -> Result<Vec<LlamaToken>> {
+        let prompt = self.render(messages)?;
+        Ok(self.model.vocab().tokenize(prompt.as_bytes(), true, true))
+    }
+}
+
+#[async_trait]
+impl Generator for LlamaEngine {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<u32> {
+        Ok(self.tokenize(messages)?.len() as u32)
+    }
+
+    async fn generate(
+        &self,
+        request: GenerationRequest,
+        tokens: mpsc::UnboundedSender<String>,
+    ) -> Result<GenerationStats> {
+        let started = Instant::now();
+        let prompt = self.tokenize(&request.messages)?;
+        if prompt.len() as u32 >= self.info.context_length {
+            return Err(Error::Invalid(format!(
+                "the prompt takes {} tokens, more than the model's context of {}",
+                prompt.len(),
+                self.info.context_length
+            )));
+        }
+        let (done, result) = oneshot::channel();
+        self.queue
+            .send(Job {
+                tokens: prompt,
+                max_tokens: request.max_tokens,
+                temperature: request.temperature,
+                seed: request.seed,
+                started,
+                out: tokens,
+                done,
+            })
+            .map_err(|_| Error::internal_msg("the language model engine has stopped"))?;
+        result
+            .await
+            .map_err(|_| Error::internal_msg("the language model engine has stopped"))?
+    }
+}
+
+/// A request being served in one sequence of the shared context.
+struct Slot {
+    job: Job,
+    sampler: LlamaSampler,
+    /// Prompt tokens not yet fed.
+    pending: std::collections::VecDeque<LlamaToken>,
+    /// The next position in this sequence.
+    pos: i32,
+    /// The token to feed next while decoding.
+    last: Option<LlamaToken>,
+    /// The index in the current batch whose logits are this slot's, if any.
+    logits_at: Option<i32>,
+    prompt_tokens: u32,
+    generated: u32,
+    first_token: Option<Duration>,
+    /// Bytes of a UTF-8 character split across tokens.
+    partial: Vec<u8>,
+}
+
+impl Slot {
+    fn new(job: Job) -> Self {
+        let sampler = if job.temperature <= 0.0 {
+            LlamaSampler::greedy()
+        } else {
+            LlamaSampler::chain_simple([
+                LlamaSampler::top_k(40),
+                LlamaSampler::top_p(0.95, 1),
+                LlamaSampler::min_p(0.05, 1),
+                LlamaSampler::temp(job.temperature),
+                LlamaSampler::dist(job.seed),
+            ])
+        };
+        Self {
+            prompt_tokens: job.tokens.len() as u32,
+            pending: job.tokens.iter().copied().collect(),
+            job,
+            sampler,
+            pos: 0,
+            last: None,
+            logits_at: None,
+            generated: 0,
+            first_token: None,
+            partial: Vec::new(),
+        }
+    }
+
+    fn stats(&self, finish: FinishReason) -> GenerationStats {
+        GenerationStats {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.generated,
+            first_token: self.first_token,
+            total: self.job.started.elapsed(),
+            finish,
+        }
+    }
+
+    /// Emits the complete UTF-8 characters among `bytes` (after any held partial bytes).
+    fn emit(&mut self, bytes: &[u8]) -> bool {
+        self.partial.extend_from_slice(bytes);
+        let valid = match std::str::from_utf8(&self.partial) {
+            Ok(s) => s.len(),
+            Err(e) if e.error_len().is_some() => {
+                // Invalid, not merely incomplete: replace it rather than hold it forever.
+                let text = String::from_utf8_lossy(&self.partial).into_owned();
+                self.partial.clear();
+                return self.job.out.send(text).is_ok();
+            }
+            Err(e) => e.valid_up_to(),
+        };
+        if valid == 0 {
+            return !self.job.out.is_closed();
+        }
+        let rest = self.partial.split_off(valid);
+        let text =
+            String::from_utf8(std::mem::replace(&mut self.partial, rest)).expect("validated UTF-8");
+        self.job.out.send(text).is_ok()
+    }
+}
+
+fn engine_thread(
+    model: &LlamaModel,
+    backend: &LlamaBackend,
+    options: &LlamaOptions,
+    context_length: u32,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    ready: std::sync::mpsc::Sender<Result<()>>,
+) {
+    let parallel = options.parallel.max(1);
+    let threads = if options.threads == 0 {
+        std::thread::available_parallelism().map_or(4, |n| n.get() as i32)
+    } else {
+        options.threads as i32
+    };
+    let batch_size = options.batch_size.max(32);
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(context_length * parallel))
+        .with_n_seq_max(parallel)
+        .with_n_batch(batch_size)
+        .with_n_ubatch(batch_size)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    let mut ctx = match model.new_context(backend, params) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            let _ = ready.send(Err(Error::Invalid(format!(
+                "cannot create the model's context ({context_length} tokens x {parallel} sequences): {e}; lower llm.context_length or llm.parallel"
+            ))));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let vocab = model.vocab();
+    let mut batch = LlamaBatch::new(batch_size as usize, parallel as i32);
+    let mut slots: Vec<Option<Slot>> = (0..parallel).map(|_| None).collect();
+
+    loop {
+        // Fill free slots: block for work only when nothing is running.
+        let idle = slots.iter().all(Option::is_none);
+        for i in 0..slots.len() {
+            if slots[i].is_some() {
+                continue;
+            }
+            let next = if idle && i == 0 {
+                match jobs.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => return, // the engine was dropped
+                }
+            } else {
+                jobs.try_recv().ok()
+            };
+            match next {
+                Some(job) => {
+                    ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
+                    slots[i] = Some(Slot::new(job));
+                }
+                None => break,
+            }
+        }
+
+        // One batch: decoding slots add their last token, prefilling slots share the rest.
+        batch.clear();
+        let mut room = batch_size as usize;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let Some(slot) = slot else { continue };
+            slot.logits_at = None;
+            if let Some(token) = slot.last.take() {
+                slot.logits_at = Some(batch.n_tokens());
+                batch
+                    .add(token, slot.pos, &[i as i32], true)
+                    .expect("room for one token per slot");
+                slot.pos += 1;
+                room -= 1;
+            }
+        }
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let Some(slot) = slot else { continue };
+            while room > 0
+                && let Some(token) = slot.pending.pop_front()
+            {
+                let last = slot.pending.is_empty();
+                if last {
+                    slot.logits_at = Some(batch.n_tokens());
+                }
+                batch
+                    .add(token, slot.pos, &[i as i32], last)
+                    .expect("room checked");
+                slot.pos += 1;
+                room -= 1;
+            }
+        }
+        if batch.n_tokens() == 0 {
+            continue;
+        }
+        if let Err(e) = ctx.decode(&mut batch) {
+            // A failed decode leaves every active sequence's cache in doubt: fail them all.
+            for (i, slot) in slots.iter_mut().enumerate() {
+                if let Some(slot) = slot.take() {
+                    let _ = slot.job.done.send(Err(Error::internal(
+                        "the language model failed to decode",
+                        e.to_string(),
+                    )));
+                    ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
+                }
+            }
+            continue;
+        }
+
+        for (i, entry) in slots.iter_mut().enumerate() {
+            let Some(slot) = entry else { continue };
+            let Some(at) = slot.logits_at else { continue };
+            let token = slot.sampler.sample(&ctx, at);
+            let finish = if vocab.is_eog(token) {
+                Some(FinishReason::Stop)
+            } else {
+                slot.generated += 1;
+                if slot.first_token.is_none() {
+                    slot.first_token = Some(slot.job.started.elapsed());
+                }
+                let piece = vocab.token_to_piece(token, false, None);
+                if !slot.emit(&piece) {
+                    Some(FinishReason::Cancelled)
+                } else if slot.generated >= slot.job.max_tokens
+                    || slot.pos as u32 + 1 >= context_length
+                {
+                    Some(FinishReason::Length)
+                } else {
+                    slot.last = Some(token);
+                    None
+                }
+            };
+            if let Some(finish) = finish {
+                let slot = entry.take().expect("an active slot");
+                if !slot.partial.is_empty() {
+                    let _ = slot
+                        .job
+                        .out
+                        .send(String::from_utf8_lossy(&slot.partial).into_owned());
+                }
+                let stats = slot.stats(finish);
+                let _ = slot.job.done.send(Ok(stats));
+                ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
+            }
+        }
+    }
+}

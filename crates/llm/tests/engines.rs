@@ -1,0 +1,189 @@
+//! Both engines on a real model: llama.cpp in-process on SmolLM2-135M, and llama.cpp's
+//! own server on loopback with the same GGUF through the OpenAI-compatible engine.
+
+use std::time::Duration;
+
+use lectern_core::Error;
+use lectern_llm::testing::{LlamaServer, smollm2, smollm2_path};
+use lectern_llm::{
+    ChatMessage, ChatRole, FinishReason, GenerationRequest, GenerationStats, Generator,
+    LlamaEngine, LlamaOptions, OpenAiEngine, OpenAiOptions,
+};
+use tokio::sync::mpsc;
+
+fn ask(question: &str, max_tokens: u32) -> GenerationRequest {
+    GenerationRequest {
+        messages: vec![
+            ChatMessage::new(
+                ChatRole::System,
+                "You are a helpful assistant. Answer briefly.",
+            ),
+            ChatMessage::new(ChatRole::User, question),
+        ],
+        max_tokens,
+        temperature: 0.0,
+        seed: 7,
+    }
+}
+
+/// Runs a generation, collecting the streamed pieces.
+async fn run(engine: &dyn Generator, request: GenerationRequest) -> (Vec<String>, GenerationStats) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let collect = tokio::spawn(async move {
+        let mut pieces = Vec::new();
+        while let Some(p) = rx.recv().await {
+            pieces.push(p);
+        }
+        pieces
+    });
+    let stats = engine.generate(request, tx).await.expect("generation");
+    (collect.await.unwrap(), stats)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_model_streams_an_answer() {
+    let engine = smollm2();
+    assert!(engine.info().context_length >= 2048);
+    let prompt = engine
+        .render(&ask("What is the capital of France?", 8).messages)
+        .unwrap();
+    // The model's own template (ChatML for SmolLM2), ending with the assistant's turn.
+    assert!(
+        prompt.contains("<|im_start|>user\nWhat is the capital of France?<|im_end|>"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.trim_end().ends_with("<|im_start|>assistant"),
+        "{prompt}"
+    );
+
+    let (pieces, stats) = run(engine.as_ref(), ask("What is the capital of France?", 48)).await;
+    let text: String = pieces.concat();
+    assert!(pieces.len() > 1, "tokens arrive one by one: {pieces:?}");
+    assert!(text.contains("Paris"), "{text}");
+    assert_eq!(stats.completion_tokens as usize, pieces.len());
+    assert!(stats.prompt_tokens > 10);
+    assert!(stats.first_token.unwrap() <= stats.total);
+    assert!(stats.tokens_per_second() > 0.0);
+
+    let (pieces, stats) = run(
+        engine.as_ref(),
+        ask("Tell me a long story about a dragon.", 5),
+    )
+    .await;
+    assert_eq!(stats.finish, FinishReason::Length);
+    assert_eq!(stats.completion_tokens, 5);
+    assert_eq!(pieces.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_do_not_disturb_each_other() {
+    let engine = smollm2();
+    let questions = [
+        "What is the capital of France?",
+        "Name three colours of the rainbow.",
+        "What is two plus two?",
+    ];
+    let mut alone = Vec::new();
+    for q in questions {
+        alone.push(run(engine.as_ref(), ask(q, 16)).await.0.concat());
+    }
+    // Three at once on two parallel sequences: one waits in the queue, two share batches.
+    let together =
+        futures::future::join_all(questions.iter().map(|q| run(engine.as_ref(), ask(q, 16)))).await;
+    for ((q, a), (pieces, _)) in questions.iter().zip(&alone).zip(&together) {
+        assert_eq!(
+            &pieces.concat(),
+            a,
+            "{q}: the answer changed when run beside others"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_receiver_cancels_the_generation() {
+    let engine = smollm2();
+    let (tx, rx) = mpsc::unbounded_channel();
+    drop(rx);
+    let stats = engine
+        .generate(ask("Tell me a long story about a dragon.", 200), tx)
+        .await
+        .unwrap();
+    assert_eq!(stats.finish, FinishReason::Cancelled);
+    assert!(stats.completion_tokens <= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_over_the_context_is_refused() {
+    let engine = smollm2();
+    let long = "word ".repeat(5000);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = engine.generate(ask(&long, 8), tx).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("context"), "{err}");
+    assert!(engine.count_tokens(&ask(&long, 8).messages).await.unwrap() > 5000);
+}
+
+#[test]
+fn bad_model_settings_say_what_to_fix() {
+    let err = LlamaEngine::load(&LlamaOptions::new("/nonexistent/model.gguf"))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("/nonexistent/model.gguf"), "{err}");
+    assert!(err.to_string().contains("fetch-assets"), "{err}");
+
+    let not_gguf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_gguf.path(), b"not a model").unwrap();
+    let err = LlamaEngine::load(&LlamaOptions::new(not_gguf.path()))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("GGUF"), "{err}");
+
+    if lectern_llm::gpu_devices().is_empty() {
+        let mut options = LlamaOptions::new(smollm2_path());
+        options.gpu_layers = 99;
+        let err = LlamaEngine::load(&options).err().unwrap();
+        assert!(err.to_string().contains("no GPU"), "{err}");
+        assert!(err.to_string().contains("gpu_layers = 0"), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_compatible_engine_streams_from_llama_server() {
+    let server = tokio::task::spawn_blocking(|| LlamaServer::start(&smollm2_path(), 2, 2))
+        .await
+        .unwrap();
+    let engine = OpenAiEngine::new(OpenAiOptions {
+        base_url: server.base_url.clone(),
+        model: "smollm2".into(),
+        api_key: Some("ignored-by-llama-server".into()),
+        context_length: 4096,
+        timeout: Duration::from_secs(60),
+    })
+    .unwrap();
+    let (pieces, stats) = run(&engine, ask("What is the capital of France?", 48)).await;
+    let text = pieces.concat();
+    assert!(pieces.len() > 1, "{pieces:?}");
+    assert!(text.contains("Paris"), "{text}");
+    assert!(
+        stats.prompt_tokens > 10,
+        "usage comes from the server: {stats:?}"
+    );
+    assert!(stats.completion_tokens >= pieces.len() as u32 - 1);
+    assert!(matches!(
+        stats.finish,
+        FinishReason::Stop | FinishReason::Length
+    ));
+
+    let (_, stats) = run(&engine, ask("Tell me a long story about a dragon.", 4)).await;
+    assert_eq!(stats.finish, FinishReason::Length);
+    assert_eq!(stats.completion_tokens, 4);
+
+    drop(server);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = engine.generate(ask("Hello?", 4), tx).await.unwrap_err();
+    assert!(
+        err.is_transient(),
+        "a server that is down is worth retrying: {err}"
+    );
+}

@@ -1,0 +1,446 @@
+//! The ingest service's HTTP API: workspaces, uploads (multipart files or JSON texts),
+//! documents with their status, delete, re-index and the stored original. Every route
+//! authenticates the caller ([`Caller`]) and checks the caller's role in the workspace;
+//! a workspace or document the caller may not see is "not found".
+
+use std::sync::Arc;
+
+use actix_multipart::Multipart;
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use lectern_core::{DocumentId, Error, Role, WorkspaceId};
+use lectern_runtime::http::{ApiError, BearerAuth};
+use lectern_runtime::{Action, Caller, Context};
+use lectern_store::entity::{document, workspace};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::pipeline::{Ingestor, Submitted};
+
+/// The ingest service's state: the pipeline and the bell that wakes its workers.
+pub struct IngestApi {
+    pub ingestor: Arc<Ingestor>,
+    pub wake: Arc<Notify>,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceOut {
+    pub id: Uuid,
+    pub name: String,
+    /// The caller's role: owner, editor or viewer.
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl WorkspaceOut {
+    fn new(ws: workspace::Model, role: Role) -> Self {
+        Self {
+            id: ws.id,
+            name: ws.name,
+            role: role.as_str().into(),
+            created_at: ws.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateWorkspace {
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DocumentOut {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub title: String,
+    pub file_name: String,
+    pub media_type: String,
+    pub size_bytes: i64,
+    /// queued, processing, ready or failed.
+    pub status: String,
+    /// Why the document failed, said for a person.
+    pub error: Option<String>,
+    pub pages: Option<i32>,
+    /// Chunks of the current version (0 until it is indexed).
+    pub chunks: u64,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl DocumentOut {
+    fn new(d: document::Model, chunks: u64) -> Self {
+        Self {
+            id: d.id,
+            workspace_id: d.workspace_id,
+            title: d.title,
+            file_name: d.file_name,
+            media_type: d.media_type,
+            size_bytes: d.size_bytes,
+            status: d.status,
+            error: d.error_message,
+            pages: d.pages,
+            chunks,
+            version: d.current_version,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadOut {
+    /// The name the file was uploaded under.
+    pub file_name: String,
+    /// queued, unchanged (the same content is already there), new_version or rejected.
+    pub outcome: String,
+    pub document: DocumentOut,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadResult {
+    pub documents: Vec<UploadOut>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DocumentList {
+    pub documents: Vec<DocumentOut>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceList {
+    pub workspaces: Vec<WorkspaceOut>,
+}
+
+/// A text document sent as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TextDocument {
+    /// A bare file name; its extension (.md, .txt, .html) chooses the parser.
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TextUpload {
+    pub documents: Vec<TextDocument>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Lectern ingest API", description = "Workspaces and their documents: upload, status, delete, re-index. Authenticate with `Authorization: Bearer <API key>`."),
+    paths(list_workspaces, create_workspace, upload, list_documents, get_document, delete_document, reindex_document, original),
+    components(schemas(WorkspaceOut, CreateWorkspace, WorkspaceList, DocumentOut, DocumentList, UploadOut, UploadResult, TextDocument, TextUpload, lectern_runtime::http::ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("api_key" = []))
+)]
+pub struct ApiDoc;
+
+/// Mounts the routes under `/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/workspaces", web::get().to(list_workspaces))
+        .route("/v1/workspaces", web::post().to(create_workspace))
+        .route(
+            "/v1/workspaces/{ws}/documents",
+            web::get().to(list_documents),
+        )
+        .route("/v1/workspaces/{ws}/documents", web::post().to(upload))
+        .route(
+            "/v1/workspaces/{ws}/documents/{doc}",
+            web::get().to(get_document),
+        )
+        .route(
+            "/v1/workspaces/{ws}/documents/{doc}",
+            web::delete().to(delete_document),
+        )
+        .route(
+            "/v1/workspaces/{ws}/documents/{doc}/reindex",
+            web::post().to(reindex_document),
+        )
+        .route(
+            "/v1/workspaces/{ws}/documents/{doc}/original",
+            web::get().to(original),
+        )
+        .route("/v1/ingest/openapi.json", web::get().to(openapi));
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+async fn audit(ctx: &Context, caller: &Caller, action: &str, ws: WorkspaceId, target: String) {
+    caller
+        .audit(&ctx.store, action, Some(ws), Some(target), None)
+        .await;
+}
+
+/// The workspaces the caller can read.
+#[utoipa::path(get, path = "/v1/workspaces", responses((status = 200, body = WorkspaceList), (status = 401, body = lectern_runtime::http::ErrorBody)))]
+async fn list_workspaces(ctx: web::Data<Context>, caller: Caller) -> Result<HttpResponse> {
+    let workspaces = caller
+        .workspaces(&ctx.store)
+        .await?
+        .into_iter()
+        .map(|a| WorkspaceOut::new(a.workspace, a.role))
+        .collect();
+    Ok(HttpResponse::Ok().json(WorkspaceList { workspaces }))
+}
+
+/// Creates a workspace; the caller becomes its owner.
+#[utoipa::path(post, path = "/v1/workspaces", request_body = CreateWorkspace, responses((status = 201, body = WorkspaceOut), (status = 409, description = "the name is taken", body = lectern_runtime::http::ErrorBody)))]
+async fn create_workspace(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    body: web::Json<CreateWorkspace>,
+) -> Result<HttpResponse> {
+    let ws = ctx
+        .store
+        .create_workspace(&body.name, Some(caller.id()))
+        .await
+        .map_err(|e| match e {
+            Error::Conflict(_) => Error::Conflict(format!(
+                "a workspace named {:?} already exists; choose another name",
+                body.name.trim()
+            )),
+            other => other,
+        })?;
+    audit(&ctx, &caller, "workspace.create", ws.id, ws.name.clone()).await;
+    Ok(HttpResponse::Created().json(WorkspaceOut::new(ws, Role::Owner)))
+}
+
+async fn document_in(
+    ctx: &Context,
+    caller: &Caller,
+    ws: WorkspaceId,
+    doc: DocumentId,
+    action: Action,
+) -> Result<document::Model> {
+    caller.require(&ctx.store, ws, action).await?;
+    let doc = ctx
+        .store
+        .document(doc)
+        .await?
+        .filter(|d| d.workspace_id == ws)
+        .ok_or_else(|| Error::NotFound("no such document in this workspace".into()))?;
+    Ok(doc)
+}
+
+async fn document_out(ctx: &Context, doc: document::Model) -> Result<DocumentOut> {
+    let counts = ctx.store.chunk_counts(std::slice::from_ref(&doc)).await?;
+    let n = counts.get(&doc.id).copied().unwrap_or(0);
+    Ok(DocumentOut::new(doc, n))
+}
+
+/// The workspace's documents with status, pages, chunks and errors.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/documents", params(("ws" = Uuid, Path)), responses((status = 200, body = DocumentList), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+async fn list_documents(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse> {
+    let ws = path.into_inner();
+    caller.require(&ctx.store, ws, Action::Read).await?;
+    let docs = ctx.store.list_documents(ws).await?;
+    let counts = ctx.store.chunk_counts(&docs).await?;
+    let documents = docs
+        .into_iter()
+        .map(|d| {
+            let n = counts.get(&d.id).copied().unwrap_or(0);
+            DocumentOut::new(d, n)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(DocumentList { documents }))
+}
+
+/// One document's status.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/documents/{doc}", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 200, body = DocumentOut), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+async fn get_document(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse> {
+    let (ws, doc) = path.into_inner();
+    let doc = document_in(&ctx, &caller, ws, doc, Action::Read).await?;
+    Ok(HttpResponse::Ok().json(document_out(&ctx, doc).await?))
+}
+
+/// Deletes a document: its index points, chunk rows and stored originals.
+#[utoipa::path(delete, path = "/v1/workspaces/{ws}/documents/{doc}", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 204), (status = 403, body = lectern_runtime::http::ErrorBody), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+async fn delete_document(
+    ctx: web::Data<Context>,
+    api: web::Data<IngestApi>,
+    caller: Caller,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse> {
+    let (ws, doc) = path.into_inner();
+    let doc = document_in(&ctx, &caller, ws, doc, Action::Edit).await?;
+    api.ingestor.delete(&doc).await?;
+    audit(&ctx, &caller, "document.delete", ws, doc.file_name.clone()).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Indexes the document's content again, as a new version.
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/documents/{doc}/reindex", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 202, body = DocumentOut), (status = 403, body = lectern_runtime::http::ErrorBody), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+async fn reindex_document(
+    ctx: web::Data<Context>,
+    api: web::Data<IngestApi>,
+    caller: Caller,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse> {
+    let (ws, doc) = path.into_inner();
+    let doc = document_in(&ctx, &caller, ws, doc, Action::Edit).await?;
+    let doc = api.ingestor.reindex(doc).await?;
+    api.wake.notify_one();
+    audit(&ctx, &caller, "document.reindex", ws, doc.file_name.clone()).await;
+    Ok(HttpResponse::Accepted().json(document_out(&ctx, doc).await?))
+}
+
+/// The stored original of the current version, as uploaded.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/documents/{doc}/original", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 200, description = "the file"), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+async fn original(
+    ctx: web::Data<Context>,
+    api: web::Data<IngestApi>,
+    caller: Caller,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse> {
+    let (ws, doc) = path.into_inner();
+    let doc = document_in(&ctx, &caller, ws, doc, Action::Read).await?;
+    let bytes = api.ingestor.original(&doc).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(doc.media_type.as_str())
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Inline,
+            parameters: vec![DispositionParam::Filename(doc.file_name.clone())],
+        })
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(bytes))
+}
+
+/// Uploads files (`multipart/form-data`, any number of file fields) or text documents
+/// (`application/json`, a [`TextUpload`]). Each file gets its own outcome; a refused
+/// file is recorded as a failed document with the reason and the others go on.
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/documents", params(("ws" = Uuid, Path)),
+    request_body(content = TextUpload, description = "JSON texts, or multipart/form-data with one or more file fields", content_type = "application/json"),
+    responses((status = 202, body = UploadResult), (status = 403, body = lectern_runtime::http::ErrorBody), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+async fn upload(
+    ctx: web::Data<Context>,
+    api: web::Data<IngestApi>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let ws = path.into_inner();
+    caller.require(&ctx.store, ws, Action::Edit).await?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut results = Vec::new();
+    if content_type.starts_with("application/json") {
+        let body = read_limited(payload, api.ingestor.max_file_bytes() + 1_048_576).await?;
+        let upload: TextUpload = serde_json::from_slice(&body).map_err(|e| {
+            Error::Invalid(format!(
+                "the body must be {{\"documents\": [{{\"name\", \"text\"}}]}}: {e}"
+            ))
+        })?;
+        if upload.documents.is_empty() {
+            return Err(Error::Invalid("no documents in the upload".into()).into());
+        }
+        for doc in upload.documents {
+            let submitted = api
+                .ingestor
+                .submit(ws, &doc.name, doc.text.into_bytes())
+                .await?;
+            results.push((doc.name, submitted));
+        }
+    } else if content_type.starts_with("multipart/form-data") {
+        let mut form = Multipart::new(req.headers(), payload);
+        while let Some(field) = form.next().await {
+            let mut field = field
+                .map_err(|e| Error::Invalid(format!("the multipart body is malformed: {e}")))?;
+            let Some(name) = field
+                .content_disposition()
+                .and_then(|d| d.get_filename())
+                .map(str::to_owned)
+            else {
+                continue; // a plain form field, not a file
+            };
+            let limit = api.ingestor.max_file_bytes();
+            let mut bytes = Vec::new();
+            let mut size = 0u64;
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(|e| {
+                    Error::Invalid(format!("the upload of {name:?} broke off: {e}"))
+                })?;
+                size += chunk.len() as u64;
+                if size <= limit {
+                    bytes.extend_from_slice(&chunk);
+                }
+            }
+            if size > limit {
+                let reason = format!(
+                    "the file is {:.1} MB, over the limit of {} MB",
+                    size as f64 / 1_048_576.0,
+                    limit / 1_048_576
+                );
+                let doc = api.ingestor.reject(ws, &name, size as i64, &reason).await?;
+                results.push((name, Submitted::Rejected { document: doc }));
+                continue;
+            }
+            let submitted = api.ingestor.submit(ws, &name, bytes).await?;
+            results.push((name, submitted));
+        }
+        if results.is_empty() {
+            return Err(Error::Invalid("the form has no file fields".into()).into());
+        }
+    } else {
+        return Err(Error::Invalid(
+            "send multipart/form-data with file fields, or application/json texts".into(),
+        )
+        .into());
+    }
+    let mut documents = Vec::with_capacity(results.len());
+    for (file_name, submitted) in results {
+        let outcome = match &submitted {
+            Submitted::Queued { .. } => "queued",
+            Submitted::Unchanged { .. } => "unchanged",
+            Submitted::NewVersion { .. } => "new_version",
+            Submitted::Rejected { .. } => "rejected",
+        };
+        if matches!(outcome, "queued" | "new_version") {
+            api.wake.notify_one();
+        }
+        audit(&ctx, &caller, "document.upload", ws, file_name.clone()).await;
+        let doc = submitted.document().clone();
+        documents.push(UploadOut {
+            file_name,
+            outcome: outcome.into(),
+            document: document_out(&ctx, doc).await?,
+        });
+    }
+    Ok(HttpResponse::Accepted().json(UploadResult { documents }))
+}
+
+async fn read_limited(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Error::Invalid(format!("the body broke off: {e}")))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(Error::Invalid(format!(
+                "the body is over the limit of {} MB",
+                limit / 1_048_576
+            ))
+            .into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,496 @@
+//! After generation: map the answer's `[n]` markers to sources, drop markers that point at
+//! no source, split the answer into sentences, and score how well each sentence is
+//! supported by the passages it cites (lexical overlap and embedding similarity).
+//! Pure functions; the embeddings come from the caller.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use unicode_segmentation::UnicodeSegmentation;
+use utoipa::ToSchema;
+
+/// `[1]`, `[1, 2]`, `[1,2,3]`, `[Source 2]`: one or more source numbers in brackets.
+static MARKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\[(?:(?i:sources?)\s*)?(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]").expect("marker regex")
+});
+
+/// The answer with markers cleaned: those naming no source removed, the rest written as
+/// `[n]`. Returns the text and the distinct source numbers cited, in first-use order.
+pub fn clean_markers(answer: &str, sources: usize) -> (String, Vec<usize>) {
+    let mut cited = Vec::new();
+    let cleaned = MARKER.replace_all(answer, |caps: &regex::Captures<'_>| {
+        let mut out = String::new();
+        for n in caps[1].split([',', ';']) {
+            let Ok(n) = n.trim().parse::<usize>() else {
+                continue;
+            };
+            if (1..=sources).contains(&n) {
+                if !cited.contains(&n) {
+                    cited.push(n);
+                }
+                out.push_str(&format!("[{n}]"));
+            }
+        }
+        out
+    });
+    // Removing a marker can leave "word ." or double spaces behind.
+    let tidy = cleaned
+        .replace(" .", ".")
+        .replace(" ,", ",")
+        .replace("  ", " ");
+    (tidy.trim().to_owned(), cited)
+}
+
+/// One sentence of the answer with the sources it cites (1-based numbers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Sentence {
+    pub text: String,
+    /// Character span in the cleaned answer.
+    pub start: usize,
+    pub end: usize,
+    pub sources: Vec<usize>,
+    /// 0..1: how well the cited passages support the sentence (the best of them).
+    pub support: f32,
+    /// Whether `support` reaches the threshold; sentences too short to carry a claim
+    /// count as supported.
+    pub supported: bool,
+    /// The model wrote no marker here; Lectern attributed the sentence to the source
+    /// that supports it best.
+    #[serde(default)]
+    pub inferred: bool,
+}
+
+/// Markers at the start of a text (with the spaces around them).
+static LEADING_MARKERS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:\s*\[(?:(?i:sources?)\s*)?\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+")
+        .expect("leading marker regex")
+});
+
+fn numbers_in(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for caps in MARKER.captures_iter(text) {
+        for n in caps[1].split([',', ';']) {
+            if let Ok(n) = n.trim().parse()
+                && !out.contains(&n)
+            {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+/// Splits the answer into sentences (Unicode sentence boundaries) with their markers. A
+/// marker placed after the full stop, as in "... leave. [2] Next", belongs to the
+/// sentence before it.
+pub fn split_sentences(answer: &str) -> Vec<Sentence> {
+    let chars: Vec<char> = answer.chars().collect();
+    let text_of = |start: usize, end: usize| -> String { chars[start..end].iter().collect() };
+    let mut out: Vec<Sentence> = Vec::new();
+    let mut offset = 0; // in chars
+    for piece in answer.split_sentence_bounds() {
+        let len = piece.chars().count();
+        let mut body = piece;
+        let mut body_start = offset;
+        if let Some(lead) = LEADING_MARKERS.find(piece)
+            && let Some(prev) = out.last_mut()
+        {
+            for n in numbers_in(lead.as_str()) {
+                if !prev.sources.contains(&n) {
+                    prev.sources.push(n);
+                }
+            }
+            prev.end = offset + lead.as_str().chars().count();
+            prev.text = text_of(prev.start, prev.end);
+            body = &piece[lead.end()..];
+            body_start = offset + lead.as_str().chars().count();
+        }
+        let trimmed = body.trim();
+        if !trimmed.is_empty() {
+            let lead = body.chars().take_while(|c| c.is_whitespace()).count();
+            let trail = body.chars().rev().take_while(|c| c.is_whitespace()).count();
+            let start = body_start + lead;
+            let end = body_start + body.chars().count() - trail;
+            out.push(Sentence {
+                text: text_of(start, end),
+                start,
+                end,
+                sources: numbers_in(trimmed),
+                support: 0.0,
+                supported: false,
+                inferred: false,
+            });
+        }
+        offset += len;
+    }
+    out
+}
+
+const STOPWORDS: &[&str] = &[
+    "the",
+    "and",
+    "for",
+    "are",
+    "but",
+    "not",
+    "you",
+    "all",
+    "any",
+    "can",
+    "had",
+    "her",
+    "was",
+    "one",
+    "our",
+    "out",
+    "has",
+    "have",
+    "his",
+    "how",
+    "its",
+    "may",
+    "who",
+    "did",
+    "yes",
+    "this",
+    "that",
+    "with",
+    "from",
+    "they",
+    "will",
+    "would",
+    "there",
+    "their",
+    "what",
+    "which",
+    "when",
+    "where",
+    "your",
+    "into",
+    "than",
+    "then",
+    "them",
+    "these",
+    "those",
+    "been",
+    "were",
+    "also",
+    "such",
+    "each",
+    "only",
+    "some",
+    "should",
+    "could",
+    "about",
+    "over",
+    "under",
+    "more",
+    "most",
+    "other",
+    "does",
+    "according",
+    "source",
+    "sources",
+    "document",
+    "documents",
+];
+
+/// The content words of a text: lower-cased, three letters or more, no stop words, with a
+/// light plural/inflection trim so "days" meets "day".
+pub fn content_words(text: &str) -> Vec<String> {
+    let text = MARKER.replace_all(text, " ");
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() >= 3 || w.chars().all(|c| c.is_ascii_digit()))
+        .filter(|w| !w.is_empty() && !STOPWORDS.contains(&w.as_str()))
+        .map(|w| stem(&w))
+        .collect()
+}
+
+fn stem(word: &str) -> String {
+    for suffix in ["ing", "ed", "es", "s"] {
+        if word.len() > suffix.len() + 3
+            && let Some(stripped) = word.strip_suffix(suffix)
+        {
+            return stripped.to_owned();
+        }
+    }
+    word.to_owned()
+}
+
+/// The share of the sentence's content words found in the passage.
+pub fn lexical_support(sentence: &str, passage: &str) -> f32 {
+    let words = content_words(sentence);
+    if words.is_empty() {
+        return 0.0;
+    }
+    let passage: HashSet<String> = content_words(passage).into_iter().collect();
+    let found = words.iter().filter(|w| passage.contains(*w)).count();
+    found as f32 / words.len() as f32
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+/// The support score of a sentence by one passage: the mean of lexical overlap and
+/// (non-negative) embedding similarity. Lexical overlap catches copied facts and numbers;
+/// the embedding catches paraphrase.
+pub fn support_score(lexical: f32, similarity: f32) -> f32 {
+    0.5 * lexical + 0.5 * similarity.max(0.0)
+}
+
+/// Sentences with fewer content words than this carry no claim to check ("Yes.").
+pub const MIN_CLAIM_WORDS: usize = 3;
+
+/// Scores each sentence against the passages it cites. `passage_text(n)` and
+/// `passage_vector(n)` give source n's text and embedding; `sentence_vectors` are the
+/// sentences' embeddings in order. Uncited sentences with a claim are unsupported.
+pub fn score_sentences(
+    sentences: &mut [Sentence],
+    sentence_vectors: &[Vec<f32>],
+    passage_text: impl Fn(usize) -> Option<String>,
+    passage_vector: impl Fn(usize) -> Option<Vec<f32>>,
+    threshold: f32,
+) {
+    for (sentence, vector) in sentences.iter_mut().zip(sentence_vectors) {
+        let claim = content_words(&sentence.text).len() >= MIN_CLAIM_WORDS;
+        let best = sentence
+            .sources
+            .iter()
+            .filter_map(|&n| {
+                let text = passage_text(n)?;
+                let pv = passage_vector(n)?;
+                Some(support_score(
+                    lexical_support(&sentence.text, &text),
+                    cosine(vector, &pv),
+                ))
+            })
+            .fold(0.0f32, f32::max);
+        sentence.support = best;
+        sentence.supported = !claim || best >= threshold;
+    }
+}
+
+/// For sentences with a claim but no marker, finds the source that supports them best;
+/// where it reaches `threshold` the sentence is attributed to it (`inferred`) and a marker
+/// is written after the sentence. Returns the answer with those markers and the sentences
+/// re-split over it, scores kept.
+pub fn attribute_uncited(
+    answer: &str,
+    mut sentences: Vec<Sentence>,
+    sentence_vectors: &[Vec<f32>],
+    sources: &[(String, Vec<f32>)],
+    threshold: f32,
+) -> (String, Vec<Sentence>) {
+    let chars: Vec<char> = answer.chars().collect();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut changed = false;
+    for (sentence, vector) in sentences.iter_mut().zip(sentence_vectors) {
+        if !sentence.sources.is_empty() || content_words(&sentence.text).len() < MIN_CLAIM_WORDS {
+            continue;
+        }
+        let best = sources
+            .iter()
+            .enumerate()
+            .map(|(i, (text, pv))| {
+                (
+                    i + 1,
+                    support_score(lexical_support(&sentence.text, text), cosine(vector, pv)),
+                )
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let Some((n, score)) = best else { continue };
+        sentence.support = score;
+        if score < threshold {
+            continue;
+        }
+        sentence.sources = vec![n];
+        sentence.supported = true;
+        sentence.inferred = true;
+        out.extend(&chars[copied..sentence.end]);
+        out.push_str(&format!(" [{n}]"));
+        copied = sentence.end;
+        changed = true;
+    }
+    if !changed {
+        return (answer.to_owned(), sentences);
+    }
+    out.extend(&chars[copied..]);
+    let mut resplit = split_sentences(&out);
+    if resplit.len() == sentences.len() {
+        for (new, old) in resplit.iter_mut().zip(&sentences) {
+            new.support = old.support;
+            new.supported = old.supported;
+            new.inferred = old.inferred;
+        }
+    }
+    (out, resplit)
+}
+
+/// Phrases with which a model says the sources do not hold the answer.
+pub fn says_not_found(answer: &str) -> bool {
+    let a = answer.to_lowercase();
+    [
+        "do not contain",
+        "does not contain",
+        "don't contain",
+        "doesn't contain",
+        "not found in your documents",
+        "not in the provided",
+        "not mentioned in the",
+        "no information about",
+        "cannot find",
+        "can't find",
+        "could not find",
+        "couldn't find",
+        "unable to find",
+        "i don't know",
+        "i do not know",
+        "not provided in the",
+        "there is no mention",
+    ]
+    .iter()
+    .any(|p| a.contains(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_map_to_sources_and_bad_ones_are_dropped() {
+        let (text, cited) = clean_markers(
+            "Staff get 30 days [2]. Carry-over is 5 days [1, 2]. Parking is free [7].",
+            3,
+        );
+        assert_eq!(
+            text,
+            "Staff get 30 days [2]. Carry-over is 5 days [1][2]. Parking is free."
+        );
+        assert_eq!(cited, vec![2, 1]);
+
+        let (text, cited) = clean_markers("See [Source 3] and [0] and [sources 1; 3].", 3);
+        assert_eq!(text, "See [3] and and [1][3].");
+        assert_eq!(cited, vec![3, 1]);
+
+        // Brackets that are not markers stay as they are.
+        let (text, cited) = clean_markers("Use x[i] or [a-z] here [1].", 1);
+        assert_eq!(text, "Use x[i] or [a-z] here [1].");
+        assert_eq!(cited, vec![1]);
+    }
+
+    #[test]
+    fn sentences_keep_their_markers_and_spans() {
+        let answer = "Staff get 30 days of leave [1]. Unused days expire in March. [2] Ask HR.";
+        let s = split_sentences(answer);
+        assert_eq!(s.len(), 3, "{s:#?}");
+        assert_eq!(s[0].text, "Staff get 30 days of leave [1].");
+        assert_eq!(s[0].sources, vec![1]);
+        assert_eq!(s[1].text, "Unused days expire in March. [2]");
+        assert_eq!(s[1].sources, vec![2]);
+        assert_eq!(s[2].text, "Ask HR.");
+        assert!(s[2].sources.is_empty());
+        for sentence in &s {
+            let span: String = answer
+                .chars()
+                .skip(sentence.start)
+                .take(sentence.end - sentence.start)
+                .collect();
+            assert_eq!(span, sentence.text);
+        }
+        // Non-ASCII text: spans are in characters, not bytes.
+        let s = split_sentences("Zürich liegt am See [1]. Größe: 88 km² [2].");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].start, "Zürich liegt am See [1]. ".chars().count());
+    }
+
+    #[test]
+    fn support_follows_the_words_and_the_meaning() {
+        let passage = "Employees are entitled to 30 days of annual leave per calendar year.";
+        assert!(lexical_support("Employees get 30 days of annual leave [1].", passage) > 0.7);
+        assert!(lexical_support("The cafeteria serves pizza on Fridays.", passage) < 0.2);
+        assert_eq!(lexical_support("Yes.", passage), 0.0);
+        assert!((support_score(1.0, 1.0) - 1.0).abs() < 1e-6);
+        assert_eq!(support_score(0.0, -0.5), 0.0);
+        assert!((cosine(&[1.0, 0.0], &[0.0, 1.0])).abs() < 1e-6);
+        assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-6);
+
+        let mut s = split_sentences(
+            "Employees get 30 days of annual leave [1]. The cafeteria serves pizza on Fridays [1]. Great.",
+        );
+        let vectors = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, 0.0]];
+        score_sentences(
+            &mut s,
+            &vectors,
+            |n| (n == 1).then(|| passage.to_owned()),
+            |n| (n == 1).then(|| vec![1.0, 0.0]),
+            0.5,
+        );
+        assert!(s[0].supported && s[0].support > 0.8, "{:?}", s[0]);
+        assert!(!s[1].supported && s[1].support < 0.3, "{:?}", s[1]);
+        assert!(s[2].supported, "no claim to check: {:?}", s[2]);
+    }
+
+    #[test]
+    fn uncited_claims_are_attributed_to_the_source_that_supports_them() {
+        let answer = "Employees get 30 days of annual leave. Flights under six hours are economy [2]. Hello there.";
+        let sentences = split_sentences(answer);
+        let vectors = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]];
+        let sources = vec![
+            (
+                "Employees are entitled to 30 days of annual leave.".to_owned(),
+                vec![1.0, 0.0],
+            ),
+            (
+                "Economy class is booked for flights under six hours.".to_owned(),
+                vec![0.0, 1.0],
+            ),
+        ];
+        let (text, s) = attribute_uncited(answer, sentences, &vectors, &sources, 0.5);
+        assert_eq!(
+            text,
+            "Employees get 30 days of annual leave. [1] Flights under six hours are economy [2]. Hello there."
+        );
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].sources, vec![1]);
+        assert!(s[0].inferred && s[0].supported);
+        assert_eq!(s[1].sources, vec![2]);
+        assert!(!s[1].inferred);
+        assert!(
+            s[2].sources.is_empty(),
+            "nothing to attribute a greeting to"
+        );
+
+        // Below the threshold nothing is attributed.
+        let sentences = split_sentences("The moon is made of cheese entirely.");
+        let (text, s) = attribute_uncited(
+            "The moon is made of cheese entirely.",
+            sentences,
+            &[vec![0.0, 1.0]],
+            &sources[..1],
+            0.5,
+        );
+        assert_eq!(text, "The moon is made of cheese entirely.");
+        assert!(s[0].sources.is_empty() && !s[0].inferred);
+    }
+
+    #[test]
+    fn refusals_are_recognised() {
+        assert!(says_not_found(
+            "The provided sources do not contain information about parking."
+        ));
+        assert!(says_not_found("I cannot find this in the documents."));
+        assert!(!says_not_found("Staff get 30 days of annual leave [1]."));
+    }
+}

@@ -1,0 +1,267 @@
+//! The grounded prompt: numbered sources with title and page, instructions to answer only
+//! from them with `[n]` after each claim and to say when they do not hold the answer,
+//! then the conversation so far and the question. The prompt is fitted to the model's
+//! context by dropping the lowest-ranked sources first; the instructions are never cut.
+
+use lectern_core::{Error, Result};
+use lectern_llm::{ChatMessage, ChatRole, Generator};
+
+use crate::retrieve::Passage;
+
+/// What the model is told, always in full.
+pub const INSTRUCTIONS: &str = "You answer questions using only the numbered sources below, which are passages from the user's documents.
+Rules:
+- Use only facts stated in the sources. Do not use outside knowledge.
+- After every sentence that states a fact, write the number of the source it comes from in square brackets, like [1] or [2][3].
+- If the sources do not contain the answer, say exactly: \"The documents do not contain the answer.\" and nothing else.
+- Answer in the language of the question, briefly and precisely.";
+
+/// The answer given when the evidence is too weak to ask the model, or the model says so.
+pub const NOT_FOUND: &str = "The documents do not contain the answer.";
+
+/// One source as the model sees it.
+pub fn format_source(n: usize, p: &Passage) -> String {
+    let pages = if p.pages.end > p.pages.start {
+        format!("pages {}-{}", p.pages.start, p.pages.end)
+    } else {
+        format!("page {}", p.pages.start)
+    };
+    format!("[{n}] {} ({pages})\n{}", p.title, p.text.trim())
+}
+
+/// The messages for a question with `sources` and the earlier turns of the conversation.
+pub fn build(question: &str, sources: &[Passage], history: &[ChatMessage]) -> Vec<ChatMessage> {
+    let mut system = String::from(INSTRUCTIONS);
+    system.push_str("\n\nSources:\n");
+    for (i, p) in sources.iter().enumerate() {
+        system.push('\n');
+        system.push_str(&format_source(i + 1, p));
+        system.push('\n');
+    }
+    let mut messages = vec![ChatMessage::new(ChatRole::System, system)];
+    messages.extend(history.iter().cloned());
+    messages.push(ChatMessage::new(ChatRole::User, question.trim()));
+    messages
+}
+
+/// The largest prompt that fits: as many of the best `sources` as the context allows
+/// after reserving `max_tokens` for the answer, and of the history only the latest turns
+/// that fit. Returns the messages and how many sources they hold.
+pub async fn fit(
+    model: &dyn Generator,
+    question: &str,
+    sources: &[Passage],
+    history: &[ChatMessage],
+    max_tokens: u32,
+) -> Result<(Vec<ChatMessage>, usize)> {
+    let budget = model.info().context_length.saturating_sub(max_tokens);
+    let mut history = history.to_vec();
+    let mut k = sources.len();
+    loop {
+        let messages = build(question, &sources[..k], &history);
+        let tokens = model.count_tokens(&messages).await?;
+        if tokens <= budget {
+            return Ok((messages, k));
+        }
+        // Old turns go first, then sources from the lowest-ranked.
+        if !history.is_empty() {
+            history.drain(..history.len().min(2));
+        } else if k > 0 {
+            k -= 1;
+        } else {
+            return Err(Error::Invalid(format!(
+                "the question and instructions take {tokens} tokens, more than the model's {budget} (context {} less {max_tokens} for the answer); ask a shorter question",
+                model.info().context_length
+            )));
+        }
+    }
+}
+
+/// The prompt that turns a follow-up ("and for part-timers?") into a question that stands
+/// on its own, for retrieval.
+pub fn rewrite_messages(history: &[ChatMessage], question: &str) -> Vec<ChatMessage> {
+    let mut transcript = String::new();
+    for m in history.iter().rev().take(6).rev() {
+        let who = match m.role {
+            ChatRole::User => "User",
+            _ => "Assistant",
+        };
+        let content: String = m.content.chars().take(600).collect();
+        transcript.push_str(&format!("{who}: {content}\n"));
+    }
+    vec![
+        ChatMessage::new(
+            ChatRole::System,
+            "Rewrite the user's last question so that it can be understood without the conversation. Keep every name, number and term. Reply with the rewritten question only.",
+        ),
+        ChatMessage::new(
+            ChatRole::User,
+            format!(
+                "Conversation:\n{transcript}\nLast question: {}\n\nRewritten question:",
+                question.trim()
+            ),
+        ),
+    ]
+}
+
+/// The model's rewrite, cleaned; the original question when the rewrite is unusable.
+pub fn clean_rewrite(rewrite: &str, question: &str) -> String {
+    let line = rewrite
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .trim_start_matches("Rewritten question:")
+        .trim()
+        .trim_matches('"')
+        .trim();
+    if line.len() < 3 || line.chars().count() > 400 {
+        question.trim().to_owned()
+    } else {
+        line.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use lectern_core::{PageRange, Span};
+    use lectern_llm::{GenerationRequest, GenerationStats, ModelInfo};
+    use tokio::sync::mpsc;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn passage(title: &str, pages: (u32, u32), text: &str) -> Passage {
+        Passage {
+            chunk_id: Uuid::nil(),
+            workspace_id: Uuid::nil(),
+            document_id: Uuid::nil(),
+            document: format!("{title}.pdf"),
+            title: title.into(),
+            page: pages.0,
+            pages: PageRange {
+                start: pages.0,
+                end: pages.1,
+            },
+            span: Span {
+                start: 0,
+                end: text.chars().count(),
+            },
+            text: text.into(),
+            score: 0.5,
+        }
+    }
+
+    fn transcript(messages: &[ChatMessage]) -> String {
+        messages
+            .iter()
+            .map(|m| format!("<{}>\n{}\n", m.role.as_str(), m.content))
+            .collect()
+    }
+
+    #[test]
+    fn the_grounded_prompt() {
+        let sources = [
+            passage(
+                "Staff handbook",
+                (4, 4),
+                "Employees are entitled to 30 days of annual leave.\n",
+            ),
+            passage(
+                "Travel policy",
+                (2, 3),
+                "Economy class is booked for flights under six hours.",
+            ),
+        ];
+        let history = [
+            ChatMessage::new(ChatRole::User, "Who approves leave?"),
+            ChatMessage::new(ChatRole::Assistant, "The line manager approves leave."),
+        ];
+        let messages = build("  How many days of leave do I get? ", &sources, &history);
+        insta::assert_snapshot!(transcript(&messages));
+    }
+
+    #[test]
+    fn the_follow_up_rewrite_prompt() {
+        let history = [
+            ChatMessage::new(ChatRole::User, "How many days of leave do staff get?"),
+            ChatMessage::new(ChatRole::Assistant, "Staff get 30 days of annual leave."),
+        ];
+        insta::assert_snapshot!(transcript(&rewrite_messages(&history, "And part-timers?")));
+        assert_eq!(
+            clean_rewrite(
+                "Rewritten question: \"How many days of leave do part-timers get?\"\nExtra",
+                "And part-timers?"
+            ),
+            "How many days of leave do part-timers get?"
+        );
+        assert_eq!(clean_rewrite("  ", "And part-timers?"), "And part-timers?");
+    }
+
+    /// A model whose tokens are words, with a small context.
+    struct WordModel(ModelInfo);
+
+    #[async_trait]
+    impl Generator for WordModel {
+        fn info(&self) -> &ModelInfo {
+            &self.0
+        }
+        async fn count_tokens(&self, messages: &[ChatMessage]) -> lectern_core::Result<u32> {
+            Ok(messages
+                .iter()
+                .map(|m| m.content.split_whitespace().count() as u32)
+                .sum())
+        }
+        async fn generate(
+            &self,
+            _: GenerationRequest,
+            _: mpsc::UnboundedSender<String>,
+        ) -> lectern_core::Result<GenerationStats> {
+            unreachable!("not used")
+        }
+    }
+
+    #[tokio::test]
+    async fn fitting_drops_old_turns_then_the_lowest_ranked_sources() {
+        let long = "word ".repeat(100);
+        let sources = [
+            passage("best", (1, 1), &long),
+            passage("second", (2, 2), &long),
+            passage("third", (3, 3), &long),
+        ];
+        let history = [
+            ChatMessage::new(ChatRole::User, long.clone()),
+            ChatMessage::new(ChatRole::Assistant, long.clone()),
+        ];
+        let instructions = INSTRUCTIONS.split_whitespace().count() as u32;
+        // Room for the instructions, two sources, the question and 50 answer tokens.
+        let context = instructions + 2 * 105 + 20 + 50;
+        let model = WordModel(ModelInfo {
+            id: "words".into(),
+            context_length: context,
+        });
+        let (messages, k) = fit(&model, "How long?", &sources, &history, 50)
+            .await
+            .unwrap();
+        assert_eq!(k, 2);
+        assert_eq!(messages.len(), 2, "the history went first");
+        assert!(
+            messages[0].content.starts_with(INSTRUCTIONS),
+            "instructions are never cut"
+        );
+        assert!(
+            messages[0].content.contains("[1] best") && messages[0].content.contains("[2] second")
+        );
+        assert!(!messages[0].content.contains("third"));
+
+        let tiny = WordModel(ModelInfo {
+            id: "words".into(),
+            context_length: instructions + 50,
+        });
+        let err = fit(&tiny, "How long?", &sources, &[], 50)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("shorter question"), "{err}");
+    }
+}

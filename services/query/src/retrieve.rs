@@ -1,0 +1,202 @@
+//! Retrieval: embed the question, search the caller's workspaces (the scope is mandatory
+//! and enforced by the index), fuse dense and BM25, drop near-duplicate passages, and
+//! return passages that carry everything a citation needs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use lectern_core::{
+    DocumentId, Embedder, Error, PageRange, Result, SearchMode, SearchRequest, Span, VectorIndex,
+    WorkspaceScope,
+};
+use lectern_store::Store;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A retrieved passage: the chunk's text and where it sits in which document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Passage {
+    pub chunk_id: Uuid,
+    pub workspace_id: Uuid,
+    pub document_id: Uuid,
+    /// The original file name.
+    pub document: String,
+    pub title: String,
+    /// The first page of the passage (1-based).
+    pub page: u32,
+    #[schema(value_type = Object)]
+    pub pages: PageRange,
+    /// Character span in the document's extracted text.
+    #[schema(value_type = Object)]
+    pub span: Span,
+    pub text: String,
+    /// The fused rank score (higher is better; comparable within one search only).
+    pub score: f32,
+}
+
+/// What the question retrieved, with the evidence strength used to decide abstention.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    pub passages: Vec<Passage>,
+    /// The cosine similarity of the best dense match (0 when nothing matched).
+    pub best_similarity: f32,
+    pub query_vector: Vec<f32>,
+}
+
+#[derive(Clone)]
+pub struct Retriever {
+    pub store: Store,
+    pub embedder: Arc<dyn Embedder>,
+    pub index: Arc<dyn VectorIndex>,
+}
+
+/// How a search is narrowed and how much it returns.
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    pub limit: usize,
+    /// Candidates fetched before near-duplicates are dropped (at least `limit`).
+    pub candidates: usize,
+    pub mode: SearchMode,
+    pub documents: Option<Vec<Uuid>>,
+    /// Two passages whose word-trigram overlap exceeds this are one passage.
+    pub duplicate_overlap: f32,
+}
+
+impl Retriever {
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let embedder = self.embedder.clone();
+        tokio::task::spawn_blocking(move || embedder.embed(&texts))
+            .await
+            .map_err(|e| Error::internal("embedding task failed", e))?
+    }
+
+    pub async fn search(
+        &self,
+        scope: &WorkspaceScope,
+        question: &str,
+        options: &SearchOptions,
+    ) -> Result<Retrieved> {
+        let question = question.trim();
+        if question.is_empty() {
+            return Err(Error::Invalid("the question is empty".into()));
+        }
+        let query_vector = self
+            .embed(vec![question.to_owned()])
+            .await?
+            .pop()
+            .expect("one vector per text");
+        let request = SearchRequest {
+            text: question.to_owned(),
+            dense: query_vector.clone(),
+            limit: options.candidates.max(options.limit),
+            mode: options.mode,
+            documents: options.documents.clone(),
+        };
+        let best_similarity = if options.mode == SearchMode::Sparse {
+            1.0
+        } else {
+            let probe = SearchRequest {
+                limit: 1,
+                mode: SearchMode::Dense,
+                ..request.clone()
+            };
+            self.index
+                .search(scope, &probe)
+                .await?
+                .first()
+                .map_or(0.0, |c| c.score)
+        };
+        let hits = self.index.search(scope, &request).await?;
+
+        // Document names from SQL; a hit whose document is gone (deleted a moment ago)
+        // is skipped.
+        let mut names: HashMap<DocumentId, Option<String>> = HashMap::new();
+        for hit in &hits {
+            if !names.contains_key(&hit.chunk.document_id) {
+                let doc = self.store.document(hit.chunk.document_id).await?;
+                names.insert(hit.chunk.document_id, doc.map(|d| d.file_name));
+            }
+        }
+        let mut passages: Vec<Passage> = Vec::new();
+        let mut kept_shingles: Vec<HashSet<u64>> = Vec::new();
+        for hit in hits {
+            let Some(Some(document)) = names.get(&hit.chunk.document_id).cloned() else {
+                continue;
+            };
+            let shingles = shingles(&hit.chunk.text);
+            if kept_shingles
+                .iter()
+                .any(|k| overlap(k, &shingles) > options.duplicate_overlap)
+            {
+                continue;
+            }
+            kept_shingles.push(shingles);
+            let c = hit.chunk;
+            passages.push(Passage {
+                chunk_id: lectern_core::point_id(c.document_id, c.version, c.chunk_index),
+                workspace_id: c.workspace_id,
+                document_id: c.document_id,
+                document,
+                title: c.title,
+                page: c.pages.start,
+                pages: c.pages,
+                span: c.span,
+                text: c.text,
+                score: hit.score,
+            });
+            if passages.len() == options.limit {
+                break;
+            }
+        }
+        Ok(Retrieved {
+            passages,
+            best_similarity,
+            query_vector,
+        })
+    }
+}
+
+/// Hashes of the lower-cased word trigrams of a text.
+fn shingles(text: &str) -> HashSet<u64> {
+    use std::hash::{Hash, Hasher};
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let n = 3.min(words.len().max(1));
+    words
+        .windows(n)
+        .map(|w| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            w.hash(&mut h);
+            h.finish()
+        })
+        .collect()
+}
+
+/// The share of the smaller set found in the other (containment), so that a passage
+/// inside a longer one counts as its duplicate.
+fn overlap(a: &HashSet<u64>, b: &HashSet<u64>) -> f32 {
+    let smaller = a.len().min(b.len());
+    if smaller == 0 {
+        return 0.0;
+    }
+    a.intersection(b).count() as f32 / smaller as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_duplicates_overlap_and_distinct_texts_do_not() {
+        let a = shingles("Staff get thirty days of annual leave each calendar year.");
+        let b = shingles("All staff get thirty days of annual leave each calendar year, pro rata.");
+        let c = shingles("Parking is free for visitors on weekends only.");
+        assert!(overlap(&a, &b) > 0.8, "{}", overlap(&a, &b));
+        assert!(overlap(&a, &c) < 0.1);
+        assert_eq!(overlap(&a, &HashSet::new()), 0.0);
+    }
+}
