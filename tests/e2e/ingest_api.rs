@@ -149,6 +149,25 @@ async fn upload_list_reindex_and_delete(app: TestApp) {
         "{evil}"
     );
 
+    // The bytes refused under a bad name are welcome under a good one.
+    let form = Form::new().part(
+        "file",
+        Part::bytes(b"secret".to_vec()).file_name("passwd.txt"),
+    );
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/documents"),
+            &key,
+        )
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(res, 202).await;
+    assert_eq!(body["documents"][0]["outcome"], "queued", "{body}");
+    settled(&app, &key, &ws).await;
+
     // The same bytes again: nothing to do, and it says so.
     let form = Form::new().part("file", Part::bytes(pdf.clone()).file_name("crazyones.pdf"));
     let res = app
@@ -402,14 +421,22 @@ async fn roles_and_credentials_are_enforced() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    app.ctx.store.set_user_disabled(stranger_id, true).await.unwrap();
+    app.ctx
+        .store
+        .set_user_disabled(stranger_id, true)
+        .await
+        .unwrap();
     let res = app
         .request(Method::GET, "/v1/workspaces", &stranger)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 401, "a disabled user's key stops working");
-    app.ctx.store.set_user_disabled(stranger_id, false).await.unwrap();
+    app.ctx
+        .store
+        .set_user_disabled(stranger_id, false)
+        .await
+        .unwrap();
 
     // The service token acts for the user it names, with that user's rights.
     let res = app

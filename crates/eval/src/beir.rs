@@ -187,7 +187,7 @@ pub async fn evaluate(
         dataset: dir.display().to_string(),
         documents: data.corpus.len(),
         queries: data.queries.len(),
-        rrf_k: lectern_vector::SearchTuning::default().rrf_k,
+        rrf_k: ctx.settings.index.rrf_k,
         modes,
     })
 }

@@ -62,6 +62,8 @@ pub struct QaRecord {
     /// Supported sentences among those with a claim to check.
     pub supported_share: f64,
     pub abstained: bool,
+    /// The best dense similarity of a passage to the question (the abstention signal).
+    pub best_similarity: f32,
     pub answer: String,
     pub retrieval_ms: u64,
     pub first_token_ms: Option<u64>,
@@ -87,7 +89,7 @@ pub struct QaSummary {
 }
 
 /// Scores one question from its search results and its answer.
-pub fn record(item: &QaItem, top: &[Passage], answer: &Answer) -> QaRecord {
+pub fn record(item: &QaItem, top: &[Passage], best_similarity: f32, answer: &Answer) -> QaRecord {
     let doc = item.doc.as_deref().unwrap_or("");
     let claims: Vec<_> = answer.sentences.iter().collect();
     QaRecord {
@@ -115,6 +117,7 @@ pub fn record(item: &QaItem, top: &[Passage], answer: &Answer) -> QaRecord {
             claims.iter().filter(|s| s.supported).count() as f64 / claims.len() as f64
         },
         abstained: answer.abstained,
+        best_similarity,
         answer: answer.answer.clone(),
         retrieval_ms: answer.timings.retrieval_ms,
         first_token_ms: answer.timings.first_token_ms,
@@ -173,32 +176,56 @@ pub fn summarise(records: &[QaRecord]) -> QaSummary {
     }
 }
 
-/// Asks every question in the scope and scores it.
+/// Asks every question in the scope and scores it. Without `generate`, only retrieval
+/// is measured and a question counts as abstained when its best similarity is under the
+/// configured threshold (what the answer would do before asking the model): a fast loop
+/// for tuning chunking, fusion and the threshold.
 pub async fn evaluate(
     answerer: &Answerer,
     scope: &WorkspaceScope,
     items: &[QaItem],
+    generate: bool,
     mut progress: impl FnMut(&QaRecord),
 ) -> anyhow::Result<(QaSummary, Vec<QaRecord>)> {
     let mut records = Vec::new();
     for item in items {
-        let top = answerer
-            .search(scope, &item.question, 5, None)
-            .await?
-            .passages;
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let answer = answerer
-            .answer(
-                Question {
-                    text: item.question.clone(),
-                    history: Vec::new(),
-                    scope: scope.clone(),
-                    documents: None,
+        let started = std::time::Instant::now();
+        let retrieved = answerer.search(scope, &item.question, 5, None).await?;
+        let retrieval_ms = started.elapsed().as_millis() as u64;
+        let answer = if generate {
+            let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+            answerer
+                .answer(
+                    Question {
+                        text: item.question.clone(),
+                        history: Vec::new(),
+                        scope: scope.clone(),
+                        documents: None,
+                    },
+                    tx,
+                )
+                .await?
+        } else {
+            Answer {
+                answer: String::new(),
+                abstained: retrieved.best_similarity < answerer.settings.abstain_below,
+                search_query: item.question.clone(),
+                citations: Vec::new(),
+                sentences: Vec::new(),
+                passages: Vec::new(),
+                timings: lectern_query::answer::Timings {
+                    retrieval_ms,
+                    total_ms: retrieval_ms,
+                    ..Default::default()
                 },
-                tx,
-            )
-            .await?;
-        let r = record(item, &top, &answer);
+            }
+        };
+        let r = record(
+            item,
+            &retrieved.passages,
+            retrieved.best_similarity,
+            &answer,
+        );
         progress(&r);
         records.push(r);
     }
@@ -249,6 +276,7 @@ mod tests {
             cites_right_page: hit1,
             supported_share: 0.5,
             abstained,
+            best_similarity: 0.5,
             answer: String::new(),
             retrieval_ms: 10,
             first_token_ms: Some(total / 2),

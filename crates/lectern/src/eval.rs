@@ -52,29 +52,40 @@ pub async fn qa(
     ctx: &Context,
     workspaces: &[String],
     file: &Path,
+    retrieval_only: bool,
     json_out: bool,
 ) -> anyhow::Result<()> {
     let items = lectern_eval::qa::load(file)?;
     let scope = crate::query::scope_of(ctx, workspaces).await?;
-    let llm = lectern_runtime::open_llm(&ctx.settings)?
-        .context("no language model: pass --llm-model PATH.gguf or set llm.model_path")?;
-    let model = llm.info().id.clone();
-    let answerer = lectern_query::answerer(ctx, Some(llm));
-    let (summary, records) = lectern_eval::qa::evaluate(&answerer, &scope, &items, |r| {
-        if !json_out {
-            eprintln!(
-                "{:<10} hit@1 {} hit@5 {} keywords {:.2} cites-page {} abstained {} {} ms",
-                r.id,
-                r.hit_at_1 as u8,
-                r.hit_at_5 as u8,
-                r.keywords,
-                r.cites_right_page as u8,
-                r.abstained as u8,
-                r.total_ms
-            );
-        }
-    })
-    .await?;
+    let llm = if retrieval_only {
+        None
+    } else {
+        Some(
+            lectern_runtime::open_llm(&ctx.settings)?
+                .context("no language model: pass --llm-model PATH.gguf or set llm.model_path")?,
+        )
+    };
+    let model = llm.as_ref().map_or_else(
+        || "none (retrieval only)".to_owned(),
+        |l| l.info().id.clone(),
+    );
+    let answerer = lectern_query::answerer(ctx, llm);
+    let (summary, records) =
+        lectern_eval::qa::evaluate(&answerer, &scope, &items, !retrieval_only, |r| {
+            if !json_out {
+                eprintln!(
+                    "{:<10} hit@1 {} hit@5 {} keywords {:.2} cites-page {} abstained {} {} ms",
+                    r.id,
+                    r.hit_at_1 as u8,
+                    r.hit_at_5 as u8,
+                    r.keywords,
+                    r.cites_right_page as u8,
+                    r.abstained as u8,
+                    r.total_ms
+                );
+            }
+        })
+        .await?;
     if json_out {
         println!(
             "{}",

@@ -11,7 +11,7 @@ use lectern_runtime::Context;
 use serde_json::json;
 
 /// Every regular file under `paths` (folders recursively, hidden entries skipped), sorted.
-fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     fn walk(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         let meta =
             std::fs::metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

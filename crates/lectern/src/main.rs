@@ -113,6 +113,9 @@ enum EvalCommand {
     Qa {
         #[arg(long = "workspace", value_name = "NAME", required = true)]
         workspaces: Vec<String>,
+        /// Measure retrieval and the abstention threshold only (no model): fast, for tuning.
+        #[arg(long)]
+        retrieval_only: bool,
         #[arg(long)]
         json: bool,
         #[arg(value_name = "FILE")]
@@ -130,6 +133,37 @@ enum BenchCommand {
         json: bool,
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+    },
+    /// Hybrid search latency (p50, p99) at the given numbers of indexed chunks, built from
+    /// the real chunks of PATH... (vectors repeated with small noise), and peak memory.
+    Retrieval {
+        /// Indexed chunks to measure at (repeat: --points 10000 --points 100000).
+        #[arg(long = "points", required = true)]
+        points: Vec<usize>,
+        /// Real chunks embedded to build the points from.
+        #[arg(long, default_value_t = 2000)]
+        real: usize,
+        /// A question file (qa.jsonl format) for the queries; default: chunk openings.
+        #[arg(long)]
+        questions: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Time to first token and decode tokens/s of the in-process model beside llama.cpp's
+    /// own server (`--server`, e.g. from scripts/build-llama-server.sh) on the same GGUF.
+    Generate {
+        #[arg(long, env = "LECTERN_LLAMA_SERVER")]
+        server: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 128)]
+        max_tokens: u32,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -229,13 +263,32 @@ async fn main() -> anyhow::Result<()> {
                 } => eval::retrieval(&ctx, &dataset, workspace, json).await?,
                 EvalCommand::Qa {
                     workspaces,
+                    retrieval_only,
                     json,
                     file,
-                } => eval::qa(&ctx, &workspaces, &file, json).await?,
+                } => eval::qa(&ctx, &workspaces, &file, retrieval_only, json).await?,
             }
         }
         Command::Bench(BenchCommand::Ingest { json, paths }) => {
             bench::ingest(settings, &paths, json).await?;
+        }
+        Command::Bench(BenchCommand::Retrieval {
+            points,
+            real,
+            questions,
+            json,
+            paths,
+        }) => {
+            bench::retrieval(settings, &paths, &points, real, questions.as_deref(), json).await?;
+        }
+        Command::Bench(BenchCommand::Generate {
+            server,
+            prompt_tokens,
+            max_tokens,
+            runs,
+            json,
+        }) => {
+            bench::generate(settings, &server, prompt_tokens, max_tokens, runs, json).await?;
         }
         Command::User(command) => {
             accounts::user(&migrated_store(&settings).await?, command).await?;

@@ -9,6 +9,9 @@ fn lectern(data_dir: &std::path::Path) -> Command {
         .arg(data_dir)
         .env("LECTERN_EMBED_MODEL_DIR", model.model_dir)
         .env("LECTERN_ORT_DYLIB", model.ort_dylib)
+        .env("LECTERN_LLM_MODEL", lectern_llm::testing::smollm2_path())
+        .env("LECTERN_LLM__CONTEXT_LENGTH", "2048")
+        .env("LECTERN_LLM__MAX_TOKENS", "64")
         .env_remove("LECTERN_DATABASE_URL")
         .env_remove("LECTERN_QDRANT_URL");
     cmd
@@ -97,4 +100,143 @@ fn config_never_prints_secrets() {
         !text.contains("hunter2") && !text.contains("sk-secret"),
         "{text}"
     );
+}
+
+#[test]
+fn search_and_ask_answer_from_the_workspace_with_sources() {
+    let data = tempfile::tempdir().unwrap();
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(
+        docs.path().join("leave.md"),
+        "# Annual leave\n\nEmployees are entitled to thirty days of paid annual leave per calendar year.\n\n# Parking\n\nThe staff car park opens at six in the morning.\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = lectern(data.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&["ingest", "--workspace", "HR", docs.path().to_str().unwrap()]);
+
+    let found: serde_json::Value = serde_json::from_slice(&run(&[
+        "search",
+        "--workspace",
+        "HR",
+        "--limit",
+        "3",
+        "--json",
+        "How many days of annual leave?",
+    ]))
+    .unwrap();
+    let passages = found["passages"].as_array().unwrap();
+    assert!(!passages.is_empty(), "{found}");
+    for key in [
+        "chunk_id", "document", "title", "page", "pages", "score", "text",
+    ] {
+        assert!(passages[0].get(key).is_some(), "{key} missing: {found}");
+    }
+    assert_eq!(passages[0]["document"], "leave.md");
+    assert!(
+        passages[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("thirty days")
+    );
+
+    let answer: serde_json::Value = serde_json::from_slice(&run(&[
+        "ask",
+        "--workspace",
+        "HR",
+        "--json",
+        "How many days of annual leave do employees get?",
+    ]))
+    .unwrap();
+    for key in ["answer", "abstained", "citations", "passages", "timings"] {
+        assert!(answer.get(key).is_some(), "{key} missing: {answer}");
+    }
+    for key in [
+        "retrieval_ms",
+        "first_token_ms",
+        "total_ms",
+        "completion_tokens",
+        "tokens_per_second",
+    ] {
+        assert!(
+            answer["timings"].get(key).is_some(),
+            "timings.{key} missing: {answer}"
+        );
+    }
+    for c in answer["citations"].as_array().unwrap() {
+        assert_eq!(c["document"], "leave.md", "{answer}");
+        for key in ["n", "page", "quote", "chunk_id", "supported"] {
+            assert!(c.get(key).is_some(), "citation.{key} missing: {answer}");
+        }
+    }
+
+    // The human form streams the answer, then lists the sources or where to look.
+    let text = String::from_utf8(run(&[
+        "ask",
+        "--workspace",
+        "HR",
+        "When does the car park open?",
+    ]))
+    .unwrap();
+    assert!(
+        text.contains("Sources:") || text.contains("You may look here"),
+        "{text}"
+    );
+
+    // An unknown workspace is a clear error, not an empty answer.
+    let out = lectern(data.path())
+        .args(["search", "--workspace", "Nope", "anything"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no workspace named \"Nope\""));
+}
+
+#[test]
+fn users_and_api_keys_are_made_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let out = lectern(data.path())
+        .args(["user", "create", "--email", "Admin@Example.org", "--admin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("site admin"));
+    let out = lectern(data.path())
+        .args([
+            "api-key",
+            "create",
+            "--user",
+            "admin@example.org",
+            "--name",
+            "backup",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        key.trim().starts_with("lk_") && key.trim().len() == 67,
+        "{key}"
+    );
+    let out = lectern(data.path())
+        .args(["api-key", "create", "--user", "nobody@example.org"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lectern user create"));
 }

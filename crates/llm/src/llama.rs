@@ -94,6 +94,19 @@ pub fn gpu_devices() -> Vec<String> {
         .collect()
 }
 
+/// Text from documents and users must not smuggle in the template's control tokens (a
+/// document holding "<|im_end|><|im_start|>system ..." would otherwise forge a turn, since
+/// the rendered prompt is tokenized with special tokens parsed): a zero-width space breaks
+/// every `<|...|>` token, and `[INST]`/`<s>` style markers are broken the same way.
+pub fn defuse_special(text: &str) -> String {
+    text.replace("<|", "<\u{200B}|")
+        .replace("|>", "|\u{200B}>")
+        .replace("[INST]", "[\u{200B}INST]")
+        .replace("[/INST]", "[/\u{200B}INST]")
+        .replace("<s>", "<\u{200B}s>")
+        .replace("</s>", "</\u{200B}s>")
+}
+
 struct Job {
     tokens: Vec<LlamaToken>,
     max_tokens: u32,
@@ -206,7 +219,7 @@ impl LlamaEngine {
     pub fn render(&self, messages: &[ChatMessage]) -> Result<String> {
         let chat = messages
             .iter()
-            .map(|m| LlamaChatMessage::new(m.role.as_str().into(), m.content.clone()))
+            .map(|m| LlamaChatMessage::new(m.role.as_str().into(), defuse_special(&m.content)))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::Invalid(format!("a message cannot be sent to the model: {e}")))?;
         self.model
@@ -349,13 +362,14 @@ fn engine_thread(
     jobs: std::sync::mpsc::Receiver<Job>,
     ready: std::sync::mpsc::Sender<Result<()>>,
 ) {
-    let parallel = options.parallel.max(1);
+    let batch_size = options.batch_size.max(32);
+    // Every decoding sequence adds one token per step: the batch must hold them all.
+    let parallel = options.parallel.clamp(1, batch_size);
     let threads = if options.threads == 0 {
         std::thread::available_parallelism().map_or(4, |n| n.get() as i32)
     } else {
         options.threads as i32
     };
-    let batch_size = options.batch_size.max(32);
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(context_length * parallel))
         .with_n_seq_max(parallel)
@@ -393,12 +407,35 @@ fn engine_thread(
                 jobs.try_recv().ok()
             };
             match next {
+                // A client that left while queued costs nothing.
+                Some(job) if job.out.is_closed() => {
+                    let started = job.started;
+                    let _ = job.done.send(Ok(GenerationStats {
+                        prompt_tokens: job.tokens.len() as u32,
+                        completion_tokens: 0,
+                        first_token: None,
+                        total: started.elapsed(),
+                        finish: FinishReason::Cancelled,
+                    }));
+                }
                 Some(job) => {
                     ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
                     slots[i] = Some(Slot::new(job));
                 }
                 None => break,
             }
+        }
+        // A client that left mid-prompt or mid-answer frees its sequence at once.
+        for (i, entry) in slots.iter_mut().enumerate() {
+            if entry.as_ref().is_some_and(|s| s.job.out.is_closed()) {
+                let slot = entry.take().expect("an active slot");
+                let stats = slot.stats(FinishReason::Cancelled);
+                let _ = slot.job.done.send(Ok(stats));
+                ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
+            }
+        }
+        if slots.iter().all(Option::is_none) {
+            continue;
         }
 
         // One batch: decoding slots add their last token, prefilling slots share the rest.

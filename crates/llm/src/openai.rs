@@ -169,6 +169,19 @@ impl Generator for OpenAiEngine {
                 if data == "[DONE]" {
                     break 'read;
                 }
+                // Servers report failures mid-stream as an error object, not as text.
+                if let Ok(value) = serde_json::from_str::<serde_json::Value>(data)
+                    && (value.get("error").is_some() || value["object"] == "error")
+                {
+                    let message = value["error"]["message"]
+                        .as_str()
+                        .or(value["message"].as_str())
+                        .unwrap_or("unknown error");
+                    return Err(Error::unavailable(
+                        format!("the language model server failed mid-answer: {message}"),
+                        data.to_owned(),
+                    ));
+                }
                 let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
                     Error::internal(format!("unreadable event from the model server: {data}"), e)
                 })?;

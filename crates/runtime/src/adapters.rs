@@ -50,7 +50,10 @@ impl Context {
         let embedder = Arc::new(open_embedder(&settings).await?);
         let model = embedder.model().clone();
         let bm25 = Bm25::new(Bm25::default_config())?;
-        let tuning = SearchTuning::default();
+        let tuning = SearchTuning {
+            rrf_k: settings.index.rrf_k,
+            ..SearchTuning::default()
+        };
         let index: Arc<dyn VectorIndex> = match &settings.index.qdrant_url {
             Some(url) => Arc::new(
                 ServerIndex::open(

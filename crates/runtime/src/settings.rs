@@ -143,6 +143,9 @@ pub struct IndexSettings {
     pub qdrant_url: Option<String>,
     pub qdrant_api_key: Option<String>,
     pub collection: String,
+    /// Reciprocal rank fusion constant for hybrid search: larger flattens the weight of
+    /// the top ranks of each side.
+    pub rrf_k: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +184,7 @@ impl Default for Settings {
                 qdrant_url: None,
                 qdrant_api_key: None,
                 collection: "lectern_chunks".into(),
+                rrf_k: 60,
             },
             ingest: IngestSettings {
                 pdfium_lib: Some(assets.join("pdfium/libpdfium.so")).filter(|p| p.is_file()),
@@ -364,6 +368,9 @@ impl Settings {
                     "llm.backend must be \"local\" or \"openai\", not {other:?}"
                 ));
             }
+        }
+        if self.llm.parallel > self.llm.batch_size {
+            return invalid("llm.parallel must not exceed llm.batch_size (each sequence adds a token to every batch)".into());
         }
         if self.llm.context_length < 512 || self.llm.parallel == 0 || self.llm.max_tokens == 0 {
             return invalid("llm.context_length must be at least 512, llm.parallel and llm.max_tokens at least 1".into());

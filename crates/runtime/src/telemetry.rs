@@ -4,10 +4,21 @@ use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogSettings;
 
+/// llama.cpp reports every tensor and buffer at info level: only its warnings go to the
+/// log unless the filter names it (`llama-cpp-2=info`).
+fn with_quiet_llama(filter: &str) -> String {
+    if filter.contains("llama") {
+        filter.to_owned()
+    } else {
+        format!("{filter},llama-cpp-2=warn")
+    }
+}
+
 /// Installs the global subscriber once; later calls (tests, embedded services) are no-ops.
 pub fn init(settings: &LogSettings) {
-    let filter =
-        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(&settings.filter));
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.filter.clone());
+    let filter = EnvFilter::try_new(with_quiet_llama(&filter))
+        .unwrap_or_else(|_| EnvFilter::new(with_quiet_llama("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -16,4 +27,19 @@ pub fn init(settings: &LogSettings) {
     } else {
         builder.compact().try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llama_cpp_is_quiet_unless_asked_for() {
+        assert_eq!(with_quiet_llama("info"), "info,llama-cpp-2=warn");
+        assert_eq!(
+            with_quiet_llama("debug,llama-cpp-2=info"),
+            "debug,llama-cpp-2=info"
+        );
+        assert!(EnvFilter::try_new(with_quiet_llama("lectern=debug")).is_ok());
+    }
 }

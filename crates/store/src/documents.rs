@@ -98,20 +98,36 @@ impl Store {
         let now = Utc::now();
         let version = doc.current_version + 1;
         let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
-        let mut am = doc.into_active_model();
-        am.sha256 = Set(sha256);
-        am.size_bytes = Set(size_bytes);
-        am.media_type = Set(media_type);
-        am.storage_key = Set(storage_key);
-        am.current_version = Set(version);
-        am.status = Set(status::QUEUED.into());
-        am.error_message = Set(None);
-        am.updated_at = Set(now);
-        let doc = am
-            .update(&txn)
+        // Only if no one else queued a version meanwhile (two uploads of one name at once).
+        let updated = document::Entity::update_many()
+            .col_expr(document::Column::Sha256, Expr::value(sha256))
+            .col_expr(document::Column::SizeBytes, Expr::value(size_bytes))
+            .col_expr(document::Column::MediaType, Expr::value(media_type))
+            .col_expr(document::Column::StorageKey, Expr::value(storage_key))
+            .col_expr(document::Column::CurrentVersion, Expr::value(version))
+            .col_expr(document::Column::Status, Expr::value(status::QUEUED))
+            .col_expr(
+                document::Column::ErrorMessage,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(document::Column::UpdatedAt, Expr::value(now))
+            .filter(document::Column::Id.eq(doc.id))
+            .filter(document::Column::CurrentVersion.eq(doc.current_version))
+            .exec(&txn)
             .await
             .map_err(|e| db_error("queue new version", e))?;
+        if updated.rows_affected == 0 {
+            return Err(Error::Conflict(format!(
+                "{} changed while this version was uploaded; upload it again",
+                doc.file_name
+            )));
+        }
         let job = insert_job(&txn, doc.id, version, now).await?;
+        let doc = document::Entity::find_by_id(doc.id)
+            .one(&txn)
+            .await
+            .map_err(|e| db_error("queue new version", e))?
+            .ok_or_else(|| Error::NotFound("the document was deleted".into()))?;
         txn.commit()
             .await
             .map_err(|e| db_error("queue new version", e))?;

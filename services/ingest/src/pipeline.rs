@@ -90,6 +90,8 @@ pub struct Ingestor {
     workers: usize,
     /// How long a claimed job stays this worker's without a heartbeat.
     pub lease: Duration,
+    /// Serialises the queueing of new versions (see `submit`).
+    new_versions: tokio::sync::Mutex<()>,
     /// Crash injection for tests: stop (as if killed) after this stage of the next job.
     #[doc(hidden)]
     pub crash_after: std::sync::Mutex<Option<Stage>>,
@@ -130,6 +132,7 @@ impl Ingestor {
             max_attempts: s.ingest.max_attempts,
             workers: s.ingest.workers,
             lease: Duration::from_secs(300),
+            new_versions: tokio::sync::Mutex::new(()),
             crash_after: std::sync::Mutex::new(None),
         })
     }
@@ -152,7 +155,8 @@ impl Ingestor {
     ) -> Result<String> {
         let path = self.original_path(document, version);
         let dir = path.parent().expect("a parent").to_owned();
-        let tmp = path.with_extension("part");
+        // A name of its own, so two writers never interleave in one file.
+        let tmp = path.with_extension(format!("{}.part", Uuid::new_v4().simple()));
         let write = async {
             tokio::fs::create_dir_all(&dir).await?;
             tokio::fs::write(&tmp, bytes).await?;
@@ -211,8 +215,12 @@ impl Ingestor {
                 document: self.store.create_failed_document(new, &reason).await?,
             });
         }
-        // The same bytes again (even ones that failed before): nothing new to do.
-        if let Some(existing) = self.store.find_document_by_sha(workspace, &sha256).await? {
+        // The same bytes again (even ones that failed before): nothing new to do. A file
+        // refused at the door (nothing stored) only counts under the same name: the same
+        // bytes under a better name or type are a new try.
+        if let Some(existing) = self.store.find_document_by_sha(workspace, &sha256).await?
+            && (!existing.storage_key.is_empty() || existing.file_name == file_name)
+        {
             return Ok(Submitted::Unchanged { document: existing });
         }
         let media = match detect_media_type(&bytes, file_name) {
@@ -233,6 +241,15 @@ impl Ingestor {
             .await?
             && existing.status != lectern_store::status::FAILED
         {
+            // One new version at a time in this process, so two uploads of one name
+            // cannot both write `v{n+1}`; across processes the conditional update in
+            // `queue_new_version` lets only one of them win.
+            let _serial = self.new_versions.lock().await;
+            let existing = self
+                .store
+                .document(existing.id)
+                .await?
+                .ok_or_else(|| Error::NotFound("the document was deleted meanwhile".into()))?;
             let version = existing.current_version + 1;
             let key = self.write_original(existing.id, version, &bytes).await?;
             let (document, _) = self
@@ -301,11 +318,24 @@ impl Ingestor {
         let on_done = std::sync::Mutex::new(on_done);
         let done = std::sync::Mutex::new(Vec::new());
         let worker = || async {
-            while let Some(p) = self.process_next().await? {
-                (lock(&on_done))(&p);
-                lock(&done).push(p);
+            let mut transient = 0;
+            loop {
+                match self.process_next().await {
+                    Ok(Some(p)) => {
+                        transient = 0;
+                        (lock(&on_done))(&p);
+                        lock(&done).push(p);
+                    }
+                    Ok(None) => return Ok(()),
+                    // Another worker holding the database a moment: wait and go on.
+                    Err(e) if e.is_transient() && transient < 5 => {
+                        transient += 1;
+                        tracing::warn!(error = %e, "ingest step failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500 * transient)).await;
+                    }
+                    Err(e) => return Err::<(), Error>(e),
+                }
             }
-            Ok::<_, Error>(())
         };
         // join_all, not try_join_all: a failing worker must not cancel the others mid-job.
         futures::future::join_all((0..self.workers.max(1)).map(|_| worker()))
@@ -369,6 +399,7 @@ impl Ingestor {
         let bytes = tokio::fs::read(self.original_path(doc.id, doc.current_version))
             .await
             .map_err(|e| Error::internal("cannot read the stored original", e))?;
+        let _serial = self.new_versions.lock().await;
         let key = self
             .write_original(doc.id, doc.current_version + 1, &bytes)
             .await?;
@@ -460,15 +491,22 @@ impl Ingestor {
             .await?
             .ok_or_else(|| JobError::Permanent("the document was deleted".into()))?;
         if job.version < doc.current_version {
+            // Points this version wrote before it was overtaken (a crash, a retry) must
+            // not stay searchable beside the newer version.
+            self.index
+                .delete_document(doc.workspace_id, doc.id, Some(job.version))
+                .await?;
             return Err(JobError::Permanent(format!(
                 "superseded by version {} before it was processed",
                 doc.current_version
             )));
         }
         self.store.mark_processing(doc.id).await?;
+        // Missing may mean "not renamed into place yet" (an upload commits its row first):
+        // retried with backoff, and failed with this reason once attempts run out.
         let bytes = tokio::fs::read(self.original_path(doc.id, job.version))
             .await
-            .map_err(|e| JobError::Permanent(format!("the stored original is missing ({e})")))?;
+            .map_err(|e| Error::unavailable("the stored original is missing", e))?;
 
         let started = Instant::now();
         let parsers = self.parsers.clone();

@@ -44,6 +44,9 @@ pub struct Timings {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub tokens_per_second: f64,
+    /// Why generation stopped (absent when the model was not asked).
+    #[schema(value_type = Option<String>)]
+    pub finish_reason: Option<lectern_llm::FinishReason>,
 }
 
 /// The full answer, after generation and checking.
@@ -161,6 +164,11 @@ impl Answerer {
             self.max_tokens,
         )
         .await?;
+        if k == 0 {
+            // Only the instructions and the question fit: an answer would not be grounded.
+            timings.total_ms = started.elapsed().as_millis() as u64;
+            return Ok(abstention(search_query, retrieved.passages, timings));
+        }
         let sources = retrieved.passages[..k].to_vec();
 
         // Stream the pieces through, keeping the whole text.
@@ -189,9 +197,13 @@ impl Answerer {
         timings.prompt_tokens = stats.prompt_tokens;
         timings.completion_tokens = stats.completion_tokens;
         timings.tokens_per_second = stats.tokens_per_second();
+        timings.finish_reason = Some(stats.finish);
 
-        let (answer, _) = cite::clean_markers(&raw, sources.len());
-        if answer.is_empty() || cite::says_not_found(&answer) {
+        let (answer, cited_by_model) = cite::clean_markers(&raw, sources.len());
+        // The model's own "not found": an answer that cites nothing and says so (a cited
+        // sentence such as "the contract does not contain a non-compete clause [2]" is
+        // an answer, not a refusal).
+        if answer.is_empty() || (cited_by_model.is_empty() && cite::says_not_found(&answer)) {
             timings.total_ms = started.elapsed().as_millis() as u64;
             return Ok(abstention(search_query, sources, timings));
         }

@@ -253,6 +253,10 @@ async fn answer(
         let text = body.question.clone();
         move |tokens: mpsc::UnboundedSender<String>| async move {
             let answer = answerer.answer(question, tokens).await?;
+            if answer.timings.finish_reason == Some(lectern_llm::FinishReason::Cancelled) {
+                // The client went away mid-answer: a truncated turn is not kept.
+                return Err(Error::Conflict("the answer was cancelled".into()));
+            }
             let details = serde_json::to_value(&answer)
                 .map_err(|e| Error::internal("cannot store the answer", e))?;
             let message = ctx
@@ -473,7 +477,7 @@ async fn chat_completions(
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": a.answer}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": a.answer}, "finish_reason": finish_reason(&a)}],
             "usage": {"prompt_tokens": a.timings.prompt_tokens, "completion_tokens": a.timings.completion_tokens, "total_tokens": a.timings.prompt_tokens + a.timings.completion_tokens},
             "citations": a.citations,
             "abstained": a.abstained,
@@ -519,7 +523,7 @@ async fn chat_completions(
         match result {
             Ok(a) => {
                 let extra = json!({"citations": a.citations, "abstained": a.abstained, "sentences": a.sentences, "answer": a.answer});
-                let _ = out.send(chunk(json!({}), Some("stop"), Some(extra)));
+                let _ = out.send(chunk(json!({}), Some(finish_reason(&a)), Some(extra)));
             }
             Err(e) => {
                 let _ = out.send(Bytes::from(format!(
@@ -531,6 +535,14 @@ async fn chat_completions(
         let _ = out.send(Bytes::from_static(b"data: [DONE]\n\n"));
     });
     Ok(event_stream(rx))
+}
+
+/// OpenAI's `finish_reason` for an answer: `length` when the model hit its token limit.
+fn finish_reason(a: &Answer) -> &'static str {
+    match a.timings.finish_reason {
+        Some(lectern_llm::FinishReason::Length) => "length",
+        _ => "stop",
+    }
 }
 
 /// The caller's workspaces as OpenAI models, plus `lectern` for all of them.

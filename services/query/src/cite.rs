@@ -35,11 +35,19 @@ pub fn clean_markers(answer: &str, sources: usize) -> (String, Vec<usize>) {
         }
         out
     });
-    // Removing a marker can leave "word ." or double spaces behind.
-    let tidy = cleaned
-        .replace(" .", ".")
-        .replace(" ,", ",")
-        .replace("  ", " ");
+    // Removing a marker can leave "word ." or double spaces behind; tidied to a fixed
+    // point, so that cleaning a clean answer changes nothing (sentence spans stay true).
+    let mut tidy = cleaned.into_owned();
+    loop {
+        let next = tidy
+            .replace(" .", ".")
+            .replace(" ,", ",")
+            .replace("  ", " ");
+        if next == tidy {
+            break;
+        }
+        tidy = next;
+    }
     (tidy.trim().to_owned(), cited)
 }
 
@@ -383,6 +391,11 @@ mod tests {
         let (text, cited) = clean_markers("See [Source 3] and [0] and [sources 1; 3].", 3);
         assert_eq!(text, "See [3] and and [1][3].");
         assert_eq!(cited, vec![3, 1]);
+
+        // Cleaning is idempotent, however many markers were removed in a row.
+        let (once, _) = clean_markers("Thirty days [7] [8] [9].  Next   [1].", 1);
+        assert_eq!(once, "Thirty days. Next [1].");
+        assert_eq!(clean_markers(&once, 1).0, once);
 
         // Brackets that are not markers stay as they are.
         let (text, cited) = clean_markers("Use x[i] or [a-z] here [1].", 1);

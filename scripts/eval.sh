@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Reproduces docs/EVALUATION.md: the development set's PDFs ingested with the embedded
+# defaults, `lectern eval retrieval` on its BEIR form (pages as documents), and
+# `lectern eval qa` with each model given (default: SmolLM2 and Qwen2.5-Coder-1.5B).
+# Results (JSON) go to $LECTERN_CACHE_DIR/eval-results/. Extra settings come from the
+# environment, e.g. LECTERN_INGEST__CHUNK_TOKENS=300 scripts/eval.sh smollm2.
+#
+# Usage: scripts/eval.sh [retrieval-only|smollm2|qwen]...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+lectern_prepare core pdfium llm qwen
+set -a; eval "$(scripts/fetch-dev-qa.sh)"; set +a
+python3 -c "import pypdfium2" 2>/dev/null || python3 -m pip install -q pypdfium2==5.15.2 >&2
+cargo build --release --locked -p lectern >&2
+bin="$CARGO_TARGET_DIR/release/lectern"
+qa=../shared/data/dev-qa/qa.jsonl
+[ -f "$qa" ] || qa=/work/shared/data/dev-qa/qa.jsonl
+out="$LECTERN_CACHE_DIR/eval-results"
+mkdir -p "$out"
+tag="c${LECTERN_INGEST__CHUNK_TOKENS:-200}-o${LECTERN_INGEST__CHUNK_OVERLAP_TOKENS:-24}-k${LECTERN_INDEX__RRF_K:-60}"
+data="$LECTERN_CACHE_DIR/eval-data/$tag"
+if [ ! -f "$data/.ingested" ]; then
+    rm -rf "$data"
+    "$bin" --data-dir "$data" ingest --workspace dev-qa "$LECTERN_DEV_QA_DIR" >&2
+    touch "$data/.ingested"
+fi
+beir="$LECTERN_CACHE_DIR/beir-dev-qa"
+[ -f "$beir/corpus.jsonl" ] || python3 scripts/make-beir-dev-qa.py "$qa" "$LECTERN_DEV_QA_DIR" "$beir" >&2
+
+runs=("$@")
+[ ${#runs[@]} -gt 0 ] || runs=(retrieval-only smollm2 qwen)
+for run in "${runs[@]}"; do
+    case "$run" in
+    retrieval-only)
+        "$bin" --data-dir "$data" eval retrieval --dataset "$beir" --json >"$out/beir-$tag.json"
+        "$bin" --data-dir "$data" eval retrieval --dataset "$beir"
+        "$bin" --data-dir "$data" eval qa --workspace dev-qa --retrieval-only --json "$qa" >"$out/qa-retrieval-$tag.json"
+        "$bin" --data-dir "$data" eval qa --workspace dev-qa --retrieval-only "$qa" ;;
+    smollm2 | qwen)
+        model=$LECTERN_SMOLLM2_MODEL
+        [ "$run" = qwen ] && model=$LECTERN_QWEN_MODEL
+        "$bin" --data-dir "$data" --llm-model "$model" eval qa --workspace dev-qa --json "$qa" >"$out/qa-$run-$tag.json"
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], json.dumps(d['summary'], indent=1))" "$out/qa-$run-$tag.json" "$run" ;;
+    *) echo "eval: unknown run $run" >&2; exit 2 ;;
+    esac
+done
