@@ -18,10 +18,19 @@ pub struct QaItem {
     pub answerable: bool,
     /// The file name of the document that answers (answerable questions).
     pub doc: Option<String>,
-    #[serde(default)]
+    /// The pages that answer (null or absent for unanswerable questions).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub pages: Vec<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub answer_keywords: Vec<String>,
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 pub fn load(path: &Path) -> anyhow::Result<Vec<QaItem>> {
@@ -252,6 +261,21 @@ mod tests {
             text: "x".into(),
             score: 1.0,
         }
+    }
+
+    #[test]
+    fn question_files_read_nulls_as_empty() {
+        let item: QaItem = serde_json::from_str(
+            r#"{"id": "d", "question": "q?", "answerable": false, "doc": null, "pages": null, "answer_keywords": []}"#,
+        )
+        .unwrap();
+        assert!(item.pages.is_empty() && item.doc.is_none());
+        let item: QaItem = serde_json::from_str(
+            r#"{"id": "d", "question": "q?", "answerable": true, "doc": "a.pdf", "pages": [3]}"#,
+        )
+        .unwrap();
+        assert_eq!(item.pages, vec![3]);
+        assert!(item.answer_keywords.is_empty());
     }
 
     #[test]

@@ -7,18 +7,21 @@ use std::time::Instant;
 use lectern_runtime::{Context, Settings};
 use serde_json::json;
 
-/// Ingests `paths` into a scratch data dir with the embedded defaults, then times the
-/// embedder alone on the very same chunk texts, and reports both and their ratio.
-pub async fn ingest(
+/// The embedded defaults on a throw-away data dir (removed when the guard drops).
+async fn scratch_context(
     mut settings: Settings,
-    paths: &[PathBuf],
-    json_out: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(std::sync::Arc<Context>, tempfile::TempDir)> {
     let scratch = tempfile::tempdir()?;
     settings.data_dir = scratch.path().to_owned();
     settings.database.url = None;
     settings.index.qdrant_url = None;
-    let ctx = Context::open(settings, true).await?;
+    Ok((Context::open(settings, true).await?, scratch))
+}
+
+/// Ingests `paths` into a scratch data dir with the embedded defaults, then times the
+/// embedder alone on the very same chunk texts, and reports both and their ratio.
+pub async fn ingest(settings: Settings, paths: &[PathBuf], json_out: bool) -> anyhow::Result<()> {
+    let (ctx, _scratch) = scratch_context(settings).await?;
     let summary = crate::ingest::run(&ctx, "bench", paths, true).await?;
 
     // The embedder alone, in the pipeline's batches, on the same texts.
@@ -110,7 +113,7 @@ impl Rng {
 /// `points`, in a scratch embedded index; then `queries` real questions (or chunk
 /// sentences) timed through hybrid search, without and with embedding the question.
 pub async fn retrieval(
-    mut settings: Settings,
+    settings: Settings,
     paths: &[PathBuf],
     points: &[usize],
     real: usize,
@@ -118,11 +121,7 @@ pub async fn retrieval(
     json_out: bool,
 ) -> anyhow::Result<()> {
     use lectern_core::{ChunkPoint, IndexedChunk, PageRange, SearchMode, Span, WorkspaceScope};
-    let scratch = tempfile::tempdir()?;
-    settings.data_dir = scratch.path().to_owned();
-    settings.database.url = None;
-    settings.index.qdrant_url = None;
-    let ctx = Context::open(settings, true).await?;
+    let (ctx, _scratch) = scratch_context(settings).await?;
     let ingestor = lectern_ingest::pipeline::Ingestor::new(&ctx)?;
     let mut texts = Vec::new();
     for file in crate::ingest::collect(paths)? {
@@ -364,11 +363,17 @@ pub async fn generate(
         ),
     ];
     let prompt = local.count_tokens(&messages).await?;
-    let request = GenerationRequest {
-        messages,
-        max_tokens,
-        temperature: 0.0,
-        seed: 1,
+    // Each run's prompt differs in its first line, so neither engine can reuse a cached
+    // prompt (llama.cpp's server caches the previous prompt of a slot by default).
+    let request_for = |run: usize| {
+        let mut messages = messages.clone();
+        messages[0].content = format!("Run {run}. {}", messages[0].content);
+        GenerationRequest {
+            messages,
+            max_tokens,
+            temperature: 0.0,
+            seed: 1,
+        }
     };
     let mut stats: [Vec<(f64, f64, u32)>; 2] = [Vec::new(), Vec::new()];
     for run in 0..=runs {
@@ -378,7 +383,7 @@ pub async fn generate(
         {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-            let s = engine.generate(request.clone(), tx).await?;
+            let s = engine.generate(request_for(run), tx).await?;
             drain.await?;
             if run > 0 {
                 // Run 0 warms caches and is not counted.

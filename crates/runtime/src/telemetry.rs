@@ -4,14 +4,18 @@ use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogSettings;
 
-/// llama.cpp reports every tensor and buffer at info level: only its warnings go to the
-/// log unless the filter names it (`llama-cpp-2=info`).
+/// llama.cpp reports every tensor and buffer at info level, and Qdrant's engine warns on
+/// each shard operation that its (server-only) feature flags are unset: those are kept
+/// out of the log unless the filter names them (`llama-cpp-2=info`).
 fn with_quiet_llama(filter: &str) -> String {
-    if filter.contains("llama") {
-        filter.to_owned()
-    } else {
-        format!("{filter},llama-cpp-2=warn")
+    let mut out = filter.to_owned();
+    if !filter.contains("llama") {
+        out.push_str(",llama-cpp-2=warn");
     }
+    if !filter.contains("qdrant_edge") {
+        out.push_str(",qdrant_edge::common::flags=error");
+    }
+    out
 }
 
 /// Installs the global subscriber once; later calls (tests, embedded services) are no-ops.
@@ -34,11 +38,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn llama_cpp_is_quiet_unless_asked_for() {
-        assert_eq!(with_quiet_llama("info"), "info,llama-cpp-2=warn");
+    fn noisy_dependencies_are_quiet_unless_asked_for() {
         assert_eq!(
-            with_quiet_llama("debug,llama-cpp-2=info"),
-            "debug,llama-cpp-2=info"
+            with_quiet_llama("info"),
+            "info,llama-cpp-2=warn,qdrant_edge::common::flags=error"
+        );
+        assert_eq!(
+            with_quiet_llama("debug,llama-cpp-2=info,qdrant_edge=debug"),
+            "debug,llama-cpp-2=info,qdrant_edge=debug"
         );
         assert!(EnvFilter::try_new(with_quiet_llama("lectern=debug")).is_ok());
     }
