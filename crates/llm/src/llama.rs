@@ -331,6 +331,18 @@ impl Slot {
         }
     }
 
+    /// Ends the request: sends any bytes still held, then its stats.
+    fn finish(self, reason: FinishReason) {
+        if !self.partial.is_empty() {
+            let _ = self
+                .job
+                .out
+                .send(String::from_utf8_lossy(&self.partial).into_owned());
+        }
+        let stats = self.stats(reason);
+        let _ = self.job.done.send(Ok(stats));
+    }
+
     /// Emits the complete UTF-8 characters among `bytes` (after any held partial bytes).
     fn emit(&mut self, bytes: &[u8]) -> bool {
         self.partial.extend_from_slice(bytes);
@@ -408,16 +420,7 @@ fn engine_thread(
             };
             match next {
                 // A client that left while queued costs nothing.
-                Some(job) if job.out.is_closed() => {
-                    let started = job.started;
-                    let _ = job.done.send(Ok(GenerationStats {
-                        prompt_tokens: job.tokens.len() as u32,
-                        completion_tokens: 0,
-                        first_token: None,
-                        total: started.elapsed(),
-                        finish: FinishReason::Cancelled,
-                    }));
-                }
+                Some(job) if job.out.is_closed() => Slot::new(job).finish(FinishReason::Cancelled),
                 Some(job) => {
                     ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
                     slots[i] = Some(Slot::new(job));
@@ -428,9 +431,10 @@ fn engine_thread(
         // A client that left mid-prompt or mid-answer frees its sequence at once.
         for (i, entry) in slots.iter_mut().enumerate() {
             if entry.as_ref().is_some_and(|s| s.job.out.is_closed()) {
-                let slot = entry.take().expect("an active slot");
-                let stats = slot.stats(FinishReason::Cancelled);
-                let _ = slot.job.done.send(Ok(stats));
+                entry
+                    .take()
+                    .expect("an active slot")
+                    .finish(FinishReason::Cancelled);
                 ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
             }
         }
@@ -510,15 +514,7 @@ fn engine_thread(
                 }
             };
             if let Some(finish) = finish {
-                let slot = entry.take().expect("an active slot");
-                if !slot.partial.is_empty() {
-                    let _ = slot
-                        .job
-                        .out
-                        .send(String::from_utf8_lossy(&slot.partial).into_owned());
-                }
-                let stats = slot.stats(finish);
-                let _ = slot.job.done.send(Ok(stats));
+                entry.take().expect("an active slot").finish(finish);
                 ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
             }
         }

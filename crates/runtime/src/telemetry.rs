@@ -7,7 +7,7 @@ use crate::settings::LogSettings;
 /// llama.cpp reports every tensor and buffer at info level, and Qdrant's engine warns on
 /// each shard operation that its (server-only) feature flags are unset: those are kept
 /// out of the log unless the filter names them (`llama-cpp-2=info`).
-fn with_quiet_llama(filter: &str) -> String {
+fn with_quiet_dependencies(filter: &str) -> String {
     let mut out = filter.to_owned();
     if !filter.contains("llama") {
         out.push_str(",llama-cpp-2=warn");
@@ -21,8 +21,8 @@ fn with_quiet_llama(filter: &str) -> String {
 /// Installs the global subscriber once; later calls (tests, embedded services) are no-ops.
 pub fn init(settings: &LogSettings) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.filter.clone());
-    let filter = EnvFilter::try_new(with_quiet_llama(&filter))
-        .unwrap_or_else(|_| EnvFilter::new(with_quiet_llama("info")));
+    let filter = EnvFilter::try_new(with_quiet_dependencies(&filter))
+        .unwrap_or_else(|_| EnvFilter::new(with_quiet_dependencies("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -40,13 +40,13 @@ mod tests {
     #[test]
     fn noisy_dependencies_are_quiet_unless_asked_for() {
         assert_eq!(
-            with_quiet_llama("info"),
+            with_quiet_dependencies("info"),
             "info,llama-cpp-2=warn,qdrant_edge::common::flags=error"
         );
         assert_eq!(
-            with_quiet_llama("debug,llama-cpp-2=info,qdrant_edge=debug"),
+            with_quiet_dependencies("debug,llama-cpp-2=info,qdrant_edge=debug"),
             "debug,llama-cpp-2=info,qdrant_edge=debug"
         );
-        assert!(EnvFilter::try_new(with_quiet_llama("lectern=debug")).is_ok());
+        assert!(EnvFilter::try_new(with_quiet_dependencies("lectern=debug")).is_ok());
     }
 }

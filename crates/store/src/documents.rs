@@ -134,6 +134,15 @@ impl Store {
         Ok((doc, job))
     }
 
+    /// The documents with these ids that exist, in one query.
+    pub async fn documents(&self, ids: &[DocumentId]) -> Result<Vec<document::Model>> {
+        document::Entity::find()
+            .filter(document::Column::Id.is_in(ids.to_vec()))
+            .all(&self.db)
+            .await
+            .map_err(|e| db_error("find documents", e))
+    }
+
     pub async fn document(&self, id: DocumentId) -> Result<Option<document::Model>> {
         document::Entity::find_by_id(id)
             .one(&self.db)

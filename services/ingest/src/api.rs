@@ -407,8 +407,10 @@ async fn upload(
         )
         .into());
     }
+    let docs: Vec<document::Model> = results.iter().map(|(_, s)| s.document().clone()).collect();
+    let counts = ctx.store.chunk_counts(&docs).await?;
     let mut documents = Vec::with_capacity(results.len());
-    for (file_name, submitted) in results {
+    for ((file_name, submitted), doc) in results.into_iter().zip(docs) {
         let outcome = match &submitted {
             Submitted::Queued { .. } => "queued",
             Submitted::Unchanged { .. } => "unchanged",
@@ -419,11 +421,11 @@ async fn upload(
             api.wake.notify_one();
         }
         audit(&ctx, &caller, "document.upload", ws, file_name.clone()).await;
-        let doc = submitted.document().clone();
+        let chunks = counts.get(&doc.id).copied().unwrap_or(0);
         documents.push(UploadOut {
             file_name,
             outcome: outcome.into(),
-            document: document_out(&ctx, doc).await?,
+            document: DocumentOut::new(doc, chunks),
         });
     }
     Ok(HttpResponse::Accepted().json(UploadResult { documents }))

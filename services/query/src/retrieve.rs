@@ -109,19 +109,20 @@ impl Retriever {
         };
         let hits = self.index.search(scope, &request).await?;
 
-        // Document names from SQL; a hit whose document is gone (deleted a moment ago)
-        // is skipped.
-        let mut names: HashMap<DocumentId, Option<String>> = HashMap::new();
-        for hit in &hits {
-            if !names.contains_key(&hit.chunk.document_id) {
-                let doc = self.store.document(hit.chunk.document_id).await?;
-                names.insert(hit.chunk.document_id, doc.map(|d| d.file_name));
-            }
-        }
+        // Document names from SQL, in one query; a hit whose document is gone (deleted a
+        // moment ago) is skipped.
+        let ids: Vec<DocumentId> = hits.iter().map(|h| h.chunk.document_id).collect();
+        let names: HashMap<DocumentId, String> = self
+            .store
+            .documents(&ids)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d.file_name))
+            .collect();
         let mut passages: Vec<Passage> = Vec::new();
         let mut kept_shingles: Vec<HashSet<u64>> = Vec::new();
         for hit in hits {
-            let Some(Some(document)) = names.get(&hit.chunk.document_id).cloned() else {
+            let Some(document) = names.get(&hit.chunk.document_id).cloned() else {
                 continue;
             };
             let shingles = shingles(&hit.chunk.text);
