@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 mod columns;
 mod m20261128_000001_initial;
 mod m20261129_000001_keys_and_conversations;
+mod m20261130_000001_web;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261129_000001_keys_and_conversations::Migration),
+            Box::new(m20261130_000001_web::Migration),
         ]
     }
 }

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use lectern_runtime::{Application, Context, Settings};
+use lectern_runtime::{Context, Settings};
 
 /// A running Lectern on a free port, with its own data dir.
 pub struct TestApp {
@@ -42,7 +42,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         lectern_query::configure(ctx.clone()).unwrap(),
         lectern_web::configure(ctx.clone()).unwrap(),
     ];
-    let app = Application::build(ctx.settings.server.bind, 2, ctx.readiness(), services).unwrap();
+    let app = ctx.application(2, services).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp {

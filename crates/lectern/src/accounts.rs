@@ -6,7 +6,8 @@ use lectern_store::{NewUser, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
-    /// Create a user (no password: they sign in once the web app sets one, or use API keys).
+    /// Create a user. With `--password-stdin` they sign in to the web app with the
+    /// password read from standard input; without, they use API keys or single sign-on.
     Create {
         #[arg(long)]
         email: String,
@@ -15,6 +16,9 @@ pub enum UserCommand {
         /// Make the user a site admin.
         #[arg(long)]
         admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -33,12 +37,28 @@ pub enum ApiKeyCommand {
 
 pub async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Create { email, name, admin } => {
+        UserCommand::Create {
+            email,
+            name,
+            admin,
+            password_stdin,
+        } => {
+            let password_hash = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
+                let password = line.trim_end_matches(['\r', '\n']).to_owned();
+                lectern_web::check_new_password(&password, &email)?;
+                Some(lectern_web::hash_password(password).await?)
+            } else {
+                None
+            };
             let user = store
                 .create_user(NewUser {
                     email,
                     display_name: name,
-                    password_hash: None,
+                    password_hash,
                     is_admin: admin,
                 })
                 .await?;

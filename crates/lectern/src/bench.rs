@@ -112,16 +112,36 @@ impl Rng {
 /// `paths` (up to `real` of them), repeated with small noise on the vectors up to
 /// `points`, in a scratch embedded index; then `queries` real questions (or chunk
 /// sentences) timed through hybrid search, without and with embedding the question.
+#[allow(clippy::too_many_arguments)]
 pub async fn retrieval(
     settings: Settings,
     paths: &[PathBuf],
     points: &[usize],
     real: usize,
     questions: Option<&std::path::Path>,
+    keep: Option<&std::path::Path>,
     json_out: bool,
 ) -> anyhow::Result<()> {
     use lectern_core::{ChunkPoint, IndexedChunk, PageRange, SearchMode, Span, WorkspaceScope};
-    let (ctx, _scratch) = scratch_context(settings).await?;
+    let (ctx, _scratch) = match keep {
+        // A data dir to keep, for measuring `lectern serve` on the same points.
+        Some(dir) => {
+            anyhow::ensure!(
+                !dir.exists() || std::fs::read_dir(dir)?.next().is_none(),
+                "{} must be a new or empty directory",
+                dir.display()
+            );
+            let mut settings = settings;
+            settings.data_dir = dir.to_owned();
+            settings.database.url = None;
+            settings.index.qdrant_url = None;
+            (Context::open(settings, true).await?, None)
+        }
+        None => {
+            let (ctx, scratch) = scratch_context(settings).await?;
+            (ctx, Some(scratch))
+        }
+    };
     let ingestor = lectern_ingest::pipeline::Ingestor::new(&ctx)?;
     let mut texts = Vec::new();
     for file in crate::ingest::collect(paths)? {
@@ -159,7 +179,30 @@ pub async fn retrieval(
         tokio::task::spawn_blocking(move || embedder.embed(&q)).await??
     };
 
-    let workspace = uuid::Uuid::new_v4();
+    let workspace = match keep {
+        // The kept index is served as a real workspace: its documents exist in SQL.
+        Some(_) => {
+            let ws = ctx.store.create_workspace("bench", None).await?.id;
+            let documents = points.iter().max().copied().unwrap_or(0).div_ceil(500);
+            for d in 0..documents {
+                let new = lectern_store::NewDocument {
+                    id: uuid::Uuid::from_u128(d as u128 + 1),
+                    workspace_id: ws,
+                    title: format!("bench {d}"),
+                    file_name: format!("bench-{d}.txt"),
+                    media_type: "text/plain".into(),
+                    sha256: format!("{d:064x}"),
+                    size_bytes: 0,
+                    storage_key: String::new(),
+                };
+                ctx.store
+                    .create_failed_document(new, "benchmark points, no original")
+                    .await?;
+            }
+            ws
+        }
+        None => uuid::Uuid::new_v4(),
+    };
     let scope = WorkspaceScope::one(workspace);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut indexed = 0usize;
@@ -261,10 +304,32 @@ pub async fn retrieval(
         }
         rows.push(row);
     }
+    let kept = match keep {
+        Some(dir) => {
+            let user = ctx
+                .store
+                .create_user(lectern_store::NewUser {
+                    email: "bench@localhost.localdomain".into(),
+                    display_name: None,
+                    password_hash: None,
+                    is_admin: true,
+                })
+                .await?;
+            let (_, key) = ctx.store.create_api_key(user.id, "bench").await?;
+            if !json_out {
+                println!(
+                    "kept in {}: workspace {workspace}, API key {key}",
+                    dir.display()
+                );
+            }
+            Some(json!({"data_dir": dir, "workspace": workspace, "api_key": key}))
+        }
+        None => None,
+    };
     if json_out {
         println!(
             "{}",
-            json!({"real_chunks": sample.len(), "questions": questions.len(), "results": rows})
+            json!({"real_chunks": sample.len(), "questions": questions.len(), "results": rows, "kept": kept})
         );
     }
     Ok(())

@@ -146,6 +146,10 @@ enum BenchCommand {
         /// A question file (qa.jsonl format) for the queries; default: chunk openings.
         #[arg(long)]
         questions: Option<PathBuf>,
+        /// Build in this (new) data dir and keep it, with a workspace `bench`, an admin
+        /// user and an API key, so that `lectern serve` can be measured on the points.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
         #[arg(long)]
         json: bool,
         #[arg(required = true, value_name = "PATH")]
@@ -276,10 +280,20 @@ async fn main() -> anyhow::Result<()> {
             points,
             real,
             questions,
+            keep,
             json,
             paths,
         }) => {
-            bench::retrieval(settings, &paths, &points, real, questions.as_deref(), json).await?;
+            bench::retrieval(
+                settings,
+                &paths,
+                &points,
+                real,
+                questions.as_deref(),
+                keep.as_deref(),
+                json,
+            )
+            .await?;
         }
         Command::Bench(BenchCommand::Generate {
             server,

@@ -239,4 +239,45 @@ fn users_and_api_keys_are_made_from_the_command_line() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("lectern user create"));
+
+    // A user who signs in to the web app: the password comes on standard input.
+    let with_password = |password: &str| {
+        let mut child = lectern(data.path())
+            .args([
+                "user",
+                "create",
+                "--email",
+                "ops@example.org",
+                "--password-stdin",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = with_password("short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10 characters"));
+    let out = with_password("a proper passphrase");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = format!("sqlite://{}", data.path().join("lectern.db").display());
+    let hash = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = lectern_store::Store::connect(&db).await.unwrap();
+        store
+            .find_user_by_email("ops@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap()
+    });
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
 }

@@ -7,6 +7,7 @@ use lectern_core::{Embedder, VectorIndex};
 use lectern_embed::{EmbedderOptions, FastEmbedder};
 use lectern_store::Store;
 use lectern_vector::{Bm25, EdgeIndex, SearchTuning, ServerIndex};
+use uuid::Uuid;
 
 use crate::app::{Application, Configure};
 use crate::http::{Readiness, ReadyCheck};
@@ -18,6 +19,13 @@ pub struct Context {
     pub store: Store,
     pub embedder: Arc<dyn Embedder>,
     pub index: Arc<dyn VectorIndex>,
+    /// The secret with which the web app calls ingest and query for a user: the
+    /// configured `server.service_token`, or (embedded shape, none configured) a random
+    /// one that lives as long as the process.
+    pub service_token: String,
+    /// This process's own address once it listens (`http://127.0.0.1:PORT`): where the
+    /// web app reaches ingest and query when they run in the same process.
+    pub local_url: std::sync::OnceLock<String>,
 }
 
 impl Context {
@@ -74,11 +82,17 @@ impl Context {
                 )
             }
         };
+        let service_token =
+            settings.server.service_token.clone().unwrap_or_else(|| {
+                format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+            });
         Ok(Arc::new(Self {
             settings,
             store,
             embedder,
             index,
+            service_token,
+            local_url: std::sync::OnceLock::new(),
         }))
     }
 }
@@ -117,6 +131,28 @@ pub fn open_llm(settings: &Settings) -> anyhow::Result<Option<Arc<dyn lectern_ll
 }
 
 impl Context {
+    /// Binds the HTTP application of `services` on the settings' address and records the
+    /// address this process answers on.
+    pub fn application(
+        self: &Arc<Self>,
+        workers: usize,
+        services: Vec<Configure>,
+    ) -> std::io::Result<Application> {
+        let app = Application::build(
+            self.settings.server.bind,
+            workers,
+            self.readiness(),
+            services,
+        )?;
+        let host = match self.settings.server.bind.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        let _ = self.local_url.set(format!("http://{host}:{}", app.port()));
+        Ok(app)
+    }
+
     /// What `/ready` checks: the database answers.
     pub fn readiness(self: &Arc<Self>) -> Readiness {
         let store = self.store.clone();
@@ -161,12 +197,7 @@ pub async fn serve(ctx: Arc<Context>, services: &[ServiceEntry]) -> anyhow::Resu
         })
         .collect::<anyhow::Result<_>>()?;
     let names: Vec<_> = services.iter().map(|(name, _)| *name).collect();
-    let app = Application::build(
-        ctx.settings.server.bind,
-        ctx.settings.server.workers,
-        ctx.readiness(),
-        routes,
-    )?;
+    let app = ctx.application(ctx.settings.server.workers, routes)?;
     tracing::info!(services = ?names, address = %ctx.settings.server.bind, port = app.port(), "Lectern is listening");
     app.run_until_stopped().await?;
     Ok(())

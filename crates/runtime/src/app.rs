@@ -68,9 +68,22 @@ impl Application {
 }
 
 /// Unknown paths answer with the same JSON error body as every other error.
+/// Browsers (asking for HTML) get a page with a way back.
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        return actix_web::HttpResponse::NotFound()
+            .content_type("text/html; charset=utf-8")
+            .body(NOT_FOUND_PAGE);
+    }
     actix_web::HttpResponse::NotFound().json(ErrorBody {
         code: "not_found".into(),
         message: format!("no such page or endpoint: {} {}", req.method(), req.path()),
     })
 }
+
+const NOT_FOUND_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Not found · Lectern</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main id=\"main\" class=\"narrow\"><h1>Not found</h1><p>There is no page at this address. It may have moved, or the link is mistyped.</p><p><a href=\"/\">Go to Lectern's start page</a></p></main></body></html>";

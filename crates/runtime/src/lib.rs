@@ -18,5 +18,5 @@ pub use auth::{Action, Caller};
 pub use lectern_core::default_cache_dir;
 pub use settings::{
     ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings, IngestSettings, LlmSettings,
-    LogSettings, QuerySettings, ServerSettings, Settings,
+    LogSettings, OidcSettings, QuerySettings, ServerSettings, Settings, WebSettings,
 };

@@ -22,7 +22,41 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub llm: LlmSettings,
     pub query: QuerySettings,
+    pub web: WebSettings,
     pub log: LogSettings,
+}
+
+/// The web app: accounts, sessions, single sign-on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    /// Whether people may create their own account (an administrator can change it at
+    /// run time; the first account is always allowed and becomes site admin).
+    pub signup: bool,
+    /// The address people use, e.g. `https://lectern.example.org`: single sign-on's
+    /// redirect address, and `https` marks session cookies `Secure` (set it whenever
+    /// Lectern is served over TLS). Unset: the request's own address, cookies not `Secure`.
+    pub public_url: Option<String>,
+    /// Secret that signs session cookies (at least 64 characters); unset: one is made
+    /// and kept in `DATA_DIR/web-secret`.
+    pub secret: Option<String>,
+    pub session_hours: u64,
+    /// Failed sign-ins of one account within `throttle_minutes` before sign-in is refused.
+    pub max_failed_sign_ins: u64,
+    pub throttle_minutes: u64,
+    /// OpenID Connect single sign-on; unset: email and password only.
+    pub oidc: Option<OidcSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The issuer URL (its `/.well-known/openid-configuration` is read at start-up).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// What the sign-in button says, e.g. "Sign in with Example SSO".
+    pub button: Option<String>,
 }
 
 /// The language model that writes answers.
@@ -224,6 +258,15 @@ impl Default for Settings {
                 abstain_below: 0.2,
                 support_threshold: 0.5,
             },
+            web: WebSettings {
+                signup: true,
+                public_url: None,
+                secret: None,
+                session_hours: 24 * 7,
+                max_failed_sign_ins: 5,
+                throttle_minutes: 15,
+                oidc: None,
+            },
             log: LogSettings {
                 format: "text".into(),
                 filter: "info".into(),
@@ -253,6 +296,8 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("embed_model_dir", "embedding.model_dir"),
     ("bind", "server.bind"),
     ("service_token", "server.service_token"),
+    ("web_secret", "web.secret"),
+    ("public_url", "web.public_url"),
     ("log", "log.filter"),
     ("pdfium_lib", "ingest.pdfium_lib"),
     ("llm_model", "llm.model_path"),
@@ -342,6 +387,23 @@ impl Settings {
             && token.len() < 32
         {
             return invalid("server.service_token must be at least 32 characters".into());
+        }
+        if let Some(secret) = &self.web.secret
+            && secret.len() < 64
+        {
+            return invalid("web.secret must be at least 64 characters".into());
+        }
+        if self.web.max_failed_sign_ins == 0 || self.web.session_hours == 0 {
+            return invalid(
+                "web.max_failed_sign_ins and web.session_hours must be at least 1".into(),
+            );
+        }
+        if (self.server.ingest_url.is_some() || self.server.query_url.is_some())
+            && self.server.service_token.is_none()
+        {
+            return invalid(
+                "server.service_token is needed when server.ingest_url or server.query_url is set (the web app calls them with it)".into(),
+            );
         }
         if self.embedding.batch_size == 0 || self.embedding.batch_size > 1024 {
             return invalid("embedding.batch_size must be between 1 and 1024".into());

@@ -40,8 +40,19 @@ impl Store {
 
     /// Disables (or enables again) a user: a disabled user's keys and sessions stop working.
     pub async fn set_user_disabled(&self, id: Uuid, disabled: bool) -> Result<()> {
+        self.set_user_column(id, user::Column::Disabled, disabled.into())
+            .await
+    }
+
+    /// Sets one column of a user; "not found" when there is no such user.
+    pub(crate) async fn set_user_column(
+        &self,
+        id: Uuid,
+        column: user::Column,
+        value: sea_orm::Value,
+    ) -> Result<()> {
         let result = user::Entity::update_many()
-            .col_expr(user::Column::Disabled, Expr::value(disabled))
+            .col_expr(column, Expr::value(value))
             .filter(user::Column::Id.eq(id))
             .exec(&self.db)
             .await

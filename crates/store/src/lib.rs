@@ -13,8 +13,10 @@ mod error;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod web;
 
 pub use access::{API_KEY_PREFIX, WorkspaceAccess, secret_hash};
 pub use documents::{NewChunk, job_state, status};
 pub use sea_orm::DatabaseBackend;
 pub use store::{AuditEvent, NewDocument, NewUser, Store, redact};
+pub use web::{Member, SIGNUP_OPEN};

@@ -318,6 +318,8 @@ async fn original(
             parameters: vec![DispositionParam::Filename(doc.file_name.clone())],
         })
         .insert_header(("X-Content-Type-Options", "nosniff"))
+        // An uploaded HTML page must not run script on Lectern's address.
+        .insert_header(("Content-Security-Policy", "sandbox"))
         .body(bytes))
 }
 

@@ -31,6 +31,9 @@ pub struct Citation {
     pub quote: String,
     pub span_start: usize,
     pub span_end: usize,
+    /// The part of `quote` (character offsets) that best supports the sentences citing it.
+    pub highlight_start: usize,
+    pub highlight_end: usize,
     /// Whether every sentence citing it is supported by it.
     pub supported: bool,
 }
@@ -213,6 +216,12 @@ impl Answerer {
             .iter()
             .map(|&n| {
                 let p = &sources[n - 1];
+                let claims: Vec<&str> = sentences
+                    .iter()
+                    .filter(|s| s.sources.contains(&n))
+                    .map(|s| s.text.as_str())
+                    .collect();
+                let (highlight_start, highlight_end) = cite::best_supporting_span(&claims, &p.text);
                 Citation {
                     n,
                     chunk_id: p.chunk_id,
@@ -223,6 +232,8 @@ impl Answerer {
                     quote: p.text.clone(),
                     span_start: p.span.start,
                     span_end: p.span.end,
+                    highlight_start,
+                    highlight_end,
                     supported: sentences
                         .iter()
                         .filter(|s| s.sources.contains(&n))

@@ -239,6 +239,38 @@ pub fn lexical_support(sentence: &str, passage: &str) -> f32 {
     found as f32 / words.len() as f32
 }
 
+/// The sentence of `passage` sharing the most content words with `claims`, as a character
+/// span of the passage (what a reader should look at); the whole passage when no sentence
+/// shares a word.
+pub fn best_supporting_span(claims: &[&str], passage: &str) -> (usize, usize) {
+    let words: HashSet<String> = claims.iter().flat_map(|c| content_words(c)).collect();
+    let total = passage.chars().count();
+    let mut best = (0usize, 0usize, total);
+    let mut offset = 0;
+    for piece in passage.split_sentence_bounds() {
+        let len = piece.chars().count();
+        let shared: HashSet<String> = content_words(piece)
+            .into_iter()
+            .filter(|w| words.contains(w))
+            .collect();
+        if shared.len() > best.0 {
+            let lead = piece.chars().take_while(|c| c.is_whitespace()).count();
+            let trail = piece
+                .chars()
+                .rev()
+                .take_while(|c| c.is_whitespace())
+                .count();
+            best = (
+                shared.len(),
+                offset + lead,
+                offset + len - trail.min(len - lead),
+            );
+        }
+        offset += len;
+    }
+    (best.1, best.2)
+}
+
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -496,6 +528,23 @@ mod tests {
         );
         assert_eq!(text, "The moon is made of cheese entirely.");
         assert!(s[0].sources.is_empty() && !s[0].inferred);
+    }
+
+    #[test]
+    fn the_supporting_sentence_of_a_passage_is_found() {
+        let passage = "Staff may work remotely. Annual leave is 25 days per year, taken in agreement with the manager. Sick leave needs a note.";
+        let (start, end) =
+            best_supporting_span(&["Employees get 25 days of annual leave [1]."], passage);
+        let span: String = passage.chars().skip(start).take(end - start).collect();
+        assert_eq!(
+            span,
+            "Annual leave is 25 days per year, taken in agreement with the manager."
+        );
+        // Nothing shared: the whole passage.
+        assert_eq!(
+            best_supporting_span(&["Unrelated words"], passage),
+            (0, passage.chars().count())
+        );
     }
 
     #[test]

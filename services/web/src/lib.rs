@@ -1,19 +1,208 @@
-//! Lectern's web service: the server-rendered application people use: accounts, workspaces, upload, chat with citations.
+//! Lectern's web service: the server-rendered application people use: accounts,
+//! workspaces and members, uploads with live status, chat with streamed answers and
+//! citations that open on their page, feedback, administration.
 //!
-//! The library holds the routes and state so that its own binary and the all-in-one
-//! `lectern serve` mount the same code; the binary only loads settings and runs.
+//! The library holds the routes so that its own binary and the all-in-one `lectern serve`
+//! mount the same code. Documents and answers always go through the ingest and query
+//! services' HTTP APIs with the service token, acting for the signed-in person; the
+//! web app's own SQL is people, sessions, memberships, feedback and the audit log.
 
 use std::sync::Arc;
 
-use actix_web::web;
-use lectern_runtime::{Configure, Context};
+use actix_session::SessionMiddleware;
+use actix_session::config::PersistentSession;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{HttpResponse, web};
+use anyhow::Context as _;
+use lectern_runtime::{Configure, Context, Settings};
+
+mod accounts;
+mod admin;
+mod auth;
+mod backend;
+mod chat;
+mod error;
+mod oidc;
+pub mod render;
+mod session;
+mod views;
+mod workspaces;
+
+pub use auth::{CSRF_HEADER, check_new_password, hash_password};
 
 /// The service's name in logs, metrics and `/ready`.
 pub const NAME: &str = "web";
 
+/// What pages may load: only this app's own scripts, styles and images.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// The key that signs session cookies: from `web.secret`, or made once and kept in the
+/// data dir (so sessions survive restarts).
+fn cookie_key(settings: &Settings) -> anyhow::Result<Key> {
+    if let Some(secret) = &settings.web.secret {
+        return Ok(Key::derive_from(secret.as_bytes()));
+    }
+    let path = settings.data_dir.join("web-secret");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 64 => s.trim().to_owned(),
+        _ => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+            let secret: String = (0..4)
+                .map(|_| uuid::Uuid::new_v4().simple().to_string())
+                .collect();
+            write_private(&path, &secret)
+                .with_context(|| format!("cannot write the session secret {}", path.display()))?;
+            secret
+        }
+    };
+    Ok(Key::derive_from(secret.as_bytes()))
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(content.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(body)
+}
+
+async fn stylesheet() -> HttpResponse {
+    asset("text/css; charset=utf-8", include_str!("../static/app.css"))
+}
+
+async fn script() -> HttpResponse {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../static/app.js"),
+    )
+}
+
+async fn workspace_home(path: web::Path<uuid::Uuid>) -> HttpResponse {
+    views::redirect(&format!("/w/{}/documents", path.into_inner()))
+}
+
 /// The service's routes, bound to the process's adapters.
 pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
+    let backend = web::Data::new(backend::Backend::new(ctx.clone())?);
+    let oidc = web::Data::new(oidc::Oidc::new(ctx.settings.web.oidc.clone())?);
+    let renderer = web::Data::new(render::PageRenderer::new(
+        ctx.settings.ingest.pdfium_lib.clone(),
+    ));
+    let key = cookie_key(&ctx.settings)?;
+    let sessions = session::SqlSessionStore::new(ctx.store.clone());
+    let secure = ctx
+        .settings
+        .web
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let ttl = actix_web::cookie::time::Duration::hours(ctx.settings.web.session_hours as i64);
     Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::from(ctx.clone()));
+        let session_middleware = SessionMiddleware::builder(sessions.clone(), key.clone())
+            .cookie_name("lectern_session".into())
+            .cookie_http_only(true)
+            .cookie_secure(secure)
+            .cookie_same_site(SameSite::Lax)
+            .session_lifecycle(PersistentSession::default().session_ttl(ttl))
+            .build();
+        let headers = DefaultHeaders::new()
+            .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+            .add(("X-Content-Type-Options", "nosniff"))
+            .add(("X-Frame-Options", "DENY"))
+            .add(("Referrer-Policy", "same-origin"));
+        cfg.app_data(web::Data::from(ctx.clone()))
+            .app_data(backend.clone())
+            .app_data(oidc.clone())
+            .app_data(renderer.clone())
+            .route("/static/app.css", web::get().to(stylesheet))
+            .route("/static/app.js", web::get().to(script))
+            .service(
+                web::scope("")
+                    .wrap(from_fn(auth::csrf_guard))
+                    .wrap(session_middleware)
+                    .wrap(headers)
+                    .route("/", web::get().to(accounts::home))
+                    .route("/login", web::get().to(accounts::login_form))
+                    .route("/login", web::post().to(accounts::login))
+                    .route("/signup", web::get().to(accounts::signup_form))
+                    .route("/signup", web::post().to(accounts::signup))
+                    .route("/logout", web::post().to(accounts::logout))
+                    .route("/account", web::get().to(accounts::account))
+                    .route(
+                        "/account/password",
+                        web::post().to(accounts::change_password),
+                    )
+                    .route("/auth/oidc", web::get().to(oidc::start))
+                    .route("/auth/oidc/callback", web::get().to(oidc::callback))
+                    .route("/workspaces", web::get().to(workspaces::list))
+                    .route("/workspaces", web::post().to(workspaces::create))
+                    .route("/w/{ws}", web::get().to(workspace_home))
+                    .route("/w/{ws}/documents", web::get().to(workspaces::documents))
+                    .route("/w/{ws}/documents", web::post().to(workspaces::upload))
+                    .route(
+                        "/w/{ws}/documents.json",
+                        web::get().to(workspaces::documents_json),
+                    )
+                    .route(
+                        "/w/{ws}/documents/{doc}/delete",
+                        web::post().to(workspaces::delete),
+                    )
+                    .route(
+                        "/w/{ws}/documents/{doc}/reindex",
+                        web::post().to(workspaces::reindex),
+                    )
+                    .route(
+                        "/w/{ws}/documents/{doc}/original",
+                        web::get().to(workspaces::original),
+                    )
+                    .route(
+                        "/w/{ws}/documents/{doc}/pages/{page}.png",
+                        web::get().to(workspaces::page_image),
+                    )
+                    .route("/w/{ws}/members", web::get().to(workspaces::members))
+                    .route("/w/{ws}/members", web::post().to(workspaces::set_member))
+                    .route(
+                        "/w/{ws}/members/{user}/remove",
+                        web::post().to(workspaces::remove_member),
+                    )
+                    .route("/chat", web::get().to(chat::new_chat))
+                    .route("/chat/ask", web::post().to(chat::ask))
+                    .route("/chat/{conversation}", web::get().to(chat::conversation))
+                    .route(
+                        "/chat/{conversation}/delete",
+                        web::post().to(chat::delete_conversation),
+                    )
+                    .route(
+                        "/chat/{conversation}/m/{message}/cite/{n}",
+                        web::get().to(chat::citation),
+                    )
+                    .route(
+                        "/chat/{conversation}/m/{message}/feedback",
+                        web::post().to(chat::feedback),
+                    )
+                    .route("/admin", web::get().to(admin::overview))
+                    .route("/admin/signup", web::post().to(admin::set_signup))
+                    .route("/admin/users/{user}", web::post().to(admin::change_user)),
+            );
     }))
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 pub use detect::{MediaType, detect_media_type};
 use lectern_core::{DocumentParser, ParseError, ParsedDocument};
+pub use pdf::pdfium;
 use unicode_normalization::UnicodeNormalization;
 
 /// The parser for every supported type.

@@ -31,7 +31,8 @@ fn from_pages(title: Option<String>, pages: impl IntoIterator<Item = String>) ->
     }
 }
 
-fn pdfium(library: &Path) -> Result<&'static Pdfium, ParseError> {
+/// PDFium, bound once per process (the web app renders pages with the same binding).
+pub fn pdfium(library: &Path) -> Result<&'static Pdfium, ParseError> {
     static PDFIUM: OnceLock<Result<Pdfium, String>> = OnceLock::new();
     static BINDING: Mutex<()> = Mutex::new(());
     let _guard = BINDING

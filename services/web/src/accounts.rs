@@ -1,0 +1,349 @@
+//! Sign-up, sign-in, sign-out and password change.
+
+use actix_session::Session;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+use lectern_core::Error;
+use lectern_runtime::Context;
+use lectern_store::{AuditEvent, NewUser, SIGNUP_OPEN};
+use uuid::Uuid;
+
+use crate::auth::{
+    FormData, MIN_PASSWORD, SignedIn, check_new_password, hash_password, query_map, safe_next,
+    sign_in, verify_password,
+};
+use crate::error::{WebError, WebResult, urlencode};
+use crate::oidc::Oidc;
+use crate::views::{Layout, flash, page, page_with, redirect};
+
+/// Records an audit event; a failure to record is logged, never the user's problem.
+pub async fn audit(
+    ctx: &Context,
+    actor: Option<Uuid>,
+    action: &str,
+    workspace: Option<Uuid>,
+    target: Option<String>,
+    detail: Option<serde_json::Value>,
+) {
+    let event = AuditEvent {
+        actor_user_id: actor,
+        action: action.into(),
+        workspace_id: workspace,
+        target,
+        detail,
+    };
+    if let Err(e) = ctx.store.record_audit(event).await {
+        tracing::warn!(error = %e, action, "could not record an audit event");
+    }
+}
+
+fn client_ip(req: &HttpRequest) -> Option<serde_json::Value> {
+    req.connection_info()
+        .realip_remote_addr()
+        .map(|ip| serde_json::json!({ "ip": ip }))
+}
+
+/// Whether people may sign up now: always for the very first account, otherwise as an
+/// administrator set it (or the configuration says).
+pub async fn signup_open(ctx: &Context) -> Result<bool, Error> {
+    if ctx.store.user_count().await? == 0 {
+        return Ok(true);
+    }
+    Ok(
+        match ctx.store.site_setting(SIGNUP_OPEN).await?.as_deref() {
+            Some(v) => v == "true",
+            None => ctx.settings.web.signup,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    error: Option<String>,
+    email: String,
+    next: String,
+    next_encoded: String,
+    signup_open: bool,
+    oidc_button: Option<String>,
+}
+
+async fn login_page(
+    ctx: &Context,
+    session: &Session,
+    oidc: &Oidc,
+    email: &str,
+    next: String,
+    error: Option<String>,
+) -> WebResult<LoginPage> {
+    Ok(LoginPage {
+        layout: Layout::visitor(session, "Sign in"),
+        error,
+        email: email.to_owned(),
+        next_encoded: urlencode(&next),
+        next,
+        signup_open: signup_open(ctx).await?,
+        oidc_button: oidc.button(),
+    })
+}
+
+pub async fn home(session: Session) -> HttpResponse {
+    match session.get::<Uuid>(crate::session::USER_KEY) {
+        Ok(Some(_)) => redirect("/workspaces"),
+        _ => redirect("/login"),
+    }
+}
+
+pub async fn login_form(
+    ctx: web::Data<Context>,
+    oidc: web::Data<Oidc>,
+    session: Session,
+    req: HttpRequest,
+) -> WebResult<HttpResponse> {
+    let next = safe_next(query_map(&req).get("next").map(String::as_str));
+    page(&login_page(&ctx, &session, &oidc, "", next, None).await?)
+}
+
+pub async fn login(
+    ctx: web::Data<Context>,
+    oidc: web::Data<Oidc>,
+    session: Session,
+    req: HttpRequest,
+    form: FormData,
+) -> WebResult<HttpResponse> {
+    let email = form.get("email").unwrap_or("").to_lowercase();
+    let next = safe_next(form.get("next"));
+    let web = &ctx.settings.web;
+    let since = Utc::now() - chrono::Duration::minutes(web.throttle_minutes as i64);
+    let failures = ctx
+        .store
+        .count_audit_since("sign_in_failed", &email, since)
+        .await?;
+    if failures >= web.max_failed_sign_ins {
+        return Err(WebError::Throttled(format!(
+            "Sign-in to this account is paused after {failures} failed attempts. Try again in {} minutes.",
+            web.throttle_minutes
+        )));
+    }
+    let user = ctx.store.find_user_by_email(&email).await?;
+    let password = form.raw("password").to_owned();
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = verify_password(password, hash).await;
+    match user {
+        Some(user) if matches && !user.disabled => {
+            sign_in(&session, user.id)?;
+            audit(
+                &ctx,
+                Some(user.id),
+                "sign_in",
+                None,
+                Some(email),
+                client_ip(&req),
+            )
+            .await;
+            Ok(redirect(&next))
+        }
+        Some(user) if matches => {
+            let message = "This account is disabled. Ask an administrator to enable it.";
+            audit(
+                &ctx,
+                Some(user.id),
+                "sign_in_refused",
+                None,
+                Some(email.clone()),
+                client_ip(&req),
+            )
+            .await;
+            let login =
+                login_page(&ctx, &session, &oidc, &email, next, Some(message.into())).await?;
+            page_with(actix_web::http::StatusCode::FORBIDDEN, &login)
+        }
+        user => {
+            audit(
+                &ctx,
+                user.map(|u| u.id),
+                "sign_in_failed",
+                None,
+                Some(email.clone()),
+                client_ip(&req),
+            )
+            .await;
+            let message = "The email or the password is wrong.";
+            let login =
+                login_page(&ctx, &session, &oidc, &email, next, Some(message.into())).await?;
+            page_with(actix_web::http::StatusCode::UNAUTHORIZED, &login)
+        }
+    }
+}
+
+pub async fn logout(ctx: web::Data<Context>, session: Session) -> HttpResponse {
+    if let Ok(Some(user)) = session.get::<Uuid>(crate::session::USER_KEY) {
+        audit(&ctx, Some(user), "sign_out", None, None, None).await;
+    }
+    session.purge();
+    redirect("/login")
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    layout: Layout,
+    error: Option<String>,
+    first: bool,
+    email: String,
+    name: String,
+    min_password: usize,
+}
+
+pub async fn signup_form(ctx: web::Data<Context>, session: Session) -> WebResult<HttpResponse> {
+    if !signup_open(&ctx).await? {
+        return Err(Error::Forbidden(
+            "Sign-up is closed here. Ask an administrator to create your account.".into(),
+        )
+        .into());
+    }
+    page(&SignupPage {
+        layout: Layout::visitor(&session, "Create your account"),
+        error: None,
+        first: ctx.store.user_count().await? == 0,
+        email: String::new(),
+        name: String::new(),
+        min_password: MIN_PASSWORD,
+    })
+}
+
+pub async fn signup(
+    ctx: web::Data<Context>,
+    session: Session,
+    req: HttpRequest,
+    form: FormData,
+) -> WebResult<HttpResponse> {
+    if !signup_open(&ctx).await? {
+        return Err(Error::Forbidden(
+            "Sign-up is closed here. Ask an administrator to create your account.".into(),
+        )
+        .into());
+    }
+    let email = form.get("email").unwrap_or("").to_lowercase();
+    let name = form.get("name").unwrap_or("").to_owned();
+    let first = ctx.store.user_count().await? == 0;
+    let created = async {
+        check_new_password(form.raw("password"), &email)?;
+        let hash = hash_password(form.raw("password").to_owned()).await?;
+        ctx.store
+            .create_user(NewUser {
+                email: email.clone(),
+                display_name: Some(name.clone()).filter(|n| !n.is_empty()),
+                password_hash: Some(hash),
+                is_admin: first,
+            })
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(_) => Error::Conflict(
+                    "An account with this email exists already; sign in instead.".into(),
+                ),
+                other => other,
+            })
+    }
+    .await;
+    match created {
+        Ok(user) => {
+            sign_in(&session, user.id)?;
+            audit(
+                &ctx,
+                Some(user.id),
+                "sign_up",
+                None,
+                Some(email),
+                client_ip(&req),
+            )
+            .await;
+            flash(&session, "Welcome to Lectern. Create a workspace to begin.");
+            Ok(redirect("/workspaces"))
+        }
+        Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => page_with(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            &SignupPage {
+                layout: Layout::visitor(&session, "Create your account"),
+                error: Some(e.to_string()),
+                first,
+                email,
+                name,
+                min_password: MIN_PASSWORD,
+            },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    layout: Layout,
+    email: String,
+    is_admin: bool,
+    has_password: bool,
+    error: Option<String>,
+    min_password: usize,
+}
+
+fn account_page(me: &SignedIn, error: Option<String>) -> AccountPage {
+    AccountPage {
+        layout: Layout::signed_in(me, "Your account", "account"),
+        email: me.user.email.clone(),
+        is_admin: me.user.is_admin,
+        has_password: me.user.password_hash.is_some(),
+        error,
+        min_password: MIN_PASSWORD,
+    }
+}
+
+pub async fn account(me: SignedIn) -> WebResult<HttpResponse> {
+    page(&account_page(&me, None))
+}
+
+pub async fn change_password(
+    ctx: web::Data<Context>,
+    me: SignedIn,
+    form: FormData,
+) -> WebResult<HttpResponse> {
+    if me.user.password_hash.is_some()
+        && !verify_password(
+            form.raw("current").to_owned(),
+            me.user.password_hash.clone(),
+        )
+        .await
+    {
+        return page_with(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            &account_page(&me, Some("The current password is wrong.".into())),
+        );
+    }
+    if let Err(e) = check_new_password(form.raw("new"), &me.user.email) {
+        return page_with(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            &account_page(&me, Some(e.to_string())),
+        );
+    }
+    let hash = hash_password(form.raw("new").to_owned()).await?;
+    ctx.store.set_password_hash(me.id(), &hash).await?;
+    // Every other session ends; this one continues under a new key.
+    sign_in(&me.session, me.id())?;
+    let ended = ctx.store.delete_sessions_of(me.id(), None).await?;
+    audit(
+        &ctx,
+        Some(me.id()),
+        "password_changed",
+        None,
+        None,
+        Some(serde_json::json!({ "sessions_ended": ended })),
+    )
+    .await;
+    flash(
+        &me.session,
+        "Your password is changed. Other sessions were signed out.",
+    );
+    Ok(redirect("/account"))
+}

@@ -1,0 +1,164 @@
+//! Site administration: people (disable, make admin), sign-up, workspaces, audit log.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use lectern_core::Error;
+use lectern_runtime::Context;
+use lectern_store::SIGNUP_OPEN;
+use lectern_store::entity::{user, workspace};
+use uuid::Uuid;
+
+use crate::accounts::{audit, signup_open};
+use crate::auth::{Admin, FormData};
+use crate::error::WebResult;
+use crate::views::{Layout, flash, page, redirect};
+
+pub struct AuditRow {
+    pub at: String,
+    pub who: String,
+    pub action: String,
+    pub workspace: String,
+    pub target: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    layout: Layout,
+    me: Uuid,
+    signup_open: bool,
+    users: Vec<user::Model>,
+    workspaces: Vec<workspace::Model>,
+    audit: Vec<AuditRow>,
+}
+
+pub async fn overview(ctx: web::Data<Context>, Admin(me): Admin) -> WebResult<HttpResponse> {
+    let users = ctx.store.users().await?;
+    let workspaces = ctx.store.all_workspaces().await?;
+    let emails: HashMap<Uuid, &str> = users.iter().map(|u| (u.id, u.email.as_str())).collect();
+    let names: HashMap<Uuid, &str> = workspaces.iter().map(|w| (w.id, w.name.as_str())).collect();
+    let audit = ctx
+        .store
+        .recent_audit(200)
+        .await?
+        .into_iter()
+        .map(|e| AuditRow {
+            at: e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            who: e
+                .actor_user_id
+                .map(|id| {
+                    emails
+                        .get(&id)
+                        .map(|e| (*e).to_owned())
+                        .unwrap_or_else(|| id.to_string())
+                })
+                .unwrap_or_else(|| "—".into()),
+            action: e.action.replace('_', " "),
+            workspace: e
+                .workspace_id
+                .map(|id| {
+                    names
+                        .get(&id)
+                        .map(|n| (*n).to_owned())
+                        .unwrap_or_else(|| "(deleted)".into())
+                })
+                .unwrap_or_default(),
+            target: e.target.unwrap_or_default(),
+        })
+        .collect();
+    page(&AdminPage {
+        layout: Layout::signed_in(&me, "Administration", "admin"),
+        me: me.id(),
+        signup_open: signup_open(&ctx).await?,
+        users,
+        workspaces,
+        audit,
+    })
+}
+
+pub async fn set_signup(
+    ctx: web::Data<Context>,
+    Admin(me): Admin,
+    form: FormData,
+) -> WebResult<HttpResponse> {
+    let open = form.get("open") == Some("true");
+    ctx.store
+        .set_site_setting(SIGNUP_OPEN, if open { "true" } else { "false" })
+        .await?;
+    audit(
+        &ctx,
+        Some(me.id()),
+        if open {
+            "signup_opened"
+        } else {
+            "signup_closed"
+        },
+        None,
+        None,
+        None,
+    )
+    .await;
+    flash(
+        &me.session,
+        if open {
+            "Sign-up is open."
+        } else {
+            "Sign-up is closed."
+        },
+    );
+    Ok(redirect("/admin"))
+}
+
+pub async fn change_user(
+    ctx: web::Data<Context>,
+    Admin(me): Admin,
+    path: web::Path<Uuid>,
+    form: FormData,
+) -> WebResult<HttpResponse> {
+    let id = path.into_inner();
+    if id == me.id() {
+        return Err(Error::Invalid(
+            "you cannot disable yourself or remove your own admin role; ask another administrator"
+                .into(),
+        )
+        .into());
+    }
+    let user = ctx
+        .store
+        .user(id)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such user".into()))?;
+    let action = form.require("action", "the action")?;
+    match action {
+        "disable" => {
+            ctx.store.set_user_disabled(id, true).await?;
+            ctx.store.delete_sessions_of(id, None).await?;
+        }
+        "enable" => ctx.store.set_user_disabled(id, false).await?,
+        "make_admin" => ctx.store.set_user_admin(id, true).await?,
+        "revoke_admin" => ctx.store.set_user_admin(id, false).await?,
+        other => return Err(Error::Invalid(format!("unknown action {other:?}")).into()),
+    }
+    let event = match action {
+        "disable" => "user_disabled",
+        "enable" => "user_enabled",
+        "make_admin" => "admin_granted",
+        _ => "admin_revoked",
+    };
+    audit(
+        &ctx,
+        Some(me.id()),
+        event,
+        None,
+        Some(user.email.clone()),
+        None,
+    )
+    .await;
+    flash(
+        &me.session,
+        format!("{}: {}.", user.email, event.replace('_', " ")),
+    );
+    Ok(redirect("/admin"))
+}

@@ -1,0 +1,728 @@
+//! The web app over HTTP, as a browser without JavaScript uses it: accounts, sessions,
+//! throttling, CSRF, roles on every route, and documents' own text shown as text.
+
+use std::time::Duration;
+
+use lectern_core::Role;
+use reqwest::header;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+/// A cookie-keeping client that does not follow redirects.
+pub struct Browser {
+    address: String,
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
+}
+
+impl Page {
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let at = self.body.find(marker).expect("the page has a CSRF field") + marker.len();
+        self.body[at..].split('"').next().unwrap().to_owned()
+    }
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Self {
+        Self {
+            address: app.address.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let request = match &self.cookie {
+            Some(c) => request.header(header::COOKIE, c),
+            None => request,
+        };
+        let res = request.send().await.expect("request");
+        for value in res.headers().get_all(header::SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            let pair = value.split(';').next().unwrap();
+            if pair.starts_with("lectern_session=") {
+                self.cookie = if pair == "lectern_session=" || value.contains("Max-Age=0") {
+                    None
+                } else {
+                    Some(pair.to_owned())
+                };
+            }
+        }
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        Page {
+            status,
+            body: res.text().await.unwrap(),
+            location,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .header(header::ACCEPT, "text/html");
+        self.send(request).await
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .form(fields);
+        self.send(request).await
+    }
+
+    /// Posts a form with the CSRF token of the page at `from`.
+    pub async fn submit(&mut self, from: &str, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(from).await.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all).await
+    }
+
+    pub async fn upload(
+        &mut self,
+        path: &str,
+        csrf: Option<&str>,
+        files: Vec<(&str, Vec<u8>)>,
+    ) -> Page {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(csrf) = csrf {
+            form = form.text("csrf", csrf.to_owned());
+        }
+        for (name, bytes) in files {
+            form = form.part(
+                "files",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+            );
+        }
+        let request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .multipart(form);
+        self.send(request).await
+    }
+
+    pub async fn sign_up(&mut self, email: &str, password: &str) -> Page {
+        self.submit(
+            "/signup",
+            "/signup",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// Creates a workspace and returns its id.
+    pub async fn create_workspace(&mut self, name: &str) -> Uuid {
+        let page = self
+            .submit("/workspaces", "/workspaces", &[("name", name)])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let location = page.location.unwrap();
+        location
+            .trim_start_matches("/w/")
+            .trim_end_matches("/documents")
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits until every document of the workspace is ready (or failed).
+    pub async fn wait_until_read(&mut self, ws: Uuid) -> serde_json::Value {
+        for _ in 0..600 {
+            let page = self.get(&format!("/w/{ws}/documents.json")).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let docs: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+            let list = docs["documents"].as_array().unwrap();
+            if !list.is_empty()
+                && list
+                    .iter()
+                    .all(|d| d["status"] == "ready" || d["status"] == "failed")
+            {
+                return docs;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("the documents were not read in time");
+    }
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn app() -> TestApp {
+    spawn_app_with(|s| {
+        s.web.max_failed_sign_ins = 3;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_sign_up_sign_in_sign_out_and_change_passwords() {
+    let app = app().await;
+    let mut alice = Browser::new(&app);
+    let home = alice.get("/").await;
+    assert_eq!(home.location.as_deref(), Some("/login"));
+    let signup = alice.get("/signup").await;
+    assert!(signup.body.contains("first person"), "{}", signup.body);
+
+    let short = alice.sign_up("alice@example.org", "short").await;
+    assert_eq!(short.status, 400);
+    assert!(
+        short.body.contains("at least 10 characters"),
+        "{}",
+        short.body
+    );
+    let created = alice.sign_up("alice@example.org", PASSWORD).await;
+    assert_eq!(
+        created.location.as_deref(),
+        Some("/workspaces"),
+        "{}",
+        created.body
+    );
+    let alice_user = app
+        .ctx
+        .store
+        .find_user_by_email("alice@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        alice_user.is_admin,
+        "the first account administers the site"
+    );
+    let stored = alice_user.password_hash.unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    let workspaces = alice.get("/workspaces").await;
+    assert_eq!(workspaces.status, 200);
+    assert!(workspaces.body.contains("alice@example.org"));
+
+    // Signed out, pages send to the sign-in page and back.
+    let out = alice.submit("/workspaces", "/logout", &[]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    let gone = alice.get("/workspaces").await;
+    assert_eq!(gone.status, 303);
+    assert_eq!(gone.location.as_deref(), Some("/login?next=%2Fworkspaces"));
+    let wrong = alice.sign_in("alice@example.org", "not the password").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("wrong"), "{}", wrong.body);
+    let csrf = alice.get("/login?next=/chat").await.csrf();
+    let back = alice
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "Alice@Example.org"),
+                ("password", PASSWORD),
+                ("next", "/chat"),
+            ],
+        )
+        .await;
+    assert_eq!(back.location.as_deref(), Some("/chat"));
+    // Only local paths are followed after signing in.
+    alice.submit("/workspaces", "/logout", &[]).await;
+    let csrf = alice.get("/login").await.csrf();
+    let away = alice
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "alice@example.org"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(away.location.as_deref(), Some("/workspaces"));
+
+    // A second person is not an administrator.
+    let mut bob = Browser::new(&app);
+    assert_eq!(bob.sign_up("bob@example.org", PASSWORD).await.status, 303);
+    let bob_user = app
+        .ctx
+        .store
+        .find_user_by_email("bob@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!bob_user.is_admin);
+    assert_eq!(bob.get("/admin").await.status, 404);
+
+    // The administrator closes sign-up.
+    let closed = alice
+        .submit("/admin", "/admin/signup", &[("open", "false")])
+        .await;
+    assert_eq!(closed.status, 303);
+    let mut carol = Browser::new(&app);
+    assert_eq!(carol.get("/signup").await.status, 403);
+    assert_eq!(
+        carol.sign_in("carol@example.org", PASSWORD).await.status,
+        401
+    );
+
+    // A password change ends the other sessions, not this one.
+    let mut bob_phone = Browser::new(&app);
+    assert_eq!(
+        bob_phone.sign_in("bob@example.org", PASSWORD).await.status,
+        303
+    );
+    let changed = bob
+        .submit(
+            "/account",
+            "/account/password",
+            &[("current", PASSWORD), ("new", "a brand new passphrase")],
+        )
+        .await;
+    assert_eq!(
+        changed.location.as_deref(),
+        Some("/account"),
+        "{}",
+        changed.body
+    );
+    assert_eq!(bob.get("/account").await.status, 200);
+    assert_eq!(bob_phone.get("/account").await.status, 303);
+    assert_eq!(
+        bob_phone.sign_in("bob@example.org", PASSWORD).await.status,
+        401
+    );
+    assert_eq!(
+        bob_phone
+            .sign_in("bob@example.org", "a brand new passphrase")
+            .await
+            .status,
+        303
+    );
+
+    // A disabled person is signed out and cannot sign in.
+    let disabled = alice
+        .submit(
+            "/admin",
+            &format!("/admin/users/{}", bob_user.id),
+            &[("action", "disable")],
+        )
+        .await;
+    assert_eq!(disabled.status, 303);
+    assert_eq!(bob.get("/account").await.status, 303);
+    let refused = bob
+        .sign_in("bob@example.org", "a brand new passphrase")
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("disabled"));
+
+    let audit = app.ctx.store.recent_audit(100).await.unwrap();
+    for action in [
+        "sign_up",
+        "sign_in",
+        "sign_in_failed",
+        "sign_out",
+        "password_changed",
+        "user_disabled",
+        "signup_closed",
+    ] {
+        assert!(
+            audit.iter().any(|e| e.action == action),
+            "no {action} in the audit log"
+        );
+    }
+    let admin = alice.get("/admin").await;
+    assert!(
+        admin.body.contains("sign in failed"),
+        "the audit log is shown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_is_throttled_after_repeated_failures() {
+    let app = app().await;
+    let mut dora = Browser::new(&app);
+    dora.sign_up("dora@example.org", PASSWORD).await;
+    dora.submit("/workspaces", "/logout", &[]).await;
+    for _ in 0..3 {
+        assert_eq!(
+            dora.sign_in("dora@example.org", "guess guess guess")
+                .await
+                .status,
+            401
+        );
+    }
+    let throttled = dora.sign_in("dora@example.org", PASSWORD).await;
+    assert_eq!(throttled.status, 429, "{}", throttled.body);
+    assert!(
+        throttled.body.contains("Try again in 15 minutes"),
+        "{}",
+        throttled.body
+    );
+    // Other accounts are not affected.
+    let mut erin = Browser::new(&app);
+    assert_eq!(erin.sign_up("erin@example.org", PASSWORD).await.status, 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changing_requests_need_the_csrf_token() {
+    let app = app().await;
+    let mut frank = Browser::new(&app);
+    frank.sign_up("frank@example.org", PASSWORD).await;
+    let mut other = Browser::new(&app);
+    let foreign = other.get("/login").await.csrf();
+
+    let missing = frank.post("/workspaces", &[("name", "Forged")]).await;
+    assert_eq!(missing.status, 403);
+    let wrong = frank
+        .post("/workspaces", &[("csrf", &foreign), ("name", "Forged")])
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("Reload the page"), "{}", wrong.body);
+    assert!(app.ctx.store.all_workspaces().await.unwrap().is_empty());
+    assert_eq!(frank.post("/logout", &[]).await.status, 403);
+    assert_eq!(
+        frank.get("/workspaces").await.status,
+        200,
+        "still signed in"
+    );
+    let ws = frank.create_workspace("Real").await;
+    let upload = frank
+        .upload(
+            &format!("/w/{ws}/documents"),
+            None,
+            vec![("a.txt", b"text".to_vec())],
+        )
+        .await;
+    assert_eq!(upload.status, 403);
+    let forged = frank
+        .upload(
+            &format!("/w/{ws}/documents"),
+            Some(&foreign),
+            vec![("a.txt", b"text".to_vec())],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(app.ctx.store.list_documents(ws).await.unwrap().len(), 0);
+    // The login form itself carries a token.
+    let mut visitor = Browser::new(&app);
+    let no_token = visitor
+        .post(
+            "/login",
+            &[("email", "frank@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(no_token.status, 403);
+}
+
+/// A file name that is also HTML.
+const EVIL_NAME: &str = "<img src=x onerror=alert(1)> policy.md";
+
+const POLICY: &str = "# Travel <script>alert('x')</script> policy\n\nEmployees book trains for journeys under 600 km. The <b>travel desk</b> approves every booking within two working days.\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_enforced_on_every_route_and_documents_are_shown_as_text() {
+    let app = app().await;
+    let mut admin = Browser::new(&app);
+    admin.sign_up("root@example.org", PASSWORD).await;
+    let mut owner = Browser::new(&app);
+    owner.sign_up("owner@example.org", PASSWORD).await;
+    let mut viewer = Browser::new(&app);
+    viewer.sign_up("viewer@example.org", PASSWORD).await;
+    let mut stranger = Browser::new(&app);
+    stranger.sign_up("stranger@example.org", PASSWORD).await;
+
+    let ws = owner.create_workspace("Secret Travel Desk").await;
+    let docs_page = format!("/w/{ws}/documents");
+    let csrf = owner.get(&docs_page).await.csrf();
+    let uploaded = owner
+        .upload(
+            &docs_page,
+            Some(&csrf),
+            vec![(EVIL_NAME, POLICY.as_bytes().to_vec())],
+        )
+        .await;
+    assert_eq!(uploaded.status, 303, "{}", uploaded.body);
+    let docs = owner.wait_until_read(ws).await;
+    assert_eq!(docs["documents"][0]["status"], "ready", "{docs}");
+    let doc: Uuid = docs["documents"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // Documents' own text is shown as text.
+    let listing = owner.get(&docs_page).await;
+    assert!(
+        listing
+            .body
+            .contains("&#60;img src=x onerror=alert(1)&#62; policy"),
+        "{}",
+        listing.body
+    );
+    assert!(!listing.body.contains("<img src=x"), "{}", listing.body);
+
+    // Members: the owner adds a viewer by email.
+    let added = owner
+        .submit(
+            &format!("/w/{ws}/members"),
+            &format!("/w/{ws}/members"),
+            &[("email", "viewer@example.org"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let viewer_id = app
+        .ctx
+        .store
+        .find_user_by_email("viewer@example.org")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(
+        app.ctx.store.role_of(ws, viewer_id).await.unwrap(),
+        Some(Role::Viewer)
+    );
+    let unknown = owner
+        .submit(
+            &format!("/w/{ws}/members"),
+            &format!("/w/{ws}/members"),
+            &[("email", "nobody@example.org"), ("role", "editor")],
+        )
+        .await;
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.body.contains("no account for nobody@example.org"));
+
+    // A viewer reads, downloads and asks, but changes nothing.
+    let seen = viewer.get(&docs_page).await;
+    assert_eq!(seen.status, 200);
+    assert!(
+        !seen.body.contains("id=\"upload\""),
+        "viewers get no upload form"
+    );
+    let csrf = seen.csrf();
+    assert_eq!(
+        viewer
+            .get(&format!("/w/{ws}/documents/{doc}/original"))
+            .await
+            .status,
+        200
+    );
+    let refused = viewer
+        .upload(
+            &docs_page,
+            Some(&csrf),
+            vec![("more.txt", b"more".to_vec())],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    for path in [
+        format!("/w/{ws}/documents/{doc}/delete"),
+        format!("/w/{ws}/documents/{doc}/reindex"),
+    ] {
+        assert_eq!(
+            viewer.post(&path, &[("csrf", &csrf)]).await.status,
+            403,
+            "{path}"
+        );
+    }
+    let promote = viewer
+        .post(
+            &format!("/w/{ws}/members"),
+            &[
+                ("csrf", &csrf),
+                ("email", "viewer@example.org"),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(promote.status, 403);
+    assert_eq!(app.ctx.store.list_documents(ws).await.unwrap().len(), 1);
+
+    // The viewer asks; the answer page shows the document's text as text.
+    let asked = viewer
+        .post(
+            "/chat/ask",
+            &[
+                ("csrf", &csrf),
+                ("question", "Who approves travel bookings?"),
+                ("ws", &ws.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, 303, "{}", asked.body);
+    let location = asked.location.unwrap();
+    let (conversation, message) = location
+        .trim_start_matches("/chat/")
+        .split_once("#m-")
+        .unwrap();
+    let chat = viewer.get(&format!("/chat/{conversation}")).await;
+    assert_eq!(chat.status, 200);
+    assert!(!chat.body.contains("<script>alert"), "{}", chat.body);
+    assert!(!chat.body.contains("<b>travel desk</b>"), "{}", chat.body);
+    let cite = format!("/chat/{conversation}/m/{message}/cite/1?fragment=1");
+    let panel = viewer.get(&cite).await;
+    if panel.status == 200 {
+        assert!(
+            !panel.body.contains("<script>alert") && !panel.body.contains("<b>travel"),
+            "{}",
+            panel.body
+        );
+        assert!(panel.body.contains("<mark>"), "{}", panel.body);
+    } else {
+        assert_eq!(panel.status, 404, "an answer without a source [1]");
+    }
+    let feedback = viewer
+        .post(
+            &format!("/chat/{conversation}/m/{message}/feedback"),
+            &[("csrf", &csrf), ("helpful", "yes"), ("comment", "clear")],
+        )
+        .await;
+    assert_eq!(feedback.status, 303);
+    let message_id: Uuid = message.parse().unwrap();
+    let saved = app
+        .ctx
+        .store
+        .feedback_of(viewer_id, &[message_id])
+        .await
+        .unwrap();
+    assert!(saved[&message_id].helpful);
+    assert_eq!(saved[&message_id].comment.as_deref(), Some("clear"));
+
+    // A non-member gets "not found" everywhere, and never the workspace's name.
+    let csrf = stranger.get("/workspaces").await.csrf();
+    let guessed = Uuid::new_v4();
+    for path in [
+        format!("/w/{ws}/documents"),
+        format!("/w/{ws}/documents.json"),
+        format!("/w/{ws}/members"),
+        format!("/w/{ws}/documents/{doc}/original"),
+        format!("/w/{ws}/documents/{doc}/pages/1.png"),
+        format!("/w/{guessed}/documents"),
+        format!("/chat/{conversation}"),
+        format!("/chat/{conversation}/m/{message}/cite/1"),
+    ] {
+        let page = stranger.get(&path).await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+        assert!(!page.body.contains("Secret Travel Desk"), "{path}");
+    }
+    for path in [
+        format!("/w/{ws}/documents/{doc}/delete"),
+        format!("/w/{ws}/documents/{doc}/reindex"),
+        format!("/w/{ws}/members"),
+        format!("/chat/{conversation}/m/{message}/feedback"),
+        format!("/chat/{conversation}/delete"),
+    ] {
+        let page = stranger
+            .post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("email", "stranger@example.org"),
+                    ("role", "owner"),
+                    ("helpful", "no"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+    }
+    let upload = stranger
+        .upload(&docs_page, Some(&csrf), vec![("x.txt", b"x".to_vec())])
+        .await;
+    assert_eq!(upload.status, 404);
+    let chat = stranger
+        .post(
+            "/chat/ask",
+            &[
+                ("csrf", &csrf),
+                ("question", "Who approves travel bookings?"),
+                ("ws", &ws.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(chat.status, 404, "{}", chat.body);
+    assert_eq!(app.ctx.store.list_documents(ws).await.unwrap().len(), 1);
+
+    // The owner deletes the document; then the viewer's download is gone.
+    let deleted = owner
+        .submit(&docs_page, &format!("/w/{ws}/documents/{doc}/delete"), &[])
+        .await;
+    assert_eq!(deleted.status, 303);
+    assert_eq!(
+        viewer
+            .get(&format!("/w/{ws}/documents/{doc}/original"))
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_stream_as_events_with_the_rendered_exchange() {
+    let app = app().await;
+    let mut grace = Browser::new(&app);
+    grace.sign_up("grace@example.org", PASSWORD).await;
+    let ws = grace.create_workspace("Travel").await;
+    let page = format!("/w/{ws}/documents");
+    let csrf = grace.get(&page).await.csrf();
+    grace
+        .upload(
+            &page,
+            Some(&csrf),
+            vec![("policy.md", POLICY.as_bytes().to_vec())],
+        )
+        .await;
+    grace.wait_until_read(ws).await;
+    let request = reqwest::Client::new()
+        .post(format!("{}/chat/ask", app.address))
+        .header(header::COOKIE, grace.cookie.clone().unwrap())
+        .header(header::ACCEPT, "text/event-stream")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("question", "Who approves travel bookings?"),
+            ("ws", &ws.to_string()),
+        ]);
+    let res = request.send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = res.text().await.unwrap();
+    let token = body.find("event: token").expect("tokens stream");
+    let html = body.find("event: html").expect("the exchange follows");
+    let done = body.find("event: done").expect("then done");
+    assert!(token < html && html < done, "{body}");
+    let data = body[html..]
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("data:")
+        .trim();
+    let event: serde_json::Value = serde_json::from_str(data).unwrap();
+    let fragment = event["html"].as_str().unwrap();
+    assert!(fragment.contains("class=\"exchange\""), "{fragment}");
+    assert!(!fragment.contains("<script>alert"), "{fragment}");
+    let conversation = event["conversation_id"].as_str().unwrap();
+    assert_eq!(
+        grace.get(&format!("/chat/{conversation}")).await.status,
+        200
+    );
+}
