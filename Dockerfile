@@ -4,6 +4,12 @@ FROM rust:1.95-bookworm AS build
 # cmake and libclang build llama.cpp (llama-cpp-sys-2); build with
 # `--build-arg FEATURES=cuda` on an nvidia/cuda devel base image for GPU inference.
 ARG FEATURES=""
+# llama.cpp is built for any x86-64 CPU (a portable image). For an image that runs only on
+# CPUs with AVX2 and FMA (x86 servers since 2013) and decodes ~10% faster, add
+# `--build-arg GGML_AVX2=ON --build-arg GGML_FMA=ON --build-arg GGML_F16C=ON`.
+ARG GGML_AVX2
+ARG GGML_FMA
+ARG GGML_F16C
 RUN apt-get update && apt-get install -y --no-install-recommends python3-pip unzip pkg-config cmake clang libclang-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

@@ -46,5 +46,5 @@ for q in questions:
 for q in questions[:3]:
     call("/v1/answer", {"question": q, "workspaces": [ws]})
 PY
-model=$(awk -F'"' '/model_path/ {print $2; exit}' < <("$bin" --data-dir "$dir" config 2>/dev/null) || true)
+model=$("$bin" --data-dir "$dir" config 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["llm"]["model_path"] or "")')
 echo "points=$points ready_rss_mib=$ready_rss peak_rss_mib=$(mib VmHWM) rss_after_mib=$(mib VmRSS) model=${model:-?} model_mib=$([ -n "$model" ] && du -m "$model" | cut -f1)"

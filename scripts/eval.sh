@@ -26,8 +26,10 @@ qa=../shared/data/dev-qa/qa.jsonl
 [ -f "$qa" ] || qa=/work/shared/data/dev-qa/qa.jsonl
 out="$LECTERN_CACHE_DIR/eval-results"
 mkdir -p "$out"
-tag="c${LECTERN_INGEST__CHUNK_TOKENS:-200}-o${LECTERN_INGEST__CHUNK_OVERLAP_TOKENS:-24}-k${LECTERN_INDEX__RRF_K:-60}"
-data="$LECTERN_CACHE_DIR/eval-data/$tag"
+# The index depends on the ingest settings only; fusion settings reuse it.
+data_tag="c${LECTERN_INGEST__CHUNK_TOKENS:-200}-o${LECTERN_INGEST__CHUNK_OVERLAP_TOKENS:-24}-p${LECTERN_INGEST__CONTEXT_PREFIX:-true}"
+tag="$data_tag-k${LECTERN_INDEX__RRF_K:-60}"
+data="$LECTERN_CACHE_DIR/eval-data/$data_tag"
 if [ ! -f "$data/.ingested" ]; then
     rm -rf "$data"
     "$bin" --data-dir "$data" ingest --workspace dev-qa "$LECTERN_DEV_QA_DIR" >&2

@@ -333,13 +333,13 @@ async fn accounts_sign_up_sign_in_sign_out_and_change_passwords() {
 
     let audit = app.ctx.store.recent_audit(100).await.unwrap();
     for action in [
-        "sign_up",
-        "sign_in",
-        "sign_in_failed",
-        "sign_out",
-        "password_changed",
-        "user_disabled",
-        "signup_closed",
+        "account.sign_up",
+        "account.sign_in",
+        "account.sign_in_failed",
+        "account.sign_out",
+        "account.password_changed",
+        "user.disabled",
+        "site.signup_closed",
     ] {
         assert!(
             audit.iter().any(|e| e.action == action),
@@ -552,6 +552,47 @@ async fn roles_are_enforced_on_every_route_and_documents_are_shown_as_text() {
         )
         .await;
     assert_eq!(promote.status, 403);
+    let owner_id = app
+        .ctx
+        .store
+        .find_user_by_email("owner@example.org")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let remove_owner = viewer
+        .post(
+            &format!("/w/{ws}/members/{owner_id}/remove"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(remove_owner.status, 403);
+    // Site administration does not exist for people who are not administrators.
+    for path in [
+        "/admin/signup".to_owned(),
+        format!("/admin/users/{owner_id}"),
+    ] {
+        let page = viewer
+            .post(
+                &path,
+                &[("csrf", &csrf), ("open", "false"), ("action", "disable")],
+            )
+            .await;
+        assert_eq!(page.status, 404, "{path}");
+    }
+    assert!(
+        !app.ctx
+            .store
+            .user(owner_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert_eq!(
+        app.ctx.store.role_of(ws, owner_id).await.unwrap(),
+        Some(Role::Owner)
+    );
     assert_eq!(app.ctx.store.list_documents(ws).await.unwrap().len(), 1);
 
     // The viewer asks; the answer page shows the document's text as text.
@@ -627,6 +668,7 @@ async fn roles_are_enforced_on_every_route_and_documents_are_shown_as_text() {
         format!("/w/{ws}/members"),
         format!("/chat/{conversation}/m/{message}/feedback"),
         format!("/chat/{conversation}/delete"),
+        format!("/w/{ws}/members/{owner_id}/remove"),
     ] {
         let page = stranger
             .post(
@@ -724,5 +766,49 @@ async fn answers_stream_as_events_with_the_rendered_exchange() {
     assert_eq!(
         grace.get(&format!("/chat/{conversation}")).await.status,
         200
+    );
+
+    // A follow-up continues the conversation; the history lists it; it can be deleted.
+    let follow = grace
+        .post(
+            "/chat/ask",
+            &[
+                ("csrf", csrf.as_str()),
+                ("question", "How fast is that?"),
+                ("conversation_id", conversation),
+            ],
+        )
+        .await;
+    assert_eq!(follow.status, 303, "{}", follow.body);
+    assert!(
+        follow
+            .location
+            .unwrap()
+            .starts_with(&format!("/chat/{conversation}#m-"))
+    );
+    let page = grace.get(&format!("/chat/{conversation}")).await;
+    assert_eq!(
+        page.body.matches("class=\"exchange\"").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert!(
+        grace
+            .get("/chat")
+            .await
+            .body
+            .contains(&format!("href=\"/chat/{conversation}\""))
+    );
+    let deleted = grace
+        .post(
+            &format!("/chat/{conversation}/delete"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(deleted.location.as_deref(), Some("/chat"));
+    assert_eq!(
+        grace.get(&format!("/chat/{conversation}")).await.status,
+        404
     );
 }

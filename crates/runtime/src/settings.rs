@@ -120,6 +120,8 @@ pub struct IngestSettings {
     /// Most tokens of a chunk's own text (the title and heading are added on top).
     pub chunk_tokens: usize,
     pub chunk_overlap_tokens: usize,
+    /// The embedder sees the document title and nearest heading before each chunk.
+    pub context_prefix: bool,
     /// Attempts for a job that fails for a transient reason (index or database down).
     pub max_attempts: i32,
     /// Documents processed at once; two keep the embedder busy while the next document
@@ -226,6 +228,7 @@ impl Default for Settings {
                 parse_timeout_secs: 120,
                 chunk_tokens: 200,
                 chunk_overlap_tokens: 24,
+                context_prefix: true,
                 max_attempts: 5,
                 workers: 2,
             },
@@ -307,7 +310,11 @@ const ENV_ALIASES: &[(&str, &str)] = &[
 
 /// Environment variables that belong to tools around Lectern, not to its settings.
 const ENV_IGNORED: &[&str] = &[
+    "bin",
     "cache_dir",
+    "eval_profile",
+    "portable",
+    "screenshots",
     "config",
     "bench_corpus",
     "dev_qa_dir",

@@ -18,6 +18,8 @@ pub struct ChunkerConfig {
     pub max_tokens: usize,
     /// Tokens shared by neighbouring chunks, so a sentence cut at a boundary is whole in one.
     pub overlap_tokens: usize,
+    /// Whether the embedder sees the document title and nearest heading before the chunk.
+    pub context_prefix: bool,
 }
 
 impl Default for ChunkerConfig {
@@ -25,6 +27,7 @@ impl Default for ChunkerConfig {
         Self {
             max_tokens: 200,
             overlap_tokens: 24,
+            context_prefix: true,
         }
     }
 }
@@ -79,6 +82,16 @@ impl Chunker {
 
     pub fn config(&self) -> ChunkerConfig {
         self.config
+    }
+
+    /// What the embedder sees of `chunk`: with [`ChunkerConfig::context_prefix`], the
+    /// title and heading before its text ([`embedding_text`]); otherwise the text alone.
+    pub fn embedding_text(&self, title: &str, chunk: &Chunk) -> String {
+        if self.config.context_prefix {
+            embedding_text(title, chunk)
+        } else {
+            chunk.text.clone()
+        }
     }
 
     pub fn count_tokens(&self, text: &str) -> usize {

@@ -17,7 +17,7 @@ use lectern_store::{NewChunk, NewDocument, Store};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::chunk::{Chunker, ChunkerConfig, embedding_text};
+use crate::chunk::{Chunker, ChunkerConfig};
 use crate::parse::{MediaType, Parsers, detect_media_type};
 
 /// What became of one submitted file.
@@ -116,6 +116,7 @@ impl Ingestor {
             ChunkerConfig {
                 max_tokens: s.ingest.chunk_tokens,
                 overlap_tokens: s.ingest.chunk_overlap_tokens,
+                context_prefix: s.ingest.context_prefix,
             },
         )?;
         Ok(Self {
@@ -447,7 +448,7 @@ impl Ingestor {
             .chunker
             .chunk(&parsed, media == MediaType::Markdown)
             .iter()
-            .map(|c| embedding_text(&title, c))
+            .map(|c| self.chunker.embedding_text(&title, c))
             .collect())
     }
 
@@ -537,7 +538,10 @@ impl Ingestor {
         let title = doc.title.clone();
         for batch in chunks.chunks(EMBED_BATCH) {
             let started = Instant::now();
-            let texts: Vec<String> = batch.iter().map(|c| embedding_text(&title, c)).collect();
+            let texts: Vec<String> = batch
+                .iter()
+                .map(|c| self.chunker.embedding_text(&title, c))
+                .collect();
             let embedder = self.embedder.clone();
             let vectors = tokio::task::spawn_blocking(move || embedder.embed(&texts))
                 .await

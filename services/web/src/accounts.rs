@@ -119,7 +119,7 @@ pub async fn login(
     let since = Utc::now() - chrono::Duration::minutes(web.throttle_minutes as i64);
     let failures = ctx
         .store
-        .count_audit_since("sign_in_failed", &email, since)
+        .count_audit_since("account.sign_in_failed", &email, since)
         .await?;
     if failures >= web.max_failed_sign_ins {
         return Err(WebError::Throttled(format!(
@@ -137,7 +137,7 @@ pub async fn login(
             audit(
                 &ctx,
                 Some(user.id),
-                "sign_in",
+                "account.sign_in",
                 None,
                 Some(email),
                 client_ip(&req),
@@ -150,7 +150,7 @@ pub async fn login(
             audit(
                 &ctx,
                 Some(user.id),
-                "sign_in_refused",
+                "account.sign_in_refused",
                 None,
                 Some(email.clone()),
                 client_ip(&req),
@@ -164,7 +164,7 @@ pub async fn login(
             audit(
                 &ctx,
                 user.map(|u| u.id),
-                "sign_in_failed",
+                "account.sign_in_failed",
                 None,
                 Some(email.clone()),
                 client_ip(&req),
@@ -180,7 +180,7 @@ pub async fn login(
 
 pub async fn logout(ctx: web::Data<Context>, session: Session) -> HttpResponse {
     if let Ok(Some(user)) = session.get::<Uuid>(crate::session::USER_KEY) {
-        audit(&ctx, Some(user), "sign_out", None, None, None).await;
+        audit(&ctx, Some(user), "account.sign_out", None, None, None).await;
     }
     session.purge();
     redirect("/login")
@@ -254,7 +254,7 @@ pub async fn signup(
             audit(
                 &ctx,
                 Some(user.id),
-                "sign_up",
+                "account.sign_up",
                 None,
                 Some(email),
                 client_ip(&req),
@@ -335,7 +335,7 @@ pub async fn change_password(
     audit(
         &ctx,
         Some(me.id()),
-        "password_changed",
+        "account.password_changed",
         None,
         None,
         Some(serde_json::json!({ "sessions_ended": ended })),

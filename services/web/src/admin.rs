@@ -55,7 +55,7 @@ pub async fn overview(ctx: web::Data<Context>, Admin(me): Admin) -> WebResult<Ht
                         .unwrap_or_else(|| id.to_string())
                 })
                 .unwrap_or_else(|| "—".into()),
-            action: e.action.replace('_', " "),
+            action: e.action.replace(['_', '.'], " "),
             workspace: e
                 .workspace_id
                 .map(|id| {
@@ -91,9 +91,9 @@ pub async fn set_signup(
         &ctx,
         Some(me.id()),
         if open {
-            "signup_opened"
+            "site.signup_opened"
         } else {
-            "signup_closed"
+            "site.signup_closed"
         },
         None,
         None,
@@ -141,11 +141,11 @@ pub async fn change_user(
         "revoke_admin" => ctx.store.set_user_admin(id, false).await?,
         other => return Err(Error::Invalid(format!("unknown action {other:?}")).into()),
     }
-    let event = match action {
-        "disable" => "user_disabled",
-        "enable" => "user_enabled",
-        "make_admin" => "admin_granted",
-        _ => "admin_revoked",
+    let (event, done) = match action {
+        "disable" => ("user.disabled", "is disabled and signed out"),
+        "enable" => ("user.enabled", "may sign in again"),
+        "make_admin" => ("user.admin_granted", "is now an administrator"),
+        _ => ("user.admin_revoked", "is no longer an administrator"),
     };
     audit(
         &ctx,
@@ -156,9 +156,6 @@ pub async fn change_user(
         None,
     )
     .await;
-    flash(
-        &me.session,
-        format!("{}: {}.", user.email, event.replace('_', " ")),
-    );
+    flash(&me.session, format!("{} {done}.", user.email));
     Ok(redirect("/admin"))
 }

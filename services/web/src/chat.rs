@@ -724,7 +724,7 @@ pub async fn feedback(
     audit(
         &ctx,
         Some(me.id()),
-        "feedback",
+        "answer.feedback",
         None,
         Some(message.to_string()),
         Some(serde_json::json!({ "helpful": helpful })),

@@ -245,7 +245,7 @@ pub async fn callback(
             audit(
                 &ctx,
                 Some(user.id),
-                "sign_up",
+                "account.sign_up",
                 None,
                 Some(email.clone()),
                 Some(serde_json::json!({ "via": settings.issuer })),
@@ -264,7 +264,7 @@ pub async fn callback(
     audit(
         &ctx,
         Some(user.id),
-        "sign_in",
+        "account.sign_in",
         None,
         Some(email),
         Some(serde_json::json!({ "via": settings.issuer })),

@@ -370,7 +370,7 @@ pub async fn set_member(
             audit(
                 &ctx,
                 Some(me.id()),
-                "member_set",
+                "member.set",
                 Some(ws),
                 Some(user.email.clone()),
                 Some(serde_json::json!({ "role": new_role.as_str() })),
@@ -413,7 +413,7 @@ pub async fn remove_member(
     }
     let email = ctx.store.user(user).await?.map(|u| u.email);
     ctx.store.remove_member(ws, user).await?;
-    audit(&ctx, Some(me.id()), "member_removed", Some(ws), email, None).await;
+    audit(&ctx, Some(me.id()), "member.remove", Some(ws), email, None).await;
     flash(&me.session, "Member removed.");
     Ok(redirect(&format!("/w/{ws}/members")))
 }

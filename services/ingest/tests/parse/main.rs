@@ -156,6 +156,7 @@ fn chunker() -> &'static Chunker {
             ChunkerConfig {
                 max_tokens: 64,
                 overlap_tokens: 8,
+                context_prefix: true,
             },
         )
         .unwrap()
