@@ -27,7 +27,7 @@ qa=../shared/data/dev-qa/qa.jsonl
 out="$LECTERN_CACHE_DIR/eval-results"
 mkdir -p "$out"
 # The index depends on the ingest settings only; fusion settings reuse it.
-data_tag="c${LECTERN_INGEST__CHUNK_TOKENS:-200}-o${LECTERN_INGEST__CHUNK_OVERLAP_TOKENS:-24}-p${LECTERN_INGEST__CONTEXT_PREFIX:-true}"
+data_tag="c${LECTERN_INGEST__CHUNK_TOKENS:-128}-o${LECTERN_INGEST__CHUNK_OVERLAP_TOKENS:-16}-p${LECTERN_INGEST__CONTEXT_PREFIX:-true}"
 tag="$data_tag-k${LECTERN_INDEX__RRF_K:-60}"
 data="$LECTERN_CACHE_DIR/eval-data/$data_tag"
 if [ ! -f "$data/.ingested" ]; then

@@ -25,8 +25,8 @@ pub struct ChunkerConfig {
 impl Default for ChunkerConfig {
     fn default() -> Self {
         Self {
-            max_tokens: 200,
-            overlap_tokens: 24,
+            max_tokens: 128,
+            overlap_tokens: 16,
             context_prefix: true,
         }
     }
