@@ -17,6 +17,9 @@ use crate::error::{WebError, WebResult, urlencode};
 use crate::oidc::Oidc;
 use crate::views::{Layout, flash, page, page_with, redirect};
 
+/// What a disabled person is told when they sign in.
+pub const ACCOUNT_DISABLED: &str = "This account is disabled. Ask an administrator to enable it.";
+
 /// Records an audit event; a failure to record is logged, never the user's problem.
 pub async fn audit(
     ctx: &Context,
@@ -146,7 +149,7 @@ pub async fn login(
             Ok(redirect(&next))
         }
         Some(user) if matches => {
-            let message = "This account is disabled. Ask an administrator to enable it.";
+            let message = ACCOUNT_DISABLED;
             audit(
                 &ctx,
                 Some(user.id),

@@ -600,6 +600,23 @@ struct CitationPage {
     c: CitationView,
 }
 
+/// The answer `message` of the signed-in person's `conversation` (the query service
+/// checks whose conversation it is), or "not found".
+async fn answer_in(
+    backend: &Backend,
+    me: &SignedIn,
+    conversation: Uuid,
+    message: Uuid,
+) -> WebResult<crate::backend::MessageOut> {
+    backend
+        .conversation(me.id(), conversation)
+        .await?
+        .messages
+        .into_iter()
+        .find(|m| m.id == message && m.role == "assistant")
+        .ok_or_else(|| Error::NotFound("no such answer".into()).into())
+}
+
 /// One citation: the passage with the cited part marked, a link to the original at its
 /// page and, for PDFs, the page with the passage highlighted.
 pub async fn citation(
@@ -610,12 +627,9 @@ pub async fn citation(
     path: web::Path<(Uuid, Uuid, usize)>,
 ) -> WebResult<HttpResponse> {
     let (conversation, message, n) = path.into_inner();
-    let detail = backend.conversation(me.id(), conversation).await?;
-    let answer: AnswerDetails = detail
-        .messages
-        .iter()
-        .find(|m| m.id == message && m.role == "assistant")
-        .and_then(|m| m.details.clone())
+    let answer: AnswerDetails = answer_in(&backend, &me, conversation, message)
+        .await?
+        .details
         .and_then(|d| serde_json::from_value(d).ok())
         .ok_or_else(|| Error::NotFound("no such answer".into()))?;
     let citation = answer
@@ -702,14 +716,7 @@ pub async fn feedback(
     form: FormData,
 ) -> WebResult<HttpResponse> {
     let (conversation, message) = path.into_inner();
-    let detail = backend.conversation(me.id(), conversation).await?;
-    if !detail
-        .messages
-        .iter()
-        .any(|m| m.id == message && m.role == "assistant")
-    {
-        return Err(Error::NotFound("no such answer".into()).into());
-    }
+    answer_in(&backend, &me, conversation, message).await?;
     let helpful = match form.get("helpful") {
         Some("yes") => true,
         Some("no") => false,

@@ -255,10 +255,7 @@ pub async fn callback(
         }
     };
     if user.disabled {
-        return Err(Error::Forbidden(
-            "This account is disabled. Ask an administrator to enable it.".into(),
-        )
-        .into());
+        return Err(Error::Forbidden(crate::accounts::ACCOUNT_DISABLED.into()).into());
     }
     sign_in(&session, user.id)?;
     audit(
