@@ -649,36 +649,26 @@ pub async fn citation(
         _ => (0, chars.len()),
     };
     let marked: String = chars[start..end].iter().collect();
-    let mut page_view = renderer
+    // The marked sentence first; when it is on another page of a passage that spans
+    // pages, the passage's part that is on this one.
+    let mut quotes = vec![marked.clone()];
+    if (start, end) != (0, chars.len()) {
+        quotes.push(citation.quote.clone());
+    }
+    let page_view = renderer
         .page_view(
             &backend,
             me.id(),
             workspace,
             citation.document_id,
             citation.page,
-            marked.clone(),
+            quotes,
         )
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "the cited page could not be shown");
             None
         });
-    if page_view.as_ref().is_some_and(|v| v.boxes.is_empty()) && (start, end) != (0, chars.len()) {
-        // The marked sentence is not on this page: highlight the passage's part that is.
-        if let Ok(Some(view)) = renderer
-            .page_view(
-                &backend,
-                me.id(),
-                workspace,
-                citation.document_id,
-                citation.page,
-                citation.quote.clone(),
-            )
-            .await
-        {
-            page_view = Some(view);
-        }
-    }
     let view = CitationView {
         n,
         title: citation.title.clone(),

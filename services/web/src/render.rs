@@ -142,8 +142,8 @@ impl PageRenderer {
         Ok(png)
     }
 
-    /// The page with `quote` located on it; `None` when the document is not a PDF or
-    /// PDFium is not installed.
+    /// The page with the first of `quotes` that is found on it marked (the page is read
+    /// once); `None` when the document is not a PDF or PDFium is not installed.
     pub async fn page_view(
         &self,
         backend: &Backend,
@@ -151,7 +151,7 @@ impl PageRenderer {
         ws: Uuid,
         doc: Uuid,
         page: u32,
-        quote: String,
+        quotes: Vec<String>,
     ) -> Result<Option<PageView>, Error> {
         if self.library.is_none() {
             return Ok(None);
@@ -161,7 +161,7 @@ impl PageRenderer {
         };
         let pdfium = self.pdfium()?;
         let (width, height, boxes) =
-            tokio::task::spawn_blocking(move || locate(pdfium, &bytes, page, &quote))
+            tokio::task::spawn_blocking(move || locate(pdfium, &bytes, page, &quotes))
                 .await
                 .map_err(|e| Error::internal("locating the passage failed", e))??;
         Ok(Some(PageView {
@@ -315,7 +315,7 @@ fn locate(
     pdfium: &Pdfium,
     bytes: &[u8],
     page: u32,
-    quote: &str,
+    quotes: &[String],
 ) -> Result<(f32, f32, Vec<Rect>), Error> {
     let document = pdfium
         .load_pdf_from_byte_slice(bytes, None)
@@ -337,12 +337,15 @@ fn locate(
         }
     }
     let page_chars = comparable(chars);
-    let quote_chars: Vec<char> = comparable(quote.chars().enumerate())
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
     let letters: Vec<char> = page_chars.iter().map(|(c, _)| *c).collect();
-    let Some((start, end)) = find_quote(&letters, &quote_chars) else {
+    let found = quotes.iter().find_map(|quote| {
+        let quote: Vec<char> = comparable(quote.chars().enumerate())
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        find_quote(&letters, &quote)
+    });
+    let Some((start, end)) = found else {
         return Ok((width, height, Vec::new()));
     };
     let (first, last) = (page_chars[start].1, page_chars[end - 1].1);
