@@ -3,7 +3,6 @@
 //! a judged document missing from the corpus halves recall exactly.
 
 use lectern_core::SearchMode;
-use lectern_runtime::Context;
 
 use crate::helpers::test_settings;
 
@@ -75,10 +74,10 @@ async fn retrieval_evaluation_scores_a_small_real_dataset() {
     let data = tempfile::tempdir().unwrap();
     let dataset = tempfile::tempdir().unwrap();
     write_dataset(dataset.path());
-    let ctx = Context::open(test_settings(data.path()), true)
+    let ctx = lectern::Local::open(test_settings(data.path()))
         .await
         .unwrap();
-    let report = lectern_eval::beir::evaluate(&ctx, dataset.path(), "eval")
+    let report = lectern::evaluation::retrieval(&ctx, dataset.path(), "eval")
         .await
         .unwrap();
     assert_eq!(report.documents, 5);
@@ -117,7 +116,7 @@ async fn retrieval_evaluation_scores_a_small_real_dataset() {
         ctx.store.list_documents(ws.id).await.unwrap().len()
     };
     let before = documents().await;
-    lectern_eval::beir::evaluate(&ctx, dataset.path(), "eval")
+    lectern::evaluation::retrieval(&ctx, dataset.path(), "eval")
         .await
         .unwrap();
     assert_eq!(documents().await, before);

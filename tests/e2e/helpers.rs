@@ -1,12 +1,14 @@
 use std::sync::Arc;
 
 use lectern_runtime::{Context, Settings};
+use lectern_search::SearchAdapters;
 
 /// A running Lectern on a free port, with its own data dir.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub ctx: Arc<Context>,
+    pub search: SearchAdapters,
     _data_dir: tempfile::TempDir,
 }
 
@@ -37,11 +39,15 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(data_dir.path());
     tweak(&mut settings);
     let ctx = Context::open(settings, true).await.expect("open context");
-    let services = vec![
-        lectern_ingest::configure(ctx.clone()).unwrap(),
-        lectern_query::configure(ctx.clone()).unwrap(),
-        lectern_web::configure(ctx.clone()).unwrap(),
-    ];
+    let search = SearchAdapters::open(&ctx.settings)
+        .await
+        .expect("open the search adapters");
+    let llm = lectern_query::open_llm(&ctx.settings).expect("load the model");
+    let services = lectern::services_with(&ctx, &search, llm)
+        .unwrap()
+        .into_iter()
+        .map(|(_, routes)| routes)
+        .collect();
     let app = ctx.application(2, services).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -49,6 +55,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         client: reqwest::Client::new(),
         ctx,
+        search,
         _data_dir: data_dir,
     }
 }
@@ -84,6 +91,16 @@ impl TestApp {
             .await
             .unwrap();
         (user.id, key)
+    }
+
+    /// The typed client of the ingest and query APIs, calling with `key`.
+    pub fn api(&self, key: &str) -> lectern_api::Client {
+        lectern_api::Client::new(
+            self.client.clone(),
+            &self.address,
+            &self.address,
+            lectern_api::Auth::ApiKey(key.to_owned()),
+        )
     }
 
     pub fn request(

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use lectern_query::api::parse_events;
+use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -210,7 +210,10 @@ async fn questions_are_answered_from_the_asked_workspace_only() {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let events = parse_events(&res.text().await.unwrap());
+    let events: Vec<(String, String)> = lectern_api::sse::read(res.bytes_stream())
+        .map(|f| f.map(|f| (f.event, f.data)).unwrap())
+        .collect()
+        .await;
     let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
     let tokens = names.iter().filter(|n| **n == "token").count();
     assert!(tokens > 1, "the answer streams: {names:?}");
@@ -346,6 +349,17 @@ async fn questions_are_answered_from_the_asked_workspace_only() {
             .as_array()
             .unwrap()
             .contains(&json!("lectern"))
+    );
+    assert_eq!(
+        client["unknown_model"]["raised"], "NotFoundError",
+        "OpenAI's client parses Lectern's errors: {client:#}"
+    );
+    assert!(
+        client["unknown_model"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-workspace"),
+        "{client:#}"
     );
     assert!(
         !client["plain"]["content"].as_str().unwrap().is_empty(),
@@ -483,4 +497,179 @@ async fn the_query_openapi_document_lists_every_route() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path}");
     }
+}
+
+/// Waits until every document of `ws` is ready (through the typed client).
+async fn ready(api: &lectern_api::Client, ws: uuid::Uuid) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let docs = api.documents(ws).await.unwrap();
+        if docs.iter().all(|d| d.status == "ready") {
+            return;
+        }
+        assert!(
+            docs.iter().all(|d| d.status != "failed") && std::time::Instant::now() < deadline,
+            "{docs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversations_workspaces_bound_every_follow_up() {
+    use lectern_api::ingest::{TextDocument, TextUpload};
+    use lectern_api::query::AnswerBody;
+
+    let app = spawn_app_with(|_| {}).await;
+    let (_, key) = app.user_with_key("bound@example.org").await;
+    let api = app.api(&key);
+    let leave = api.create_workspace("Leave").await.unwrap();
+    let reactor = api.create_workspace("Reactor").await.unwrap();
+    for (ws, name, text) in [
+        (
+            leave.id,
+            "leave.md",
+            "# Leave\n\nStaff get 30 days of annual leave each calendar year.\n",
+        ),
+        (reactor.id, "reactor.md", OTHER_FACT),
+    ] {
+        let upload = TextUpload {
+            documents: vec![TextDocument {
+                name: name.into(),
+                text: text.into(),
+            }],
+        };
+        api.upload_texts(ws, &upload).await.unwrap();
+        ready(&api, ws).await;
+    }
+    let reactor_question = "How often is the coolant loop of the Zephyrine reactor inspected?";
+
+    // A conversation started in one workspace...
+    let first = api
+        .answer(&AnswerBody {
+            question: "How many days of annual leave do staff get?".into(),
+            workspaces: vec![leave.id],
+            ..AnswerBody::default()
+        })
+        .await
+        .unwrap();
+    let conversation = api.conversation(first.conversation_id).await.unwrap();
+    assert_eq!(conversation.conversation.workspaces, vec![leave.id]);
+
+    // ...keeps every follow-up there, though the client names no workspace (which for a
+    // new question means all of the caller's).
+    let follow = api
+        .answer(&AnswerBody {
+            question: reactor_question.into(),
+            conversation_id: Some(first.conversation_id),
+            ..AnswerBody::default()
+        })
+        .await
+        .unwrap();
+    assert!(!follow.answer.passages.is_empty());
+    assert!(
+        follow
+            .answer
+            .passages
+            .iter()
+            .all(|p| p.workspace_id == leave.id),
+        "a follow-up left its conversation's workspaces: {:?}",
+        follow.answer.passages
+    );
+
+    // Naming another workspace in a follow-up is refused, saying why.
+    let err = api
+        .answer(&AnswerBody {
+            question: reactor_question.into(),
+            conversation_id: Some(first.conversation_id),
+            workspaces: vec![reactor.id],
+            ..AnswerBody::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_input", "{err}");
+    assert!(err.to_string().contains("new conversation"), "{err}");
+
+    // The same question as a new conversation searches both.
+    let fresh = api
+        .answer(&AnswerBody {
+            question: reactor_question.into(),
+            ..AnswerBody::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        fresh
+            .answer
+            .passages
+            .iter()
+            .any(|p| p.workspace_id == reactor.id),
+        "{:?}",
+        fresh.answer.passages
+    );
+    assert_ne!(fresh.conversation_id, first.conversation_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_endpoints_answer_errors_in_openais_shape() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, key) = app.user_with_key("shape@example.org").await;
+    let error_of = |v: &Value| {
+        (
+            v["error"]["type"].as_str().map(str::to_owned),
+            v["error"]["message"].as_str().map(str::to_owned),
+        )
+    };
+    // No key.
+    let res = app
+        .client
+        .get(format!("{}/v1/models", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        error_of(&body).0.as_deref(),
+        Some("authentication_error"),
+        "{body}"
+    );
+    // An unknown model (workspace).
+    let (status, body) = call(
+        &app,
+        &key,
+        Method::POST,
+        "/v1/chat/completions",
+        Some(json!({"model": "nowhere", "messages": [{"role": "user", "content": "Hi?"}]})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(error_of(&body).0.as_deref(), Some("not_found_error"), "{body}");
+    assert!(error_of(&body).1.unwrap().contains("nowhere"));
+    // A body that is not a chat completion request.
+    let (status, body) = call(
+        &app,
+        &key,
+        Method::POST,
+        "/v1/chat/completions",
+        Some(json!({"messages": "not a list"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        error_of(&body).0.as_deref(),
+        Some("invalid_request_error"),
+        "{body}"
+    );
+    // Lectern's own API keeps its own shape.
+    let (status, body) = call(
+        &app,
+        &key,
+        Method::POST,
+        "/v1/answer",
+        Some(json!({"question": ""})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "invalid_input", "{body}");
 }

@@ -77,4 +77,48 @@ impl Error {
             Self::Internal { .. } => "internal",
         }
     }
+
+    /// The error a [`code`](Self::code) and message stand for, as another service
+    /// answered them: the inverse of `code()`, so an error crosses HTTP unchanged in kind.
+    pub fn from_code(code: &str, message: String) -> Self {
+        match code {
+            "invalid_input" => Self::Invalid(message),
+            "not_found" => Self::NotFound(message),
+            "conflict" => Self::Conflict(message),
+            "unauthenticated" => Self::Unauthenticated(message),
+            "forbidden" => Self::Forbidden(message),
+            "unavailable" => Self::Unavailable {
+                message,
+                source: None,
+            },
+            _ => Self::Internal {
+                message,
+                source: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_back_to_its_kind() {
+        let all = [
+            Error::Invalid("a".into()),
+            Error::NotFound("b".into()),
+            Error::Conflict("c".into()),
+            Error::Unauthenticated("d".into()),
+            Error::Forbidden("e".into()),
+            Error::unavailable("f", "down"),
+            Error::internal_msg("g"),
+        ];
+        for e in all {
+            let back = Error::from_code(e.code(), e.to_string());
+            assert_eq!(back.code(), e.code());
+            assert_eq!(back.to_string(), e.to_string());
+        }
+        assert_eq!(Error::from_code("teapot", "x".into()).code(), "internal");
+    }
 }

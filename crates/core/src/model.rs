@@ -59,7 +59,31 @@ impl std::str::FromStr for Role {
 pub struct WorkspaceScope(Vec<WorkspaceId>);
 
 impl WorkspaceScope {
-    pub fn new(mut workspaces: Vec<WorkspaceId>) -> Result<Self, Error> {
+    /// The authorisation rule, as a pure function: `requested` workspaces, each of which
+    /// must be among the caller's `readable` ones (otherwise "not found", exactly as for a
+    /// workspace that does not exist), or every readable workspace when none is named.
+    /// The authorisation layer (`lectern-auth`) loads `readable` from the caller's
+    /// memberships; this is the only way a service gets a scope.
+    pub fn checked(readable: &[WorkspaceId], requested: &[WorkspaceId]) -> Result<Self, Error> {
+        if requested.is_empty() {
+            return Self::from_ids(readable.to_vec()).map_err(|_| {
+                Error::NotFound("you have no workspace to search yet; create one first".into())
+            });
+        }
+        if let Some(missing) = requested.iter().find(|w| !readable.contains(w)) {
+            return Err(Error::NotFound(format!("no such workspace: {missing}")));
+        }
+        Self::from_ids(requested.to_vec())
+    }
+
+    /// For the `lectern` command line on the machine that holds the data: its operator
+    /// names workspaces directly, with no account behind the call (and tests that stand
+    /// in for it). Never use it on a path that serves a request.
+    pub fn local_cli(workspaces: Vec<WorkspaceId>) -> Result<Self, Error> {
+        Self::from_ids(workspaces)
+    }
+
+    fn from_ids(mut workspaces: Vec<WorkspaceId>) -> Result<Self, Error> {
         workspaces.sort_unstable();
         workspaces.dedup();
         if workspaces.is_empty() {
@@ -70,10 +94,6 @@ impl WorkspaceScope {
         Ok(Self(workspaces))
     }
 
-    pub fn one(workspace: WorkspaceId) -> Self {
-        Self(vec![workspace])
-    }
-
     pub fn ids(&self) -> &[WorkspaceId] {
         &self.0
     }
@@ -81,6 +101,18 @@ impl WorkspaceScope {
     pub fn contains(&self, workspace: WorkspaceId) -> bool {
         self.0.binary_search(&workspace).is_ok()
     }
+}
+
+/// Why a language model stopped generating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// The model ended its answer.
+    Stop,
+    /// `max_tokens` (or the context window) was reached.
+    Length,
+    /// The receiver of the tokens went away (the client disconnected).
+    Cancelled,
 }
 
 /// Physical pages, 1-based and inclusive, as a PDF viewer counts them (not printed labels).
@@ -160,13 +192,29 @@ mod tests {
 
     #[test]
     fn empty_scope_is_refused_and_scope_is_deduplicated() {
-        assert!(WorkspaceScope::new(vec![]).is_err());
+        assert!(WorkspaceScope::local_cli(vec![]).is_err());
         let a = Uuid::from_u128(2);
         let b = Uuid::from_u128(1);
-        let scope = WorkspaceScope::new(vec![a, b, a]).unwrap();
+        let scope = WorkspaceScope::local_cli(vec![a, b, a]).unwrap();
         assert_eq!(scope.ids(), &[b, a]);
         assert!(scope.contains(a));
         assert!(!scope.contains(Uuid::from_u128(3)));
+    }
+
+    #[test]
+    fn a_checked_scope_holds_only_readable_workspaces() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        // Nothing named: everything readable.
+        let all = WorkspaceScope::checked(&[a, b], &[]).unwrap();
+        assert_eq!(all.ids(), &[a, b]);
+        // A subset named: exactly that.
+        assert_eq!(WorkspaceScope::checked(&[a, b], &[b]).unwrap().ids(), &[b]);
+        // One that is not readable: not found, as if it did not exist.
+        let err = WorkspaceScope::checked(&[a, b], &[a, c]).unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        // No readable workspace at all: not found, with what to do.
+        let err = WorkspaceScope::checked(&[], &[]).unwrap_err();
+        assert!(err.to_string().contains("create one"), "{err}");
     }
 
     #[test]

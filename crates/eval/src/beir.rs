@@ -7,10 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context as _;
-use lectern_core::{SearchMode, WorkspaceScope};
-use lectern_ingest::pipeline::Ingestor;
-use lectern_query::retrieve::{Retriever, SearchOptions};
-use lectern_runtime::Context;
+use lectern_core::SearchMode;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Qrels, RankingScores};
@@ -78,7 +75,7 @@ impl Dataset {
 
 /// The file name a corpus document is ingested under (ids may hold characters a file
 /// name may not).
-fn file_name(id: &str) -> String {
+pub fn file_name(id: &str) -> String {
     let safe: String = id
         .chars()
         .map(|c| {
@@ -106,88 +103,4 @@ pub struct RetrievalReport {
     pub queries: usize,
     pub rrf_k: u32,
     pub modes: Vec<ModeReport>,
-}
-
-/// Runs the evaluation in `workspace`, ingesting the corpus first unless it is there.
-pub async fn evaluate(
-    ctx: &Context,
-    dir: &Path,
-    workspace: &str,
-) -> anyhow::Result<RetrievalReport> {
-    let data = Dataset::load(dir)?;
-    let ws = match ctx.store.find_workspace_by_name(workspace).await? {
-        Some(ws) => ws,
-        None => ctx.store.create_workspace(workspace, None).await?,
-    };
-    let by_name: HashMap<String, &str> = data
-        .corpus
-        .iter()
-        .map(|d| (file_name(&d.id), d.id.as_str()))
-        .collect();
-    if ctx.store.list_documents(ws.id).await?.is_empty() {
-        let ingestor = Ingestor::new(ctx)?;
-        for doc in &data.corpus {
-            let text = if doc.title.is_empty() {
-                doc.text.clone()
-            } else {
-                format!("{}\n\n{}", doc.title, doc.text)
-            };
-            ingestor
-                .submit(ws.id, &file_name(&doc.id), text.into_bytes())
-                .await?;
-        }
-        ingestor.run_until_idle(|_| {}).await?;
-    }
-    let names: HashMap<lectern_core::DocumentId, String> = ctx
-        .store
-        .list_documents(ws.id)
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d.file_name))
-        .collect();
-
-    let retriever = Retriever {
-        store: ctx.store.clone(),
-        embedder: ctx.embedder.clone(),
-        index: ctx.index.clone(),
-    };
-    let scope = WorkspaceScope::one(ws.id);
-    let mut modes = Vec::new();
-    for mode in [SearchMode::Dense, SearchMode::Sparse, SearchMode::Hybrid] {
-        let options = SearchOptions {
-            limit: 100,
-            candidates: 100,
-            mode,
-            documents: None,
-            duplicate_overlap: 1.0, // rank every chunk; documents are folded below
-        };
-        let mut scores = Vec::new();
-        for q in &data.queries {
-            let found = retriever.search(&scope, &q.text, &options).await?;
-            let mut ranked: Vec<String> = Vec::new();
-            for p in found.passages {
-                let id = names
-                    .get(&p.document_id)
-                    .and_then(|n| by_name.get(n))
-                    .map(|s| s.to_string());
-                if let Some(id) = id
-                    && !ranked.contains(&id)
-                {
-                    ranked.push(id);
-                }
-            }
-            scores.push(RankingScores::of(&ranked, &data.qrels[&q.id]));
-        }
-        modes.push(ModeReport {
-            mode,
-            scores: RankingScores::mean(&scores),
-        });
-    }
-    Ok(RetrievalReport {
-        dataset: dir.display().to_string(),
-        documents: data.corpus.len(),
-        queries: data.queries.len(),
-        rrf_k: ctx.settings.index.rrf_k,
-        modes,
-    })
 }

@@ -1,6 +1,8 @@
-//! Lectern's evaluation: ranking metrics on BEIR-format datasets (`lectern eval
-//! retrieval`) and answer quality on question files (`lectern eval qa`). The metric code
-//! is pure and unit-tested against hand-computed values.
+//! Lectern's evaluation measures: ranking metrics on BEIR-format datasets (`lectern eval
+//! retrieval`) and answer quality on question files (`lectern eval qa`), with the formats
+//! of both. Pure and unit-tested against hand-computed values; it depends on the wire
+//! types only, never on a service. The runs that drive the services live above them, in
+//! the `lectern` command (`lectern::evaluation`).
 
 pub mod beir;
 pub mod metrics;

@@ -4,9 +4,7 @@
 
 use std::path::Path;
 
-use lectern_core::WorkspaceScope;
-use lectern_query::answer::{Answer, Answerer, Question};
-use lectern_query::retrieve::Passage;
+use lectern_api::query::{Answer, Passage};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::quantile;
@@ -183,62 +181,6 @@ pub fn summarise(records: &[QaRecord]) -> QaSummary {
         total_ms_p50: quantile(&ms(&|r| Some(r.total_ms as f64)), 0.5),
         total_ms_p90: quantile(&ms(&|r| Some(r.total_ms as f64)), 0.9),
     }
-}
-
-/// Asks every question in the scope and scores it. Without `generate`, only retrieval
-/// is measured and a question counts as abstained when its best similarity is under the
-/// configured threshold (what the answer would do before asking the model): a fast loop
-/// for tuning chunking, fusion and the threshold.
-pub async fn evaluate(
-    answerer: &Answerer,
-    scope: &WorkspaceScope,
-    items: &[QaItem],
-    generate: bool,
-    mut progress: impl FnMut(&QaRecord),
-) -> anyhow::Result<(QaSummary, Vec<QaRecord>)> {
-    let mut records = Vec::new();
-    for item in items {
-        let started = std::time::Instant::now();
-        let retrieved = answerer.search(scope, &item.question, 5, None).await?;
-        let retrieval_ms = started.elapsed().as_millis() as u64;
-        let answer = if generate {
-            let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-            answerer
-                .answer(
-                    Question {
-                        text: item.question.clone(),
-                        history: Vec::new(),
-                        scope: scope.clone(),
-                        documents: None,
-                    },
-                    tx,
-                )
-                .await?
-        } else {
-            Answer {
-                answer: String::new(),
-                abstained: retrieved.best_similarity < answerer.settings.abstain_below,
-                search_query: item.question.clone(),
-                citations: Vec::new(),
-                sentences: Vec::new(),
-                passages: Vec::new(),
-                timings: lectern_query::answer::Timings {
-                    retrieval_ms,
-                    total_ms: retrieval_ms,
-                    ..Default::default()
-                },
-            }
-        };
-        let r = record(
-            item,
-            &retrieved.passages,
-            retrieved.best_similarity,
-            &answer,
-        );
-        progress(&r);
-        records.push(r);
-    }
-    Ok((summarise(&records), records))
 }
 
 #[cfg(test)]

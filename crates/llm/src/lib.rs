@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+pub use lectern_core::FinishReason;
 use lectern_core::Result;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -67,18 +68,6 @@ pub struct GenerationRequest {
     /// 0 means greedy (deterministic) decoding.
     pub temperature: f32,
     pub seed: u32,
-}
-
-/// Why generation stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FinishReason {
-    /// The model ended its answer.
-    Stop,
-    /// `max_tokens` (or the context window) was reached.
-    Length,
-    /// The receiver of the tokens went away (the client disconnected).
-    Cancelled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -151,57 +151,57 @@ impl Generator for OpenAiEngine {
             });
         }
 
-        let mut stream = res.bytes_stream();
-        let mut buffer = Vec::new();
+        let mut events = lectern_api::sse::read(res.bytes_stream());
         let mut first_token = None;
         let mut pieces = 0u32;
         let mut usage = None;
         let mut finish = FinishReason::Length;
-        'read: while let Some(bytes) = stream.next().await {
-            buffer.extend_from_slice(&bytes.map_err(unavailable)?);
-            // Server-Sent Events: one `data: ...` line per event, events end with a blank line.
-            while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line);
-                let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else {
-                    continue;
-                };
-                if data == "[DONE]" {
-                    break 'read;
-                }
-                // Servers report failures mid-stream as an error object, not as text.
-                if let Ok(value) = serde_json::from_str::<serde_json::Value>(data)
-                    && (value.get("error").is_some() || value["object"] == "error")
-                {
-                    let message = value["error"]["message"]
-                        .as_str()
-                        .or(value["message"].as_str())
-                        .unwrap_or("unknown error");
-                    return Err(Error::unavailable(
-                        format!("the language model server failed mid-answer: {message}"),
-                        data.to_owned(),
-                    ));
-                }
-                let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
-                    Error::internal(format!("unreadable event from the model server: {data}"), e)
-                })?;
-                if let Some(u) = chunk.usage {
-                    usage = Some(u);
-                }
-                for choice in chunk.choices {
-                    if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
-                        first_token.get_or_insert_with(|| started.elapsed());
-                        pieces += 1;
-                        if tokens.send(text).is_err() {
-                            finish = FinishReason::Cancelled;
-                            break 'read;
-                        }
+        'read: while let Some(frame) = events.next().await {
+            let frame = frame.map_err(|e| {
+                Error::unavailable(
+                    format!(
+                        "the language model server at {} broke off the answer",
+                        self.options.base_url
+                    ),
+                    e,
+                )
+            })?;
+            let data = frame.data.trim();
+            if data == "[DONE]" {
+                break 'read;
+            }
+            // Servers report failures mid-stream as an error object, not as text.
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(data)
+                && (value.get("error").is_some() || value["object"] == "error")
+            {
+                let message = value["error"]["message"]
+                    .as_str()
+                    .or(value["message"].as_str())
+                    .unwrap_or("unknown error");
+                return Err(Error::unavailable(
+                    format!("the language model server failed mid-answer: {message}"),
+                    data.to_owned(),
+                ));
+            }
+            let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
+                Error::internal(format!("unreadable event from the model server: {data}"), e)
+            })?;
+            if let Some(u) = chunk.usage {
+                usage = Some(u);
+            }
+            for choice in chunk.choices {
+                if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                    first_token.get_or_insert_with(|| started.elapsed());
+                    pieces += 1;
+                    if tokens.send(text).is_err() {
+                        finish = FinishReason::Cancelled;
+                        break 'read;
                     }
-                    match choice.finish_reason.as_deref() {
-                        Some("stop") => finish = FinishReason::Stop,
-                        Some("length") => finish = FinishReason::Length,
-                        _ => {}
-                    }
+                }
+                match choice.finish_reason.as_deref() {
+                    Some("stop") => finish = FinishReason::Stop,
+                    Some("length") => finish = FinishReason::Length,
+                    _ => {}
                 }
             }
         }

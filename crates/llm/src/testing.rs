@@ -125,3 +125,92 @@ mod probe {
         })
     }
 }
+
+/// A language model that answers from a script, for unit tests of the logic around the
+/// [`Generator`](crate::Generator) seam: each call takes the next reply (the last one
+/// repeats), streams it word by word, and records the request. Tokens are counted as
+/// words, and the context window is what the test says.
+pub struct ScriptedGenerator {
+    info: crate::ModelInfo,
+    replies: std::sync::Mutex<std::collections::VecDeque<Result<String, String>>>,
+    requests: std::sync::Mutex<Vec<crate::GenerationRequest>>,
+}
+
+impl ScriptedGenerator {
+    /// Replies in order; `Err(message)` makes that call fail as an unavailable model.
+    pub fn new(context_length: u32, replies: Vec<Result<String, String>>) -> Self {
+        Self {
+            info: crate::ModelInfo {
+                id: "scripted".into(),
+                context_length,
+            },
+            replies: std::sync::Mutex::new(replies.into()),
+            requests: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The model that always answers `reply`.
+    pub fn answering(reply: &str) -> Self {
+        Self::new(4096, vec![Ok(reply.to_owned())])
+    }
+
+    /// The requests it received, in order.
+    pub fn requests(&self) -> Vec<crate::GenerationRequest> {
+        self.requests.lock().expect("requests").clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Generator for ScriptedGenerator {
+    fn info(&self) -> &crate::ModelInfo {
+        &self.info
+    }
+
+    async fn count_tokens(&self, messages: &[crate::ChatMessage]) -> lectern_core::Result<u32> {
+        Ok(messages
+            .iter()
+            .map(|m| m.content.split_whitespace().count() as u32)
+            .sum())
+    }
+
+    async fn generate(
+        &self,
+        request: crate::GenerationRequest,
+        tokens: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> lectern_core::Result<crate::GenerationStats> {
+        let prompt_tokens = self.count_tokens(&request.messages).await?;
+        self.requests.lock().expect("requests").push(request);
+        let reply = {
+            let mut replies = self.replies.lock().expect("replies");
+            if replies.len() > 1 {
+                replies.pop_front()
+            } else {
+                replies.front().cloned()
+            }
+        }
+        .unwrap_or_else(|| Ok(String::new()));
+        let text = reply.map_err(|message| {
+            lectern_core::Error::unavailable(message, std::io::Error::other("scripted failure"))
+        })?;
+        let started = Instant::now();
+        let mut completion_tokens = 0;
+        let mut finish = crate::FinishReason::Stop;
+        for (i, word) in text.split_inclusive(' ').enumerate() {
+            completion_tokens += 1;
+            if tokens.send(word.to_owned()).is_err() {
+                finish = crate::FinishReason::Cancelled;
+                break;
+            }
+            if i == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(crate::GenerationStats {
+            prompt_tokens,
+            completion_tokens,
+            first_token: (completion_tokens > 0).then(|| started.elapsed()),
+            total: started.elapsed(),
+            finish,
+        })
+    }
+}

@@ -1,6 +1,7 @@
 //! What every service answers besides its own API: `/health` (the process is up),
-//! `/ready` (its database and index answer), `/metrics` (Prometheus text format), and the
-//! shared request metrics and error body.
+//! `/ready` (its database answers), `/metrics` (Prometheus text format); the shared
+//! request metrics; Lectern's JSON error contract ([`ApiError`], [`public_error`]), and
+//! the Server-Sent Events response ([`sse_response`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,10 +13,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
+use bytes::Bytes;
+pub use lectern_api::ErrorBody;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
-use serde::Serialize;
+use tokio::sync::mpsc;
 
 /// Lectern's own metrics registry (not the global default, so tests can run side by side).
 pub static REGISTRY: LazyLock<Registry> =
@@ -45,13 +48,6 @@ static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     h
 });
 
-/// The JSON body of every error answer: a stable `code` and a message that says what to do.
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub code: String,
-    pub message: String,
-}
-
 /// The HTTP status of a seam error; each service's error type maps through this, so one
 /// `match` decides statuses everywhere.
 pub fn status_of(err: &lectern_core::Error) -> StatusCode {
@@ -67,22 +63,21 @@ pub fn status_of(err: &lectern_core::Error) -> StatusCode {
     }
 }
 
-/// Builds the error answer; 5xx are logged with their whole cause chain, and their
-/// internal detail is not shown to the caller.
-pub fn error_response(
-    status: StatusCode,
-    code: &str,
-    err: &(dyn std::error::Error + 'static),
-) -> HttpResponse {
+/// What a caller is told of an error, and its status: client errors as they are (they
+/// say what to fix); server errors logged here with their whole cause chain and told
+/// without their internal detail. Every Lectern surface that reports an error (JSON
+/// bodies, SSE `error` events, OpenAI-shaped errors) goes through this one rule.
+pub fn public_error(err: &lectern_core::Error) -> (StatusCode, ErrorBody) {
+    let status = status_of(err);
     let message = if status.is_server_error() {
         let mut chain = err.to_string();
-        let mut source = err.source();
+        let mut source = std::error::Error::source(err);
         while let Some(cause) = source {
             chain.push_str(": ");
             chain.push_str(&cause.to_string());
             source = cause.source();
         }
-        tracing::error!(code, error = %chain, "request failed");
+        tracing::error!(code = err.code(), error = %chain, "request failed");
         if status == StatusCode::SERVICE_UNAVAILABLE {
             format!("{err}; try again shortly")
         } else {
@@ -91,10 +86,13 @@ pub fn error_response(
     } else {
         err.to_string()
     };
-    HttpResponse::build(status).json(ErrorBody {
-        code: code.to_owned(),
-        message,
-    })
+    (
+        status,
+        ErrorBody {
+            code: err.code().to_owned(),
+            message,
+        },
+    )
 }
 
 /// The error every service's handlers return: a seam error, answered with the one status
@@ -111,8 +109,23 @@ impl actix_web::ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        error_response(self.status_code(), self.0.code(), &self.0)
+        let (status, body) = public_error(&self.0);
+        HttpResponse::build(status).json(body)
     }
+}
+
+/// A Server-Sent Events response whose events (already framed, see `lectern_api::sse`)
+/// come from a channel; the stream ends when the sender is dropped. When the client goes
+/// away the receiver is dropped, which the producer notices on its next send.
+pub fn sse_response(events: mpsc::UnboundedReceiver<Bytes>) -> HttpResponse {
+    let stream = futures::stream::unfold(events, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, actix_web::Error>(b), rx))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream)
 }
 
 /// Declares, in a service's OpenAPI document, the bearer scheme (`api_key`) every route
@@ -185,7 +198,8 @@ async fn metrics() -> HttpResponse {
     LazyLock::force(&HTTP_SECONDS);
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf) {
-        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e);
+        let err = ApiError(lectern_core::Error::internal("metrics could not be encoded", e));
+        return actix_web::ResponseError::error_response(&err);
     }
     HttpResponse::Ok()
         .content_type(prometheus::TEXT_FORMAT)
@@ -225,14 +239,8 @@ pub async fn record_metrics(
 
 #[cfg(test)]
 mod tests {
-    use actix_web::body::MessageBody;
-
     use super::*;
 
-    fn body_of(res: HttpResponse) -> ErrorBody {
-        let bytes = res.into_body().try_into_bytes().expect("a complete body");
-        serde_json::from_slice(&bytes).expect("the JSON error body")
-    }
 
     #[actix_web::test]
     async fn handlers_answer_errors_with_the_json_body() {
@@ -257,9 +265,8 @@ mod tests {
     fn client_errors_say_what_to_fix_and_server_errors_hide_their_cause() {
         let invalid =
             lectern_core::Error::Invalid("a workspace name needs 1 to 100 characters".into());
-        let status = status_of(&invalid);
+        let (status, body) = public_error(&invalid);
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        let body = body_of(error_response(status, invalid.code(), &invalid));
         assert_eq!(
             body,
             ErrorBody {
@@ -272,9 +279,8 @@ mod tests {
             "vector index: search failed",
             "segment 7 checksum mismatch at /srv/x",
         );
-        let status = status_of(&internal);
+        let (status, body) = public_error(&internal);
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        let body = body_of(error_response(status, internal.code(), &internal));
         assert_eq!(body.code, "internal");
         assert!(
             !body.message.contains("checksum") && !body.message.contains("/srv"),
@@ -285,7 +291,7 @@ mod tests {
         let down =
             lectern_core::Error::unavailable("the database is unavailable", "connection refused");
         assert_eq!(status_of(&down), StatusCode::SERVICE_UNAVAILABLE);
-        let body = body_of(error_response(status_of(&down), down.code(), &down));
+        let (_, body) = public_error(&down);
         assert!(body.message.contains("try again"), "{}", body.message);
         assert_eq!(
             status_of(&lectern_core::Error::NotFound("x".into())),

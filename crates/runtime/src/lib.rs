@@ -1,20 +1,21 @@
-//! Start-up of Lectern's services: configuration, telemetry, the adapters built from
-//! settings (store, embedder, vector index), and the HTTP shell every service shares.
+//! The shell every Lectern process shares, and only that: settings (loaded once,
+//! validated at start-up), telemetry, and the HTTP application with its `/health`,
+//! `/ready`, `/metrics`, error contract and Server-Sent Events response.
 //!
-//! Services depend on this crate; it depends on no service. The key decision: a process
-//! builds one [`Context`] (every adapter opened once, validated at start-up) and passes it
-//! down explicitly; there are no global singletons besides the metrics registry.
+//! Services depend on this crate; it depends on no service and on no engine (embedding,
+//! index or language model): each service opens the adapters it uses itself, so the web
+//! app links none of them. Authorisation lives in `lectern-auth`. The key decision: a
+//! process builds one [`Context`] (settings, store, service token) and passes it down
+//! explicitly; there are no global singletons besides the metrics registry.
 
-mod adapters;
 mod app;
-pub mod auth;
+mod context;
 pub mod http;
 mod settings;
 pub mod telemetry;
 
-pub use adapters::{Context, ServiceEntry, open_llm, run_services, serve};
 pub use app::{Application, Configure};
-pub use auth::{Action, Caller};
+pub use context::{Context, run_service};
 pub use lectern_core::default_cache_dir;
 pub use settings::{
     ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings, IngestSettings, LlmSettings,

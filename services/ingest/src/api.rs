@@ -8,15 +8,19 @@ use std::sync::Arc;
 use actix_multipart::Multipart;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use lectern_core::{DocumentId, Error, Role, WorkspaceId};
+use lectern_api::ErrorBody;
+use lectern_api::ingest::{
+    CreateWorkspace, DocumentList, DocumentOut, TextDocument, TextUpload, UploadOut,
+    UploadResult, WorkspaceList, WorkspaceOut,
+};
+use lectern_auth::{Action, Caller};
+use lectern_runtime::Context;
 use lectern_runtime::http::{ApiError, BearerAuth};
-use lectern_runtime::{Action, Caller, Context};
 use lectern_store::entity::{document, workspace};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 use uuid::Uuid;
 
 use crate::pipeline::{Ingestor, Submitted};
@@ -29,113 +33,38 @@ pub struct IngestApi {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WorkspaceOut {
-    pub id: Uuid,
-    pub name: String,
-    /// The caller's role: owner, editor or viewer.
-    pub role: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl WorkspaceOut {
-    fn new(ws: workspace::Model, role: Role) -> Self {
-        Self {
-            id: ws.id,
-            name: ws.name,
-            role: role.as_str().into(),
-            created_at: ws.created_at,
-        }
+fn workspace_out(ws: workspace::Model, role: Role) -> WorkspaceOut {
+    WorkspaceOut {
+        id: ws.id,
+        name: ws.name,
+        role: role.as_str().into(),
+        created_at: ws.created_at,
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateWorkspace {
-    pub name: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DocumentOut {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
-    pub title: String,
-    pub file_name: String,
-    pub media_type: String,
-    pub size_bytes: i64,
-    /// queued, processing, ready or failed.
-    pub status: String,
-    /// Why the document failed, said for a person.
-    pub error: Option<String>,
-    pub pages: Option<i32>,
-    /// Chunks of the current version (0 until it is indexed).
-    pub chunks: u64,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl DocumentOut {
-    fn new(d: document::Model, chunks: u64) -> Self {
-        Self {
-            id: d.id,
-            workspace_id: d.workspace_id,
-            title: d.title,
-            file_name: d.file_name,
-            media_type: d.media_type,
-            size_bytes: d.size_bytes,
-            status: d.status,
-            error: d.error_message,
-            pages: d.pages,
-            chunks,
-            version: d.current_version,
-            created_at: d.created_at,
-            updated_at: d.updated_at,
-        }
+fn document_row_out(d: document::Model, chunks: u64) -> DocumentOut {
+    DocumentOut {
+        id: d.id,
+        workspace_id: d.workspace_id,
+        title: d.title,
+        file_name: d.file_name,
+        media_type: d.media_type,
+        size_bytes: d.size_bytes,
+        status: d.status,
+        error: d.error_message,
+        pages: d.pages,
+        chunks,
+        version: d.current_version,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
     }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct UploadOut {
-    /// The name the file was uploaded under.
-    pub file_name: String,
-    /// queued, unchanged (the same content is already there), new_version or rejected.
-    pub outcome: String,
-    pub document: DocumentOut,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct UploadResult {
-    pub documents: Vec<UploadOut>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DocumentList {
-    pub documents: Vec<DocumentOut>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WorkspaceList {
-    pub workspaces: Vec<WorkspaceOut>,
-}
-
-/// A text document sent as JSON.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct TextDocument {
-    /// A bare file name; its extension (.md, .txt, .html) chooses the parser.
-    pub name: String,
-    pub text: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct TextUpload {
-    pub documents: Vec<TextDocument>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Lectern ingest API", description = "Workspaces and their documents: upload, status, delete, re-index. Authenticate with `Authorization: Bearer <API key>`."),
     paths(list_workspaces, create_workspace, upload, list_documents, get_document, delete_document, reindex_document, original),
-    components(schemas(WorkspaceOut, CreateWorkspace, WorkspaceList, DocumentOut, DocumentList, UploadOut, UploadResult, TextDocument, TextUpload, lectern_runtime::http::ErrorBody)),
+    components(schemas(WorkspaceOut, CreateWorkspace, WorkspaceList, DocumentOut, DocumentList, UploadOut, UploadResult, TextDocument, TextUpload, ErrorBody)),
     modifiers(&BearerAuth),
     security(("api_key" = []))
 )]
@@ -180,19 +109,19 @@ async fn audit(ctx: &Context, caller: &Caller, action: &str, ws: WorkspaceId, ta
 }
 
 /// The workspaces the caller can read.
-#[utoipa::path(get, path = "/v1/workspaces", responses((status = 200, body = WorkspaceList), (status = 401, body = lectern_runtime::http::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/workspaces", responses((status = 200, body = WorkspaceList), (status = 401, body = ErrorBody)))]
 async fn list_workspaces(ctx: web::Data<Context>, caller: Caller) -> Result<HttpResponse> {
     let workspaces = caller
         .workspaces(&ctx.store)
         .await?
         .into_iter()
-        .map(|a| WorkspaceOut::new(a.workspace, a.role))
+        .map(|a| workspace_out(a.workspace, a.role))
         .collect();
     Ok(HttpResponse::Ok().json(WorkspaceList { workspaces }))
 }
 
 /// Creates a workspace; the caller becomes its owner.
-#[utoipa::path(post, path = "/v1/workspaces", request_body = CreateWorkspace, responses((status = 201, body = WorkspaceOut), (status = 409, description = "the name is taken", body = lectern_runtime::http::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/workspaces", request_body = CreateWorkspace, responses((status = 201, body = WorkspaceOut), (status = 409, description = "the name is taken", body = ErrorBody)))]
 async fn create_workspace(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -210,7 +139,7 @@ async fn create_workspace(
             other => other,
         })?;
     audit(&ctx, &caller, "workspace.create", ws.id, ws.name.clone()).await;
-    Ok(HttpResponse::Created().json(WorkspaceOut::new(ws, Role::Owner)))
+    Ok(HttpResponse::Created().json(workspace_out(ws, Role::Owner)))
 }
 
 async fn document_in(
@@ -233,11 +162,11 @@ async fn document_in(
 async fn document_out(ctx: &Context, doc: document::Model) -> Result<DocumentOut> {
     let counts = ctx.store.chunk_counts(std::slice::from_ref(&doc)).await?;
     let n = counts.get(&doc.id).copied().unwrap_or(0);
-    Ok(DocumentOut::new(doc, n))
+    Ok(document_row_out(doc, n))
 }
 
 /// The workspace's documents with status, pages, chunks and errors.
-#[utoipa::path(get, path = "/v1/workspaces/{ws}/documents", params(("ws" = Uuid, Path)), responses((status = 200, body = DocumentList), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/documents", params(("ws" = Uuid, Path)), responses((status = 200, body = DocumentList), (status = 404, body = ErrorBody)))]
 async fn list_documents(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -251,14 +180,14 @@ async fn list_documents(
         .into_iter()
         .map(|d| {
             let n = counts.get(&d.id).copied().unwrap_or(0);
-            DocumentOut::new(d, n)
+            document_row_out(d, n)
         })
         .collect();
     Ok(HttpResponse::Ok().json(DocumentList { documents }))
 }
 
 /// One document's status.
-#[utoipa::path(get, path = "/v1/workspaces/{ws}/documents/{doc}", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 200, body = DocumentOut), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/documents/{doc}", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 200, body = DocumentOut), (status = 404, body = ErrorBody)))]
 async fn get_document(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -270,7 +199,7 @@ async fn get_document(
 }
 
 /// Deletes a document: its index points, chunk rows and stored originals.
-#[utoipa::path(delete, path = "/v1/workspaces/{ws}/documents/{doc}", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 204), (status = 403, body = lectern_runtime::http::ErrorBody), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/workspaces/{ws}/documents/{doc}", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_document(
     ctx: web::Data<Context>,
     api: web::Data<IngestApi>,
@@ -285,7 +214,7 @@ async fn delete_document(
 }
 
 /// Indexes the document's content again, as a new version.
-#[utoipa::path(post, path = "/v1/workspaces/{ws}/documents/{doc}/reindex", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 202, body = DocumentOut), (status = 403, body = lectern_runtime::http::ErrorBody), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/documents/{doc}/reindex", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 202, body = DocumentOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn reindex_document(
     ctx: web::Data<Context>,
     api: web::Data<IngestApi>,
@@ -301,7 +230,7 @@ async fn reindex_document(
 }
 
 /// The stored original of the current version, as uploaded.
-#[utoipa::path(get, path = "/v1/workspaces/{ws}/documents/{doc}/original", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 200, description = "the file"), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/documents/{doc}/original", params(("ws" = Uuid, Path), ("doc" = Uuid, Path)), responses((status = 200, description = "the file"), (status = 404, body = ErrorBody)))]
 async fn original(
     ctx: web::Data<Context>,
     api: web::Data<IngestApi>,
@@ -328,7 +257,7 @@ async fn original(
 /// file is recorded as a failed document with the reason and the others go on.
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/documents", params(("ws" = Uuid, Path)),
     request_body(content = TextUpload, description = "JSON texts, or multipart/form-data with one or more file fields", content_type = "application/json"),
-    responses((status = 202, body = UploadResult), (status = 403, body = lectern_runtime::http::ErrorBody), (status = 404, body = lectern_runtime::http::ErrorBody)))]
+    responses((status = 202, body = UploadResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn upload(
     ctx: web::Data<Context>,
     api: web::Data<IngestApi>,
@@ -427,7 +356,7 @@ async fn upload(
         documents.push(UploadOut {
             file_name,
             outcome: outcome.into(),
-            document: DocumentOut::new(doc, chunks),
+            document: document_row_out(doc, chunks),
         });
     }
     Ok(HttpResponse::Accepted().json(UploadResult { documents }))

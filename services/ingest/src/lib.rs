@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use lectern_runtime::{Configure, Context};
+use lectern_search::SearchAdapters;
 
 pub mod api;
 pub mod chunk;
@@ -16,10 +17,16 @@ pub mod pipeline;
 /// The service's name in logs, metrics and `/ready`.
 pub const NAME: &str = "ingest";
 
+/// The service on its own: opens the embedding model and the index, then [`configure`].
+pub async fn open(ctx: Arc<Context>) -> anyhow::Result<Configure> {
+    let search = SearchAdapters::open(&ctx.settings).await?;
+    configure(ctx, &search)
+}
+
 /// The service's routes, bound to the process's adapters, and its background workers
 /// (`ingest.workers` of them; none when 0), started here on the caller's runtime.
-pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
-    let ingestor = Arc::new(pipeline::Ingestor::new(&ctx)?);
+pub fn configure(ctx: Arc<Context>, search: &SearchAdapters) -> anyhow::Result<Configure> {
+    let ingestor = Arc::new(pipeline::Ingestor::new(&ctx, search)?);
     let wake = Arc::new(tokio::sync::Notify::new());
     for _ in 0..ctx.settings.ingest.workers {
         tokio::spawn(ingestor.clone().run_worker(wake.clone()));

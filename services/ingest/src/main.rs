@@ -2,5 +2,5 @@
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    lectern_runtime::run_services(&[(lectern_ingest::NAME, lectern_ingest::configure)]).await
+    lectern_runtime::run_service(lectern_ingest::NAME, lectern_ingest::open).await
 }

@@ -12,6 +12,7 @@ use lectern_core::{
     VectorIndex, WorkspaceId,
 };
 use lectern_runtime::Context;
+use lectern_search::SearchAdapters;
 use lectern_store::entity::{document, ingest_job};
 use lectern_store::{NewChunk, NewDocument, Store};
 use sha2::{Digest, Sha256};
@@ -109,7 +110,7 @@ pub enum Stage {
 const EMBED_BATCH: usize = 64;
 
 impl Ingestor {
-    pub fn new(ctx: &Context) -> Result<Self> {
+    pub fn new(ctx: &Context, search: &SearchAdapters) -> Result<Self> {
         let s = &ctx.settings;
         let chunker = Chunker::from_tokenizer_file(
             &s.embedding.model_dir.join("tokenizer.json"),
@@ -121,8 +122,8 @@ impl Ingestor {
         )?;
         Ok(Self {
             store: ctx.store.clone(),
-            embedder: ctx.embedder.clone(),
-            index: ctx.index.clone(),
+            embedder: search.embedder.clone(),
+            index: search.index.clone(),
             parsers: Parsers {
                 pdfium: s.ingest.pdfium_lib.clone().filter(|p| p.is_file()),
                 timeout: Duration::from_secs(s.ingest.parse_timeout_secs),

@@ -5,68 +5,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use lectern_api::query::{Answer, Citation, Timings};
 use lectern_core::{DocumentId, Error, Result, SearchMode, WorkspaceScope};
 use lectern_llm::{ChatMessage, ChatRole, GenerationRequest, Generator};
 use lectern_runtime::QuerySettings;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::cite::{self, Sentence};
 use crate::prompt;
 use crate::retrieve::{Passage, Retrieved, Retriever, SearchOptions};
-
-/// A citation: a marker `[n]` of the answer resolved to its passage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Citation {
-    pub n: usize,
-    pub chunk_id: Uuid,
-    pub document_id: Uuid,
-    /// The original file name.
-    pub document: String,
-    pub title: String,
-    pub page: u32,
-    /// The cited passage.
-    pub quote: String,
-    pub span_start: usize,
-    pub span_end: usize,
-    /// The part of `quote` (character offsets) that best supports the sentences citing it.
-    pub highlight_start: usize,
-    pub highlight_end: usize,
-    /// Whether every sentence citing it is supported by it.
-    pub supported: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Timings {
-    pub retrieval_ms: u64,
-    /// From the request to the first token of the answer (None when the model was not asked).
-    pub first_token_ms: Option<u64>,
-    pub total_ms: u64,
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-    pub tokens_per_second: f64,
-    /// Why generation stopped (absent when the model was not asked).
-    #[schema(value_type = Option<String>)]
-    pub finish_reason: Option<lectern_llm::FinishReason>,
-}
-
-/// The full answer, after generation and checking.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Answer {
-    /// The answer with `[n]` markers that all resolve to `citations`.
-    pub answer: String,
-    /// True when the documents do not hold the answer ("not found in your documents").
-    pub abstained: bool,
-    /// The question searched for (a follow-up rewritten to stand alone).
-    pub search_query: String,
-    pub citations: Vec<Citation>,
-    pub sentences: Vec<Sentence>,
-    /// The sources given to the model; when abstaining, where the user may look.
-    pub passages: Vec<Passage>,
-    pub timings: Timings,
-}
 
 /// One question.
 #[derive(Debug, Clone)]

@@ -4,28 +4,18 @@
 //! Pure functions; the embeddings come from the caller.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
-use regex::Regex;
-use serde::{Deserialize, Serialize};
+pub use lectern_api::query::Sentence;
+use lectern_api::markers;
 use unicode_segmentation::UnicodeSegmentation;
-use utoipa::ToSchema;
-
-/// `[1]`, `[1, 2]`, `[1,2,3]`, `[Source 2]`: one or more source numbers in brackets.
-static MARKER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\[(?:(?i:sources?)\s*)?(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]").expect("marker regex")
-});
 
 /// The answer with markers cleaned: those naming no source removed, the rest written as
 /// `[n]`. Returns the text and the distinct source numbers cited, in first-use order.
 pub fn clean_markers(answer: &str, sources: usize) -> (String, Vec<usize>) {
     let mut cited = Vec::new();
-    let cleaned = MARKER.replace_all(answer, |caps: &regex::Captures<'_>| {
+    let cleaned = markers::rewrite(answer, |numbers| {
         let mut out = String::new();
-        for n in caps[1].split([',', ';']) {
-            let Ok(n) = n.trim().parse::<usize>() else {
-                continue;
-            };
+        for &n in numbers {
             if (1..=sources).contains(&n) {
                 if !cited.contains(&n) {
                     cited.push(n);
@@ -37,7 +27,7 @@ pub fn clean_markers(answer: &str, sources: usize) -> (String, Vec<usize>) {
     });
     // Removing a marker can leave "word ." or double spaces behind; tidied to a fixed
     // point, so that cleaning a clean answer changes nothing (sentence spans stay true).
-    let mut tidy = cleaned.into_owned();
+    let mut tidy = cleaned;
     loop {
         let next = tidy
             .replace(" .", ".")
@@ -49,45 +39,6 @@ pub fn clean_markers(answer: &str, sources: usize) -> (String, Vec<usize>) {
         tidy = next;
     }
     (tidy.trim().to_owned(), cited)
-}
-
-/// One sentence of the answer with the sources it cites (1-based numbers).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Sentence {
-    pub text: String,
-    /// Character span in the cleaned answer.
-    pub start: usize,
-    pub end: usize,
-    pub sources: Vec<usize>,
-    /// 0..1: how well the cited passages support the sentence (the best of them).
-    pub support: f32,
-    /// Whether `support` reaches the threshold; sentences too short to carry a claim
-    /// count as supported.
-    pub supported: bool,
-    /// The model wrote no marker here; Lectern attributed the sentence to the source
-    /// that supports it best.
-    #[serde(default)]
-    pub inferred: bool,
-}
-
-/// Markers at the start of a text (with the spaces around them).
-static LEADING_MARKERS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:\s*\[(?:(?i:sources?)\s*)?\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+")
-        .expect("leading marker regex")
-});
-
-fn numbers_in(text: &str) -> Vec<usize> {
-    let mut out = Vec::new();
-    for caps in MARKER.captures_iter(text) {
-        for n in caps[1].split([',', ';']) {
-            if let Ok(n) = n.trim().parse()
-                && !out.contains(&n)
-            {
-                out.push(n);
-            }
-        }
-    }
-    out
 }
 
 /// Splits the answer into sentences (Unicode sentence boundaries) with their markers. A
@@ -102,18 +53,19 @@ pub fn split_sentences(answer: &str) -> Vec<Sentence> {
         let len = piece.chars().count();
         let mut body = piece;
         let mut body_start = offset;
-        if let Some(lead) = LEADING_MARKERS.find(piece)
+        if let Some((lead_end, numbers)) = markers::leading(piece)
             && let Some(prev) = out.last_mut()
         {
-            for n in numbers_in(lead.as_str()) {
+            for n in numbers {
                 if !prev.sources.contains(&n) {
                     prev.sources.push(n);
                 }
             }
-            prev.end = offset + lead.as_str().chars().count();
+            let lead_chars = piece[..lead_end].chars().count();
+            prev.end = offset + lead_chars;
             prev.text = text_of(prev.start, prev.end);
-            body = &piece[lead.end()..];
-            body_start = offset + lead.as_str().chars().count();
+            body = &piece[lead_end..];
+            body_start = offset + lead_chars;
         }
         let trimmed = body.trim();
         if !trimmed.is_empty() {
@@ -125,7 +77,7 @@ pub fn split_sentences(answer: &str) -> Vec<Sentence> {
                 text: text_of(start, end),
                 start,
                 end,
-                sources: numbers_in(trimmed),
+                sources: markers::cited(trimmed),
                 support: 0.0,
                 supported: false,
                 inferred: false,
@@ -208,7 +160,7 @@ const STOPWORDS: &[&str] = &[
 /// The content words of a text: lower-cased, three letters or more, no stop words, with a
 /// light plural/inflection trim so "days" meets "day".
 pub fn content_words(text: &str) -> Vec<String> {
-    let text = MARKER.replace_all(text, " ");
+    let text = markers::rewrite(text, |_| " ".to_owned());
     text.split(|c: char| !c.is_alphanumeric())
         .map(str::to_lowercase)
         .filter(|w| w.chars().count() >= 3 || w.chars().all(|c| c.is_ascii_digit()))

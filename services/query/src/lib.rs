@@ -1,30 +1,37 @@
-//! Lectern's query service: answers questions from the caller's workspaces with retrieval and a local LLM, with checked citations.
+//! Lectern's query service: answers questions from the caller's workspaces with retrieval
+//! and a local LLM, with checked citations.
 //!
 //! The library holds the routes and state so that its own binary and the all-in-one
-//! `lectern serve` mount the same code; the binary only loads settings and runs.
+//! `lectern serve` mount the same code; the binary only loads settings and runs. The path
+//! of a question: [`api`] (or [`openai`]) authorises and resolves the conversation ->
+//! [`answer::Answerer`] rewrites a follow-up, [`retrieve`]s, builds the [`prompt`],
+//! generates, and [`cite`] checks each sentence against its sources.
 
 use std::sync::Arc;
 
 use actix_web::web;
-use lectern_runtime::{Configure, Context};
+use lectern_llm::Generator;
+use lectern_runtime::{Configure, Context, Settings};
+use lectern_search::SearchAdapters;
 
 pub mod answer;
 pub mod api;
 pub mod cite;
+pub mod openai;
 pub mod prompt;
 pub mod retrieve;
 
 /// The service's name in logs, metrics and `/ready`.
 pub const NAME: &str = "query";
 
-/// The answering pipeline on the context's adapters and the given language model.
-pub fn answerer(ctx: &Context, llm: Option<Arc<dyn lectern_llm::Generator>>) -> answer::Answerer {
+/// The answering pipeline on the process's search adapters and the given language model.
+pub fn answerer(
+    ctx: &Context,
+    search: &SearchAdapters,
+    llm: Option<Arc<dyn Generator>>,
+) -> answer::Answerer {
     answer::Answerer {
-        retriever: retrieve::Retriever {
-            store: ctx.store.clone(),
-            embedder: ctx.embedder.clone(),
-            index: ctx.index.clone(),
-        },
+        retriever: retrieve::Retriever::new(ctx.store.clone(), search),
         llm,
         settings: ctx.settings.query.clone(),
         max_tokens: ctx.settings.llm.max_tokens,
@@ -32,14 +39,58 @@ pub fn answerer(ctx: &Context, llm: Option<Arc<dyn lectern_llm::Generator>>) -> 
     }
 }
 
-/// The service's routes, bound to the process's adapters; the language model is loaded
-/// here, once, at start-up.
-pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
-    let llm = lectern_runtime::open_llm(&ctx.settings)?;
-    let answerer = web::Data::new(answerer(&ctx, llm));
+/// Opens the language model the settings name: llama.cpp in this process, or a client of
+/// an OpenAI-compatible server. `None` when no local model is configured (search works,
+/// answers say that no model is set up).
+pub fn open_llm(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Generator>>> {
+    let l = &settings.llm;
+    if l.backend == "openai" {
+        let engine = lectern_llm::OpenAiEngine::new(lectern_llm::OpenAiOptions {
+            base_url: l.base_url.clone().unwrap_or_default(),
+            model: l.model.clone().unwrap_or_default(),
+            api_key: l.api_key.clone(),
+            context_length: l.context_length,
+            timeout: std::time::Duration::from_secs(l.timeout_secs),
+        })?;
+        return Ok(Some(Arc::new(engine)));
+    }
+    let Some(path) = &l.model_path else {
+        tracing::warn!(
+            "no language model configured (llm.model_path): answers are disabled, search works"
+        );
+        return Ok(None);
+    };
+    let options = lectern_llm::LlamaOptions {
+        model_path: path.clone(),
+        context_length: l.context_length,
+        parallel: l.parallel,
+        threads: l.threads,
+        batch_size: l.batch_size,
+        gpu_layers: l.gpu_layers,
+        main_gpu: l.main_gpu,
+    };
+    Ok(Some(Arc::new(lectern_llm::LlamaEngine::load(&options)?)))
+}
+
+/// The service on its own: opens the embedding model, the index and the language model,
+/// then [`configure`].
+pub async fn open(ctx: Arc<Context>) -> anyhow::Result<Configure> {
+    let search = SearchAdapters::open(&ctx.settings).await?;
+    let llm = open_llm(&ctx.settings)?;
+    configure(ctx, &search, llm)
+}
+
+/// The service's routes, bound to the process's adapters and language model.
+pub fn configure(
+    ctx: Arc<Context>,
+    search: &SearchAdapters,
+    llm: Option<Arc<dyn Generator>>,
+) -> anyhow::Result<Configure> {
+    let answerer = web::Data::new(answerer(&ctx, search, llm));
     Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::from(ctx.clone()))
             .app_data(answerer.clone())
-            .configure(api::routes);
+            .configure(api::routes)
+            .configure(openai::routes);
     }))
 }

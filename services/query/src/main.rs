@@ -2,5 +2,5 @@
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    lectern_runtime::run_services(&[(lectern_query::NAME, lectern_query::configure)]).await
+    lectern_runtime::run_service(lectern_query::NAME, lectern_query::open).await
 }

@@ -124,10 +124,8 @@ pub fn clean_rewrite(rewrite: &str, question: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use async_trait::async_trait;
     use lectern_core::{PageRange, Span};
-    use lectern_llm::{GenerationRequest, GenerationStats, ModelInfo};
-    use tokio::sync::mpsc;
+    use lectern_llm::testing::ScriptedGenerator;
     use uuid::Uuid;
 
     use super::*;
@@ -199,29 +197,6 @@ mod tests {
         assert_eq!(clean_rewrite("  ", "And part-timers?"), "And part-timers?");
     }
 
-    /// A model whose tokens are words, with a small context.
-    struct WordModel(ModelInfo);
-
-    #[async_trait]
-    impl Generator for WordModel {
-        fn info(&self) -> &ModelInfo {
-            &self.0
-        }
-        async fn count_tokens(&self, messages: &[ChatMessage]) -> lectern_core::Result<u32> {
-            Ok(messages
-                .iter()
-                .map(|m| m.content.split_whitespace().count() as u32)
-                .sum())
-        }
-        async fn generate(
-            &self,
-            _: GenerationRequest,
-            _: mpsc::UnboundedSender<String>,
-        ) -> lectern_core::Result<GenerationStats> {
-            unreachable!("not used")
-        }
-    }
-
     #[tokio::test]
     async fn fitting_drops_old_turns_then_the_lowest_ranked_sources() {
         let long = "word ".repeat(100);
@@ -237,10 +212,7 @@ mod tests {
         let instructions = INSTRUCTIONS.split_whitespace().count() as u32;
         // Room for the instructions, two sources, the question and 50 answer tokens.
         let context = instructions + 2 * 105 + 20 + 50;
-        let model = WordModel(ModelInfo {
-            id: "words".into(),
-            context_length: context,
-        });
+        let model = ScriptedGenerator::new(context, Vec::new());
         let (messages, k) = fit(&model, "How long?", &sources, &history, 50)
             .await
             .unwrap();
@@ -255,10 +227,7 @@ mod tests {
         );
         assert!(!messages[0].content.contains("third"));
 
-        let tiny = WordModel(ModelInfo {
-            id: "words".into(),
-            context_length: instructions + 50,
-        });
+        let tiny = ScriptedGenerator::new(instructions + 50, Vec::new());
         let err = fit(&tiny, "How long?", &sources, &[], 50)
             .await
             .unwrap_err();

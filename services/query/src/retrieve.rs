@@ -5,35 +5,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+pub use lectern_api::query::Passage;
 use lectern_core::{
-    DocumentId, Embedder, Error, PageRange, Result, SearchMode, SearchRequest, Span, VectorIndex,
-    WorkspaceScope,
+    DocumentId, Embedder, Error, Result, SearchMode, SearchRequest, VectorIndex, WorkspaceScope,
 };
+use lectern_search::SearchAdapters;
 use lectern_store::Store;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// A retrieved passage: the chunk's text and where it sits in which document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Passage {
-    pub chunk_id: Uuid,
-    pub workspace_id: Uuid,
-    pub document_id: Uuid,
-    /// The original file name.
-    pub document: String,
-    pub title: String,
-    /// The first page of the passage (1-based).
-    pub page: u32,
-    #[schema(value_type = Object)]
-    pub pages: PageRange,
-    /// Character span in the document's extracted text.
-    #[schema(value_type = Object)]
-    pub span: Span,
-    pub text: String,
-    /// The fused rank score (higher is better; comparable within one search only).
-    pub score: f32,
-}
 
 /// What the question retrieved, with the evidence strength used to decide abstention.
 #[derive(Debug, Clone)]
@@ -64,6 +42,14 @@ pub struct SearchOptions {
 }
 
 impl Retriever {
+    pub fn new(store: Store, search: &SearchAdapters) -> Self {
+        Self {
+            store,
+            embedder: search.embedder.clone(),
+            index: search.index.clone(),
+        }
+    }
+
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
         let embedder = self.embedder.clone();
         tokio::task::spawn_blocking(move || embedder.embed(&texts))

@@ -11,19 +11,20 @@ use std::collections::HashMap;
 use actix_session::{Session, SessionExt};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, StatusCode, header};
+use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use futures::future::LocalBoxFuture;
 use lectern_core::Error;
-use lectern_runtime::{Caller, Context};
+use lectern_auth::Caller;
+use lectern_runtime::Context;
 use lectern_store::entity::user;
 use lectern_store::secret_hash;
 use uuid::Uuid;
 
-use crate::error::{WebError, WebResult, error_page};
+use crate::error::{WebError, WebResult};
 use crate::session::USER_KEY;
 
 /// The session value holding the CSRF token.
@@ -107,11 +108,12 @@ pub fn csrf_ok(session: &Session, provided: Option<&str>) -> bool {
     }
 }
 
-fn csrf_rejected() -> actix_web::HttpResponse {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "This form has expired or did not come from Lectern. Reload the page and send it again.",
-    )
+/// What a form whose CSRF token is missing or wrong is told.
+pub const CSRF_REFUSED: &str =
+    "This form has expired or did not come from Lectern. Reload the page and send it again.";
+
+fn csrf_rejected(req: &ServiceRequest) -> actix_web::HttpResponse {
+    WebError::from(lectern_core::Error::Forbidden(CSRF_REFUSED.into())).respond(req.headers())
 }
 
 /// Checks the CSRF token of every POST, and leaves a URL-encoded body parsed as
@@ -141,14 +143,16 @@ pub async fn csrf_guard(
         let form = FormData::parse(&body);
         let token = header_token.as_deref().or(form.get("csrf"));
         if !csrf_ok(&session, token) {
-            return Ok(req.into_response(csrf_rejected()).map_into_right_body());
+            let refused = csrf_rejected(&req);
+            return Ok(req.into_response(refused).map_into_right_body());
         }
         req.extensions_mut().insert(form);
     } else if content_type.starts_with("multipart/form-data") && req.path().ends_with("/documents")
     {
         // The upload handler checks the form's first field (or the header).
     } else if !csrf_ok(&session, header_token.as_deref()) {
-        return Ok(req.into_response(csrf_rejected()).map_into_right_body());
+        let refused = csrf_rejected(&req);
+        return Ok(req.into_response(refused).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
 }

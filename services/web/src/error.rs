@@ -1,12 +1,21 @@
-//! Errors as pages that say what happened and what to do, in the app's own layout. A
-//! request that is not signed in is sent to the sign-in page and comes back afterwards.
+//! The web app's one error path. A handler returns a [`WebError`]; the person sees a page
+//! that says what happened and what to do, in the app's own layout, and the page's own
+//! scripts (which ask for JSON or for an event stream) get the same error as Lectern's
+//! JSON error body `{code, message}` instead ([`errors_for_scripts`]). Either way the
+//! message follows the services' rule: client errors as they are, server errors logged
+//! and told without their internal detail. A request that is not signed in is sent to
+//! the sign-in page and comes back afterwards.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
+use lectern_api::ErrorBody;
 use lectern_core::Error;
-use lectern_runtime::http::status_of;
+use lectern_runtime::http::public_error;
 
 /// What a web handler returns on failure.
 #[derive(Debug)]
@@ -92,12 +101,58 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
     }
 }
 
+impl WebError {
+    /// The status and what the person or script is told.
+    pub fn public(&self) -> (StatusCode, ErrorBody) {
+        match self {
+            Self::Core(e) => {
+                let (status, mut body) = public_error(e);
+                if let Error::Unavailable { message, .. } = e {
+                    // The services' own words for what is down, without "try again":
+                    // the page's advice says that.
+                    body.message = message.clone();
+                }
+                (status, body)
+            }
+            Self::SignIn { .. } => (
+                StatusCode::UNAUTHORIZED,
+                ErrorBody {
+                    code: "unauthenticated".into(),
+                    message: "sign in first".into(),
+                },
+            ),
+            Self::Throttled(message) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorBody {
+                    code: "rate_limited".into(),
+                    message: message.clone(),
+                },
+            ),
+        }
+    }
+
+    /// The error as JSON, for the page's scripts.
+    pub fn json_response(&self) -> HttpResponse {
+        let (status, body) = self.public();
+        HttpResponse::build(status).json(body)
+    }
+
+    /// The answer to a request with these headers: JSON for the page's scripts, the
+    /// error page (or the way to the sign-in page) for a person.
+    pub fn respond(&self, headers: &actix_web::http::header::HeaderMap) -> HttpResponse {
+        if from_script(headers) {
+            self.json_response()
+        } else {
+            self.error_response()
+        }
+    }
+}
+
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Core(e) => status_of(e),
             Self::SignIn { .. } => StatusCode::SEE_OTHER,
-            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            _ => self.public().0,
         }
     }
 
@@ -111,22 +166,50 @@ impl ResponseError for WebError {
                 }
                 res
             }
-            Self::Throttled(message) => error_page(StatusCode::TOO_MANY_REQUESTS, message),
-            Self::Core(e) => {
-                let status = status_of(e);
-                if status.is_server_error() {
-                    tracing::error!(error = ?e, "web request failed");
-                    let message = match e {
-                        Error::Unavailable { message, .. } => message.as_str(),
-                        _ => "Lectern could not complete this request.",
-                    };
-                    error_page(status, message)
+            _ => {
+                let (status, body) = self.public();
+                let internal = status.is_server_error()
+                    && !matches!(self, Self::Core(Error::Unavailable { .. }));
+                let message = if internal {
+                    "Lectern could not complete this request."
                 } else {
-                    error_page(status, &e.to_string())
-                }
+                    body.message.as_str()
+                };
+                error_page(status, message)
             }
         }
     }
+}
+
+/// Whether the request comes from the page's own scripts: they ask for JSON, or for an
+/// event stream (a streamed answer).
+pub fn from_script(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json") || v.contains("text/event-stream"))
+}
+
+/// Middleware: a [`WebError`] answered to one of the page's scripts becomes Lectern's
+/// JSON error body, with the same status and message the page would have shown.
+pub async fn errors_for_scripts(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let script = from_script(req.headers());
+    let res = next.call(req).await?;
+    if !script {
+        return Ok(res.map_into_boxed_body());
+    }
+    let json = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<WebError>())
+        .map(WebError::json_response);
+    Ok(match json {
+        Some(json) => res.into_response(json),
+        None => res.map_into_boxed_body(),
+    })
 }
 
 /// Percent-encodes a query value.

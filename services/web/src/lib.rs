@@ -138,6 +138,7 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
             .route("/static/app.js", web::get().to(script))
             .service(
                 web::scope("")
+                    .wrap(from_fn(error::errors_for_scripts))
                     .wrap(from_fn(auth::csrf_guard))
                     .wrap(session_middleware)
                     .wrap(headers)

@@ -2,5 +2,5 @@
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    lectern_runtime::run_services(&[(lectern_web::NAME, lectern_web::configure)]).await
+    lectern_runtime::run_service(lectern_web::NAME, |ctx| async move { lectern_web::configure(ctx) }).await
 }

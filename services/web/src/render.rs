@@ -11,7 +11,7 @@ use lectern_core::Error;
 use pdfium_render::prelude::*;
 use uuid::Uuid;
 
-use crate::backend::Backend;
+use lectern_api::Client;
 
 /// Width of page images, in pixels.
 const IMAGE_WIDTH: i32 = 1100;
@@ -94,18 +94,17 @@ impl PageRenderer {
         let library = self.library.as_ref().ok_or_else(|| {
             Error::NotFound("page images need PDFium, which is not installed".into())
         })?;
-        lectern_ingest::parse::pdfium(library).map_err(|e| Error::internal_msg(e.to_string()))
+        lectern_pdfium::pdfium(library).map_err(Error::internal_msg)
     }
 
     /// The PDF's bytes (the caller's access checked by ingest), or `None` for other types.
     async fn pdf(
         &self,
-        backend: &Backend,
-        user: Uuid,
+        client: &Client,
         ws: Uuid,
         doc: Uuid,
     ) -> Result<Option<(i32, Bytes)>, Error> {
-        let document = backend.document(user, ws, doc).await?;
+        let document = client.document(ws, doc).await?;
         if document.media_type != "application/pdf" {
             return Ok(None);
         }
@@ -113,7 +112,7 @@ impl PageRenderer {
         if let Some(bytes) = lock(&self.originals).get(&key) {
             return Ok(Some((document.version, bytes)));
         }
-        let bytes = Arc::new(backend.original(user, ws, doc).await?.bytes);
+        let bytes = Arc::new(client.original(ws, doc).await?.bytes);
         lock(&self.originals).put(key, bytes.clone());
         Ok(Some((document.version, bytes)))
     }
@@ -121,14 +120,13 @@ impl PageRenderer {
     /// The page as a PNG image.
     pub async fn page_png(
         &self,
-        backend: &Backend,
-        user: Uuid,
+        client: &Client,
         ws: Uuid,
         doc: Uuid,
         page: u32,
     ) -> Result<Vec<u8>, Error> {
         let (version, bytes) = self
-            .pdf(backend, user, ws, doc)
+            .pdf(client, ws, doc)
             .await?
             .ok_or_else(|| Error::NotFound("only PDF pages have images".into()))?;
         if let Some(png) = lock(&self.images).get(&(doc, version, page)) {
@@ -146,8 +144,7 @@ impl PageRenderer {
     /// once); `None` when the document is not a PDF or PDFium is not installed.
     pub async fn page_view(
         &self,
-        backend: &Backend,
-        user: Uuid,
+        client: &Client,
         ws: Uuid,
         doc: Uuid,
         page: u32,
@@ -156,7 +153,7 @@ impl PageRenderer {
         if self.library.is_none() {
             return Ok(None);
         }
-        let Some((_, bytes)) = self.pdf(backend, user, ws, doc).await? else {
+        let Some((_, bytes)) = self.pdf(client, ws, doc).await? else {
             return Ok(None);
         };
         let pdfium = self.pdfium()?;
@@ -226,7 +223,7 @@ fn render_png(pdfium: &Pdfium, bytes: &[u8], page: u32) -> Result<Vec<u8>, Error
 pub fn comparable(chars: impl IntoIterator<Item = (usize, char)>) -> Vec<(char, usize)> {
     let mut out = Vec::new();
     for (index, c) in chars {
-        for n in lectern_ingest::parse::normalise(&c.to_string()).chars() {
+        for n in lectern_core::normalise(&c.to_string()).chars() {
             if n.is_alphanumeric() {
                 out.extend(n.to_lowercase().map(|l| (l, index)));
             }

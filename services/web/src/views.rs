@@ -82,9 +82,3 @@ pub fn wants_json(req: &actix_web::HttpRequest) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"))
 }
-
-/// The error as `{"message"}`, for the page's scripts.
-pub fn json_error(err: &crate::error::WebError) -> HttpResponse {
-    use actix_web::ResponseError;
-    HttpResponse::build(err.status_code()).json(serde_json::json!({ "message": err.to_string() }))
-}

@@ -9,16 +9,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use futures::StreamExt;
 use lectern_core::{Error, Role};
-use lectern_runtime::{Action, Context};
+use lectern_api::ingest::{DocumentOut, WorkspaceOut};
+use lectern_auth::Action;
+use lectern_runtime::Context;
 use lectern_store::Member;
 use uuid::Uuid;
 
 use crate::accounts::audit;
-use crate::auth::{CSRF_HEADER, FormData, SignedIn, csrf_ok};
-use crate::backend::{Backend, DocumentOut, Service, WorkspaceOut};
+use crate::auth::{CSRF_HEADER, CSRF_REFUSED, FormData, SignedIn, csrf_ok};
+use crate::backend::Backend;
 use crate::error::{WebError, WebResult};
 use crate::render::PageRenderer;
-use crate::views::{Layout, flash, json_error, page, page_with, redirect, wants_json};
+use crate::views::{Layout, flash, page, page_with, redirect, wants_json};
 
 #[derive(Template)]
 #[template(path = "workspaces.html")]
@@ -28,7 +30,7 @@ struct WorkspacesPage {
 }
 
 pub async fn list(backend: web::Data<Backend>, me: SignedIn) -> WebResult<HttpResponse> {
-    let workspaces = backend.workspaces(me.id()).await?;
+    let workspaces = backend.client(me.id())?.workspaces().await?;
     page(&WorkspacesPage {
         layout: Layout::signed_in(&me, "Workspaces", "workspaces"),
         workspaces,
@@ -41,7 +43,7 @@ pub async fn create(
     form: FormData,
 ) -> WebResult<HttpResponse> {
     let name = form.require("name", "the workspace's name")?;
-    let ws = backend.create_workspace(me.id(), name).await?;
+    let ws = backend.client(me.id())?.create_workspace(name).await?;
     flash(
         &me.session,
         format!("Workspace “{}” created. Upload documents to it.", ws.name),
@@ -80,7 +82,7 @@ pub async fn documents(
 ) -> WebResult<HttpResponse> {
     let ws = path.into_inner();
     let (ws_name, role) = role(&ctx, &me, ws, Action::Read).await?;
-    let documents = backend.documents(me.id(), ws).await?;
+    let documents = backend.client(me.id())?.documents(ws).await?;
     page(&DocumentsPage {
         layout: Layout::signed_in(&me, format!("Documents · {ws_name}"), "workspaces"),
         nav: WorkspaceNav {
@@ -100,7 +102,7 @@ pub async fn documents_json(
     me: SignedIn,
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
-    let documents = backend.documents(me.id(), path.into_inner()).await?;
+    let documents = backend.client(me.id())?.documents(path.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({ "documents": documents })))
@@ -118,21 +120,18 @@ pub async fn upload(
     path: web::Path<Uuid>,
     req: HttpRequest,
     payload: web::Payload,
-) -> HttpResponse {
+) -> WebResult<HttpResponse> {
     let json = wants_json(&req);
     let ws = path.into_inner();
-    match upload_files(&ctx, &backend, &me, ws, &req, payload).await {
-        Ok(count) if json => HttpResponse::Ok().json(serde_json::json!({ "uploaded": count })),
-        Ok(count) => {
-            flash(
-                &me.session,
-                format!("{count} file(s) uploaded; they are being read now."),
-            );
-            redirect(&format!("/w/{ws}/documents"))
-        }
-        Err(e) if json => json_error(&e),
-        Err(e) => actix_web::ResponseError::error_response(&e),
+    let count = upload_files(&ctx, &backend, &me, ws, &req, payload).await?;
+    if json {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "uploaded": count })));
     }
+    flash(
+        &me.session,
+        format!("{count} file(s) uploaded; they are being read now."),
+    );
+    Ok(redirect(&format!("/w/{ws}/documents")))
 }
 
 async fn upload_files(
@@ -182,10 +181,7 @@ async fn upload_files(
             None => {}
             Some(file_name) => {
                 if !checked {
-                    return Err(Error::Forbidden(
-                        "This form has expired or did not come from Lectern. Reload the page and send it again.".into(),
-                    )
-                    .into());
+                    return Err(Error::Forbidden(CSRF_REFUSED.into()).into());
                 }
                 if file_name.is_empty() && bytes.is_empty() {
                     continue; // the browser's "no file chosen"
@@ -199,23 +195,12 @@ async fn upload_files(
         }
     }
     if !checked {
-        return Err(Error::Forbidden(
-            "This form has expired or did not come from Lectern. Reload the page and send it again.".into(),
-        )
-        .into());
+        return Err(Error::Forbidden(CSRF_REFUSED.into()).into());
     }
     if files == 0 {
         return Err(Error::Invalid("choose one or more files to upload".into()).into());
     }
-    let request = backend
-        .request(
-            Service::Ingest,
-            reqwest::Method::POST,
-            &format!("/v1/workspaces/{ws}/documents"),
-            me.id(),
-        )?
-        .multipart(form);
-    backend.send(request).await?;
+    backend.client(me.id())?.upload(ws, form).await?;
     Ok(files)
 }
 
@@ -225,8 +210,8 @@ pub async fn delete(
     path: web::Path<(Uuid, Uuid)>,
 ) -> WebResult<HttpResponse> {
     let (ws, doc) = path.into_inner();
-    let document = backend.document(me.id(), ws, doc).await?;
-    backend.delete_document(me.id(), ws, doc).await?;
+    let document = backend.client(me.id())?.document(ws, doc).await?;
+    backend.client(me.id())?.delete_document(ws, doc).await?;
     flash(&me.session, format!("“{}” deleted.", document.title));
     Ok(redirect(&format!("/w/{ws}/documents")))
 }
@@ -237,7 +222,7 @@ pub async fn reindex(
     path: web::Path<(Uuid, Uuid)>,
 ) -> WebResult<HttpResponse> {
     let (ws, doc) = path.into_inner();
-    backend.reindex_document(me.id(), ws, doc).await?;
+    backend.client(me.id())?.reindex_document(ws, doc).await?;
     flash(&me.session, "Re-indexing started.");
     Ok(redirect(&format!("/w/{ws}/documents")))
 }
@@ -250,8 +235,8 @@ pub async fn original(
     path: web::Path<(Uuid, Uuid)>,
 ) -> WebResult<HttpResponse> {
     let (ws, doc) = path.into_inner();
-    let document = backend.document(me.id(), ws, doc).await?;
-    let original = backend.original(me.id(), ws, doc).await?;
+    let document = backend.client(me.id())?.document(ws, doc).await?;
+    let original = backend.client(me.id())?.original(ws, doc).await?;
     let inline = original.media_type.starts_with("application/pdf")
         || original.media_type.starts_with("text/plain");
     let disposition = header::ContentDisposition {
@@ -287,7 +272,7 @@ pub async fn page_image(
     path: web::Path<(Uuid, Uuid, u32)>,
 ) -> WebResult<HttpResponse> {
     let (ws, doc, page) = path.into_inner();
-    let png = renderer.page_png(&backend, me.id(), ws, doc, page).await?;
+    let png = renderer.page_png(&backend.client(me.id())?, ws, doc, page).await?;
     Ok(HttpResponse::Ok()
         .content_type("image/png")
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))

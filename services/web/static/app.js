@@ -108,8 +108,8 @@
       try {
         const res = await fetch(ask.action, { method: "POST", body, headers: { Accept: "text/event-stream" } });
         if (!res.ok || !res.body) {
-          const err = await res.text();
-          throw new Error(res.status === 403 ? "This page has expired; reload it and ask again." : (err.match(/<p class="error"[^>]*>([^<]*)/) || [, `Lectern answered ${res.status}.`])[1]);
+          const err = await res.json().catch(() => ({}));
+          throw new Error(res.status === 403 ? "This page has expired; reload it and ask again." : (err.message || `Lectern answered ${res.status}.`));
         }
         const reader = res.body.getReader();
         const decoder = new TextDecoder();

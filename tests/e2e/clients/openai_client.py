@@ -6,6 +6,7 @@ Prints one JSON object: the non-streaming and the streaming answers and what rod
 import json
 import sys
 
+import openai
 from openai import OpenAI
 
 base_url, api_key, model, question = sys.argv[1:5]
@@ -32,8 +33,21 @@ for chunk in stream:
     if "citations" in data or (chunk.model_extra or {}).get("citations") is not None:
         extra = chunk.model_extra or {}
 
+# An unknown model (workspace): the client raises its own typed error, which it can only
+# do when the error body is in OpenAI's shape.
+try:
+    client.chat.completions.create(
+        model="no-such-workspace", messages=[{"role": "user", "content": question}]
+    )
+    unknown = {"raised": None}
+except openai.NotFoundError as e:
+    unknown = {"raised": "NotFoundError", "message": e.message, "type": (e.body or {}).get("type")}
+except openai.APIError as e:
+    unknown = {"raised": type(e).__name__, "message": str(e)}
+
 print(json.dumps({
     "models": models,
+    "unknown_model": unknown,
     "plain": {
         "content": plain["choices"][0]["message"]["content"],
         "finish_reason": plain["choices"][0]["finish_reason"],

@@ -147,7 +147,7 @@ contract!(hybrid_finds_what_only_bm25_can_match, |index: Arc<
 >| async move {
     let ws = Uuid::new_v4();
     handbook(index.as_ref(), ws).await;
-    let scope = WorkspaceScope::one(ws);
+    let scope = WorkspaceScope::local_cli(vec![ws]).unwrap();
     // An opaque code: lexical search matches it, its embedding means nothing in particular.
     let sparse = index
         .search(&scope, &request("QX-7741", SearchMode::Sparse, 3))
@@ -182,7 +182,7 @@ contract!(
     |index: Arc<dyn VectorIndex>| async move {
         let ws = Uuid::new_v4();
         handbook(index.as_ref(), ws).await;
-        let scope = WorkspaceScope::one(ws);
+        let scope = WorkspaceScope::local_cli(vec![ws]).unwrap();
         // No word in common with the refund chunk, but the same meaning.
         let question = "How do I get my money back for a purchase I regret?";
         let sparse = index
@@ -224,7 +224,7 @@ contract!(search_never_leaves_the_scope, |index: Arc<
     for mode in [SearchMode::Hybrid, SearchMode::Dense, SearchMode::Sparse] {
         let hits = index
             .search(
-                &WorkspaceScope::one(mine),
+                &WorkspaceScope::local_cli(vec![mine]).unwrap(),
                 &request("parking permit QX-7741", mode, 20),
             )
             .await
@@ -235,7 +235,7 @@ contract!(search_never_leaves_the_scope, |index: Arc<
             "{mode:?} leaked another workspace"
         );
     }
-    let both = WorkspaceScope::new(vec![mine, theirs]).unwrap();
+    let both = WorkspaceScope::local_cli(vec![mine, theirs]).unwrap();
     let hits = index
         .search(
             &both,
@@ -249,7 +249,7 @@ contract!(search_never_leaves_the_scope, |index: Arc<
     );
     let empty = index
         .search(
-            &WorkspaceScope::one(third),
+            &WorkspaceScope::local_cli(vec![third]).unwrap(),
             &request("parking", SearchMode::Hybrid, 20),
         )
         .await
@@ -265,7 +265,7 @@ contract!(search_can_be_narrowed_to_documents, |index: Arc<
     let second = handbook(index.as_ref(), ws).await;
     let mut req = request("annual leave", SearchMode::Hybrid, 20);
     req.documents = Some(vec![second]);
-    let hits = index.search(&WorkspaceScope::one(ws), &req).await.unwrap();
+    let hits = index.search(&WorkspaceScope::local_cli(vec![ws]).unwrap(), &req).await.unwrap();
     assert!(!hits.is_empty() && hits.iter().all(|h| h.chunk.document_id == second));
     assert!(!hits.iter().any(|h| h.chunk.document_id == first));
 });
@@ -282,7 +282,7 @@ contract!(
         );
         let hits = index
             .search(
-                &WorkspaceScope::one(ws),
+                &WorkspaceScope::local_cli(vec![ws]).unwrap(),
                 &request("encrypted laptops", SearchMode::Hybrid, 1),
             )
             .await
@@ -372,7 +372,7 @@ async fn edge_index_survives_a_restart_and_refuses_another_model() {
     index.optimize().await.unwrap();
     let hits = index
         .search(
-            &WorkspaceScope::one(ws),
+            &WorkspaceScope::local_cli(vec![ws]).unwrap(),
             &request("annual leave days", SearchMode::Hybrid, 1),
         )
         .await

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 pub use detect::{MediaType, detect_media_type};
 use lectern_core::{DocumentParser, ParseError, ParsedDocument};
+pub use markdown::parse as parse_markdown;
 pub use pdf::pdfium;
-use unicode_normalization::UnicodeNormalization;
 
 /// The parser for every supported type.
 #[derive(Debug, Clone)]
@@ -62,12 +62,6 @@ impl DocumentParser for Parsers {
     }
 }
 
-/// Markdown parsing, exposed for the chunker's property tests.
-#[doc(hidden)]
-pub fn parse_markdown_for_tests(source: &str) -> ParsedDocument {
-    markdown::parse(source)
-}
-
 fn decode_utf8(bytes: &[u8]) -> Result<String, ParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
@@ -87,26 +81,11 @@ fn plain(text: &str) -> ParsedDocument {
     }
 }
 
-/// NFKC (ligatures such as "ﬁ" become "fi"), PDFium's hyphenation marks removed, other
-/// control characters except newlines and tabs dropped, and line endings unified.
-pub fn normalise(text: &str) -> String {
-    text.replace("\r\n", "\n")
-        .nfkc()
-        .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
-        .collect()
-}
+pub use lectern_core::normalise;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalising_unfolds_ligatures_and_drops_controls() {
-        assert_eq!(
-            normalise("e\u{FB03}cient\r\nhy\u{2}phen\u{0}"),
-            "efficient\nhyphen"
-        );
-    }
 
     #[test]
     fn empty_and_unsupported_inputs_say_why() {

@@ -1,5 +1,4 @@
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use lectern_core::{ParseError, ParsedDocument};
@@ -33,19 +32,7 @@ fn from_pages(title: Option<String>, pages: impl IntoIterator<Item = String>) ->
 
 /// PDFium, bound once per process (the web app renders pages with the same binding).
 pub fn pdfium(library: &Path) -> Result<&'static Pdfium, ParseError> {
-    static PDFIUM: OnceLock<Result<Pdfium, String>> = OnceLock::new();
-    static BINDING: Mutex<()> = Mutex::new(());
-    let _guard = BINDING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    PDFIUM
-        .get_or_init(|| {
-            Pdfium::bind_to_library(library)
-                .map(Pdfium::new)
-                .map_err(|e| format!("cannot load PDFium from {}: {e}", library.display()))
-        })
-        .as_ref()
-        .map_err(|e| ParseError::Unsupported(e.clone()))
+    lectern_pdfium::pdfium(library).map_err(ParseError::Unsupported)
 }
 
 /// PDFium: text page by page, in reading order (two columns stay apart).

@@ -257,7 +257,7 @@ fn arb_document() -> impl Strategy<Value = (ParsedDocument, bool)> {
                 text.push_str(b);
             }
             let doc = if markdown {
-                lectern_ingest::parse::parse_markdown_for_tests(&text)
+                lectern_ingest::parse::parse_markdown(&text)
             } else {
                 ParsedDocument {
                     title: None,

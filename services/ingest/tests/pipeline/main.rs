@@ -9,10 +9,12 @@ use std::time::Duration;
 use lectern_core::{SearchMode, SearchRequest, WorkspaceScope};
 use lectern_ingest::pipeline::{Ingestor, Outcome, Stage, Submitted};
 use lectern_runtime::{Context, Settings};
+use lectern_search::SearchAdapters;
 use lectern_store::testing::TestDatabase;
 
 struct Env {
     ctx: std::sync::Arc<Context>,
+    search: SearchAdapters,
     ingestor: Ingestor,
     _data: tempfile::TempDir,
     _db: TestDatabase,
@@ -31,9 +33,11 @@ async fn env(db: TestDatabase) -> Env {
         .map(PathBuf::from)
         .or(Some(pdfium));
     let ctx = Context::open(settings, true).await.unwrap();
-    let ingestor = Ingestor::new(&ctx).unwrap();
+    let search = SearchAdapters::open(&ctx.settings).await.unwrap();
+    let ingestor = Ingestor::new(&ctx, &search).unwrap();
     Env {
         ctx,
+        search,
         ingestor,
         _data: data,
         _db: db,
@@ -127,7 +131,7 @@ on_both_backends!(
             let rows = e.ctx.store.chunks_of(d.id, 1).await.unwrap();
             assert!(!rows.is_empty());
             assert_eq!(
-                e.ctx.index.count_document(ws, d.id, None).await.unwrap(),
+                e.search.index.count_document(ws, d.id, None).await.unwrap(),
                 rows.len(),
                 "{good}: one point per chunk row"
             );
@@ -153,11 +157,11 @@ on_both_backends!(
 
         // Pages and spans of the two-column paper's chunks point at the right place.
         let paper = by_name("sample-sigconf.pdf");
-        let scope = WorkspaceScope::one(ws);
+        let scope = WorkspaceScope::local_cli(vec![ws]).unwrap();
         let query = "Which typeface family does the acmart document class require?";
-        let dense = e.ctx.embedder.embed(&[query.to_owned()]).unwrap().remove(0);
+        let dense = e.search.embedder.embed(&[query.to_owned()]).unwrap().remove(0);
         let hits = e
-            .ctx
+            .search
             .index
             .search(
                 &scope,
@@ -191,13 +195,13 @@ on_both_backends!(
         // The script's text never reached the index.
         let html = by_name("leave.html");
         let dense = e
-            .ctx
+            .search
             .embedder
             .embed(&["secret".to_owned()])
             .unwrap()
             .remove(0);
         let hits = e
-            .ctx
+            .search
             .index
             .search(
                 &scope,
@@ -254,7 +258,7 @@ on_both_backends!(
         assert_eq!(v2.document().current_version, 2);
         // Until the new version is indexed, the old one stays searchable.
         assert!(
-            e.ctx
+            e.search
                 .index
                 .count_document(ws, doc.id, Some(1))
                 .await
@@ -263,7 +267,7 @@ on_both_backends!(
         );
         e.ingestor.run_until_idle(|_| {}).await.unwrap();
         assert_eq!(
-            e.ctx
+            e.search
                 .index
                 .count_document(ws, doc.id, Some(1))
                 .await
@@ -272,7 +276,7 @@ on_both_backends!(
         );
         let v2_rows = e.ctx.store.chunks_of(doc.id, 2).await.unwrap();
         assert_eq!(
-            e.ctx.index.count_document(ws, doc.id, None).await.unwrap(),
+            e.search.index.count_document(ws, doc.id, None).await.unwrap(),
             v2_rows.len()
         );
         assert!(e.ctx.store.chunks_of(doc.id, 1).await.unwrap().is_empty());
@@ -286,7 +290,7 @@ on_both_backends!(
             .await
             .unwrap();
         assert_eq!(
-            e.ctx.index.count_document(ws, doc.id, None).await.unwrap(),
+            e.search.index.count_document(ws, doc.id, None).await.unwrap(),
             0
         );
         assert!(e.ctx.store.document(doc.id).await.unwrap().is_none());
@@ -315,7 +319,7 @@ on_both_backends!(
             .unwrap()
             .id;
         for stage in [Stage::Claimed, Stage::Parsed, Stage::Upserted] {
-            let mut ingestor = Ingestor::new(&e.ctx).unwrap();
+            let mut ingestor = Ingestor::new(&e.ctx, &e.search).unwrap();
             ingestor.lease = Duration::from_millis(300);
             let name = format!("paper-{stage:?}.pdf");
             let mut bytes = dev_pdf("sample-sigconf.pdf");
@@ -348,7 +352,7 @@ on_both_backends!(
             );
             let rows = e.ctx.store.chunks_of(doc.id, 1).await.unwrap();
             assert_eq!(
-                e.ctx.index.count_document(ws, doc.id, None).await.unwrap(),
+                e.search.index.count_document(ws, doc.id, None).await.unwrap(),
                 rows.len(),
                 "{stage:?}: no duplicate, no missing chunk"
             );

@@ -6,10 +6,10 @@ use std::io::Write;
 use anyhow::Context as _;
 use lectern_core::WorkspaceScope;
 use lectern_query::answer::Question;
-use lectern_runtime::Context;
+use lectern::Local;
 use serde_json::json;
 
-pub async fn scope_of(ctx: &Context, workspaces: &[String]) -> anyhow::Result<WorkspaceScope> {
+pub async fn scope_of(ctx: &Local, workspaces: &[String]) -> anyhow::Result<WorkspaceScope> {
     let mut ids = Vec::new();
     for name in workspaces {
         let ws = ctx
@@ -19,7 +19,7 @@ pub async fn scope_of(ctx: &Context, workspaces: &[String]) -> anyhow::Result<Wo
             .with_context(|| format!("no workspace named {name:?}; ingest into it first with `lectern ingest --workspace {name:?} PATH`"))?;
         ids.push(ws.id);
     }
-    Ok(WorkspaceScope::new(ids)?)
+    Ok(WorkspaceScope::local_cli(ids)?)
 }
 
 fn pages(p: &lectern_query::retrieve::Passage) -> String {
@@ -40,14 +40,14 @@ fn snippet(text: &str, chars: usize) -> String {
 }
 
 pub async fn search(
-    ctx: &Context,
+    ctx: &Local,
     workspaces: &[String],
     question: &str,
     limit: usize,
     json_out: bool,
 ) -> anyhow::Result<()> {
     let scope = scope_of(ctx, workspaces).await?;
-    let answerer = lectern_query::answerer(ctx, None);
+    let answerer = ctx.answerer(None);
     let retrieved = answerer.search(&scope, question, limit, None).await?;
     if json_out {
         println!("{}", json!({"passages": retrieved.passages}));
@@ -70,15 +70,15 @@ pub async fn search(
 }
 
 pub async fn ask(
-    ctx: &Context,
+    ctx: &Local,
     workspaces: &[String],
     question: &str,
     json_out: bool,
 ) -> anyhow::Result<()> {
     let scope = scope_of(ctx, workspaces).await?;
-    let llm = lectern_runtime::open_llm(&ctx.settings)?
+    let llm = lectern_query::open_llm(&ctx.settings)?
         .context("no language model: pass --llm-model PATH.gguf or set llm.model_path")?;
-    let answerer = lectern_query::answerer(ctx, Some(llm));
+    let answerer = ctx.answerer(Some(llm));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let printer = tokio::spawn(async move {
         let mut out = std::io::stdout();

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use lectern_runtime::Context;
+use lectern::Local;
 
 pub async fn retrieval(
-    ctx: &Context,
+    ctx: &Local,
     dataset: &Path,
     workspace: Option<String>,
     json_out: bool,
@@ -20,7 +20,7 @@ pub async fn retrieval(
                 .unwrap_or_else(|| "beir".into())
         )
     });
-    let report = lectern_eval::beir::evaluate(ctx, dataset, &name).await?;
+    let report = lectern::evaluation::retrieval(ctx, dataset, &name).await?;
     if json_out {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
@@ -49,7 +49,7 @@ pub async fn retrieval(
 }
 
 pub async fn qa(
-    ctx: &Context,
+    ctx: &Local,
     workspaces: &[String],
     file: &Path,
     retrieval_only: bool,
@@ -61,7 +61,7 @@ pub async fn qa(
         None
     } else {
         Some(
-            lectern_runtime::open_llm(&ctx.settings)?
+            lectern_query::open_llm(&ctx.settings)?
                 .context("no language model: pass --llm-model PATH.gguf or set llm.model_path")?,
         )
     };
@@ -69,9 +69,9 @@ pub async fn qa(
         || "none (retrieval only)".to_owned(),
         |l| l.info().id.clone(),
     );
-    let answerer = lectern_query::answerer(ctx, llm);
+    let answerer = ctx.answerer(llm);
     let (summary, records) =
-        lectern_eval::qa::evaluate(&answerer, &scope, &items, !retrieval_only, |r| {
+        lectern::evaluation::qa(&answerer, &scope, &items, !retrieval_only, |r| {
             if !json_out {
                 eprintln!(
                     "{:<10} hit@1 {} hit@5 {} keywords {:.2} cites-page {} abstained {} {} ms",

@@ -4,18 +4,19 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use lectern_runtime::{Context, Settings};
+use lectern::Local;
+use lectern_runtime::Settings;
 use serde_json::json;
 
 /// The embedded defaults on a throw-away data dir (removed when the guard drops).
 async fn scratch_context(
     mut settings: Settings,
-) -> anyhow::Result<(std::sync::Arc<Context>, tempfile::TempDir)> {
+) -> anyhow::Result<(Local, tempfile::TempDir)> {
     let scratch = tempfile::tempdir()?;
     settings.data_dir = scratch.path().to_owned();
     settings.database.url = None;
     settings.index.qdrant_url = None;
-    Ok((Context::open(settings, true).await?, scratch))
+    Ok((Local::open(settings).await?, scratch))
 }
 
 /// Ingests `paths` into a scratch data dir with the embedded defaults, then times the
@@ -25,7 +26,7 @@ pub async fn ingest(settings: Settings, paths: &[PathBuf], json_out: bool) -> an
     let summary = crate::ingest::run(&ctx, "bench", paths, true).await?;
 
     // The embedder alone, in the pipeline's batches, on the same texts.
-    let ingestor = lectern_ingest::pipeline::Ingestor::new(&ctx)?;
+    let ingestor = ctx.ingestor()?;
     let mut texts = Vec::new();
     for file in &summary.files {
         let name = file
@@ -37,7 +38,7 @@ pub async fn ingest(settings: Settings, paths: &[PathBuf], json_out: bool) -> an
             texts.extend(t);
         }
     }
-    let embedder = ctx.embedder.clone();
+    let embedder = ctx.search.embedder.clone();
     let count = texts.len();
     let embed_seconds = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
         let started = Instant::now();
@@ -135,14 +136,14 @@ pub async fn retrieval(
             settings.data_dir = dir.to_owned();
             settings.database.url = None;
             settings.index.qdrant_url = None;
-            (Context::open(settings, true).await?, None)
+            (Local::open(settings).await?, None)
         }
         None => {
             let (ctx, scratch) = scratch_context(settings).await?;
             (ctx, Some(scratch))
         }
     };
-    let ingestor = lectern_ingest::pipeline::Ingestor::new(&ctx)?;
+    let ingestor = ctx.ingestor()?;
     let mut texts = Vec::new();
     for file in crate::ingest::collect(paths)? {
         let name = file
@@ -158,7 +159,7 @@ pub async fn retrieval(
     let step = (texts.len() / real.max(1)).max(1);
     let sample: Vec<String> = texts.into_iter().step_by(step).take(real).collect();
     eprintln!("embedding {} real chunks...", sample.len());
-    let embedder = ctx.embedder.clone();
+    let embedder = ctx.search.embedder.clone();
     let batch = sample.clone();
     let vectors = tokio::task::spawn_blocking(move || embedder.embed(&batch)).await??;
 
@@ -174,7 +175,7 @@ pub async fn retrieval(
             .collect(),
     };
     let query_vectors = {
-        let embedder = ctx.embedder.clone();
+        let embedder = ctx.search.embedder.clone();
         let q = questions.clone();
         tokio::task::spawn_blocking(move || embedder.embed(&q)).await??
     };
@@ -203,7 +204,7 @@ pub async fn retrieval(
         }
         None => uuid::Uuid::new_v4(),
     };
-    let scope = WorkspaceScope::one(workspace);
+    let scope = WorkspaceScope::local_cli(vec![workspace])?;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut indexed = 0usize;
     let mut rows = Vec::new();
@@ -238,10 +239,10 @@ pub async fn retrieval(
                     }
                 })
                 .collect();
-            ctx.index.upsert(batch).await?;
+            ctx.search.index.upsert(batch).await?;
             indexed += n;
         }
-        ctx.index.optimize().await?;
+        ctx.search.index.optimize().await?;
         let build_seconds = started.elapsed().as_secs_f64();
         // Warm up, then time every question three times.
         let mut search_ms = Vec::new();
@@ -256,7 +257,7 @@ pub async fn retrieval(
                     documents: None,
                 };
                 let t = Instant::now();
-                ctx.index.search(&scope, &request).await?;
+                ctx.search.index.search(&scope, &request).await?;
                 let searched = t.elapsed().as_secs_f64() * 1000.0;
                 if round > 0 {
                     search_ms.push(searched);
@@ -265,7 +266,7 @@ pub async fn retrieval(
         }
         for q in &questions {
             let t = Instant::now();
-            let embedder = ctx.embedder.clone();
+            let embedder = ctx.search.embedder.clone();
             let text = vec![q.clone()];
             let v = tokio::task::spawn_blocking(move || embedder.embed(&text))
                 .await??
@@ -277,7 +278,7 @@ pub async fn retrieval(
                 mode: SearchMode::Hybrid,
                 documents: None,
             };
-            ctx.index.search(&scope, &request).await?;
+            ctx.search.index.search(&scope, &request).await?;
             total_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         let q = lectern_eval::metrics::quantile;

@@ -182,11 +182,9 @@ fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-/// The embedded shape's adapters, the schema brought up to date.
-async fn open(settings: Settings) -> anyhow::Result<std::sync::Arc<lectern_runtime::Context>> {
-    lectern_runtime::Context::open(settings, true)
-        .await
-        .context("could not start Lectern")
+/// This machine's Lectern: the schema brought up to date, the search adapters open.
+async fn open(settings: Settings) -> anyhow::Result<lectern::Local> {
+    lectern::Local::open(settings).await
 }
 
 async fn migrated_store(settings: &Settings) -> anyhow::Result<lectern_store::Store> {
@@ -221,16 +219,11 @@ async fn main() -> anyhow::Result<()> {
             if let Some(bind) = bind {
                 settings.server.bind = bind;
             }
-            let ctx = open(settings).await?;
-            lectern_runtime::serve(
-                ctx,
-                &[
-                    (lectern_ingest::NAME, lectern_ingest::configure),
-                    (lectern_query::NAME, lectern_query::configure),
-                    (lectern_web::NAME, lectern_web::configure),
-                ],
-            )
-            .await?;
+            let ctx = lectern_runtime::Context::open(settings, true)
+                .await
+                .context("could not start Lectern")?;
+            let services = lectern::services(&ctx).await?;
+            ctx.serve(services).await?;
         }
         Command::Ingest {
             workspace,

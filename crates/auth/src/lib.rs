@@ -1,8 +1,18 @@
-//! Who is calling: an API key (`Authorization: Bearer lk_...`, a person's key), or the
-//! service token that Lectern's own web app uses, naming the person it acts for in
-//! `X-Lectern-User`. Every service's handlers take a [`Caller`] and ask it for the
-//! caller's role in a workspace; a workspace the caller is not a member of is "not
-//! found", never "forbidden", so its name and existence do not leak.
+//! Lectern's authorisation policy, in one place: who is calling, what their role in a
+//! workspace allows, and which workspaces a search may look in.
+//!
+//! - A caller is an API key (`Authorization: Bearer lk_...`, a person's key), or the
+//!   service token that Lectern's own web app uses, naming the person it acts for in
+//!   `X-Lectern-User`. Handlers take a [`Caller`] (an actix extractor).
+//! - Roles: viewers read and ask, editors also upload and delete, owners also manage
+//!   members; site administrators act as owners everywhere ([`Action`]).
+//! - A workspace the caller is not a member of is "not found", never "forbidden", so its
+//!   name and existence do not leak.
+//! - [`Caller::scope`] is how a request gets a [`WorkspaceScope`], which every index
+//!   search requires: the scope is built from the caller's memberships by
+//!   [`WorkspaceScope::checked`], so a request cannot search a workspace it may not read.
+//!
+//! It depends on the store (memberships, keys) and the HTTP shell, never on an engine.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,14 +20,12 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use lectern_core::{Error, Role, WorkspaceId, WorkspaceScope};
 use lectern_store::entity::{user, workspace};
+use lectern_runtime::Context;
+use lectern_runtime::http::ApiError;
 use lectern_store::{Store, WorkspaceAccess, secret_hash};
 use uuid::Uuid;
 
-use crate::Context;
-use crate::http::ApiError;
-
-/// The header in which a service-token caller names the user it acts for.
-pub const ACT_AS_HEADER: &str = "x-lectern-user";
+pub use lectern_api::ACT_AS_HEADER;
 
 /// What a caller wants to do in a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +143,25 @@ impl Caller {
         }
     }
 
+    /// The scope of a follow-up in a conversation bound to `bound` workspaces: those of
+    /// them the caller can still read. Never wider than `bound`; "not found" when the
+    /// caller can read none of them any more.
+    pub async fn scope_within(
+        &self,
+        store: &Store,
+        bound: &[WorkspaceId],
+    ) -> Result<WorkspaceScope, Error> {
+        let mut readable = self.readable(store).await?;
+        readable.retain(|w| bound.contains(w));
+        if readable.is_empty() {
+            return Err(Error::NotFound(
+                "you can no longer read the workspaces of this conversation; start a new one"
+                    .into(),
+            ));
+        }
+        WorkspaceScope::checked(&readable, &readable)
+    }
+
     /// The search scope for `requested` workspaces (each must be readable), or for every
     /// readable workspace when none is named.
     pub async fn scope(
@@ -142,21 +169,16 @@ impl Caller {
         store: &Store,
         requested: &[WorkspaceId],
     ) -> Result<WorkspaceScope, Error> {
-        if requested.is_empty() {
-            let all: Vec<_> = self
-                .workspaces(store)
-                .await?
-                .into_iter()
-                .map(|a| a.workspace.id)
-                .collect();
-            return WorkspaceScope::new(all).map_err(|_| {
-                Error::NotFound("you have no workspace to search yet; create one first".into())
-            });
-        }
-        for ws in requested {
-            self.require(store, *ws, Action::Read).await?;
-        }
-        WorkspaceScope::new(requested.to_vec())
+        WorkspaceScope::checked(&self.readable(store).await?, requested)
+    }
+
+    async fn readable(&self, store: &Store) -> Result<Vec<WorkspaceId>, Error> {
+        Ok(self
+            .workspaces(store)
+            .await?
+            .into_iter()
+            .map(|a| a.workspace.id)
+            .collect())
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lectern_ingest::pipeline::{Ingestor, Outcome, Submitted};
-use lectern_runtime::Context;
+use lectern_ingest::pipeline::{Outcome, Submitted};
+use lectern::Local;
 use serde_json::json;
 
 /// Every regular file under `paths` (folders recursively, hidden entries skipped), sorted.
@@ -61,7 +61,7 @@ pub struct Summary {
 }
 
 pub async fn run(
-    ctx: &Context,
+    ctx: &Local,
     workspace: &str,
     paths: &[PathBuf],
     json_out: bool,
@@ -73,7 +73,7 @@ pub async fn run(
         Some(ws) => ws,
         None => store.create_workspace(workspace, None).await?,
     };
-    let ingestor = Ingestor::new(ctx)?;
+    let ingestor = ctx.ingestor()?;
     let bar = if json_out || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {

@@ -1,0 +1,291 @@
+//! The answer logic around its seams, without model files: a bag-of-words embedder and a
+//! scripted language model, over a real SQLite store and Qdrant's embedded engine (both
+//! start in milliseconds). What is checked: when it abstains, how it reads the model's
+//! refusals, how uncited sentences are attributed, how a follow-up is rewritten, and how
+//! the prompt is fitted to the context window.
+
+use std::sync::Arc;
+
+use lectern_core::testing::HashEmbedder;
+use lectern_core::{ChunkPoint, Embedder, IndexedChunk, PageRange, Span, WorkspaceScope};
+use lectern_llm::testing::ScriptedGenerator;
+use lectern_llm::{ChatMessage, Generator};
+use lectern_query::answer::{Answer, Answerer, Question, history_messages};
+use lectern_query::prompt;
+use lectern_query::retrieve::Retriever;
+use lectern_runtime::Settings;
+use lectern_search::SearchAdapters;
+use lectern_store::NewDocument;
+use lectern_store::testing::TestDatabase;
+use uuid::Uuid;
+
+const LEAVE: &str = "Staff get 30 days of annual leave each calendar year.";
+const PARKING: &str = "Visitors park for free in the north car park on weekends.";
+const PRINTERS: &str = "The colour printers stand on the third floor next to the kitchen.";
+
+struct Fixture {
+    answerer: Answerer,
+    scope: WorkspaceScope,
+    llm: Option<Arc<ScriptedGenerator>>,
+    _db: TestDatabase,
+    _data: tempfile::TempDir,
+}
+
+/// A workspace holding one single-chunk document per text (page n for the n-th), and an
+/// answerer over it with `llm` (none: no model configured).
+async fn fixture(texts: &[&str], llm: Option<ScriptedGenerator>) -> Fixture {
+    let db = TestDatabase::sqlite();
+    let store = db.store().await;
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.data_dir = data.path().to_owned();
+    let embedder = Arc::new(HashEmbedder::new(256));
+    let index = lectern_search::open_index(&settings, embedder.as_ref())
+        .await
+        .unwrap();
+    let ws = store.create_workspace("Handbook", None).await.unwrap().id;
+    let mut points = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let id = Uuid::new_v4();
+        store
+            .create_document(NewDocument {
+                id,
+                workspace_id: ws,
+                title: format!("Doc {i}"),
+                file_name: format!("doc-{i}.pdf"),
+                media_type: "application/pdf".into(),
+                sha256: format!("{i}"),
+                size_bytes: 1,
+                storage_key: id.to_string(),
+            })
+            .await
+            .unwrap();
+        points.push(IndexedChunk {
+            chunk: ChunkPoint {
+                workspace_id: ws,
+                document_id: id,
+                version: 1,
+                chunk_index: 0,
+                pages: PageRange::single(i as u32 + 1),
+                span: Span {
+                    start: 0,
+                    end: text.chars().count(),
+                },
+                title: format!("Doc {i}"),
+                text: (*text).to_owned(),
+            },
+            dense: embedder.vector(text),
+        });
+    }
+    index.upsert(points).await.unwrap();
+    let search = SearchAdapters {
+        embedder: embedder.clone() as Arc<dyn Embedder>,
+        index,
+    };
+    let llm = llm.map(Arc::new);
+    let answerer = Answerer {
+        retriever: Retriever::new(store, &search),
+        llm: llm.clone().map(|l| l as Arc<dyn Generator>),
+        settings: settings.query.clone(),
+        max_tokens: 64,
+        temperature: 0.0,
+    };
+    Fixture {
+        answerer,
+        scope: WorkspaceScope::local_cli(vec![ws]).unwrap(),
+        llm,
+        _db: db,
+        _data: data,
+    }
+}
+
+impl Fixture {
+    async fn ask(&self, text: &str, history: Vec<ChatMessage>) -> lectern_core::Result<Answer> {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        self.answerer
+            .answer(
+                Question {
+                    text: text.into(),
+                    history,
+                    scope: self.scope.clone(),
+                    documents: None,
+                },
+                tx,
+            )
+            .await
+    }
+
+    fn requests(&self) -> Vec<lectern_llm::GenerationRequest> {
+        self.llm.as_ref().map(|l| l.requests()).unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn weak_evidence_abstains_without_asking_the_model() {
+    let f = fixture(
+        &[LEAVE, PARKING],
+        Some(ScriptedGenerator::answering("Anything [1].")),
+    )
+    .await;
+    let a = f.ask("Which antivirus scanner is licensed?", vec![]).await.unwrap();
+    assert!(a.abstained, "{a:?}");
+    assert_eq!(a.answer, prompt::NOT_FOUND);
+    assert!(a.citations.is_empty());
+    assert!(f.requests().is_empty(), "the model was not asked");
+}
+
+#[tokio::test]
+async fn a_cited_answer_keeps_its_citations_and_their_pages() {
+    let f = fixture(
+        &[PARKING, LEAVE, PRINTERS],
+        Some(ScriptedGenerator::answering(
+            "Staff get 30 days of annual leave each year [1].",
+        )),
+    )
+    .await;
+    let a = f
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap();
+    assert!(!a.abstained, "{a:?}");
+    assert_eq!(a.citations.len(), 1);
+    let c = &a.citations[0];
+    assert_eq!(c.quote, LEAVE, "source [1] is the best match: the leave page");
+    assert_eq!(c.page, 2);
+    assert!(c.supported && a.sentences.iter().all(|s| s.supported), "{a:?}");
+    // The prompt held the sources, best first, and the question.
+    let prompt = &f.requests()[0].messages;
+    let text: String = prompt.iter().map(|m| m.content.as_str()).collect();
+    assert!(text.contains("[1] Doc 1") && text.contains(LEAVE), "{text}");
+}
+
+#[tokio::test]
+async fn an_uncited_refusal_abstains_but_a_cited_negative_is_an_answer() {
+    let refusal = fixture(
+        &[LEAVE],
+        Some(ScriptedGenerator::answering(
+            "The documents do not contain information about parental leave.",
+        )),
+    )
+    .await;
+    let a = refusal
+        .ask("How many days of annual leave for staff?", vec![])
+        .await
+        .unwrap();
+    assert!(a.abstained, "{a:?}");
+    assert!(!a.passages.is_empty(), "it shows where one may look");
+
+    let negative = fixture(
+        &[LEAVE],
+        Some(ScriptedGenerator::answering(
+            "The annual leave policy does not contain a carry-over rule [1].",
+        )),
+    )
+    .await;
+    let a = negative
+        .ask("Can staff carry annual leave days over?", vec![])
+        .await
+        .unwrap();
+    assert!(!a.abstained, "a cited sentence is an answer: {a:?}");
+    assert_eq!(a.citations.len(), 1);
+}
+
+#[tokio::test]
+async fn an_uncited_claim_is_attributed_to_the_source_that_supports_it() {
+    let f = fixture(
+        &[LEAVE, PRINTERS],
+        Some(ScriptedGenerator::answering(
+            "Staff get 30 days of annual leave [1]. The colour printers stand on the third floor next to the kitchen.",
+        )),
+    )
+    .await;
+    let a = f
+        .ask("annual leave days staff and colour printers floor", vec![])
+        .await
+        .unwrap();
+    assert!(!a.abstained, "{a:?}");
+    let printers = a
+        .sentences
+        .iter()
+        .find(|s| s.text.contains("printers"))
+        .expect("the second sentence");
+    assert!(printers.inferred, "Lectern added the marker: {printers:?}");
+    assert_eq!(printers.sources.len(), 1);
+    let n = printers.sources[0];
+    let cited = a.citations.iter().find(|c| c.n == n).unwrap();
+    assert_eq!(cited.quote, PRINTERS);
+    assert!(a.answer.ends_with(&format!("kitchen. [{n}]")), "{}", a.answer);
+}
+
+#[tokio::test]
+async fn a_follow_up_is_rewritten_to_stand_alone_before_the_search() {
+    let f = fixture(
+        &[LEAVE, PARKING],
+        Some(ScriptedGenerator::new(
+            4096,
+            vec![
+                Ok("Where do visitors park on weekends?".into()),
+                Ok("Visitors park for free in the north car park on weekends [1].".into()),
+            ],
+        )),
+    )
+    .await;
+    // As the API reads a stored conversation.
+    let history = history_messages(&[
+        (
+            "user".into(),
+            "How many days of annual leave do staff get?".into(),
+        ),
+        ("assistant".into(), "Staff get 30 days [1].".into()),
+    ]);
+    let a = f.ask("And the visitors?", history).await.unwrap();
+    assert_eq!(a.search_query, "Where do visitors park on weekends?");
+    let requests = f.requests();
+    assert_eq!(requests.len(), 2, "one rewrite, one answer");
+    let rewrite: String = requests[0].messages.iter().map(|m| m.content.as_str()).collect();
+    assert!(rewrite.contains("And the visitors?"), "{rewrite}");
+    assert!(!a.abstained);
+    assert_eq!(a.citations[0].quote, PARKING, "the rewrite found the parking page");
+    // History is stripped of stale markers before it reaches the model.
+    let answer_prompt = &requests[1].messages;
+    assert!(
+        answer_prompt.iter().all(|m| !m.content.contains("30 days [1]")),
+        "{answer_prompt:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_context_too_small_for_any_source_abstains() {
+    // Room for the instructions and the question only.
+    let instructions = prompt::INSTRUCTIONS.split_whitespace().count() as u32;
+    let f = fixture(
+        &[LEAVE],
+        Some(ScriptedGenerator::new(
+            instructions + 64 + 12,
+            vec![Ok("Staff get 30 days [1].".into())],
+        )),
+    )
+    .await;
+    let a = f
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap();
+    assert!(a.abstained, "an answer without sources would not be grounded: {a:?}");
+    assert!(f.requests().is_empty());
+}
+
+#[tokio::test]
+async fn without_a_model_answers_are_unavailable_but_search_works() {
+    let f = fixture(&[LEAVE], None).await;
+    let err = f
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unavailable", "{err}");
+    let found = f
+        .answerer
+        .search(&f.scope, "annual leave days", 5, None)
+        .await
+        .unwrap();
+    assert_eq!(found.passages[0].text, LEAVE);
+}
