@@ -1,7 +1,6 @@
 //! Who may do what: users by id, API keys (stored as sha256 of the secret, shown once),
 //! and the workspaces a user may see with their role there.
 
-use chrono::Utc;
 use lectern_core::{Error, Result, Role, WorkspaceId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -83,7 +82,7 @@ impl Store {
             user_id: Set(user),
             name: Set(name.to_owned()),
             key_hash: Set(secret_hash(&secret)),
-            created_at: Set(Utc::now()),
+            created_at: Set(self.now()),
             last_used_at: Set(None),
         }
         .insert(&self.db)
@@ -108,7 +107,7 @@ impl Store {
         let user = self.user(key.user_id).await?.filter(|u| !u.disabled);
         if user.is_some() {
             api_key::Entity::update_many()
-                .col_expr(api_key::Column::LastUsedAt, Expr::value(Some(Utc::now())))
+                .col_expr(api_key::Column::LastUsedAt, Expr::value(Some(self.now())))
                 .filter(api_key::Column::Id.eq(key.id))
                 .exec(&self.db)
                 .await

@@ -1,7 +1,6 @@
 //! Conversations and their messages: each question and each answer with the citations it
 //! carried, so that a conversation can be reopened and continued.
 
-use chrono::Utc;
 use lectern_core::{Error, Result, WorkspaceId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -21,7 +20,7 @@ impl Store {
         title: &str,
         workspaces: &[WorkspaceId],
     ) -> Result<conversation::Model> {
-        let now = Utc::now();
+        let now = self.now();
         let title: String = title.trim().chars().take(120).collect();
         conversation::ActiveModel {
             id: Set(Uuid::new_v4()),
@@ -82,7 +81,7 @@ impl Store {
         answer: &str,
         details: serde_json::Value,
     ) -> Result<message::Model> {
-        let now = Utc::now();
+        let now = self.now();
         let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
         let position = message::Entity::find()
             .filter(message::Column::ConversationId.eq(conversation))

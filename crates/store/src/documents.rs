@@ -4,7 +4,7 @@
 //! immediate write transaction), kept alive by heartbeats, and retried with backoff when it
 //! failed for a transient reason. A worker that dies leaves its job to be claimed again
 //! once the lease expires; since point ids are derived, the retry overwrites, never
-//! duplicates.
+//! duplicates. Leases and due times are read from the store's clock, which tests move.
 
 use std::time::Duration;
 
@@ -59,7 +59,7 @@ impl Store {
         &self,
         new: NewDocument,
     ) -> Result<(document::Model, ingest_job::Model)> {
-        let now = Utc::now();
+        let now = self.now();
         let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
         let doc = document_row(new, status::QUEUED, None, now)
             .insert(&txn)
@@ -79,7 +79,7 @@ impl Store {
         new: NewDocument,
         reason: &str,
     ) -> Result<document::Model> {
-        document_row(new, status::FAILED, Some(reason), Utc::now())
+        document_row(new, status::FAILED, Some(reason), self.now())
             .insert(&self.db)
             .await
             .map_err(|e| db_error("create document", e))
@@ -95,7 +95,7 @@ impl Store {
         media_type: String,
         storage_key: String,
     ) -> Result<(document::Model, ingest_job::Model)> {
-        let now = Utc::now();
+        let now = self.now();
         let version = doc.current_version + 1;
         let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
         // Only if no one else queued a version meanwhile (two uploads of one name at once).
@@ -205,7 +205,7 @@ impl Store {
     /// Claims the oldest runnable job: queued and due, or running with an expired lease
     /// (its worker died). The lease must be renewed with [`Store::heartbeat`].
     pub async fn claim_next_job(&self, lease: Duration) -> Result<Option<ingest_job::Model>> {
-        let now = Utc::now();
+        let now = self.now();
         let txn = self
             .db
             .begin_with_options(TransactionOptions {
@@ -253,7 +253,7 @@ impl Store {
 
     /// Extends a running job's lease; an error means the job is no longer this worker's.
     pub async fn heartbeat(&self, job: Uuid, lease: Duration) -> Result<()> {
-        let now = Utc::now();
+        let now = self.now();
         let result = ingest_job::Entity::update_many()
             .col_expr(
                 ingest_job::Column::LeaseUntil,
@@ -279,7 +279,7 @@ impl Store {
                 document::Column::ErrorMessage,
                 Expr::value(Option::<String>::None),
             )
-            .col_expr(document::Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(document::Column::UpdatedAt, Expr::value(self.now()))
             .filter(document::Column::Id.eq(document))
             .exec(&self.db)
             .await
@@ -295,7 +295,7 @@ impl Store {
         pages: i32,
         chunks: Vec<NewChunk>,
     ) -> Result<()> {
-        let now = Utc::now();
+        let now = self.now();
         let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
         chunk::Entity::delete_many()
             .filter(chunk::Column::DocumentId.eq(job.document_id))
@@ -352,7 +352,7 @@ impl Store {
         retry_in: Duration,
         max_attempts: i32,
     ) -> Result<bool> {
-        let now = Utc::now();
+        let now = self.now();
         let retry = transient && job.attempts < max_attempts;
         if retry {
             ingest_job::Entity::update_many()

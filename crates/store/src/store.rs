@@ -1,6 +1,7 @@
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lectern_core::{Error, Result, Role, WorkspaceId};
 use lectern_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -17,6 +18,19 @@ use crate::error::db_error;
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: DatabaseConnection,
+    pub(crate) clock: Clock,
+}
+
+/// Where the store reads the time for everything it stamps or compares: job leases,
+/// retry due times, session expiry, created-at columns. The system clock, except in tests
+/// (`testing::TestClock`), which move it instead of sleeping.
+#[derive(Clone)]
+pub(crate) struct Clock(pub(crate) Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock(..)")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +92,15 @@ impl Store {
         let db = Database::connect(options).await.map_err(|e| {
             Error::unavailable(format!("cannot open the database at {}", redact(url)), e)
         })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            clock: Clock(Arc::new(Utc::now)),
+        })
+    }
+
+    /// Now, by the store's clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        (self.clock.0)()
     }
 
     pub fn backend(&self) -> DatabaseBackend {
@@ -127,7 +149,7 @@ impl Store {
             password_hash: Set(new.password_hash),
             is_admin: Set(new.is_admin),
             disabled: Set(false),
-            created_at: Set(Utc::now()),
+            created_at: Set(self.now()),
         }
         .insert(&self.db)
         .await
@@ -160,7 +182,7 @@ impl Store {
         let ws = workspace::ActiveModel {
             id: Set(Uuid::new_v4()),
             name: Set(name.to_owned()),
-            created_at: Set(Utc::now()),
+            created_at: Set(self.now()),
         }
         .insert(&txn)
         .await
@@ -170,7 +192,7 @@ impl Store {
                 workspace_id: Set(ws.id),
                 user_id: Set(owner),
                 role: Set(Role::Owner.as_str().to_owned()),
-                created_at: Set(Utc::now()),
+                created_at: Set(self.now()),
             }
             .insert(&txn)
             .await
@@ -213,7 +235,7 @@ impl Store {
                 workspace_id: Set(workspace),
                 user_id: Set(user),
                 role: Set(role.as_str().to_owned()),
-                created_at: Set(Utc::now()),
+                created_at: Set(self.now()),
             }
             .insert(&self.db)
             .await
@@ -254,7 +276,7 @@ impl Store {
     pub async fn record_audit(&self, event: AuditEvent) -> Result<()> {
         audit_event::ActiveModel {
             id: Set(Uuid::new_v4()),
-            at: Set(Utc::now()),
+            at: Set(self.now()),
             actor_user_id: Set(event.actor_user_id),
             action: Set(event.action),
             workspace_id: Set(event.workspace_id),

@@ -1,10 +1,17 @@
 //! Fresh databases for tests: a SQLite file in a temporary folder, or a uuid-named
 //! PostgreSQL database on the server named by `LECTERN_TEST_POSTGRES_URL` (default: the
 //! local server, `postgres://postgres@127.0.0.1:5432/postgres`), dropped when the guard goes.
+//! And a clock that tests move by hand, so that leases expire and retries come due without
+//! sleeping.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::Store;
+use crate::store::Clock;
 
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -85,5 +92,41 @@ impl Drop for TestDatabase {
             })
         })
         .join();
+    }
+}
+
+/// A clock that stands still until the test moves it. Clones share one time.
+#[derive(Clone, Debug)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    /// Starts at the current whole second.
+    pub fn new() -> Self {
+        Self(Arc::new(Mutex::new(Utc::now().trunc_subsecs(0))))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("test clock")
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().expect("test clock") += chrono::Duration::from_std(by).expect("a duration");
+    }
+}
+
+impl Default for TestClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    /// This store with its time read from `clock` instead of the system clock.
+    pub fn with_clock(self, clock: &TestClock) -> Self {
+        let clock = clock.clone();
+        Self {
+            clock: Clock(Arc::new(move || clock.now())),
+            ..self
+        }
     }
 }

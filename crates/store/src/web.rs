@@ -30,7 +30,7 @@ impl Store {
             .one(&self.db)
             .await
             .map_err(|e| db_error("load session", e))?
-            .filter(|s| s.expires_at > Utc::now()))
+            .filter(|s| s.expires_at > self.now()))
     }
 
     /// Creates or replaces a session.
@@ -97,7 +97,7 @@ impl Store {
 
     pub async fn delete_expired_sessions(&self) -> Result<u64> {
         Ok(session::Entity::delete_many()
-            .filter(session::Column::ExpiresAt.lte(Utc::now()))
+            .filter(session::Column::ExpiresAt.lte(self.now()))
             .exec(&self.db)
             .await
             .map_err(|e| db_error("delete expired sessions", e))?
@@ -174,7 +174,7 @@ impl Store {
             user_id: Set(user),
             helpful: Set(helpful),
             comment: Set(comment.filter(|c| !c.trim().is_empty())),
-            created_at: Set(Utc::now()),
+            created_at: Set(self.now()),
         };
         feedback::Entity::insert(row)
             .on_conflict(

@@ -1,9 +1,14 @@
-//! The store against real databases: every test runs on SQLite and on PostgreSQL.
+//! The store against real databases: every test runs on SQLite and on PostgreSQL. Time
+//! passes by a test clock, never by sleeping.
+
+use std::time::Duration;
 
 use lectern_core::{Error, Role};
-use lectern_store::testing::TestDatabase;
-use lectern_store::{AuditEvent, NewUser, Store};
+use lectern_store::entity::{document, ingest_job};
+use lectern_store::testing::{TestClock, TestDatabase};
+use lectern_store::{AuditEvent, NewDocument, NewUser, Store, job_state, status};
 use sea_orm::{ConnectionTrait, Statement};
+use uuid::Uuid;
 
 /// Runs one async test body against both backends.
 macro_rules! on_both_backends {
@@ -199,7 +204,8 @@ on_both_backends!(
 on_both_backends!(
     audit_events_list_newest_first,
     |db: TestDatabase| async move {
-        let store = db.store().await;
+        let clock = TestClock::new();
+        let store = db.store().await.with_clock(&clock);
         for action in ["sign_in", "upload", "delete"] {
             store
                 .record_audit(AuditEvent {
@@ -208,11 +214,127 @@ on_both_backends!(
                 })
                 .await
                 .unwrap();
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            clock.advance(Duration::from_secs(1));
         }
         let events = store.recent_audit(2).await.unwrap();
         let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(actions, ["delete", "upload"]);
+    }
+);
+
+const LEASE: Duration = Duration::from_secs(30);
+
+/// A store whose clock the test moves, with one document queued in a fresh workspace and
+/// its job just claimed (leased for [`LEASE`] from the clock's time).
+async fn claimed_job(db: &TestDatabase) -> (Store, TestClock, document::Model, ingest_job::Model) {
+    let clock = TestClock::new();
+    let store = db.store().await.with_clock(&clock);
+    let ws = store.create_workspace("Papers", None).await.unwrap();
+    let (doc, queued) = store
+        .create_document(NewDocument {
+            id: Uuid::new_v4(),
+            workspace_id: ws.id,
+            title: "Handbook".into(),
+            file_name: "handbook.pdf".into(),
+            media_type: "application/pdf".into(),
+            sha256: "ab".repeat(32),
+            size_bytes: 1024,
+            storage_key: "originals/handbook".into(),
+        })
+        .await
+        .unwrap();
+    let job = store.claim_next_job(LEASE).await.unwrap().expect("queued");
+    assert_eq!(
+        (job.id, job.state.as_str(), job.attempts),
+        (queued.id, job_state::RUNNING, 1)
+    );
+    assert_eq!(job.lease_until, Some(clock.now() + LEASE));
+    (store, clock, doc, job)
+}
+
+on_both_backends!(
+    a_lease_holds_a_job_until_it_expires_and_heartbeats_extend_it,
+    |db: TestDatabase| async move {
+        let (store, clock, _, job) = claimed_job(&db).await;
+        clock.advance(Duration::from_secs(29));
+        assert!(
+            store.claim_next_job(LEASE).await.unwrap().is_none(),
+            "the lease still runs"
+        );
+
+        // Renewed at 29 s: the lease now runs to 59 s, past the first one's end.
+        store.heartbeat(job.id, LEASE).await.unwrap();
+        clock.advance(Duration::from_secs(30));
+        assert!(
+            store.claim_next_job(LEASE).await.unwrap().is_none(),
+            "the heartbeat extended the lease"
+        );
+
+        // Its worker is gone: once the lease has run out, another worker takes the job.
+        clock.advance(Duration::from_secs(1));
+        let again = store
+            .claim_next_job(LEASE)
+            .await
+            .unwrap()
+            .expect("the expired lease is claimed again");
+        assert_eq!((again.id, again.attempts), (job.id, 2));
+        assert_eq!(again.lease_until, Some(clock.now() + LEASE));
+    }
+);
+
+on_both_backends!(
+    a_transient_failure_is_retried_after_its_backoff_until_attempts_run_out,
+    |db: TestDatabase| async move {
+        let (store, clock, doc, job) = claimed_job(&db).await;
+        let retry_in = Duration::from_secs(60);
+        let requeued = store
+            .fail_job(&job, "the embedder is busy", true, retry_in, 2)
+            .await
+            .unwrap();
+        assert!(requeued, "a transient failure with attempts left");
+        let waiting = store.job(job.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                waiting.state.as_str(),
+                waiting.run_after,
+                waiting.lease_until
+            ),
+            (job_state::QUEUED, clock.now() + retry_in, None)
+        );
+        clock.advance(retry_in - Duration::from_secs(1));
+        assert!(
+            store.claim_next_job(LEASE).await.unwrap().is_none(),
+            "not due before its backoff"
+        );
+        clock.advance(Duration::from_secs(1));
+        let last = store.claim_next_job(LEASE).await.unwrap().expect("due");
+        assert_eq!((last.id, last.attempts), (job.id, 2));
+
+        // The last attempt: even a transient failure fails the document, with its reason.
+        let requeued = store
+            .fail_job(&last, "the embedder is busy", true, retry_in, 2)
+            .await
+            .unwrap();
+        assert!(!requeued);
+        let job = store.job(job.id).await.unwrap().unwrap();
+        assert_eq!(job.state, job_state::FAILED);
+        let doc = store.document(doc.id).await.unwrap().unwrap();
+        assert_eq!(
+            (doc.status.as_str(), doc.error_message.as_deref()),
+            (status::FAILED, Some("the embedder is busy"))
+        );
+        clock.advance(Duration::from_secs(24 * 3600));
+        assert!(store.claim_next_job(LEASE).await.unwrap().is_none());
+    }
+);
+
+on_both_backends!(
+    a_heartbeat_for_a_finished_job_is_refused,
+    |db: TestDatabase| async move {
+        let (store, _, _, job) = claimed_job(&db).await;
+        store.complete_job(&job, 3, Vec::new()).await.unwrap();
+        let refused = store.heartbeat(job.id, LEASE).await;
+        assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
     }
 );
 
