@@ -14,8 +14,7 @@ points="${1:-100000}"
 bin="${LECTERN_BIN:-$CARGO_TARGET_DIR/release/lectern}"
 [ -x "$bin" ] || { echo "bench-serve-memory: no $bin; cargo build --release -p lectern, or set LECTERN_BIN" >&2; exit 1; }
 set -a; eval "$(scripts/fetch-bench-corpus.sh)"; set +a
-qa=../shared/data/dev-qa/qa.jsonl
-[ -f "$qa" ] || qa=/work/shared/data/dev-qa/qa.jsonl
+qa=tests/data/dev-qa/qa.jsonl
 dir="$LECTERN_CACHE_DIR/bench-serve-$points"
 if [ ! -f "$dir/.kept" ]; then
     rm -rf "$dir" "$dir.json"

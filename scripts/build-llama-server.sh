@@ -2,8 +2,9 @@
 # Builds llama.cpp's own server and llama-bench, for side-by-side tests and benchmarks of
 # Lectern's engines, from the llama.cpp source inside a pinned PyPI source release
 # (llama-cpp-python 0.3.36, sha256-checked), for this machine's CPU. Prebuilt servers
-# are compiled for one CPU family (the Vulkan wheel in shared/ASSETS.md stops with an
-# illegal instruction on CPUs without AVX-512), so a build is the portable way.
+# are compiled for one CPU family (the Vulkan wheel of `fetch-assets.sh llama-server`
+# stops with an illegal instruction on CPUs without AVX-512), so a build is the portable
+# way.
 #
 # Output: ${LECTERN_CACHE_DIR}/llama-cpp/<release>-<cpu>/bin/{llama-server,llama-bench};
 # prints LECTERN_LLAMA_SERVER=... and LECTERN_LLAMA_BENCH=... on stdout. A finished build

@@ -22,8 +22,7 @@ else
     cargo build --release --locked -p lectern >&2
 fi
 bin="$CARGO_TARGET_DIR/$profile/lectern"
-qa=../shared/data/dev-qa/qa.jsonl
-[ -f "$qa" ] || qa=/work/shared/data/dev-qa/qa.jsonl
+qa=tests/data/dev-qa/qa.jsonl
 out="$LECTERN_CACHE_DIR/eval-results"
 mkdir -p "$out"
 # The index depends on the ingest settings only; fusion settings reuse it.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch the three PDFs of the dev QA set (see shared/data/dev-qa/DOCS.md) from pinned
+# Fetch the three PDFs of the dev QA set (see tests/data/dev-qa/README.md) from pinned
 # Debian 12 packages into a cache outside the checkout, checking the sha256 of each
 # .deb and of each PDF.
 #
@@ -147,7 +147,7 @@ if ! lists_ok; then
     if [ "$(id -u)" = 0 ]; then
         log "pinned versions not in the package lists; running apt-get update"
         apt-get update >&2 || die "apt-get update failed"
-        lists_ok || die "pinned versions not available from apt (${needed[*]}); see DOCS.md: do not swap versions"
+        lists_ok || die "pinned versions not available from apt (${needed[*]}); see tests/data/dev-qa/README.md: do not swap versions"
     else
         die "pinned versions not in the package lists and not root: run 'apt-get update' as root first"
     fi

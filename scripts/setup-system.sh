@@ -13,6 +13,8 @@ command -v pg_isready >/dev/null || need+=(postgresql-client)
 command -v cmake >/dev/null || need+=(cmake)
 command -v clang >/dev/null || need+=(clang)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+# The dev set's checker reads the PDFs' pages with pdftotext and pdfinfo.
+command -v pdftotext >/dev/null || need+=(poppler-utils)
 # The web app's browser tests drive Debian's headless Chromium through chromedriver.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

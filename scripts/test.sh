@@ -5,7 +5,7 @@
 #
 # Environment: LECTERN_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 # LECTERN_TEST_QDRANT_URL (a Qdrant server's gRPC URL; when unset the server-index
-# contract tests are skipped with a note, the embedded-index ones always run).
+# contract tests are ignored, with the reason; the embedded-index ones always run).
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,5 +30,9 @@ if ! pg_isready -q -d "$pg_url" 2>/dev/null; then
     for _ in $(seq 1 30); do pg_isready -q -d "$pg_url" && break; sleep 1; done
     pg_isready -q -d "$pg_url" || { echo "test: PostgreSQL does not answer at $pg_url (set LECTERN_TEST_POSTGRES_URL)" >&2; exit 1; }
 fi
+
+# The dev set is what it says: every quote on its page, no unanswerable question answered
+# by the documents.
+python3 tests/data/dev-qa/verify_qa.py tests/data/dev-qa/qa.jsonl "$LECTERN_DEV_QA_DIR" >&2
 
 exec cargo test --workspace --locked "$@"

@@ -105,6 +105,9 @@ pub async fn qa(
     println!("supported sentences         {:.3}", s.supported_sentences);
     println!("abstention precision        {:.3}", s.abstention_precision);
     println!("abstention recall           {:.3}", s.abstention_recall);
+    println!("answerable answered         {:.3}", s.answer_rate);
+    println!("extractive answers          {:.3}", s.extractive_share);
+    println!("prompt tokens p50           {:.0}", s.prompt_tokens_p50);
     println!(
         "latency p50 retrieval {:.0} ms, first token {:.0} ms, total {:.0} ms (p90 {:.0} ms)",
         s.retrieval_ms_p50, s.first_token_ms_p50, s.total_ms_p50, s.total_ms_p90

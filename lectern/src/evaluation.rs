@@ -123,17 +123,15 @@ pub async fn qa(
                 .await?
         } else {
             Answer {
-                answer: String::new(),
                 abstained: retrieved.best_similarity < answerer.settings.abstain_below,
                 search_query: item.question.clone(),
-                citations: Vec::new(),
-                sentences: Vec::new(),
-                passages: Vec::new(),
+                evidence: lectern_query::answer::evidence_of(&item.question, &retrieved),
                 timings: Timings {
                     retrieval_ms,
                     total_ms: retrieval_ms,
                     ..Default::default()
                 },
+                ..Answer::default()
             }
         };
         let r = qa::record(

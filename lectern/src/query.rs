@@ -76,9 +76,9 @@ pub async fn ask(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let scope = scope_of(ctx, workspaces).await?;
-    let llm = lectern_query::open_llm(&ctx.settings)?
-        .context("no language model: pass --llm-model PATH.gguf or set llm.model_path")?;
-    let answerer = ctx.answerer(Some(llm));
+    // Without a model the answer is made of the passages' own sentences, with a notice.
+    let llm = lectern_query::open_llm(&ctx.settings)?;
+    let answerer = ctx.answerer(llm);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let printer = tokio::spawn(async move {
         let mut out = std::io::stdout();
@@ -108,6 +108,8 @@ pub async fn ask(
             json!({
                 "answer": a.answer,
                 "abstained": a.abstained,
+                "extractive": a.extractive,
+                "notice": a.notice,
                 "citations": citations,
                 "sentences": a.sentences,
                 "passages": a.passages,
@@ -130,6 +132,10 @@ pub async fn ask(
             }
         }
         return Ok(());
+    }
+    if let Some(notice) = &a.notice {
+        // What was streamed was the model's draft; this is the checked answer.
+        println!("{notice}\n\n{}\n", a.answer);
     }
     println!("Sources:");
     for c in &a.citations {

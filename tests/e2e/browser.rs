@@ -174,7 +174,7 @@ async fn a_person_uploads_asks_and_checks_a_citation_in_chromium() {
     wait_for(&client, "#question", 20).await;
     client
         .execute(
-            "window.__streamed = []; new MutationObserver(() => { const t = document.querySelector('.exchange.streaming .text'); if (t && t.textContent) window.__streamed.push(t.textContent.length); }).observe(document.getElementById('messages'), {subtree: true, childList: true, characterData: true});",
+            "window.__streamed = []; window.__sourcesBeforeText = null; new MutationObserver(() => { const t = document.querySelector('.exchange.streaming .text'); const s = document.querySelector('.exchange.streaming .sources-preview li'); if (s && window.__sourcesBeforeText === null) window.__sourcesBeforeText = !(t && t.textContent); if (t && t.textContent) window.__streamed.push(t.textContent.length); }).observe(document.getElementById('messages'), {subtree: true, childList: true, characterData: true});",
             vec![],
         )
         .await
@@ -209,6 +209,16 @@ async fn a_person_uploads_asks_and_checks_a_citation_in_chromium() {
     assert!(
         distinct.len() >= 2,
         "the answer grew in steps while streaming: {lengths:?}"
+    );
+    // The sources were on the page before the first word of the answer.
+    let sources_first = client
+        .execute("return window.__sourcesBeforeText;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        sources_first,
+        serde_json::Value::Bool(true),
+        "the sources are shown as soon as retrieval ends"
     );
     let url = client.current_url().await.unwrap();
     assert!(

@@ -146,6 +146,24 @@ pub struct Answer {
     /// The sources given to the model; when abstaining, where the user may look.
     pub passages: Vec<Passage>,
     pub timings: Timings,
+    /// The answer is made of the documents' own sentences, each cited, because the
+    /// model refused although the evidence was strong, or no model was available.
+    pub extractive: bool,
+    /// What the reader should know about how this answer was made (sentences left out
+    /// because no source supports them; the model unavailable), said for a person.
+    pub notice: Option<String>,
+    /// How strongly the retrieved passages bear on the question.
+    pub evidence: EvidenceScore,
+}
+
+/// How strongly the retrieved passages bear on the question (each 0..1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct EvidenceScore {
+    /// The share of the question's content words that the best passages hold.
+    pub coverage: f32,
+    /// The best dense similarity of a passage to the question.
+    pub similarity: f32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -195,10 +213,17 @@ pub struct TokenEvent {
     pub text: String,
 }
 
-/// The events of a streamed answer, in order: `token`..., then `answer` and `done`, or
-/// one `error` instead.
+/// The sources of a streamed answer, sent the moment retrieval ends (the `sources` event).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SourcesEvent {
+    pub passages: Vec<Passage>,
+}
+
+/// The events of a streamed answer, in order: `sources` (as soon as retrieval ends),
+/// `token`..., then `answer` and `done`, or one `error` instead.
 #[derive(Debug, Clone)]
 pub enum AnswerEvent {
+    Sources(Vec<Passage>),
     Token(String),
     Answer(Box<AnswerResult>),
     Done,
@@ -206,6 +231,7 @@ pub enum AnswerEvent {
 }
 
 impl AnswerEvent {
+    pub const SOURCES: &str = "sources";
     pub const TOKEN: &str = "token";
     pub const ANSWER: &str = "answer";
     pub const DONE: &str = "done";
@@ -215,6 +241,12 @@ impl AnswerEvent {
     pub fn to_sse(&self) -> bytes::Bytes {
         use crate::sse::event;
         match self {
+            Self::Sources(passages) => event(
+                Self::SOURCES,
+                &SourcesEvent {
+                    passages: passages.clone(),
+                },
+            ),
             Self::Token(text) => event(Self::TOKEN, &TokenEvent { text: text.clone() }),
             Self::Answer(result) => event(Self::ANSWER, result),
             Self::Done => event(Self::DONE, &serde_json::json!({})),
@@ -225,6 +257,7 @@ impl AnswerEvent {
     /// The event of a named SSE frame; `None` for an event this client does not know.
     pub fn from_sse(name: &str, data: &str) -> Result<Option<Self>, serde_json::Error> {
         Ok(Some(match name {
+            Self::SOURCES => Self::Sources(serde_json::from_str::<SourcesEvent>(data)?.passages),
             Self::TOKEN => Self::Token(serde_json::from_str::<TokenEvent>(data)?.text),
             Self::ANSWER => Self::Answer(Box::new(serde_json::from_str(data)?)),
             Self::DONE => Self::Done,
@@ -275,6 +308,6 @@ mod tests {
             let back = AnswerEvent::from_sse(name, data).unwrap().unwrap();
             assert_eq!(format!("{back:?}"), format!("{e:?}"));
         }
-        assert!(AnswerEvent::from_sse("sources", "{}").unwrap().is_none());
+        assert!(AnswerEvent::from_sse("progress", "{}").unwrap().is_none());
     }
 }

@@ -1,4 +1,4 @@
-//! Answer quality on a question file (the format of `shared/data/dev-qa/qa.jsonl`):
+//! Answer quality on a question file (the format of `tests/data/dev-qa/qa.jsonl`):
 //! retrieval page hits, answer keywords, citation correctness, sentence support,
 //! abstention on unanswerable questions, and latency, per question and overall.
 
@@ -71,6 +71,11 @@ pub struct QaRecord {
     pub abstained: bool,
     /// The best dense similarity of a passage to the question (the abstention signal).
     pub best_similarity: f32,
+    /// The share of the question's content words the best passages hold.
+    pub coverage: f32,
+    /// The answer quotes the documents (the model refused, or was not asked).
+    pub extractive: bool,
+    pub prompt_tokens: u32,
     pub answer: String,
     pub retrieval_ms: u64,
     pub first_token_ms: Option<u64>,
@@ -89,6 +94,11 @@ pub struct QaSummary {
     pub supported_sentences: f64,
     pub abstention_precision: f64,
     pub abstention_recall: f64,
+    /// The share of answerable questions that got an answer (not "not found").
+    pub answer_rate: f64,
+    /// The share of answers made of the documents' own sentences.
+    pub extractive_share: f64,
+    pub prompt_tokens_p50: f64,
     pub retrieval_ms_p50: f64,
     pub first_token_ms_p50: f64,
     pub total_ms_p50: f64,
@@ -125,6 +135,9 @@ pub fn record(item: &QaItem, top: &[Passage], best_similarity: f32, answer: &Ans
         },
         abstained: answer.abstained,
         best_similarity,
+        coverage: answer.evidence.coverage,
+        extractive: answer.extractive,
+        prompt_tokens: answer.timings.prompt_tokens,
         answer: answer.answer.clone(),
         retrieval_ms: answer.timings.retrieval_ms,
         first_token_ms: answer.timings.first_token_ms,
@@ -176,6 +189,19 @@ pub fn summarise(records: &[QaRecord]) -> QaSummary {
         } else {
             abstained_right as f64 / unanswerable as f64
         },
+        answer_rate: mean(&|r| flag(!r.abstained)),
+        extractive_share: {
+            let given: Vec<&QaRecord> = records.iter().filter(|r| !r.abstained).collect();
+            if given.is_empty() {
+                0.0
+            } else {
+                given.iter().filter(|r| r.extractive).count() as f64 / given.len() as f64
+            }
+        },
+        prompt_tokens_p50: quantile(
+            &ms(&|r| (r.prompt_tokens > 0).then_some(r.prompt_tokens as f64)),
+            0.5,
+        ),
         retrieval_ms_p50: quantile(&ms(&|r| Some(r.retrieval_ms as f64)), 0.5),
         first_token_ms_p50: quantile(&ms(&|r| r.first_token_ms.map(|v| v as f64)), 0.5),
         total_ms_p50: quantile(&ms(&|r| Some(r.total_ms as f64)), 0.5),
@@ -243,6 +269,9 @@ mod tests {
             supported_share: 0.5,
             abstained,
             best_similarity: 0.5,
+            coverage: 0.5,
+            extractive: false,
+            prompt_tokens: 100,
             answer: String::new(),
             retrieval_ms: 10,
             first_token_ms: Some(total / 2),

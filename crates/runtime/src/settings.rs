@@ -106,6 +106,18 @@ pub struct QuerySettings {
     pub abstain_below: f32,
     /// A sentence counts as supported by its cited passages at this score (0..1).
     pub support_threshold: f32,
+    /// Most sentences of one passage given to the model: each passage is narrowed to its
+    /// run of sentences that bears most on the question (0 keeps passages whole).
+    pub evidence_sentences: usize,
+    /// Most passages from one page of one document among the sources.
+    pub per_page: usize,
+    /// The evidence counts as strong (the documents hold an answer) when the best
+    /// passages hold at least this share of the question's content words...
+    pub strong_coverage: f32,
+    /// ...and the best dense similarity reaches this. With strong evidence a refusal of
+    /// the model, or a model that is missing or busy, gives an extractive answer (the
+    /// passages' own sentences, cited) instead of "not found".
+    pub strong_similarity: f32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -260,6 +272,10 @@ impl Default for Settings {
                 duplicate_overlap: 0.8,
                 abstain_below: 0.2,
                 support_threshold: 0.5,
+                evidence_sentences: 4,
+                per_page: 2,
+                strong_coverage: 0.6,
+                strong_similarity: 0.5,
             },
             web: WebSettings {
                 signup: true,
@@ -446,9 +462,11 @@ impl Settings {
         }
         if !(0.0..=1.0).contains(&self.query.abstain_below)
             || !(0.0..=1.0).contains(&self.query.support_threshold)
+            || !(0.0..=1.0).contains(&self.query.strong_coverage)
+            || !(0.0..=1.0).contains(&self.query.strong_similarity)
             || !(0.0..=1.0).contains(&self.query.duplicate_overlap)
         {
-            return invalid("query.abstain_below, query.support_threshold and query.duplicate_overlap are between 0 and 1".into());
+            return invalid("query.abstain_below, query.support_threshold, query.strong_coverage, query.strong_similarity and query.duplicate_overlap are between 0 and 1".into());
         }
         if self.query.sources == 0 || self.query.candidates < self.query.sources {
             return invalid(

@@ -139,6 +139,13 @@ impl Ingestor {
         })
     }
 
+    /// The same pipeline on another handle of the same database (tests give it a store
+    /// whose clock they move, so leases expire without sleeping).
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = store;
+        self
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -1,11 +1,13 @@
-//! Answering: rewrite a follow-up into a standalone question, retrieve, abstain when the
-//! evidence is weak, otherwise prompt the model with numbered sources and stream its
-//! answer, then check its citations sentence by sentence.
+//! Answering: rewrite a follow-up into a standalone question, retrieve, select the
+//! evidence, abstain when it is weak, otherwise prompt the model with numbered sources and
+//! stream its answer, then check it sentence by sentence and keep only what the sources
+//! carry; when the model refuses strong evidence or is not there, answer with the
+//! sources' own sentences.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use lectern_api::query::{Answer, Citation, Timings};
+pub use lectern_api::query::{Answer, Citation, EvidenceScore, Timings};
 use lectern_core::{DocumentId, Error, Result, SearchMode, WorkspaceScope};
 use lectern_llm::{ChatMessage, ChatRole, GenerationRequest, Generator};
 use lectern_runtime::QuerySettings;
@@ -13,7 +15,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::cite::{self, Sentence};
-use crate::prompt;
+use crate::{evidence, grounding, prompt};
 use crate::retrieve::{Passage, Retrieved, Retriever, SearchOptions};
 
 /// One question.
@@ -86,41 +88,79 @@ impl Answerer {
         q: Question,
         tokens: mpsc::UnboundedSender<String>,
     ) -> Result<Answer> {
+        self.answer_with_sources(q, |_| {}, tokens).await
+    }
+
+    /// Answers; `on_sources` sees the sources the moment retrieval and evidence selection
+    /// end (before the model reads them), and the text pieces go to `tokens` as they come.
+    ///
+    /// The decision is made from evidence the code can measure, never from the model's
+    /// words alone:
+    /// - weak evidence (nothing retrieved, or the best passage too far from the
+    ///   question): "not found", without asking the model;
+    /// - the model's draft: each sentence checked against the sources; sentences that
+    ///   cite nothing or name terms (names, numbers, commands) that no source holds are
+    ///   left out, with a notice; a draft with nothing left is not an answer;
+    /// - the model refuses, or has nothing grounded to say, or is missing or unavailable:
+    ///   with strong evidence, an extractive answer (the sources' own sentences that bear
+    ///   on the question, each cited, marked as such); otherwise "not found".
+    pub async fn answer_with_sources(
+        &self,
+        q: Question,
+        on_sources: impl FnOnce(&[Passage]) + Send,
+        tokens: mpsc::UnboundedSender<String>,
+    ) -> Result<Answer> {
         let started = Instant::now();
-        let llm = self.llm()?.clone();
-        let search_query = self.standalone(&q.text, &q.history).await?;
-        let options = self.search_options(self.settings.sources, q.documents.clone());
+        let search_query = match (&self.llm, q.history.is_empty()) {
+            (Some(_), false) => match self.standalone(&q.text, &q.history).await {
+                Ok(rewritten) => rewritten,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "the follow-up could not be rewritten; searching it as asked");
+                    q.text.trim().to_owned()
+                }
+                Err(e) => return Err(e),
+            },
+            _ => q.text.trim().to_owned(),
+        };
+        let options = self.search_options(self.settings.sources * 2, q.documents.clone());
         let retrieved = self
             .retriever
             .search(&q.scope, &search_query, &options)
             .await?;
-        let retrieval_ms = started.elapsed().as_millis() as u64;
         let mut timings = Timings {
-            retrieval_ms,
+            retrieval_ms: started.elapsed().as_millis() as u64,
             ..Timings::default()
         };
-
+        let draft = Draft {
+            search_query,
+            evidence: evidence_of(&q.text, &retrieved),
+            started,
+        };
         if retrieved.passages.is_empty() || retrieved.best_similarity < self.settings.abstain_below
         {
             let _ = tokens.send(prompt::NOT_FOUND.to_owned());
-            timings.total_ms = started.elapsed().as_millis() as u64;
-            return Ok(abstention(search_query, retrieved.passages, timings));
+            return Ok(draft.abstention(retrieved.passages, timings));
         }
+        let sources = self.select_evidence(&draft.search_query, &retrieved).await?;
+        on_sources(&sources);
 
+        let Some(llm) = self.llm.clone() else {
+            let notice = "No language model is set up, so this answer is made of the passages that bear most on the question.";
+            return self.without_model(draft, &retrieved, sources, timings, notice).await;
+        };
         let (messages, k) = prompt::fit(
             llm.as_ref(),
             &q.text,
-            &retrieved.passages,
+            &sources,
             &q.history,
             self.max_tokens,
         )
         .await?;
         if k == 0 {
             // Only the instructions and the question fit: an answer would not be grounded.
-            timings.total_ms = started.elapsed().as_millis() as u64;
-            return Ok(abstention(search_query, retrieved.passages, timings));
+            return Ok(draft.abstention(sources, timings));
         }
-        let sources = retrieved.passages[..k].to_vec();
+        let sources = sources[..k].to_vec();
 
         // Stream the pieces through, keeping the whole text.
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
@@ -140,7 +180,15 @@ impl Answerer {
             temperature: self.temperature,
             seed: 0,
         };
-        let stats = llm.generate(request, tx).await?;
+        let stats = match llm.generate(request, tx).await {
+            Ok(stats) => stats,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "the language model is unavailable; answering from the passages");
+                let notice = "The language model is unavailable right now, so this answer is made of the passages that bear most on the question.";
+                return self.without_model(draft, &retrieved, sources, timings, notice).await;
+            }
+            Err(e) => return Err(e),
+        };
         let raw = forward
             .await
             .map_err(|e| Error::internal("the answer stream failed", e))?;
@@ -155,50 +203,104 @@ impl Answerer {
         // sentence such as "the contract does not contain a non-compete clause [2]" is
         // an answer, not a refusal).
         if answer.is_empty() || (cited_by_model.is_empty() && cite::says_not_found(&answer)) {
-            timings.total_ms = started.elapsed().as_millis() as u64;
-            return Ok(abstention(search_query, sources, timings));
+            let notice = "The model found no answer in the passages, but they bear on the question: here are their own words.";
+            return self.without_model(draft, &retrieved, sources, timings, notice).await;
         }
         let (answer, sentences) = self.check_support(&answer, &sources).await?;
-        let (answer, cited) = cite::clean_markers(&answer, sources.len());
-        let citations = cited
+        let grounded = grounding::keep_grounded(&answer, sentences, &sources);
+        if grounded.kept == 0 {
+            let notice = "The model's draft was not supported by the passages, but they bear on the question: here are their own words.";
+            return self.without_model(draft, &retrieved, sources, timings, notice).await;
+        }
+        let notice = (grounded.dropped > 0).then(|| {
+            format!(
+                "{} sentence{} of the draft {} left out: no passage supports {}.",
+                grounded.dropped,
+                if grounded.dropped == 1 { "" } else { "s" },
+                if grounded.dropped == 1 { "was" } else { "were" },
+                if grounded.dropped == 1 { "it" } else { "them" },
+            )
+        });
+        let (answer, _) = cite::clean_markers(&grounded.text, sources.len());
+        let sentences = grounded.sentences;
+        Ok(draft.answer(answer, sentences, sources, timings, false, notice))
+    }
+
+    /// Narrows the retrieved passages to the evidence the model reads: at most
+    /// `query.per_page` passages of one page, each cut to its best run of sentences.
+    async fn select_evidence(&self, question: &str, retrieved: &Retrieved) -> Result<Vec<Passage>> {
+        let options = evidence::EvidenceOptions {
+            max_sentences: self.settings.evidence_sentences,
+            per_page: self.settings.per_page.max(1),
+        };
+        let passages = evidence::per_page(&retrieved.passages, options.per_page);
+        let passages: Vec<Passage> = passages
+            .into_iter()
+            .take(self.settings.sources)
+            .collect();
+        if options.max_sentences == 0 {
+            return Ok(passages);
+        }
+        let texts: Vec<String> = passages
             .iter()
-            .map(|&n| {
-                let p = &sources[n - 1];
-                let claims: Vec<&str> = sentences
-                    .iter()
-                    .filter(|s| s.sources.contains(&n))
-                    .map(|s| s.text.as_str())
-                    .collect();
-                let (highlight_start, highlight_end) = cite::best_supporting_span(&claims, &p.text);
-                Citation {
-                    n,
-                    chunk_id: p.chunk_id,
-                    document_id: p.document_id,
-                    document: p.document.clone(),
-                    title: p.title.clone(),
-                    page: p.page,
-                    quote: p.text.clone(),
-                    span_start: p.span.start,
-                    span_end: p.span.end,
-                    highlight_start,
-                    highlight_end,
-                    supported: sentences
-                        .iter()
-                        .filter(|s| s.sources.contains(&n))
-                        .all(|s| s.supported),
-                }
+            .flat_map(|p| {
+                let chars: Vec<char> = p.text.chars().collect();
+                evidence::sentence_ranges(&p.text)
+                    .into_iter()
+                    .map(move |(s, e)| chars[s..e].iter().collect::<String>())
             })
             .collect();
-        timings.total_ms = started.elapsed().as_millis() as u64;
-        Ok(Answer {
-            answer,
-            abstained: false,
-            search_query,
-            citations,
-            sentences,
-            passages: sources,
-            timings,
-        })
+        let mut vectors = self.retriever.embed(texts).await?.into_iter();
+        let per_passage: Vec<Vec<Vec<f32>>> = passages
+            .iter()
+            .map(|p| {
+                let n = evidence::sentence_ranges(&p.text).len();
+                vectors.by_ref().take(n).collect()
+            })
+            .collect();
+        Ok(evidence::narrow_all(
+            &retrieved.query_vector,
+            &cite::content_words(question),
+            &passages,
+            &per_passage,
+            options.max_sentences,
+        ))
+    }
+
+    /// The answer without the model's words: extractive with strong evidence, otherwise
+    /// "not found".
+    async fn without_model(
+        &self,
+        draft: Draft,
+        retrieved: &Retrieved,
+        sources: Vec<Passage>,
+        timings: Timings,
+        notice: &str,
+    ) -> Result<Answer> {
+        let strong = draft.evidence.coverage >= self.settings.strong_coverage
+            && draft.evidence.similarity >= self.settings.strong_similarity;
+        if !strong || sources.is_empty() {
+            return Ok(draft.abstention(sources, timings));
+        }
+        let quotes = evidence::sentence_ranges_of(&sources);
+        let texts: Vec<String> = quotes.iter().map(|q| q.text.clone()).collect();
+        let vectors = self.retriever.embed(texts).await?;
+        let terms = cite::content_words(&draft.search_query);
+        let chosen = evidence::best_quotes(&retrieved.query_vector, &terms, &quotes, &vectors, 3);
+        if chosen.is_empty() {
+            return Ok(draft.abstention(sources, timings));
+        }
+        let text = chosen
+            .iter()
+            .map(|q| format!("{} [{}]", q.text, q.source + 1))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let mut sentences = cite::split_sentences(&text);
+        for s in &mut sentences {
+            s.support = 1.0;
+            s.supported = true;
+        }
+        Ok(draft.answer(text, sentences, sources, timings, true, Some(notice.to_owned())))
     }
 
     /// Scores each sentence against the passages it cites, and attributes uncited claims
@@ -252,16 +354,98 @@ impl Answerer {
     }
 }
 
-fn abstention(search_query: String, passages: Vec<Passage>, timings: Timings) -> Answer {
-    Answer {
-        answer: prompt::NOT_FOUND.to_owned(),
-        abstained: true,
-        search_query,
-        citations: Vec::new(),
-        sentences: Vec::new(),
-        // "You may look here": the closest passages, best first.
-        passages: passages.into_iter().take(3).collect(),
-        timings,
+/// What is known about an answer before its text: the question searched for, the
+/// strength of the evidence, and when answering started.
+struct Draft {
+    search_query: String,
+    evidence: EvidenceScore,
+    started: Instant,
+}
+
+impl Draft {
+    fn abstention(self, passages: Vec<Passage>, mut timings: Timings) -> Answer {
+        timings.total_ms = self.started.elapsed().as_millis() as u64;
+        Answer {
+            answer: prompt::NOT_FOUND.to_owned(),
+            abstained: true,
+            search_query: self.search_query,
+            // "You may look here": the closest passages, best first.
+            passages: passages.into_iter().take(3).collect(),
+            timings,
+            evidence: self.evidence,
+            ..Answer::default()
+        }
+    }
+
+    /// The answer with its citations resolved against `sources`.
+    fn answer(
+        self,
+        answer: String,
+        sentences: Vec<Sentence>,
+        sources: Vec<Passage>,
+        mut timings: Timings,
+        extractive: bool,
+        notice: Option<String>,
+    ) -> Answer {
+        let cited = lectern_api::markers::cited(&answer);
+        let citations = cited
+            .iter()
+            .filter(|&&n| (1..=sources.len()).contains(&n))
+            .map(|&n| {
+                let p = &sources[n - 1];
+                let claims: Vec<&str> = sentences
+                    .iter()
+                    .filter(|s| s.sources.contains(&n))
+                    .map(|s| s.text.as_str())
+                    .collect();
+                let (highlight_start, highlight_end) = cite::best_supporting_span(&claims, &p.text);
+                Citation {
+                    n,
+                    chunk_id: p.chunk_id,
+                    document_id: p.document_id,
+                    document: p.document.clone(),
+                    title: p.title.clone(),
+                    page: p.page,
+                    quote: p.text.clone(),
+                    span_start: p.span.start,
+                    span_end: p.span.end,
+                    highlight_start,
+                    highlight_end,
+                    supported: sentences
+                        .iter()
+                        .filter(|s| s.sources.contains(&n))
+                        .all(|s| s.supported),
+                }
+            })
+            .collect();
+        timings.total_ms = self.started.elapsed().as_millis() as u64;
+        Answer {
+            answer,
+            abstained: false,
+            search_query: self.search_query,
+            citations,
+            sentences,
+            passages: sources,
+            timings,
+            extractive,
+            notice,
+            evidence: self.evidence,
+        }
+    }
+}
+
+/// How strongly the retrieved passages bear on the question: the share of its content
+/// words that the three best passages hold, and the best dense similarity.
+pub fn evidence_of(question: &str, retrieved: &Retrieved) -> EvidenceScore {
+    let best: Vec<&str> = retrieved
+        .passages
+        .iter()
+        .take(3)
+        .map(|p| p.text.as_str())
+        .collect();
+    EvidenceScore {
+        coverage: evidence::term_coverage(&cite::content_words(question), &best.join("\n")),
+        similarity: retrieved.best_similarity,
     }
 }
 

@@ -146,8 +146,9 @@ async fn conversation_for(
     Ok((id, history_messages(&turns), scope))
 }
 
-/// Answers a question from the caller's documents. As JSON, or as Server-Sent Events:
-/// `token` events (`{"text"}`) as the model writes, then one `answer` event (the full
+/// Answers a question from the caller's documents. As JSON, or as Server-Sent Events: a
+/// `sources` event (`{"passages"}`) as soon as retrieval ends, `token` events
+/// (`{"text"}`) as the model writes, then one `answer` event (the full
 /// [`AnswerResult`] with citations and sentence support), then `done`; an `error` event
 /// replaces them if answering fails.
 #[utoipa::path(post, path = "/v1/answer", request_body = AnswerBody, responses((status = 200, body = AnswerResult, description = "JSON, or text/event-stream when asked"), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -174,8 +175,11 @@ async fn answer(
         let ctx = ctx.clone();
         let answerer = answerer.clone();
         let text = body.question.clone();
-        move |tokens: mpsc::UnboundedSender<String>| async move {
-            let answer = answerer.answer(question, tokens).await?;
+        move |on_sources: Box<dyn FnOnce(&[Passage]) + Send>,
+              tokens: mpsc::UnboundedSender<String>| async move {
+            let answer = answerer
+                .answer_with_sources(question, on_sources, tokens)
+                .await?;
             if answer.timings.finish_reason == Some(FinishReason::Cancelled) {
                 // The client went away mid-answer: a truncated turn is not kept.
                 return Err(Error::Conflict("the answer was cancelled".into()));
@@ -195,7 +199,7 @@ async fn answer(
     };
     if !wants_stream(&req, body.stream) {
         let (tx, _rx) = mpsc::unbounded_channel();
-        let result = run(tx).await?;
+        let result = run(Box::new(|_| {}), tx).await?;
         return Ok(HttpResponse::Ok().json(result));
     }
     let (out, rx) = mpsc::unbounded_channel::<Bytes>();
@@ -211,8 +215,12 @@ async fn answer(
             }
         }
     });
+    let sources_out = out.clone();
+    let on_sources = Box::new(move |sources: &[Passage]| {
+        let _ = sources_out.send(AnswerEvent::Sources(sources.to_vec()).to_sse());
+    });
     tokio::spawn(async move {
-        let result = run(tokens).await;
+        let result = run(on_sources, tokens).await;
         let _ = forward.await;
         let events = match result {
             Ok(result) => vec![AnswerEvent::Answer(Box::new(result)), AnswerEvent::Done],

@@ -41,15 +41,37 @@ pub fn clean_markers(answer: &str, sources: usize) -> (String, Vec<usize>) {
     (tidy.trim().to_owned(), cited)
 }
 
-/// Splits the answer into sentences (Unicode sentence boundaries) with their markers. A
-/// marker placed after the full stop, as in "... leave. [2] Next", belongs to the
-/// sentence before it.
+/// Unicode sentence pieces, except that a piece never ends inside a code span or block:
+/// "Edit `~/.gnuplot` first." is one sentence, though its dot looks like a full stop.
+fn sentence_pieces(answer: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    let mut start = 0;
+    let mut ticks = 0;
+    let mut at = 0;
+    for piece in answer.split_sentence_bounds() {
+        at += piece.len();
+        ticks += piece.matches('`').count();
+        if ticks % 2 == 0 {
+            out.push(&answer[start..at]);
+            start = at;
+            ticks = 0;
+        }
+    }
+    if start < answer.len() {
+        out.push(&answer[start..]);
+    }
+    out
+}
+
+/// Splits the answer into sentences (Unicode sentence boundaries, never inside code) with
+/// their markers. A marker placed after the full stop, as in "... leave. [2] Next",
+/// belongs to the sentence before it.
 pub fn split_sentences(answer: &str) -> Vec<Sentence> {
     let chars: Vec<char> = answer.chars().collect();
     let text_of = |start: usize, end: usize| -> String { chars[start..end].iter().collect() };
     let mut out: Vec<Sentence> = Vec::new();
     let mut offset = 0; // in chars
-    for piece in answer.split_sentence_bounds() {
+    for piece in sentence_pieces(answer) {
         let len = piece.chars().count();
         let mut body = piece;
         let mut body_start = offset;
@@ -506,5 +528,26 @@ mod tests {
         ));
         assert!(says_not_found("I cannot find this in the documents."));
         assert!(!says_not_found("Staff get 30 days of annual leave [1]."));
+    }
+
+    #[test]
+    fn a_dot_inside_code_does_not_end_a_sentence_and_markers_stay_outside_code() {
+        let answer = "Put your settings in `~/.gnuplot` in your home directory. Then run `gnuplot`.";
+        let sentences = split_sentences(answer);
+        assert_eq!(sentences.len(), 2, "{sentences:?}");
+        assert!(sentences[0].text.ends_with("home directory."), "{sentences:?}");
+        // An uncited sentence attributed to its source gets its marker after the code.
+        let sources = vec![(
+            "Settings are read from ~/.gnuplot in the home directory.".to_owned(),
+            vec![1.0, 0.0],
+        )];
+        let vectors = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        let (text, _) = attribute_uncited(answer, sentences, &vectors, &sources, 0.3);
+        let code_spans: Vec<&str> = text.split('`').skip(1).step_by(2).collect();
+        assert!(
+            code_spans.iter().all(|c| !c.contains('[')),
+            "no marker inside code: {text}"
+        );
+        assert!(text.contains("home directory. [1]"), "{text}");
     }
 }

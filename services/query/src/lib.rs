@@ -17,6 +17,8 @@ use lectern_search::SearchAdapters;
 pub mod answer;
 pub mod api;
 pub mod cite;
+pub mod evidence;
+pub mod grounding;
 pub mod openai;
 pub mod prompt;
 pub mod retrieve;

@@ -140,6 +140,8 @@ pub(crate) async fn chat_completions(
             "usage": {"prompt_tokens": a.timings.prompt_tokens, "completion_tokens": a.timings.completion_tokens, "total_tokens": a.timings.prompt_tokens + a.timings.completion_tokens},
             "citations": a.citations,
             "abstained": a.abstained,
+            "extractive": a.extractive,
+            "notice": a.notice,
             "sentences": a.sentences,
         })));
     }
@@ -181,7 +183,7 @@ pub(crate) async fn chat_completions(
         let _ = forward.await;
         let last = match result {
             Ok(a) => {
-                let extra = json!({"citations": a.citations, "abstained": a.abstained, "sentences": a.sentences, "answer": a.answer});
+                let extra = json!({"citations": a.citations, "abstained": a.abstained, "extractive": a.extractive, "notice": a.notice, "sentences": a.sentences, "answer": a.answer});
                 chunk(json!({}), Some(finish_reason(&a)), Some(extra))
             }
             Err(e) => sse::data(&OpenAiError(e).body().1),

@@ -129,7 +129,24 @@
               else if (line.startsWith("data:")) data += line.slice(5).trim();
             }
             const payload = data ? JSON.parse(data) : {};
-            if (event === "token") { status.textContent = "Answering…"; text.textContent += payload.text; }
+            if (event === "sources") {
+              // The passages the answer will come from, shown while the model reads them.
+              status.textContent = "Reading the sources…";
+              const list = document.createElement("ol");
+              list.className = "sources-preview";
+              list.setAttribute("aria-label", "Sources being read");
+              for (const p of payload.passages || []) {
+                const item = document.createElement("li");
+                const title = document.createElement("strong");
+                title.textContent = `${p.title}, page ${p.page}`;
+                const snippet = document.createElement("span");
+                snippet.textContent = ` ${(p.text || "").slice(0, 140)}…`;
+                item.append(title, snippet);
+                list.appendChild(item);
+              }
+              a.appendChild(list);
+            }
+            else if (event === "token") { status.textContent = "Answering…"; text.textContent += payload.text; }
             else if (event === "html") {
               const holder = document.createElement("div");
               holder.innerHTML = payload.html;

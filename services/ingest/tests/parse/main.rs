@@ -1,9 +1,9 @@
 //! Parsing and chunking real documents: the development PDFs (fetched by
 //! `scripts/fetch-dev-qa.sh`) with both PDF backends, checked against the page and quote of
-//! each question in `shared/data/dev-qa/qa.jsonl`; and chunker properties with the real
+//! each question in `tests/data/dev-qa/qa.jsonl`; and chunker properties with the real
 //! embedding model's tokenizer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use lectern_core::{DocumentParser, ParsedDocument};
@@ -78,10 +78,7 @@ struct Question {
 }
 
 fn questions() -> Vec<Question> {
-    let path = std::env::var_os("LECTERN_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("data/dev-qa/qa.jsonl");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dev-qa/qa.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter_map(|l| {
@@ -93,6 +90,22 @@ fn questions() -> Vec<Question> {
             })
         })
         .collect()
+}
+
+#[test]
+fn the_dev_set_ships_with_the_repository() {
+    // A clone has the questions without any folder beside it; only the PDFs are fetched.
+    let questions = questions();
+    let per_doc = |doc: &str| questions.iter().filter(|q| q.doc == doc).count();
+    assert_eq!(
+        [
+            per_doc("gnuplot.pdf"),
+            per_doc("sample-sigconf.pdf"),
+            per_doc("auguide4-2.pdf")
+        ],
+        [10, 7, 8],
+        "answerable questions per document"
+    );
 }
 
 /// Share of the dev questions about `docs` whose quote is on the stated page.

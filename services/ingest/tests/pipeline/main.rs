@@ -10,7 +10,7 @@ use lectern_core::{SearchMode, SearchRequest, WorkspaceScope};
 use lectern_ingest::pipeline::{Ingestor, Outcome, Stage, Submitted};
 use lectern_runtime::{Context, Settings};
 use lectern_search::SearchAdapters;
-use lectern_store::testing::TestDatabase;
+use lectern_store::testing::{TestClock, TestDatabase};
 
 struct Env {
     ctx: std::sync::Arc<Context>,
@@ -318,9 +318,17 @@ on_both_backends!(
             .await
             .unwrap()
             .id;
+        // Both workers read the time from one clock that the test moves.
+        let clock = TestClock::new();
+        let clocked = e.ctx.store.clone().with_clock(&clock);
+        let survivor = Ingestor::new(&e.ctx, &e.search)
+            .unwrap()
+            .with_store(clocked.clone());
         for stage in [Stage::Claimed, Stage::Parsed, Stage::Upserted] {
-            let mut ingestor = Ingestor::new(&e.ctx, &e.search).unwrap();
-            ingestor.lease = Duration::from_millis(300);
+            let mut ingestor = Ingestor::new(&e.ctx, &e.search)
+                .unwrap()
+                .with_store(clocked.clone());
+            ingestor.lease = Duration::from_secs(300);
             let name = format!("paper-{stage:?}.pdf");
             let mut bytes = dev_pdf("sample-sigconf.pdf");
             bytes.extend_from_slice(format!("\n% {name}\n").as_bytes()); // distinct content, same pages
@@ -337,10 +345,9 @@ on_both_backends!(
                 "the simulated crash at {stage:?}"
             );
             // The job is still leased to the dead worker: nobody else can take it yet.
-            assert!(e.ingestor.process_next().await.unwrap().is_none());
-            tokio::time::sleep(Duration::from_millis(400)).await;
-            let done = e
-                .ingestor
+            assert!(survivor.process_next().await.unwrap().is_none());
+            clock.advance(Duration::from_secs(301));
+            let done = survivor
                 .process_next()
                 .await
                 .unwrap()

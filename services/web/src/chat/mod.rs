@@ -25,10 +25,11 @@ use crate::error::{WebResult, from_script};
 use crate::render::{PageRenderer, PageView};
 use crate::views::{Layout, page, redirect, wants_json};
 
+pub mod markdown;
 pub mod relay;
 pub mod view;
 
-use view::{Exchange, exchange, original_href};
+use view::{Exchange, exchange, original_href, reflow};
 
 pub struct WorkspaceChoice {
     pub id: Uuid,
@@ -270,6 +271,19 @@ async fn answer_in(
         .ok_or_else(|| Error::NotFound("no such answer".into()).into())
 }
 
+/// A piece of a passage reflowed for reading, keeping a space where it met its neighbour.
+fn reflow_piece(piece: &str) -> String {
+    let mut out = String::new();
+    if piece.starts_with(char::is_whitespace) {
+        out.push(' ');
+    }
+    out.push_str(&reflow(piece));
+    if piece.ends_with(char::is_whitespace) && !out.ends_with(' ') {
+        out.push(' ');
+    }
+    out
+}
+
 /// One citation: the passage with the cited part marked, a link to the original at its
 /// page and, for PDFs, the page with the passage highlighted.
 pub async fn citation(
@@ -325,9 +339,9 @@ pub async fn citation(
         title: citation.title.clone(),
         document: citation.document.clone(),
         page: citation.page,
-        before: chars[..start].iter().collect(),
-        marked,
-        after: chars[end..].iter().collect(),
+        before: reflow_piece(&chars[..start].iter().collect::<String>()),
+        marked: reflow_piece(&marked),
+        after: reflow_piece(&chars[end..].iter().collect::<String>()),
         original: original_href(workspace, citation.document_id, citation.page),
         page_view,
     };

@@ -1,11 +1,9 @@
-//! An answer as the page shows it: escaped text with its `[n]` markers turned into
-//! citation links (parsed by `lectern_api::markers`, the same parser the query service
-//! checks them with), sentences the sources do not support marked, the sources, where
-//! to look when it abstained, and its timing.
+//! An answer as the page shows it: its Markdown rendered safely with the `[n]` markers
+//! turned into citation links (see [`super::markdown`]), sentences the sources do not
+//! support marked, the sources, where to look when it abstained, and its timing.
 
 use std::collections::HashSet;
 
-use lectern_api::markers::{self, Segment};
 use lectern_api::query::{Answer, Passage};
 use uuid::Uuid;
 
@@ -17,6 +15,8 @@ pub struct Exchange {
     /// The answer as HTML: escaped text, citation links, unsupported sentences marked.
     pub html: String,
     pub abstained: bool,
+    /// How the answer was made, when the reader should know (extractive, sentences left out).
+    pub notice: Option<String>,
     pub has_unsupported: bool,
     pub citations: Vec<CitationLink>,
     pub look_here: Vec<PassageLink>,
@@ -55,63 +55,23 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Escapes `text` and turns the markers of known citations into links; a marker naming a
-/// source the answer does not have stays text.
-fn linkify(text: &str, cited: &HashSet<usize>, href: &dyn Fn(usize) -> String) -> String {
-    let mut out = String::new();
-    for segment in markers::segments(text) {
-        match segment {
-            Segment::Marker { numbers, .. } if numbers.iter().all(|n| cited.contains(n)) => {
-                for n in numbers {
-                    out.push_str(&format!(
-                        "<a class=\"cite\" href=\"{}\" data-n=\"{n}\" aria-label=\"Source {n}\">[{n}]</a>",
-                        escape(&href(n))
-                    ));
-                }
-            }
-            Segment::Marker { raw, .. } => out.push_str(&escape(raw)),
-            Segment::Text(t) => out.push_str(&escape(t)),
-        }
-    }
-    out
-}
-
-/// The answer as HTML; sentences the cited passages do not support are marked.
+/// The answer as HTML: its Markdown rendered safely, citation markers as links (never
+/// inside code), sentences the cited passages do not support marked. Returns whether any
+/// sentence is marked.
 pub fn answer_html(answer: &Answer, href: &dyn Fn(usize) -> String) -> (String, bool) {
     let cited: HashSet<usize> = answer.citations.iter().map(|c| c.n).collect();
-    let chars: Vec<char> = answer.answer.chars().collect();
-    let text = |a: usize, b: usize| -> String {
-        chars[a.min(chars.len())..b.min(chars.len())]
+    let unsupported: Vec<(usize, usize)> = if answer.abstained {
+        Vec::new()
+    } else {
+        answer
+            .sentences
             .iter()
+            .filter(|s| s.end > s.start && !s.supported)
+            .map(|s| (s.start, s.end))
             .collect()
     };
-    let mut out = String::new();
-    let mut at = 0;
-    let mut any_unsupported = false;
-    let mut sentences: Vec<_> = answer
-        .sentences
-        .iter()
-        .filter(|s| s.end > s.start)
-        .collect();
-    sentences.sort_by_key(|s| s.start);
-    for s in sentences {
-        if s.start < at || s.end > chars.len() {
-            continue;
-        }
-        out.push_str(&linkify(&text(at, s.start), &cited, href));
-        let body = linkify(&text(s.start, s.end), &cited, href);
-        if s.supported || answer.abstained {
-            out.push_str(&body);
-        } else {
-            any_unsupported = true;
-            out.push_str(&format!(
-                "<span class=\"unsupported\" title=\"Not supported by the passage it cites\">{body}</span>"
-            ));
-        }
-        at = s.end;
-    }
-    out.push_str(&linkify(&text(at, chars.len()), &cited, href));
-    (out, any_unsupported)
+    let html = super::markdown::render(&answer.answer, &unsupported, &cited, href);
+    (html, !unsupported.is_empty())
 }
 
 pub fn cite_href(conversation: Uuid, message: Uuid, n: usize) -> String {
@@ -145,6 +105,7 @@ pub fn exchange(
         question,
         html,
         abstained: answer.abstained,
+        notice: answer.notice.clone(),
         has_unsupported,
         citations: answer
             .citations
@@ -256,5 +217,103 @@ mod tests {
                 .unwrap()
                 .contains("Invented")
         );
+    }
+
+    #[test]
+    fn markdown_is_rendered_and_cannot_inject_html() {
+        let text = "Run `gnuplot -e [1]` then:\n\n- open the `.gnuplot` file [1]\n- **save** it [2]\n\n<script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)>";
+        let a = answer(text, vec![], &[1, 2]);
+        let (html, _) = answer_html(&a, &|n| format!("/c/{n}"));
+        assert!(html.contains("<ul>") && html.contains("<strong>save</strong>"), "{html}");
+        assert!(html.contains("<code>.gnuplot</code>"), "{html}");
+        // A marker inside code stays code; outside it is a link.
+        assert!(html.contains("<code>gnuplot -e [1]</code>"), "{html}");
+        assert_eq!(html.matches("class=\"cite\"").count(), 2, "{html}");
+        // Nothing the answer (or a document quoted in it) carries can run.
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "shown as text: {html}");
+        // A Markdown link to script keeps its text and loses its target.
+        let a = answer("See [the manual](javascript:alert(2)) [1].", vec![], &[1]);
+        let (html, _) = answer_html(&a, &|n| format!("/c/{n}"));
+        assert!(!html.contains("href=\"javascript"), "{html}");
+        assert!(html.contains("the manual"), "{html}");
+    }
+}
+
+/// Passage text made readable for the citation panel: the PDF's line breaks joined into
+/// paragraphs (a blank line stays a paragraph break), a word hyphenated across a line
+/// break mended, and footnote numbers glued between words ("policy5The") set apart as
+/// superscripts ("policy⁵ The"). For display only: stored spans are never changed.
+pub fn reflow(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let paragraphs: Vec<&str> = text.split("\n\n").collect();
+    for (i, paragraph) in paragraphs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n\n");
+        }
+        let mut joined = String::new();
+        for line in paragraph.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let mended = joined.ends_with('-')
+                && joined
+                    .chars()
+                    .rev()
+                    .nth(1)
+                    .is_some_and(|c| c.is_lowercase())
+                && line.chars().next().is_some_and(|c| c.is_lowercase());
+            if mended {
+                joined.pop();
+            } else if !joined.is_empty() {
+                joined.push(' ');
+            }
+            joined.push_str(line);
+        }
+        out.push_str(&footnotes_apart(&joined));
+    }
+    out
+}
+
+/// "word5Next" -> "word⁵ Next": one or two digits between a lower-case letter (or a
+/// closing punctuation mark) and a capital are a footnote marker, not part of a word.
+fn footnotes_apart(text: &str) -> String {
+    const SUPERSCRIPT: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let before_ok = i > 0 && (chars[i - 1].is_lowercase() || ".,;:)".contains(chars[i - 1]));
+        if c.is_ascii_digit() && before_ok {
+            let digits = chars[i..].iter().take_while(|d| d.is_ascii_digit()).count();
+            if digits <= 2 && chars.get(i + digits).is_some_and(|n| n.is_uppercase()) {
+                for d in &chars[i..i + digits] {
+                    out.push(SUPERSCRIPT[d.to_digit(10).unwrap_or(0) as usize]);
+                }
+                out.push(' ');
+                i += digits;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod reflow_tests {
+    use super::reflow;
+
+    #[test]
+    fn line_breaks_hyphens_and_footnotes() {
+        assert_eq!(
+            reflow("The terminal is se-\nlected by the GNUTERM\nvariable.\n\nNext para-\nGraph stays."),
+            "The terminal is selected by the GNUTERM variable.\n\nNext para- Graph stays."
+        );
+        assert_eq!(
+            reflow("as the policy says.5The next rule"),
+            "as the policy says.⁵ The next rule"
+        );
+        assert_eq!(reflow("utf8 and UTF8Decoder and x86"), "utf8 and UTF8Decoder and x86");
     }
 }

@@ -1,0 +1,182 @@
+//! Abstention from evidence, not only from the model's words: an answer's sentences are
+//! kept only when the sources carry them, and whether the documents hold an answer at all
+//! is judged from measurable evidence (how much of the question the best passages cover,
+//! how close they are), combined with the model's own refusal.
+
+use lectern_api::markers;
+
+use crate::cite::{MIN_CLAIM_WORDS, Sentence, content_words};
+use crate::retrieve::Passage;
+
+/// The terms of a sentence that must come from somewhere: numbers and anything with a
+/// digit, command-like tokens (`--flag`, `file.ext`, `a_b`, `x=1`), code in backticks, and
+/// names (capitalised words past the first, and words in capitals). Lower-cased.
+pub fn key_terms(sentence: &str) -> Vec<String> {
+    let text = markers::rewrite(sentence, |_| " ".to_owned());
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |t: &str| {
+        let t = t.trim().to_lowercase();
+        if !t.is_empty() && !out.contains(&t) {
+            out.push(t);
+        }
+    };
+    // Code spans, as written.
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            push(part);
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    for (i, raw) in words.iter().enumerate() {
+        let w = raw.trim_matches(|c: char| {
+            !(c.is_alphanumeric() || "-_./=@#$%+~".contains(c)) || c == '.'
+        });
+        let w = w.trim_end_matches(['.', ',', ';', ':']);
+        if w.chars().count() < 2 && !w.chars().any(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let has_digit = w.chars().any(|c| c.is_ascii_digit());
+        let inner = w.chars().skip(1).collect::<String>();
+        let code_like = inner.contains(['_', '/', '=', '@', '#', '$', '%', '\\'])
+            || w.starts_with("--")
+            || (w.starts_with('-') && w.len() > 1 && w.chars().nth(1).is_some_and(char::is_alphabetic))
+            || (inner.contains('.') && !w.ends_with('.'));
+        let first = i == 0 || words[i - 1].ends_with(['.', ':', '!', '?']);
+        let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
+        let capitalised = letters.first().is_some_and(|c| c.is_uppercase());
+        let all_caps = letters.len() >= 2 && letters.iter().all(|c| c.is_uppercase());
+        let mixed = letters.iter().skip(1).any(|c| c.is_uppercase());
+        if has_digit || code_like || all_caps || mixed || (capitalised && !first && w != "I") {
+            push(w);
+        }
+    }
+    out
+}
+
+/// Whether a term is in the sources (already lower-cased and joined).
+fn found(term: &str, sources: &str) -> bool {
+    if sources.contains(term) {
+        return true;
+    }
+    // "days" for "day", "25%" for "25 %": compare without trailing punctuation and a plural s.
+    let stem = term.trim_end_matches(['s', '%', ')']);
+    stem.chars().count() >= 2 && sources.contains(stem)
+}
+
+/// The key terms of `sentence` that appear in none of the sources.
+pub fn missing_terms(sentence: &str, sources_lower: &str) -> Vec<String> {
+    key_terms(sentence)
+        .into_iter()
+        .filter(|t| !found(t, sources_lower))
+        .collect()
+}
+
+/// The draft with the sentences the sources do not carry left out.
+#[derive(Debug, Clone)]
+pub struct Grounded {
+    pub text: String,
+    pub sentences: Vec<Sentence>,
+    /// Sentences with a claim that stayed.
+    pub kept: usize,
+    /// Sentences with a claim that were left out.
+    pub dropped: usize,
+}
+
+/// Leaves out every sentence with a claim that cites no source (after attribution) or
+/// names a term that no source holds; the rest keeps its text, markers and scores.
+pub fn keep_grounded(answer: &str, sentences: Vec<Sentence>, sources: &[Passage]) -> Grounded {
+    let sources_lower = sources
+        .iter()
+        .map(|p| p.text.to_lowercase())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let chars: Vec<char> = answer.chars().collect();
+    let mut text = String::new();
+    let mut kept_sentences = Vec::new();
+    let (mut kept, mut dropped) = (0, 0);
+    let mut at = 0;
+    for mut s in sentences {
+        let claim = content_words(&s.text).len() >= MIN_CLAIM_WORDS;
+        let ungrounded =
+            claim && (s.sources.is_empty() || !missing_terms(&s.text, &sources_lower).is_empty());
+        // What lies between sentences (spaces, list marks, line breaks) is kept.
+        text.extend(&chars[at.min(s.start)..s.start]);
+        at = s.end;
+        if ungrounded {
+            dropped += 1;
+            continue;
+        }
+        kept += usize::from(claim);
+        let start = text.chars().count();
+        text.extend(&chars[s.start..s.end]);
+        s.end = start + (s.end - s.start);
+        s.start = start;
+        kept_sentences.push(s);
+    }
+    text.extend(&chars[at.min(chars.len())..]);
+    // Spans stay true after trimming only if nothing before the first sentence is cut.
+    let lead = text.chars().take_while(|c| c.is_whitespace()).count();
+    let text: String = text.trim().to_owned();
+    for s in &mut kept_sentences {
+        s.start -= lead.min(s.start);
+        s.end -= lead.min(s.end);
+    }
+    Grounded {
+        text,
+        sentences: kept_sentences,
+        kept,
+        dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_terms_are_names_numbers_and_commands() {
+        let t = key_terms("Set GNUTERM to `qt` and run gnuplot -e \"a=2\" with 30 days [1].");
+        for want in ["gnuterm", "qt", "-e", "30"] {
+            assert!(t.contains(&want.to_owned()), "{want} in {t:?}");
+        }
+        assert!(!t.contains(&"set".to_owned()), "the first word is not a name: {t:?}");
+        assert!(!t.contains(&"1".to_owned()), "markers are not terms: {t:?}");
+        assert!(key_terms("Use the default settings.").is_empty());
+    }
+
+    #[test]
+    fn ungrounded_sentences_are_left_out_and_spans_stay_true() {
+        use lectern_core::{PageRange, Span};
+        let source = Passage {
+            chunk_id: uuid::Uuid::nil(),
+            workspace_id: uuid::Uuid::nil(),
+            document_id: uuid::Uuid::nil(),
+            document: "g.pdf".into(),
+            title: "G".into(),
+            page: 1,
+            pages: PageRange::single(1),
+            span: Span { start: 0, end: 10 },
+            text: "The GNUTERM variable selects the terminal at start-up.".into(),
+            score: 1.0,
+        };
+        let answer = "Homebrew installs gnuplot on macOS quickly [1]. The GNUTERM variable selects the terminal [1]. It is a great and useful tool overall.";
+        let sentences = crate::cite::split_sentences(answer);
+        let g = keep_grounded(answer, sentences, &[source]);
+        assert_eq!((g.kept, g.dropped), (1, 2), "{g:?}");
+        assert_eq!(g.text, "The GNUTERM variable selects the terminal [1].");
+        for s in &g.sentences {
+            let on_text: String = g.text.chars().skip(s.start).take(s.end - s.start).collect();
+            assert_eq!(on_text, s.text);
+        }
+    }
+
+    #[test]
+    fn missing_terms_are_those_no_source_holds() {
+        let sources = "to install, run brew install foo. gnuterm selects the terminal.".to_owned();
+        assert!(missing_terms("Run `brew install foo` [1].", &sources).is_empty());
+        assert_eq!(
+            missing_terms("Install it with Homebrew on macOS 14 [1].", &sources),
+            vec!["homebrew", "macos", "14"]
+        );
+    }
+}
