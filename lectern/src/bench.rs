@@ -9,9 +9,7 @@ use lectern_runtime::Settings;
 use serde_json::json;
 
 /// The embedded defaults on a throw-away data dir (removed when the guard drops).
-async fn scratch_context(
-    mut settings: Settings,
-) -> anyhow::Result<(Local, tempfile::TempDir)> {
+async fn scratch_context(mut settings: Settings) -> anyhow::Result<(Local, tempfile::TempDir)> {
     let scratch = tempfile::tempdir()?;
     settings.data_dir = scratch.path().to_owned();
     settings.database.url = None;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lectern_ingest::pipeline::{Outcome, Submitted};
 use lectern::Local;
+use lectern_ingest::pipeline::{Outcome, Submitted};
 use serde_json::json;
 
 /// Every regular file under `paths` (folders recursively, hidden entries skipped), sorted.

@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use anyhow::Context as _;
+use lectern::Local;
 use lectern_core::WorkspaceScope;
 use lectern_query::answer::Question;
-use lectern::Local;
 use serde_json::json;
 
 pub async fn scope_of(ctx: &Local, workspaces: &[String]) -> anyhow::Result<WorkspaceScope> {

@@ -219,7 +219,11 @@ async fn upload_list_reindex_and_delete(app: TestApp) {
     let id: uuid::Uuid = doc_id.parse().unwrap();
     let ws_id: uuid::Uuid = ws.parse().unwrap();
     assert_eq!(
-        app.search.index.count_document(ws_id, id, None).await.unwrap() as u64,
+        app.search
+            .index
+            .count_document(ws_id, id, None)
+            .await
+            .unwrap() as u64,
         chunks_before,
         "one point per chunk of the current version only"
     );
@@ -246,7 +250,11 @@ async fn upload_list_reindex_and_delete(app: TestApp) {
         .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(
-        app.search.index.count_document(ws_id, id, None).await.unwrap(),
+        app.search
+            .index
+            .count_document(ws_id, id, None)
+            .await
+            .unwrap(),
         0
     );
     assert!(!app.ctx.settings.originals_dir().join(doc_id).exists());

@@ -644,7 +644,11 @@ async fn openai_endpoints_answer_errors_in_openais_shape() {
     )
     .await;
     assert_eq!(status, 404);
-    assert_eq!(error_of(&body).0.as_deref(), Some("not_found_error"), "{body}");
+    assert_eq!(
+        error_of(&body).0.as_deref(),
+        Some("not_found_error"),
+        "{body}"
+    );
     assert!(error_of(&body).1.unwrap().contains("nowhere"));
     // A body that is not a chat completion request.
     let (status, body) = call(

@@ -124,12 +124,16 @@ impl Client {
         service: Service,
         request: RequestBuilder,
     ) -> Result<T, Error> {
-        self.send(service, request).await?.json().await.map_err(|e| {
-            Error::internal(
-                format!("the answer of {} was not understood", service.name()),
-                e,
-            )
-        })
+        self.send(service, request)
+            .await?
+            .json()
+            .await
+            .map_err(|e| {
+                Error::internal(
+                    format!("the answer of {} was not understood", service.name()),
+                    e,
+                )
+            })
     }
 
     async fn get<T: DeserializeOwned>(&self, service: Service, path: &str) -> Result<T, Error> {
@@ -143,8 +147,11 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, Error> {
-        self.json(service, self.request(service, Method::POST, path).json(body))
-            .await
+        self.json(
+            service,
+            self.request(service, Method::POST, path).json(body),
+        )
+        .await
     }
 
     async fn call(&self, service: Service, method: Method, path: &str) -> Result<(), Error> {

@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn cited_and_rewrite_and_leading() {
         assert_eq!(cited("a [2] b [1, 2] c [3]"), vec![2, 1, 3]);
-        assert_eq!(rewrite("a [1,2] b", |n| format!("<{}>", n.len())), "a <2> b");
+        assert_eq!(
+            rewrite("a [1,2] b", |n| format!("<{}>", n.len())),
+            "a <2> b"
+        );
         assert_eq!(leading(" [2] [3] Next"), Some((8, vec![2, 3])));
         assert_eq!(leading("Next [2]"), None);
         assert_eq!(leading("   "), None);

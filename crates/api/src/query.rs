@@ -157,13 +157,16 @@ pub struct Answer {
 }
 
 /// How strongly the retrieved passages bear on the question (each 0..1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct EvidenceScore {
     /// The share of the question's content words that the best passages hold.
     pub coverage: f32,
     /// The best dense similarity of a passage to the question.
     pub similarity: f32,
+    /// Names, numbers and commands of the question that none of the best passages holds
+    /// (a question about "LuaLaTeX" answered by passages that never name it).
+    pub missing: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -303,7 +306,12 @@ mod tests {
         for e in events {
             let bytes = e.to_sse();
             let text = std::str::from_utf8(&bytes).unwrap();
-            let name = text.lines().next().unwrap().strip_prefix("event: ").unwrap();
+            let name = text
+                .lines()
+                .next()
+                .unwrap()
+                .strip_prefix("event: ")
+                .unwrap();
             let data = text.lines().nth(1).unwrap().strip_prefix("data: ").unwrap();
             let back = AnswerEvent::from_sse(name, data).unwrap().unwrap();
             assert_eq!(format!("{back:?}"), format!("{e:?}"));

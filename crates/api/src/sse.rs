@@ -44,18 +44,19 @@ where
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    body.eventsource().map(|item| match item {
-        Ok(e) => Ok(Frame {
-            event: if e.event.is_empty() {
-                "message".to_owned()
-            } else {
-                e.event
-            },
-            data: e.data,
-        }),
-        Err(e) => Err(e.to_string()),
-    })
-    .boxed()
+    body.eventsource()
+        .map(|item| match item {
+            Ok(e) => Ok(Frame {
+                event: if e.event.is_empty() {
+                    "message".to_owned()
+                } else {
+                    e.event
+                },
+                data: e.data,
+            }),
+            Err(e) => Err(e.to_string()),
+        })
+        .boxed()
 }
 
 #[cfg(test)]

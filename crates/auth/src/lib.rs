@@ -19,9 +19,9 @@ use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use lectern_core::{Error, Role, WorkspaceId, WorkspaceScope};
-use lectern_store::entity::{user, workspace};
 use lectern_runtime::Context;
 use lectern_runtime::http::ApiError;
+use lectern_store::entity::{user, workspace};
 use lectern_store::{Store, WorkspaceAccess, secret_hash};
 use uuid::Uuid;
 

@@ -10,9 +10,9 @@ mod error;
 mod index;
 mod model;
 mod paths;
-mod text;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod text;
 
 pub use document::{DocumentParser, Heading, ParseError, ParsedDocument};
 pub use error::{BoxError, Error, Result};
@@ -20,7 +20,8 @@ pub use index::{
     Embedder, EmbeddingModelInfo, IndexedChunk, ScoredChunk, SearchMode, SearchRequest, VectorIndex,
 };
 pub use model::{
-    ChunkPoint, DocumentId, FinishReason, PageRange, Role, Span, WorkspaceId, WorkspaceScope, point_id,
+    ChunkPoint, DocumentId, FinishReason, PageRange, Role, Span, WorkspaceId, WorkspaceScope,
+    point_id,
 };
 pub use paths::default_cache_dir;
 pub use text::normalise;

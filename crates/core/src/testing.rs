@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(v.len(), 3);
         assert!(v.iter().all(|x| x.len() == 256));
         assert!((dot(&v[0], &v[0]) - 1.0).abs() < 1e-5);
-        assert!((dot(&v[0], &v[1]) - 1.0).abs() < 1e-5, "case and punctuation ignored");
+        assert!(
+            (dot(&v[0], &v[1]) - 1.0).abs() < 1e-5,
+            "case and punctuation ignored"
+        );
         assert!(dot(&v[0], &v[2]) < dot(&v[0], &v[1]));
         assert!(HashEmbedder::failing(8).embed(&texts).is_err());
     }

@@ -198,7 +198,10 @@ async fn metrics() -> HttpResponse {
     LazyLock::force(&HTTP_SECONDS);
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf) {
-        let err = ApiError(lectern_core::Error::internal("metrics could not be encoded", e));
+        let err = ApiError(lectern_core::Error::internal(
+            "metrics could not be encoded",
+            e,
+        ));
         return actix_web::ResponseError::error_response(&err);
     }
     HttpResponse::Ok()
@@ -240,7 +243,6 @@ pub async fn record_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[actix_web::test]
     async fn handlers_answer_errors_with_the_json_body() {

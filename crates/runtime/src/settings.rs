@@ -114,9 +114,10 @@ pub struct QuerySettings {
     /// The evidence counts as strong (the documents hold an answer) when the best
     /// passages hold at least this share of the question's content words...
     pub strong_coverage: f32,
-    /// ...and the best dense similarity reaches this. With strong evidence a refusal of
-    /// the model, or a model that is missing or busy, gives an extractive answer (the
-    /// passages' own sentences, cited) instead of "not found".
+    /// ...and the best dense similarity reaches this, and every name, number and command
+    /// of the question is in them. With strong evidence a refusal of the model, or a
+    /// model that is missing or busy, gives an extractive answer (the passages' own
+    /// sentences, cited) instead of "not found".
     pub strong_similarity: f32,
 }
 

@@ -9,13 +9,13 @@ use actix_multipart::Multipart;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
-use lectern_core::{DocumentId, Error, Role, WorkspaceId};
 use lectern_api::ErrorBody;
 use lectern_api::ingest::{
-    CreateWorkspace, DocumentList, DocumentOut, TextDocument, TextUpload, UploadOut,
-    UploadResult, WorkspaceList, WorkspaceOut,
+    CreateWorkspace, DocumentList, DocumentOut, TextDocument, TextUpload, UploadOut, UploadResult,
+    WorkspaceList, WorkspaceOut,
 };
 use lectern_auth::{Action, Caller};
+use lectern_core::{DocumentId, Error, Role, WorkspaceId};
 use lectern_runtime::Context;
 use lectern_runtime::http::{ApiError, BearerAuth};
 use lectern_store::entity::{document, workspace};

@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::cite::{self, Sentence};
-use crate::{evidence, grounding, prompt};
 use crate::retrieve::{Passage, Retrieved, Retriever, SearchOptions};
+use crate::{evidence, grounding, prompt};
 
 /// One question.
 #[derive(Debug, Clone)]
@@ -141,21 +141,19 @@ impl Answerer {
             let _ = tokens.send(prompt::NOT_FOUND.to_owned());
             return Ok(draft.abstention(retrieved.passages, timings));
         }
-        let sources = self.select_evidence(&draft.search_query, &retrieved).await?;
+        let sources = self
+            .select_evidence(&draft.search_query, &retrieved)
+            .await?;
         on_sources(&sources);
 
         let Some(llm) = self.llm.clone() else {
             let notice = "No language model is set up, so this answer is made of the passages that bear most on the question.";
-            return self.without_model(draft, &retrieved, sources, timings, notice).await;
+            return self
+                .without_model(draft, &retrieved, sources, timings, notice)
+                .await;
         };
-        let (messages, k) = prompt::fit(
-            llm.as_ref(),
-            &q.text,
-            &sources,
-            &q.history,
-            self.max_tokens,
-        )
-        .await?;
+        let (messages, k) =
+            prompt::fit(llm.as_ref(), &q.text, &sources, &q.history, self.max_tokens).await?;
         if k == 0 {
             // Only the instructions and the question fit: an answer would not be grounded.
             return Ok(draft.abstention(sources, timings));
@@ -185,7 +183,9 @@ impl Answerer {
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "the language model is unavailable; answering from the passages");
                 let notice = "The language model is unavailable right now, so this answer is made of the passages that bear most on the question.";
-                return self.without_model(draft, &retrieved, sources, timings, notice).await;
+                return self
+                    .without_model(draft, &retrieved, sources, timings, notice)
+                    .await;
             }
             Err(e) => return Err(e),
         };
@@ -204,13 +204,17 @@ impl Answerer {
         // an answer, not a refusal).
         if answer.is_empty() || (cited_by_model.is_empty() && cite::says_not_found(&answer)) {
             let notice = "The model found no answer in the passages, but they bear on the question: here are their own words.";
-            return self.without_model(draft, &retrieved, sources, timings, notice).await;
+            return self
+                .without_model(draft, &retrieved, sources, timings, notice)
+                .await;
         }
         let (answer, sentences) = self.check_support(&answer, &sources).await?;
         let grounded = grounding::keep_grounded(&answer, sentences, &sources);
         if grounded.kept == 0 {
             let notice = "The model's draft was not supported by the passages, but they bear on the question: here are their own words.";
-            return self.without_model(draft, &retrieved, sources, timings, notice).await;
+            return self
+                .without_model(draft, &retrieved, sources, timings, notice)
+                .await;
         }
         let notice = (grounded.dropped > 0).then(|| {
             format!(
@@ -234,10 +238,7 @@ impl Answerer {
             per_page: self.settings.per_page.max(1),
         };
         let passages = evidence::per_page(&retrieved.passages, options.per_page);
-        let passages: Vec<Passage> = passages
-            .into_iter()
-            .take(self.settings.sources)
-            .collect();
+        let passages: Vec<Passage> = passages.into_iter().take(self.settings.sources).collect();
         if options.max_sentences == 0 {
             return Ok(passages);
         }
@@ -278,7 +279,8 @@ impl Answerer {
         notice: &str,
     ) -> Result<Answer> {
         let strong = draft.evidence.coverage >= self.settings.strong_coverage
-            && draft.evidence.similarity >= self.settings.strong_similarity;
+            && draft.evidence.similarity >= self.settings.strong_similarity
+            && draft.evidence.missing.is_empty();
         if !strong || sources.is_empty() {
             return Ok(draft.abstention(sources, timings));
         }
@@ -300,7 +302,14 @@ impl Answerer {
             s.support = 1.0;
             s.supported = true;
         }
-        Ok(draft.answer(text, sentences, sources, timings, true, Some(notice.to_owned())))
+        Ok(draft.answer(
+            text,
+            sentences,
+            sources,
+            timings,
+            true,
+            Some(notice.to_owned()),
+        ))
     }
 
     /// Scores each sentence against the passages it cites, and attributes uncited claims
@@ -435,7 +444,8 @@ impl Draft {
 }
 
 /// How strongly the retrieved passages bear on the question: the share of its content
-/// words that the three best passages hold, and the best dense similarity.
+/// words that the three best passages hold, the best dense similarity, and the question's
+/// key terms (names, numbers, commands) that none of them holds.
 pub fn evidence_of(question: &str, retrieved: &Retrieved) -> EvidenceScore {
     let best: Vec<&str> = retrieved
         .passages
@@ -443,9 +453,11 @@ pub fn evidence_of(question: &str, retrieved: &Retrieved) -> EvidenceScore {
         .take(3)
         .map(|p| p.text.as_str())
         .collect();
+    let joined = best.join("\n");
     EvidenceScore {
-        coverage: evidence::term_coverage(&cite::content_words(question), &best.join("\n")),
+        coverage: evidence::term_coverage(&cite::content_words(question), &joined),
         similarity: retrieved.best_similarity,
+        missing: grounding::missing_terms(question, &joined.to_lowercase()),
     }
 }
 

@@ -5,8 +5,8 @@
 
 use std::collections::HashSet;
 
-pub use lectern_api::query::Sentence;
 use lectern_api::markers;
+pub use lectern_api::query::Sentence;
 use unicode_segmentation::UnicodeSegmentation;
 
 /// The answer with markers cleaned: those naming no source removed, the rest written as
@@ -532,10 +532,14 @@ mod tests {
 
     #[test]
     fn a_dot_inside_code_does_not_end_a_sentence_and_markers_stay_outside_code() {
-        let answer = "Put your settings in `~/.gnuplot` in your home directory. Then run `gnuplot`.";
+        let answer =
+            "Put your settings in `~/.gnuplot` in your home directory. Then run `gnuplot`.";
         let sentences = split_sentences(answer);
         assert_eq!(sentences.len(), 2, "{sentences:?}");
-        assert!(sentences[0].text.ends_with("home directory."), "{sentences:?}");
+        assert!(
+            sentences[0].text.ends_with("home directory."),
+            "{sentences:?}"
+        );
         // An uncited sentence attributed to its source gets its marker after the code.
         let sources = vec![(
             "Settings are read from ~/.gnuplot in the home directory.".to_owned(),

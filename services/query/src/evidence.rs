@@ -28,7 +28,11 @@ pub fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
     for piece in text.split_sentence_bounds() {
         let len = piece.chars().count();
         let lead = piece.chars().take_while(|c| c.is_whitespace()).count();
-        let trail = piece.chars().rev().take_while(|c| c.is_whitespace()).count();
+        let trail = piece
+            .chars()
+            .rev()
+            .take_while(|c| c.is_whitespace())
+            .count();
         if lead < len {
             out.push((offset + lead, offset + len - trail));
         }
@@ -208,16 +212,26 @@ mod tests {
         let start = 17;
         let text: String = document.chars().skip(start).collect();
         let p = passage(1, 1, &text, start);
-        let terms = crate::cite::content_words("How many days of leave, and who approves leave requests?");
+        let terms =
+            crate::cite::content_words("How many days of leave, and who approves leave requests?");
         let ranges = sentence_ranges(&text);
         assert_eq!(ranges.len(), 5);
         // Vectors: only the two leave sentences resemble the question.
         let vectors: Vec<Vec<f32>> = (0..5)
-            .map(|j| if j == 1 || j == 2 { vec![1.0, 0.0] } else { vec![0.0, 1.0] })
+            .map(|j| {
+                if j == 1 || j == 2 {
+                    vec![1.0, 0.0]
+                } else {
+                    vec![0.0, 1.0]
+                }
+            })
             .collect();
         let narrowed = narrow_all(&[1.0, 0.0], &terms, &[p], &[vectors], 2);
         let n = &narrowed[0];
-        assert_eq!(n.text, "Leave is 30 days a year. Leave requests go to the line manager.");
+        assert_eq!(
+            n.text,
+            "Leave is 30 days a year. Leave requests go to the line manager."
+        );
         let on_page: String = document
             .chars()
             .skip(n.span.start)

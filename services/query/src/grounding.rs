@@ -39,7 +39,9 @@ pub fn key_terms(sentence: &str) -> Vec<String> {
         let inner = w.chars().skip(1).collect::<String>();
         let code_like = inner.contains(['_', '/', '=', '@', '#', '$', '%', '\\'])
             || w.starts_with("--")
-            || (w.starts_with('-') && w.len() > 1 && w.chars().nth(1).is_some_and(char::is_alphabetic))
+            || (w.starts_with('-')
+                && w.len() > 1
+                && w.chars().nth(1).is_some_and(char::is_alphabetic))
             || (inner.contains('.') && !w.ends_with('.'));
         let first = i == 0 || words[i - 1].ends_with(['.', ':', '!', '?']);
         let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
@@ -139,7 +141,10 @@ mod tests {
         for want in ["gnuterm", "qt", "-e", "30"] {
             assert!(t.contains(&want.to_owned()), "{want} in {t:?}");
         }
-        assert!(!t.contains(&"set".to_owned()), "the first word is not a name: {t:?}");
+        assert!(
+            !t.contains(&"set".to_owned()),
+            "the first word is not a name: {t:?}"
+        );
         assert!(!t.contains(&"1".to_owned()), "markers are not terms: {t:?}");
         assert!(key_terms("Use the default settings.").is_empty());
     }

@@ -51,7 +51,9 @@ impl From<ApiError> for OpenAiError {
 /// A request body that is not a chat completion request (bad JSON, missing fields).
 impl From<actix_web::Error> for OpenAiError {
     fn from(e: actix_web::Error) -> Self {
-        Self(Error::Invalid(format!("the request is not a chat completion: {e}")))
+        Self(Error::Invalid(format!(
+            "the request is not a chat completion: {e}"
+        )))
     }
 }
 
@@ -223,8 +225,7 @@ mod tests {
 
     #[test]
     fn errors_take_openai_shape_and_hide_internal_detail() {
-        let (status, body) =
-            OpenAiError(Error::NotFound("no workspace named \"x\"".into())).body();
+        let (status, body) = OpenAiError(Error::NotFound("no workspace named \"x\"".into())).body();
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body.error.kind, "not_found_error");
         assert_eq!(body.error.code.as_deref(), Some("not_found"));
@@ -237,7 +238,11 @@ mod tests {
         .body();
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body.error.kind, "server_error");
-        assert!(!body.error.message.contains("/srv"), "{}", body.error.message);
+        assert!(
+            !body.error.message.contains("/srv"),
+            "{}",
+            body.error.message
+        );
 
         let (status, body) = OpenAiError(Error::Unauthenticated("no key".into())).body();
         assert_eq!(status, StatusCode::UNAUTHORIZED);

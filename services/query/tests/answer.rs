@@ -127,7 +127,10 @@ async fn weak_evidence_abstains_without_asking_the_model() {
         Some(ScriptedGenerator::answering("Anything [1].")),
     )
     .await;
-    let a = f.ask("Which antivirus scanner is licensed?", vec![]).await.unwrap();
+    let a = f
+        .ask("Which antivirus scanner is licensed?", vec![])
+        .await
+        .unwrap();
     assert!(a.abstained, "{a:?}");
     assert_eq!(a.answer, prompt::NOT_FOUND);
     assert!(a.citations.is_empty());
@@ -150,9 +153,15 @@ async fn a_cited_answer_keeps_its_citations_and_their_pages() {
     assert!(!a.abstained, "{a:?}");
     assert_eq!(a.citations.len(), 1);
     let c = &a.citations[0];
-    assert_eq!(c.quote, LEAVE, "source [1] is the best match: the leave page");
+    assert_eq!(
+        c.quote, LEAVE,
+        "source [1] is the best match: the leave page"
+    );
     assert_eq!(c.page, 2);
-    assert!(c.supported && a.sentences.iter().all(|s| s.supported), "{a:?}");
+    assert!(
+        c.supported && a.sentences.iter().all(|s| s.supported),
+        "{a:?}"
+    );
     // The prompt held the sources, best first, and the question.
     let prompt = &f.requests()[0].messages;
     let text: String = prompt.iter().map(|m| m.content.as_str()).collect();
@@ -199,6 +208,24 @@ async fn a_refusal_abstains_on_weak_evidence_but_quotes_strong_evidence() {
 }
 
 #[tokio::test]
+async fn a_refused_question_naming_what_no_passage_holds_is_not_found() {
+    // The passages cover most of the question's words, but not the name it asks about.
+    let f = fixture(
+        &[LEAVE, PARKING],
+        Some(ScriptedGenerator::answering(
+            "The documents do not contain the answer.",
+        )),
+    )
+    .await;
+    let a = f
+        .ask("How many days of annual leave do staff get under Workday?", vec![])
+        .await
+        .unwrap();
+    assert!(a.abstained && !a.extractive, "{a:?}");
+    assert_eq!(a.evidence.missing, vec!["workday"]);
+}
+
+#[tokio::test]
 async fn a_cited_negative_is_an_answer() {
     let negative = fixture(
         &[LEAVE],
@@ -211,7 +238,10 @@ async fn a_cited_negative_is_an_answer() {
         .ask("Can staff carry annual leave days over?", vec![])
         .await
         .unwrap();
-    assert!(!a.abstained && !a.extractive, "a cited sentence is an answer: {a:?}");
+    assert!(
+        !a.abstained && !a.extractive,
+        "a cited sentence is an answer: {a:?}"
+    );
     assert_eq!(a.citations.len(), 1);
 }
 
@@ -274,8 +304,15 @@ async fn the_sources_are_known_before_the_model_writes() {
         )
         .await
         .unwrap();
-    let sources = seen.lock().unwrap().clone().expect("the sources were announced");
-    assert_eq!(sources, a.passages, "the announced sources are the answer's");
+    let sources = seen
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the sources were announced");
+    assert_eq!(
+        sources, a.passages,
+        "the announced sources are the answer's"
+    );
     assert!(rx.try_recv().is_ok(), "the tokens followed");
 }
 
@@ -303,7 +340,11 @@ async fn an_uncited_claim_is_attributed_to_the_source_that_supports_it() {
     let n = printers.sources[0];
     let cited = a.citations.iter().find(|c| c.n == n).unwrap();
     assert_eq!(cited.quote, PRINTERS);
-    assert!(a.answer.ends_with(&format!("kitchen. [{n}]")), "{}", a.answer);
+    assert!(
+        a.answer.ends_with(&format!("kitchen. [{n}]")),
+        "{}",
+        a.answer
+    );
 }
 
 #[tokio::test]
@@ -331,14 +372,23 @@ async fn a_follow_up_is_rewritten_to_stand_alone_before_the_search() {
     assert_eq!(a.search_query, "Where do visitors park on weekends?");
     let requests = f.requests();
     assert_eq!(requests.len(), 2, "one rewrite, one answer");
-    let rewrite: String = requests[0].messages.iter().map(|m| m.content.as_str()).collect();
+    let rewrite: String = requests[0]
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect();
     assert!(rewrite.contains("And the visitors?"), "{rewrite}");
     assert!(!a.abstained);
-    assert_eq!(a.citations[0].quote, PARKING, "the rewrite found the parking page");
+    assert_eq!(
+        a.citations[0].quote, PARKING,
+        "the rewrite found the parking page"
+    );
     // History is stripped of stale markers before it reaches the model.
     let answer_prompt = &requests[1].messages;
     assert!(
-        answer_prompt.iter().all(|m| !m.content.contains("30 days [1]")),
+        answer_prompt
+            .iter()
+            .all(|m| !m.content.contains("30 days [1]")),
         "{answer_prompt:?}"
     );
 }
@@ -359,7 +409,10 @@ async fn a_context_too_small_for_any_source_abstains() {
         .ask("How many days of annual leave do staff get?", vec![])
         .await
         .unwrap();
-    assert!(a.abstained, "an answer without sources would not be grounded: {a:?}");
+    assert!(
+        a.abstained,
+        "an answer without sources would not be grounded: {a:?}"
+    );
     assert!(f.requests().is_empty());
 }
 
@@ -371,10 +424,20 @@ async fn without_a_model_or_with_it_down_the_documents_answer_with_a_notice() {
         .await
         .unwrap();
     assert!(!a.abstained && a.extractive, "{a:?}");
-    assert!(a.notice.as_deref().unwrap().contains("No language model"), "{a:?}");
-    assert!(a.answer.contains(LEAVE) && a.answer.ends_with("[1]"), "{}", a.answer);
+    assert!(
+        a.notice.as_deref().unwrap().contains("No language model"),
+        "{a:?}"
+    );
+    assert!(
+        a.answer.contains(LEAVE) && a.answer.ends_with("[1]"),
+        "{}",
+        a.answer
+    );
     // Weak evidence without a model: "not found", not an error.
-    let a = f.ask("Which antivirus scanner is licensed?", vec![]).await.unwrap();
+    let a = f
+        .ask("Which antivirus scanner is licensed?", vec![])
+        .await
+        .unwrap();
     assert!(a.abstained);
     let found = f
         .answerer
@@ -385,7 +448,10 @@ async fn without_a_model_or_with_it_down_the_documents_answer_with_a_notice() {
 
     let down = fixture(
         &[LEAVE, PARKING],
-        Some(ScriptedGenerator::new(4096, vec![Err("the model server is restarting".into())])),
+        Some(ScriptedGenerator::new(
+            4096,
+            vec![Err("the model server is restarting".into())],
+        )),
     )
     .await;
     let a = down
@@ -393,5 +459,8 @@ async fn without_a_model_or_with_it_down_the_documents_answer_with_a_notice() {
         .await
         .unwrap();
     assert!(a.extractive, "{a:?}");
-    assert!(a.notice.as_deref().unwrap().contains("unavailable"), "{a:?}");
+    assert!(
+        a.notice.as_deref().unwrap().contains("unavailable"),
+        "{a:?}"
+    );
 }

@@ -8,9 +8,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use futures::StreamExt;
-use lectern_core::{Error, Role};
 use lectern_api::ingest::{DocumentOut, WorkspaceOut};
 use lectern_auth::Action;
+use lectern_core::{Error, Role};
 use lectern_runtime::Context;
 use lectern_store::Member;
 use uuid::Uuid;
@@ -102,7 +102,10 @@ pub async fn documents_json(
     me: SignedIn,
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
-    let documents = backend.client(me.id())?.documents(path.into_inner()).await?;
+    let documents = backend
+        .client(me.id())?
+        .documents(path.into_inner())
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({ "documents": documents })))
@@ -272,7 +275,9 @@ pub async fn page_image(
     path: web::Path<(Uuid, Uuid, u32)>,
 ) -> WebResult<HttpResponse> {
     let (ws, doc, page) = path.into_inner();
-    let png = renderer.page_png(&backend.client(me.id())?, ws, doc, page).await?;
+    let png = renderer
+        .page_png(&backend.client(me.id())?, ws, doc, page)
+        .await?;
     Ok(HttpResponse::Ok()
         .content_type("image/png")
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))

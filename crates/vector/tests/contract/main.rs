@@ -273,7 +273,10 @@ contract!(search_can_be_narrowed_to_documents, |index: Arc<
     let second = handbook(index.as_ref(), ws).await;
     let mut req = request("annual leave", SearchMode::Hybrid, 20);
     req.documents = Some(vec![second]);
-    let hits = index.search(&WorkspaceScope::local_cli(vec![ws]).unwrap(), &req).await.unwrap();
+    let hits = index
+        .search(&WorkspaceScope::local_cli(vec![ws]).unwrap(), &req)
+        .await
+        .unwrap();
     assert!(!hits.is_empty() && hits.iter().all(|h| h.chunk.document_id == second));
     assert!(!hits.iter().any(|h| h.chunk.document_id == first));
 });

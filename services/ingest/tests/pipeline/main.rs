@@ -159,7 +159,12 @@ on_both_backends!(
         let paper = by_name("sample-sigconf.pdf");
         let scope = WorkspaceScope::local_cli(vec![ws]).unwrap();
         let query = "Which typeface family does the acmart document class require?";
-        let dense = e.search.embedder.embed(&[query.to_owned()]).unwrap().remove(0);
+        let dense = e
+            .search
+            .embedder
+            .embed(&[query.to_owned()])
+            .unwrap()
+            .remove(0);
         let hits = e
             .search
             .index
@@ -276,7 +281,11 @@ on_both_backends!(
         );
         let v2_rows = e.ctx.store.chunks_of(doc.id, 2).await.unwrap();
         assert_eq!(
-            e.search.index.count_document(ws, doc.id, None).await.unwrap(),
+            e.search
+                .index
+                .count_document(ws, doc.id, None)
+                .await
+                .unwrap(),
             v2_rows.len()
         );
         assert!(e.ctx.store.chunks_of(doc.id, 1).await.unwrap().is_empty());
@@ -290,7 +299,11 @@ on_both_backends!(
             .await
             .unwrap();
         assert_eq!(
-            e.search.index.count_document(ws, doc.id, None).await.unwrap(),
+            e.search
+                .index
+                .count_document(ws, doc.id, None)
+                .await
+                .unwrap(),
             0
         );
         assert!(e.ctx.store.document(doc.id).await.unwrap().is_none());
@@ -332,8 +345,7 @@ on_both_backends!(
             let name = format!("paper-{stage:?}.pdf");
             let mut bytes = dev_pdf("sample-sigconf.pdf");
             bytes.extend_from_slice(format!("\n% {name}\n").as_bytes()); // distinct content, same pages
-            let doc = e
-                .ingestor
+            let doc = survivor
                 .submit(ws, &name, bytes)
                 .await
                 .unwrap()
@@ -359,7 +371,11 @@ on_both_backends!(
             );
             let rows = e.ctx.store.chunks_of(doc.id, 1).await.unwrap();
             assert_eq!(
-                e.search.index.count_document(ws, doc.id, None).await.unwrap(),
+                e.search
+                    .index
+                    .count_document(ws, doc.id, None)
+                    .await
+                    .unwrap(),
                 rows.len(),
                 "{stage:?}: no duplicate, no missing chunk"
             );

@@ -19,8 +19,30 @@ const CLOSE: char = '\u{E001}';
 static SANITISER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut b = ammonia::Builder::empty();
     b.add_tags([
-        "p", "br", "em", "strong", "del", "code", "pre", "ul", "ol", "li", "blockquote", "h3",
-        "h4", "h5", "h6", "hr", "table", "thead", "tbody", "tr", "th", "td", "a", "span",
+        "p",
+        "br",
+        "em",
+        "strong",
+        "del",
+        "code",
+        "pre",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "a",
+        "span",
     ])
     .add_tag_attributes("a", ["href", "data-n", "aria-label"])
     .add_tag_attributes("span", ["title"])
@@ -96,26 +118,26 @@ pub fn render(
 ) -> String {
     let marked = mark(text, unsupported);
     let mut in_code_block = false;
-    let parser = Parser::new_ext(&marked, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH);
-    let events = TextMergeStream::new(parser)
-        .map(|event| match event {
-            Event::Start(Tag::CodeBlock(kind)) => {
-                in_code_block = true;
-                Event::Start(Tag::CodeBlock(kind))
-            }
-            Event::End(TagEnd::CodeBlock) => {
-                in_code_block = false;
-                Event::End(TagEnd::CodeBlock)
-            }
-            Event::Text(t) if in_code_block => Event::Text(CowStr::from(strip_sentinels(&t))),
-            Event::Text(t) => Event::InlineHtml(CowStr::from(inline_html(&t, cited, href))),
-            Event::Code(c) => Event::Code(CowStr::from(strip_sentinels(&c))),
-            // The model's (or a document's) HTML is shown as text, never interpreted.
-            Event::Html(h) | Event::InlineHtml(h) => {
-                Event::Text(CowStr::from(strip_sentinels(&h)))
-            }
-            other => other,
-        });
+    let parser = Parser::new_ext(
+        &marked,
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
+    );
+    let events = TextMergeStream::new(parser).map(|event| match event {
+        Event::Start(Tag::CodeBlock(kind)) => {
+            in_code_block = true;
+            Event::Start(Tag::CodeBlock(kind))
+        }
+        Event::End(TagEnd::CodeBlock) => {
+            in_code_block = false;
+            Event::End(TagEnd::CodeBlock)
+        }
+        Event::Text(t) if in_code_block => Event::Text(CowStr::from(strip_sentinels(&t))),
+        Event::Text(t) => Event::InlineHtml(CowStr::from(inline_html(&t, cited, href))),
+        Event::Code(c) => Event::Code(CowStr::from(strip_sentinels(&c))),
+        // The model's (or a document's) HTML is shown as text, never interpreted.
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(CowStr::from(strip_sentinels(&h))),
+        other => other,
+    });
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events);
     SANITISER.clean(&html).to_string()

@@ -224,7 +224,10 @@ mod tests {
         let text = "Run `gnuplot -e [1]` then:\n\n- open the `.gnuplot` file [1]\n- **save** it [2]\n\n<script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)>";
         let a = answer(text, vec![], &[1, 2]);
         let (html, _) = answer_html(&a, &|n| format!("/c/{n}"));
-        assert!(html.contains("<ul>") && html.contains("<strong>save</strong>"), "{html}");
+        assert!(
+            html.contains("<ul>") && html.contains("<strong>save</strong>"),
+            "{html}"
+        );
         assert!(html.contains("<code>.gnuplot</code>"), "{html}");
         // A marker inside code stays code; outside it is a link.
         assert!(html.contains("<code>gnuplot -e [1]</code>"), "{html}");
@@ -307,13 +310,18 @@ mod reflow_tests {
     #[test]
     fn line_breaks_hyphens_and_footnotes() {
         assert_eq!(
-            reflow("The terminal is se-\nlected by the GNUTERM\nvariable.\n\nNext para-\nGraph stays."),
+            reflow(
+                "The terminal is se-\nlected by the GNUTERM\nvariable.\n\nNext para-\nGraph stays."
+            ),
             "The terminal is selected by the GNUTERM variable.\n\nNext para- Graph stays."
         );
         assert_eq!(
             reflow("as the policy says.5The next rule"),
             "as the policy says.⁵ The next rule"
         );
-        assert_eq!(reflow("utf8 and UTF8Decoder and x86"), "utf8 and UTF8Decoder and x86");
+        assert_eq!(
+            reflow("utf8 and UTF8Decoder and x86"),
+            "utf8 and UTF8Decoder and x86"
+        );
     }
 }
