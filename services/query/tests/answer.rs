@@ -218,7 +218,10 @@ async fn a_refused_question_naming_what_no_passage_holds_is_not_found() {
     )
     .await;
     let a = f
-        .ask("How many days of annual leave do staff get under Workday?", vec![])
+        .ask(
+            "How many days of annual leave do staff get under Workday?",
+            vec![],
+        )
         .await
         .unwrap();
     assert!(a.abstained && !a.extractive, "{a:?}");
