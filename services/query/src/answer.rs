@@ -233,38 +233,24 @@ impl Answerer {
     /// Narrows the retrieved passages to the evidence the model reads: at most
     /// `query.per_page` passages of one page, each cut to its best run of sentences.
     async fn select_evidence(&self, question: &str, retrieved: &Retrieved) -> Result<Vec<Passage>> {
-        let options = evidence::EvidenceOptions {
-            max_sentences: self.settings.evidence_sentences,
-            per_page: self.settings.per_page.max(1),
-        };
-        let passages = evidence::per_page(&retrieved.passages, options.per_page);
+        let passages = evidence::per_page(&retrieved.passages, self.settings.per_page.max(1));
         let passages: Vec<Passage> = passages.into_iter().take(self.settings.sources).collect();
-        if options.max_sentences == 0 {
+        if self.settings.evidence_sentences == 0 {
             return Ok(passages);
         }
-        let texts: Vec<String> = passages
-            .iter()
-            .flat_map(|p| {
-                let chars: Vec<char> = p.text.chars().collect();
-                evidence::sentence_ranges(&p.text)
-                    .into_iter()
-                    .map(move |(s, e)| chars[s..e].iter().collect::<String>())
-            })
-            .collect();
-        let mut vectors = self.retriever.embed(texts).await?.into_iter();
-        let per_passage: Vec<Vec<Vec<f32>>> = passages
-            .iter()
-            .map(|p| {
-                let n = evidence::sentence_ranges(&p.text).len();
-                vectors.by_ref().take(n).collect()
-            })
-            .collect();
+        // Every sentence of every passage, embedded in one batch, then regrouped.
+        let quotes = evidence::sentence_ranges_of(&passages);
+        let texts = quotes.iter().map(|q| q.text.clone()).collect();
+        let mut per_passage: Vec<Vec<Vec<f32>>> = vec![Vec::new(); passages.len()];
+        for (q, v) in quotes.iter().zip(self.retriever.embed(texts).await?) {
+            per_passage[q.source].push(v);
+        }
         Ok(evidence::narrow_all(
             &retrieved.query_vector,
             &cite::content_words(question),
             &passages,
             &per_passage,
-            options.max_sentences,
+            self.settings.evidence_sentences,
         ))
     }
 

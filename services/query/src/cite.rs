@@ -218,31 +218,40 @@ pub fn lexical_support(sentence: &str, passage: &str) -> f32 {
 /// shares a word.
 pub fn best_supporting_span(claims: &[&str], passage: &str) -> (usize, usize) {
     let words: HashSet<String> = claims.iter().flat_map(|c| content_words(c)).collect();
-    let total = passage.chars().count();
-    let mut best = (0usize, 0usize, total);
-    let mut offset = 0;
-    for piece in passage.split_sentence_bounds() {
-        let len = piece.chars().count();
-        let shared: HashSet<String> = content_words(piece)
+    let chars: Vec<char> = passage.chars().collect();
+    let mut best = (0usize, 0usize, chars.len());
+    for (start, end) in sentence_ranges(passage) {
+        let sentence: String = chars[start..end].iter().collect();
+        let shared: HashSet<String> = content_words(&sentence)
             .into_iter()
             .filter(|w| words.contains(w))
             .collect();
         if shared.len() > best.0 {
-            let lead = piece.chars().take_while(|c| c.is_whitespace()).count();
-            let trail = piece
-                .chars()
-                .rev()
-                .take_while(|c| c.is_whitespace())
-                .count();
-            best = (
-                shared.len(),
-                offset + lead,
-                offset + len - trail.min(len - lead),
-            );
+            best = (shared.len(), start, end);
+        }
+    }
+    (best.1, best.2)
+}
+
+/// A text's sentences (Unicode sentence boundaries): character ranges `[start, end)`,
+/// whitespace trimmed, in order.
+pub fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for piece in text.split_sentence_bounds() {
+        let len = piece.chars().count();
+        let lead = piece.chars().take_while(|c| c.is_whitespace()).count();
+        let trail = piece
+            .chars()
+            .rev()
+            .take_while(|c| c.is_whitespace())
+            .count();
+        if lead < len {
+            out.push((offset + lead, offset + len - trail));
         }
         offset += len;
     }
-    (best.1, best.2)
+    out
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {

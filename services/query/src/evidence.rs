@@ -6,40 +6,9 @@
 
 use std::collections::HashMap;
 
-use unicode_segmentation::UnicodeSegmentation;
-
+pub use crate::cite::sentence_ranges;
 use crate::cite::{content_words, cosine};
 use crate::retrieve::Passage;
-
-/// How evidence is selected.
-#[derive(Debug, Clone, Copy)]
-pub struct EvidenceOptions {
-    /// Most sentences kept from one passage (the best run, context included).
-    pub max_sentences: usize,
-    /// Most passages from one page of one document.
-    pub per_page: usize,
-}
-
-/// A passage's sentences: character ranges `[start, end)` of its text, whitespace
-/// trimmed, in order.
-pub fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    for piece in text.split_sentence_bounds() {
-        let len = piece.chars().count();
-        let lead = piece.chars().take_while(|c| c.is_whitespace()).count();
-        let trail = piece
-            .chars()
-            .rev()
-            .take_while(|c| c.is_whitespace())
-            .count();
-        if lead < len {
-            out.push((offset + lead, offset + len - trail));
-        }
-        offset += len;
-    }
-    out
-}
 
 /// The share of the question's content words a text holds (0..1).
 pub fn term_coverage(question_terms: &[String], text: &str) -> f32 {
