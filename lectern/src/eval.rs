@@ -109,6 +109,10 @@ pub async fn qa(
     println!("extractive answers          {:.3}", s.extractive_share);
     println!("prompt tokens p50           {:.0}", s.prompt_tokens_p50);
     println!(
+        "  of which read (not cached) {:.0}",
+        s.prompt_tokens_read_p50
+    );
+    println!(
         "latency p50 retrieval {:.0} ms, first token {:.0} ms, total {:.0} ms (p90 {:.0} ms)",
         s.retrieval_ms_p50, s.first_token_ms_p50, s.total_ms_p50, s.total_ms_p90
     );

@@ -68,6 +68,8 @@ enum Command {
         /// Print `{"passages": [...]}` instead of the list.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
         question: String,
     },
     /// Ask a question: a streamed answer from the workspace's documents, with sources.
@@ -77,6 +79,8 @@ enum Command {
         /// Print one JSON object (answer, citations, passages, timings).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
         question: String,
     },
     /// Print the configuration in force, after files and environment (secrets hidden).
@@ -93,6 +97,31 @@ enum Command {
     /// Manage API keys for the HTTP APIs.
     #[command(subcommand)]
     ApiKey(accounts::ApiKeyCommand),
+}
+
+/// Ask a running Lectern over its HTTP APIs instead of this machine's data.
+#[derive(clap::Args, Debug)]
+struct ServerArgs {
+    /// The address of a running Lectern, e.g. http://127.0.0.1:8080.
+    #[arg(long = "server", env = "LECTERN_SERVER", value_name = "URL")]
+    url: Option<String>,
+    /// The API key to call it with (only with --server).
+    #[arg(
+        long,
+        env = "LECTERN_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    api_key: Option<String>,
+}
+
+impl ServerArgs {
+    async fn target(self, settings: Settings) -> anyhow::Result<query::Target> {
+        match self.url {
+            Some(url) => query::Target::server(&url, self.api_key),
+            None => Ok(query::Target::Local(open(settings).await?)),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,18 +266,20 @@ async fn main() -> anyhow::Result<()> {
             workspaces,
             limit,
             json,
+            server,
             question,
         } => {
-            let ctx = open(settings).await?;
-            query::search(&ctx, &workspaces, &question, limit, json).await?;
+            let target = server.target(settings).await?;
+            query::search(&target, &workspaces, &question, limit, json).await?;
         }
         Command::Ask {
             workspaces,
             json,
+            server,
             question,
         } => {
-            let ctx = open(settings).await?;
-            query::ask(&ctx, &workspaces, &question, json).await?;
+            let target = server.target(settings).await?;
+            query::ask(&target, &workspaces, &question, json).await?;
         }
         Command::Eval(command) => {
             let ctx = open(settings).await?;
@@ -304,17 +335,17 @@ async fn main() -> anyhow::Result<()> {
             accounts::api_key(&migrated_store(&settings).await?, command).await?;
         }
         Command::Config => {
-            let mut shown = settings.clone();
-            if shown.server.service_token.is_some() {
-                shown.server.service_token = Some("***".into());
+            // Every secret setting serialises as "[redacted]"; the database URL is shown
+            // with only its password (and any query, which may hold one) hidden.
+            let mut shown = serde_json::to_value(&settings)?;
+            if let Some(url) = &settings.database.url {
+                let url = url.expose_secret();
+                shown["database"]["url"] = match url.split_once('?') {
+                    Some((base, _)) => format!("{}?[redacted]", lectern_store::redact(base)),
+                    None => lectern_store::redact(url),
+                }
+                .into();
             }
-            if shown.llm.api_key.is_some() {
-                shown.llm.api_key = Some("***".into());
-            }
-            if shown.index.qdrant_api_key.is_some() {
-                shown.index.qdrant_api_key = Some("***".into());
-            }
-            shown.database.url = shown.database.url.as_deref().map(lectern_store::redact);
             println!("{}", serde_json::to_string_pretty(&shown)?);
         }
     }

@@ -1,13 +1,118 @@
-//! `lectern search` and `lectern ask`: the query service's pipeline in this process, on a
-//! workspace by name.
+//! `lectern search` and `lectern ask`: in this process on this machine's data, or, with
+//! `--server`, through the typed client of a running Lectern's HTTP APIs. Both paths give
+//! the same wire types, so one printer serves them.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
+use futures::StreamExt;
 use lectern::Local;
+use lectern_api::query::{Answer, AnswerBody, AnswerEvent, Passage, SearchBody};
+use lectern_api::{Auth, Client};
 use lectern_core::WorkspaceScope;
 use lectern_query::answer::Question;
 use serde_json::json;
+use uuid::Uuid;
+
+/// Where the questions go.
+pub enum Target {
+    /// The pipeline in this process, on workspaces by name.
+    Local(Local),
+    /// A running Lectern, as the holder of an API key.
+    Server(Client),
+}
+
+impl Target {
+    /// A client of the Lectern at `url` (one address serves both APIs under `lectern serve`).
+    pub fn server(url: &str, api_key: Option<String>) -> anyhow::Result<Self> {
+        let key = api_key.context(
+            "--server needs an API key: pass --api-key or set LECTERN_API_KEY (make one with `lectern api-key create`)",
+        )?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        Ok(Self::Server(Client::new(http, url, url, Auth::ApiKey(key))))
+    }
+
+    pub async fn search(
+        &self,
+        workspaces: &[String],
+        question: &str,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Passage>> {
+        Ok(match self {
+            Self::Local(local) => {
+                let scope = scope_of(local, workspaces).await?;
+                let answerer = local.answerer(None);
+                answerer
+                    .search(&scope, question, limit, None)
+                    .await?
+                    .passages
+            }
+            Self::Server(client) => {
+                let body = SearchBody {
+                    question: question.to_owned(),
+                    workspaces: workspace_ids(client, workspaces).await?,
+                    documents: None,
+                    limit: Some(limit),
+                };
+                client.search(&body).await?.passages
+            }
+        })
+    }
+
+    /// The checked answer; `on_token` sees the model's draft as it is written.
+    pub async fn ask(
+        &self,
+        workspaces: &[String],
+        question: &str,
+        mut on_token: impl FnMut(&str) + Send + 'static,
+    ) -> anyhow::Result<Answer> {
+        match self {
+            Self::Local(local) => {
+                let scope = scope_of(local, workspaces).await?;
+                // Without a model the answer is made of the passages' own sentences, with a
+                // notice.
+                let llm = lectern_query::open_llm(&local.settings)?;
+                let answerer = local.answerer(llm);
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let printer = tokio::spawn(async move {
+                    while let Some(piece) = rx.recv().await {
+                        on_token(&piece);
+                    }
+                });
+                let q = Question {
+                    text: question.to_owned(),
+                    history: Vec::new(),
+                    scope,
+                    documents: None,
+                };
+                let answer = answerer.answer(q, tx).await?;
+                printer.await?;
+                Ok(answer)
+            }
+            Self::Server(client) => {
+                let body = AnswerBody {
+                    question: question.to_owned(),
+                    workspaces: workspace_ids(client, workspaces).await?,
+                    ..AnswerBody::default()
+                };
+                let mut events = client.answer_stream(&body).await?;
+                while let Some(event) = events.next().await {
+                    match event? {
+                        AnswerEvent::Token(piece) => on_token(&piece),
+                        AnswerEvent::Answer(result) => return Ok(result.answer),
+                        AnswerEvent::Error(body) => return Err(body.into_error().into()),
+                        AnswerEvent::Sources(_) | AnswerEvent::Done => {}
+                    }
+                }
+                anyhow::bail!("the answer broke off before it was complete; ask again")
+            }
+        }
+    }
+}
 
 pub async fn scope_of(ctx: &Local, workspaces: &[String]) -> anyhow::Result<WorkspaceScope> {
     let mut ids = Vec::new();
@@ -22,7 +127,22 @@ pub async fn scope_of(ctx: &Local, workspaces: &[String]) -> anyhow::Result<Work
     Ok(WorkspaceScope::local_cli(ids)?)
 }
 
-fn pages(p: &lectern_query::retrieve::Passage) -> String {
+/// The ids of the named workspaces among those the key can read.
+async fn workspace_ids(client: &Client, names: &[String]) -> anyhow::Result<Vec<Uuid>> {
+    let readable = client.workspaces().await?;
+    names
+        .iter()
+        .map(|name| {
+            readable
+                .iter()
+                .find(|w| &w.name == name)
+                .map(|w| w.id)
+                .with_context(|| format!("no workspace named {name:?} that this API key can read"))
+        })
+        .collect()
+}
+
+fn pages(p: &Passage) -> String {
     if p.pages.end > p.pages.start {
         format!("pages {}-{}", p.pages.start, p.pages.end)
     } else {
@@ -40,23 +160,21 @@ fn snippet(text: &str, chars: usize) -> String {
 }
 
 pub async fn search(
-    ctx: &Local,
+    target: &Target,
     workspaces: &[String],
     question: &str,
     limit: usize,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let scope = scope_of(ctx, workspaces).await?;
-    let answerer = ctx.answerer(None);
-    let retrieved = answerer.search(&scope, question, limit, None).await?;
+    let passages = target.search(workspaces, question, limit).await?;
     if json_out {
-        println!("{}", json!({"passages": retrieved.passages}));
+        println!("{}", json!({ "passages": passages }));
         return Ok(());
     }
-    if retrieved.passages.is_empty() {
+    if passages.is_empty() {
         println!("nothing found");
     }
-    for (i, p) in retrieved.passages.iter().enumerate() {
+    for (i, p) in passages.iter().enumerate() {
         println!(
             "[{}] {} ({}), score {:.3}",
             i + 1,
@@ -70,33 +188,25 @@ pub async fn search(
 }
 
 pub async fn ask(
-    ctx: &Local,
+    target: &Target,
     workspaces: &[String],
     question: &str,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let scope = scope_of(ctx, workspaces).await?;
-    // Without a model the answer is made of the passages' own sentences, with a notice.
-    let llm = lectern_query::open_llm(&ctx.settings)?;
-    let answerer = ctx.answerer(llm);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let printer = tokio::spawn(async move {
-        let mut out = std::io::stdout();
-        while let Some(piece) = rx.recv().await {
-            if !json_out {
-                let _ = out.write_all(piece.as_bytes());
-                let _ = out.flush();
+    let streamed = Arc::new(AtomicBool::new(false));
+    let a = target
+        .ask(workspaces, question, {
+            let streamed = streamed.clone();
+            move |piece| {
+                if !json_out {
+                    streamed.store(true, Ordering::Relaxed);
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(piece.as_bytes());
+                    let _ = out.flush();
+                }
             }
-        }
-    });
-    let q = Question {
-        text: question.to_owned(),
-        history: Vec::new(),
-        scope,
-        documents: None,
-    };
-    let a = answerer.answer(q, tx).await?;
-    printer.await?;
+        })
+        .await?;
     if json_out {
         let citations: Vec<_> = a
             .citations
@@ -117,6 +227,10 @@ pub async fn ask(
             })
         );
         return Ok(());
+    }
+    if !streamed.load(Ordering::Relaxed) && a.notice.is_none() {
+        // Nothing was streamed (an abstention decided from the evidence alone).
+        print!("{}", a.answer);
     }
     println!("\n");
     if a.abstained {

@@ -84,22 +84,41 @@ fn a_missing_path_or_bad_config_fails_with_a_clear_message() {
 #[test]
 fn config_never_prints_secrets() {
     let data = tempfile::tempdir().unwrap();
-    let out = lectern(data.path())
-        .env(
-            "LECTERN_DATABASE_URL",
-            "postgres://lectern:hunter2@db/lectern",
-        )
-        .env("LECTERN_QDRANT_API_KEY", "sk-secret")
+    let web_secret = "web-secret-".repeat(6);
+    let service_token = "service-token-".repeat(3);
+    let secrets = [
+        ("LECTERN_DATABASE_URL", "hunter2"),
+        ("LECTERN_QDRANT_API_KEY", "sk-secret"),
+        ("LECTERN_LLM_API_KEY", "llm-api-key"),
+        ("LECTERN_WEB_SECRET", web_secret.as_str()),
+        ("LECTERN_SERVICE_TOKEN", service_token.as_str()),
+        ("LECTERN_WEB__OIDC__CLIENT_SECRET", "oidc-client-secret"),
+    ];
+    let mut cmd = lectern(data.path());
+    for (name, secret) in secrets {
+        let value = match name {
+            "LECTERN_DATABASE_URL" => format!("postgres://lectern:{secret}@db/lectern"),
+            _ => secret.to_owned(),
+        };
+        cmd.env(name, value);
+    }
+    let out = cmd
+        .env("LECTERN_WEB__OIDC__ISSUER", "https://login.example.org")
+        .env("LECTERN_WEB__OIDC__CLIENT_ID", "lectern")
         .arg("config")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
-    assert!(text.contains("postgres://lectern:***@db/lectern"), "{text}");
     assert!(
-        !text.contains("hunter2") && !text.contains("sk-secret"),
-        "{text}"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert!(text.contains("postgres://lectern:***@db/lectern"), "{text}");
+    assert!(text.contains("https://login.example.org"), "{text}");
+    for (name, secret) in secrets {
+        assert!(!text.contains(secret), "{name} printed: {text}");
+    }
 }
 
 #[test]
@@ -280,4 +299,166 @@ fn users_and_api_keys_are_made_from_the_command_line() {
             .unwrap()
     });
     assert!(hash.starts_with("$argon2id$"), "{hash}");
+}
+
+/// `lectern serve` in a child process, killed when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn search_and_ask_through_a_running_server_with_an_api_key() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = lectern(data.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["user", "create", "--email", "ada@example.org"]);
+    run(&["user", "create", "--email", "bob@example.org"]);
+    let ada = run(&["api-key", "create", "--user", "ada@example.org"])
+        .trim()
+        .to_owned();
+    let bob = run(&["api-key", "create", "--user", "bob@example.org"])
+        .trim()
+        .to_owned();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _server = Served(
+        lectern(data.path())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    // Ada makes a workspace and puts a document in it, over the API.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let client = lectern_api::Client::new(
+        http.clone(),
+        &url,
+        &url,
+        lectern_api::Auth::ApiKey(ada.clone()),
+    );
+    rt.block_on(async {
+        let mut ready = false;
+        for _ in 0..240 {
+            if let Ok(r) = http.get(format!("{url}/ready")).send().await
+                && r.status().is_success()
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        assert!(ready, "lectern serve never became ready at {url}");
+        let ws = client.create_workspace("HR").await.unwrap();
+        let texts = lectern_api::ingest::TextUpload {
+            documents: vec![lectern_api::ingest::TextDocument {
+                name: "leave.md".into(),
+                text: "# Annual leave\n\nEmployees are entitled to thirty days of paid annual leave per calendar year.\n".into(),
+            }],
+        };
+        client.upload_texts(ws.id, &texts).await.unwrap();
+        for _ in 0..240 {
+            let docs = client.documents(ws.id).await.unwrap();
+            if docs.iter().all(|d| d.status == "ready") {
+                return;
+            }
+            assert!(docs.iter().all(|d| d.status != "failed"), "{docs:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        panic!("the document was never ready");
+    });
+
+    let remote = |key: &str, args: &[&str]| {
+        lectern(data.path())
+            .args(args)
+            .args(["--server", &url, "--api-key", key])
+            .output()
+            .unwrap()
+    };
+    let out = remote(
+        &ada,
+        &[
+            "search",
+            "--workspace",
+            "HR",
+            "--json",
+            "How many days of annual leave?",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["passages"][0]["document"], "leave.md", "{found}");
+    assert!(
+        found["passages"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("thirty days")
+    );
+
+    let out = remote(
+        &ada,
+        &[
+            "ask",
+            "--workspace",
+            "HR",
+            "--json",
+            "How many days of annual leave do employees get?",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["passages"][0]["document"], "leave.md", "{answer}");
+    for c in answer["citations"].as_array().unwrap() {
+        assert_eq!(c["document"], "leave.md", "{answer}");
+    }
+    // It went through the server: the exchange is kept as Ada's conversation there.
+    let conversations = rt.block_on(client.conversations()).unwrap();
+    assert_eq!(conversations.len(), 1, "{conversations:?}");
+
+    // A stranger's key cannot name Ada's workspace; no key is a clear error.
+    let out = remote(&bob, &["search", "--workspace", "HR", "leave"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no workspace named \"HR\" that this API key can read"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lectern(data.path())
+        .args(["ask", "--workspace", "HR", "--server", &url, "leave"])
+        .env_remove("LECTERN_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--server needs an API key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -186,6 +186,25 @@ async fn a_person_uploads_asks_and_checks_a_citation_in_chromium() {
     )
     .await;
     click(&client, "#ask button[type=submit]").await;
+    // The sources, shown while the answer is still being written (the screenshot is the
+    // view a person has while waiting).
+    // (A fast model may finish first; the assertion on the order of events is below.)
+    if client
+        .wait()
+        .at_most(Duration::from_secs(120))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Css(
+            ".exchange.streaming .sources-preview li, #messages .exchange:not(.streaming) .answer .text",
+        ))
+        .await
+        .is_ok()
+        && client
+            .find(Locator::Css(".exchange.streaming .sources-preview li"))
+            .await
+            .is_ok()
+    {
+        shot(&client, "answer-streaming").await;
+    }
     let answer = wait_for(
         &client,
         "#messages .exchange:not(.streaming) .answer .text",

@@ -269,7 +269,8 @@ async fn upload_list_reindex_and_delete_on_sqlite() {
 async fn upload_list_reindex_and_delete_on_postgres() {
     let db = TestDatabase::postgres().await;
     let url = db.url.clone();
-    upload_list_reindex_and_delete(spawn_app_with(|s| s.database.url = Some(url)).await).await;
+    upload_list_reindex_and_delete(spawn_app_with(|s| s.database.url = Some(url.into())).await)
+        .await;
     drop(db);
 }
 

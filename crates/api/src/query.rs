@@ -123,6 +123,8 @@ pub struct Timings {
     pub first_token_ms: Option<u64>,
     pub total_ms: u64,
     pub prompt_tokens: u32,
+    /// Prompt tokens the model had cached from earlier requests (the fixed instructions).
+    pub cached_prompt_tokens: u32,
     pub completion_tokens: u32,
     pub tokens_per_second: f64,
     /// Why generation stopped (absent when the model was not asked).

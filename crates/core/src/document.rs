@@ -59,6 +59,9 @@ pub enum ParseError {
     Unsupported(String),
     #[error("reading the document took longer than {0} seconds; it may be damaged")]
     Timeout(u64),
+    /// Reading it would take far more memory than any real document: a zip bomb, say.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// Bytes of one media type in, text with pages and structure out. Pure: no IO, and the

@@ -76,6 +76,8 @@ pub struct QaRecord {
     /// The answer quotes the documents (the model refused, or was not asked).
     pub extractive: bool,
     pub prompt_tokens: u32,
+    /// Prompt tokens the model had cached (read by an earlier request).
+    pub cached_prompt_tokens: u32,
     pub answer: String,
     pub retrieval_ms: u64,
     pub first_token_ms: Option<u64>,
@@ -99,6 +101,8 @@ pub struct QaSummary {
     /// The share of answers made of the documents' own sentences.
     pub extractive_share: f64,
     pub prompt_tokens_p50: f64,
+    /// Prompt tokens the model had to read (not cached), median.
+    pub prompt_tokens_read_p50: f64,
     pub retrieval_ms_p50: f64,
     pub first_token_ms_p50: f64,
     pub total_ms_p50: f64,
@@ -138,6 +142,7 @@ pub fn record(item: &QaItem, top: &[Passage], best_similarity: f32, answer: &Ans
         coverage: answer.evidence.coverage,
         extractive: answer.extractive,
         prompt_tokens: answer.timings.prompt_tokens,
+        cached_prompt_tokens: answer.timings.cached_prompt_tokens,
         answer: answer.answer.clone(),
         retrieval_ms: answer.timings.retrieval_ms,
         first_token_ms: answer.timings.first_token_ms,
@@ -200,6 +205,12 @@ pub fn summarise(records: &[QaRecord]) -> QaSummary {
         },
         prompt_tokens_p50: quantile(
             &ms(&|r| (r.prompt_tokens > 0).then_some(r.prompt_tokens as f64)),
+            0.5,
+        ),
+        prompt_tokens_read_p50: quantile(
+            &ms(&|r| {
+                (r.prompt_tokens > 0).then_some((r.prompt_tokens - r.cached_prompt_tokens) as f64)
+            }),
             0.5,
         ),
         retrieval_ms_p50: quantile(&ms(&|r| Some(r.retrieval_ms as f64)), 0.5),
@@ -272,6 +283,7 @@ mod tests {
             coverage: 0.5,
             extractive: false,
             prompt_tokens: 100,
+            cached_prompt_tokens: 40,
             answer: String::new(),
             retrieval_ms: 10,
             first_token_ms: Some(total / 2),
@@ -304,5 +316,9 @@ mod tests {
         assert!((s.supported_sentences - 0.5).abs() < 1e-12);
         assert_eq!(s.total_ms_p50, 300.0);
         assert_eq!(s.total_ms_p90, 500.0);
+        assert_eq!(
+            (s.prompt_tokens_p50, s.prompt_tokens_read_p50),
+            (100.0, 60.0)
+        );
     }
 }

@@ -73,6 +73,8 @@ pub struct GenerationRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GenerationStats {
     pub prompt_tokens: u32,
+    /// Prompt tokens whose KV cache an earlier request left (not read again).
+    pub cached_prompt_tokens: u32,
     pub completion_tokens: u32,
     /// From the request to the first generated token (queueing and prompt processing).
     pub first_token: Option<Duration>,

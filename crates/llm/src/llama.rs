@@ -8,7 +8,13 @@
 //! tokens; more requests than slots wait in the queue. One context, not one per request,
 //! because on a GPU the batched matrix products serve N streams for little more than the
 //! cost of one, and on a CPU it bounds memory to one KV cache.
+//!
+//! A sequence keeps its KV cache when its request ends, with the tokens it holds. The next
+//! request goes to the free sequence that shares the longest start with its prompt and
+//! reads only the rest: the fixed instructions at the head of every prompt are read once,
+//! not once per question (llama.cpp's server calls this prompt caching).
 
+use std::cmp::Reverse;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -16,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lectern_core::{Error, Result};
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -66,10 +73,28 @@ fn backend() -> Result<&'static LlamaBackend> {
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(LogOptions::default());
+            #[cfg(feature = "dynamic-backends")]
+            load_backend_modules();
             LlamaBackend::init().map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(|e| Error::internal_msg(format!("llama.cpp did not start: {e}")))
+}
+
+/// llama.cpp's CPU variants and any GPU backend (`libggml-cuda.so`) are modules in a
+/// `dynamic-backends` build: loaded from beside the executable (a bundle made by
+/// scripts/build-gpu.sh), else from llama-cpp-sys-2's build folder (under cargo).
+#[cfg(feature = "dynamic-backends")]
+fn load_backend_modules() {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+    {
+        llama_cpp_2::llama_backend::load_backends_from_path(&dir);
+    }
+    if list_llama_ggml_backend_devices().is_empty() {
+        llama_cpp_2::llama_backend::load_backends();
+    }
 }
 
 /// The GPUs llama.cpp can use in this build and on this machine.
@@ -145,6 +170,8 @@ impl LlamaEngine {
                     options.gpu_layers,
                     if cfg!(feature = "cuda") {
                         "this build has CUDA, but no NVIDIA GPU or driver was found"
+                    } else if cfg!(feature = "dynamic-backends") {
+                        "no GPU module (libggml-cuda.so) beside the lectern binary loaded, or no NVIDIA GPU or driver was found"
                     } else {
                         "this build has no GPU backend (build with `--features cuda`)"
                     }
@@ -292,10 +319,13 @@ struct Slot {
     first_token: Option<Duration>,
     /// Bytes of a UTF-8 character split across tokens.
     partial: Vec<u8>,
+    /// Prompt tokens whose KV was already in the sequence.
+    cached: u32,
 }
 
 impl Slot {
-    fn new(job: Job) -> Self {
+    /// A request in a sequence that already holds the first `cached` tokens of its prompt.
+    fn new(job: Job, cached: usize) -> Self {
         let sampler = if job.temperature <= 0.0 {
             LlamaSampler::greedy()
         } else {
@@ -309,21 +339,23 @@ impl Slot {
         };
         Self {
             prompt_tokens: job.tokens.len() as u32,
-            pending: job.tokens.iter().copied().collect(),
+            pending: job.tokens[cached..].iter().copied().collect(),
             job,
             sampler,
-            pos: 0,
+            pos: cached as i32,
             last: None,
             logits_at: None,
             generated: 0,
             first_token: None,
             partial: Vec::new(),
+            cached: cached as u32,
         }
     }
 
     fn stats(&self, finish: FinishReason) -> GenerationStats {
         GenerationStats {
             prompt_tokens: self.prompt_tokens,
+            cached_prompt_tokens: self.cached,
             completion_tokens: self.generated,
             first_token: self.first_token,
             total: self.job.started.elapsed(),
@@ -402,15 +434,14 @@ fn engine_thread(
     let vocab = model.vocab();
     let mut batch = LlamaBatch::new(batch_size as usize, parallel as i32);
     let mut slots: Vec<Option<Slot>> = (0..parallel).map(|_| None).collect();
+    // The tokens whose KV each sequence holds; kept when its request ends.
+    let mut held: Vec<Vec<LlamaToken>> = vec![Vec::new(); slots.len()];
 
     loop {
         // Fill free slots: block for work only when nothing is running.
-        let idle = slots.iter().all(Option::is_none);
-        for i in 0..slots.len() {
-            if slots[i].is_some() {
-                continue;
-            }
-            let next = if idle && i == 0 {
+        let mut block = slots.iter().all(Option::is_none);
+        while slots.iter().any(Option::is_none) {
+            let next = if std::mem::take(&mut block) {
                 match jobs.recv() {
                     Ok(job) => Some(job),
                     Err(_) => return, // the engine was dropped
@@ -420,22 +451,28 @@ fn engine_thread(
             };
             match next {
                 // A client that left while queued costs nothing.
-                Some(job) if job.out.is_closed() => Slot::new(job).finish(FinishReason::Cancelled),
+                Some(job) if job.out.is_closed() => {
+                    Slot::new(job, 0).finish(FinishReason::Cancelled)
+                }
                 Some(job) => {
-                    ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
-                    slots[i] = Some(Slot::new(job));
+                    let i = (0..slots.len())
+                        .filter(|&i| slots[i].is_none())
+                        .max_by_key(|&i| (common_prefix(&held[i], &job.tokens), Reverse(i)))
+                        .expect("a free sequence");
+                    let cached = reuse(&mut ctx, i, &mut held[i], &job.tokens);
+                    slots[i] = Some(Slot::new(job, cached));
                 }
                 None => break,
             }
         }
-        // A client that left mid-prompt or mid-answer frees its sequence at once.
-        for (i, entry) in slots.iter_mut().enumerate() {
+        // A client that left mid-prompt or mid-answer frees its sequence at once (what it
+        // read stays cached).
+        for entry in slots.iter_mut() {
             if entry.as_ref().is_some_and(|s| s.job.out.is_closed()) {
                 entry
                     .take()
                     .expect("an active slot")
                     .finish(FinishReason::Cancelled);
-                ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
             }
         }
         if slots.iter().all(Option::is_none) {
@@ -453,6 +490,7 @@ fn engine_thread(
                 batch
                     .add(token, slot.pos, &[i as i32], true)
                     .expect("room for one token per slot");
+                held[i].push(token);
                 slot.pos += 1;
                 room -= 1;
             }
@@ -469,6 +507,7 @@ fn engine_thread(
                 batch
                     .add(token, slot.pos, &[i as i32], last)
                     .expect("room checked");
+                held[i].push(token);
                 slot.pos += 1;
                 room -= 1;
             }
@@ -485,12 +524,13 @@ fn engine_thread(
                         e.to_string(),
                     )));
                     ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
+                    held[i].clear();
                 }
             }
             continue;
         }
 
-        for (i, entry) in slots.iter_mut().enumerate() {
+        for entry in slots.iter_mut() {
             let Some(slot) = entry else { continue };
             let Some(at) = slot.logits_at else { continue };
             let token = slot.sampler.sample(&ctx, at);
@@ -515,8 +555,36 @@ fn engine_thread(
             };
             if let Some(finish) = finish {
                 entry.take().expect("an active slot").finish(finish);
-                ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
             }
         }
     }
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Keeps the longest start of `prompt` that sequence `i` already holds (never all of it:
+/// the last prompt token is read again for its logits), drops the rest of its cache, and
+/// says how many tokens were kept.
+fn reuse(
+    ctx: &mut LlamaContext<'_>,
+    i: usize,
+    held: &mut Vec<LlamaToken>,
+    prompt: &[LlamaToken],
+) -> usize {
+    let keep = common_prefix(held, prompt).min(prompt.len().saturating_sub(1));
+    let seq = Some(i as u32);
+    if keep < held.len()
+        && !ctx
+            .clear_kv_cache_seq(seq, Some(keep as u32), None)
+            .unwrap_or(false)
+    {
+        // A cache that cannot be cut at a position (recurrent models) is cleared whole.
+        ctx.clear_kv_cache_seq(seq, None, None).ok();
+        held.clear();
+        return 0;
+    }
+    held.truncate(keep);
+    keep
 }

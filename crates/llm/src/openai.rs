@@ -86,6 +86,14 @@ struct Delta {
 struct Usage {
     prompt_tokens: u32,
     completion_tokens: u32,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptTokensDetails {
+    #[serde(default)]
+    cached_tokens: u32,
 }
 
 /// A conservative token estimate for text in a tokenizer we cannot see: about 3.5
@@ -205,12 +213,17 @@ impl Generator for OpenAiEngine {
                 }
             }
         }
-        let (prompt_tokens, completion_tokens) = match usage {
-            Some(u) => (u.prompt_tokens, u.completion_tokens),
-            None => (estimate_tokens(&request.messages), pieces),
+        let (prompt_tokens, cached_prompt_tokens, completion_tokens) = match usage {
+            Some(u) => (
+                u.prompt_tokens,
+                u.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+                u.completion_tokens,
+            ),
+            None => (estimate_tokens(&request.messages), 0, pieces),
         };
         Ok(GenerationStats {
             prompt_tokens,
+            cached_prompt_tokens,
             completion_tokens,
             first_token,
             total: started.elapsed(),

@@ -207,6 +207,7 @@ impl crate::Generator for ScriptedGenerator {
         }
         Ok(crate::GenerationStats {
             prompt_tokens,
+            cached_prompt_tokens: 0,
             completion_tokens,
             first_token: (completion_tokens > 0).then(|| started.elapsed()),
             total: started.elapsed(),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lectern_core::Error;
-use lectern_llm::testing::{LlamaServer, smollm2, smollm2_path};
+use lectern_llm::testing::{LlamaServer, smollm2, smollm2_options, smollm2_path};
 use lectern_llm::{
     ChatMessage, ChatRole, FinishReason, GenerationRequest, GenerationStats, Generator,
     LlamaEngine, LlamaOptions, OpenAiEngine, OpenAiOptions,
@@ -105,6 +105,45 @@ async fn concurrent_requests_do_not_disturb_each_other() {
             "{q}: the answer changed when run beside others"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_start_read_before_is_not_read_again_and_changes_nothing() {
+    // Engines of their own, so that no other test's requests share their caches.
+    let engine = LlamaEngine::load(&smollm2_options()).unwrap();
+    let fresh = LlamaEngine::load(&smollm2_options()).unwrap();
+    let question = "Name three colours of the rainbow.";
+    let (_, first) = run(&engine, ask("What is the capital of France?", 16)).await;
+    assert_eq!(first.cached_prompt_tokens, 0);
+
+    // Another question: the system turn (the same instructions) is not read again.
+    let system = engine
+        .count_tokens(&ask(question, 1).messages[..1])
+        .await
+        .unwrap();
+    let (second, stats) = run(&engine, ask(question, 16)).await;
+    assert!(
+        // (less the assistant's opening, which the template adds after the last turn)
+        stats.cached_prompt_tokens + 8 >= system
+            && stats.cached_prompt_tokens < stats.prompt_tokens,
+        "{stats:?}, system turn {system} tokens"
+    );
+    let (alone, fresh_stats) = run(&fresh, ask(question, 16)).await;
+    assert_eq!(fresh_stats.cached_prompt_tokens, 0);
+    assert_eq!(
+        second.concat(),
+        alone.concat(),
+        "the cache changed the answer"
+    );
+
+    // The same prompt again: all but its last token is cached, and the answer is the same.
+    let (again, stats) = run(&engine, ask(question, 16)).await;
+    assert_eq!(
+        stats.cached_prompt_tokens,
+        stats.prompt_tokens - 1,
+        "{stats:?}"
+    );
+    assert_eq!(again.concat(), alone.concat());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,10 +54,12 @@ impl Context {
                 pending.join(", ")
             );
         }
-        let service_token =
-            settings.server.service_token.clone().unwrap_or_else(|| {
-                format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
-            });
+        let service_token = settings
+            .server
+            .service_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned())
+            .unwrap_or_else(|| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()));
         Ok(Arc::new(Self {
             settings,
             store,

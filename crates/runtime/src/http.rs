@@ -4,6 +4,7 @@
 //! the Server-Sent Events response ([`sse_response`]).
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
@@ -240,9 +241,188 @@ pub async fn record_metrics(
     Ok(res)
 }
 
+/// An IP address or a CIDR range of them (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`): a
+/// trusted reverse proxy (`web.trusted_proxies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (net, ip, bits) = match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                (u128::from(u32::from(net)), u128::from(u32::from(ip)), 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => (u128::from(net), u128::from(ip), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        net.checked_shr(shift).unwrap_or(0) == ip.checked_shr(shift).unwrap_or(0)
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let invalid = || format!("{s:?} is not an IP address or a CIDR range like 10.0.0.0/8");
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s.trim(), None),
+        };
+        let addr = addr
+            .parse::<IpAddr>()
+            .map_err(|_| invalid())?
+            .to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(invalid)?,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl serde::Serialize for IpNet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IpNet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The address a request comes from. The connection's `peer` unless it is a trusted
+/// proxy; then `X-Forwarded-For` (all its values, in order) is read from the right,
+/// each trusted proxy skipped, and the first address that is not one is the client's:
+/// addresses left of it were written by the client itself and prove nothing. A hop that
+/// is not an address stops the walk at the last proxy.
+pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer.to_canonical();
+    if !is_trusted(client) {
+        return client;
+    }
+    let hops: Vec<&str> = forwarded_for
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.into_iter().rev() {
+        let Some(ip) = parse_hop(hop) else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port (`[::1]:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ranges_contain_their_addresses_only() {
+        let [lan, v6, one] = [
+            "10.0.0.0/8".parse::<IpNet>().unwrap(),
+            "fd00::/8".parse().unwrap(),
+            "192.0.2.7".parse().unwrap(),
+        ];
+        assert!(lan.contains(ip("10.255.0.1")));
+        assert!(!lan.contains(ip("11.0.0.1")));
+        assert!(
+            lan.contains(ip("::ffff:10.1.2.3")),
+            "IPv4-mapped peers count"
+        );
+        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
+        assert!(one.contains(ip("192.0.2.7")) && !one.contains(ip("192.0.2.8")));
+        assert!(
+            "0.0.0.0/0"
+                .parse::<IpNet>()
+                .unwrap()
+                .contains(ip("8.8.8.8"))
+        );
+        assert!("::/0".parse::<IpNet>().unwrap().contains(ip("2001:db8::1")));
+        for bad in ["10.0.0.0/33", "proxy.local", "10.0.0.0/x", ""] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies = nets(&["10.0.0.0/8"]);
+        // No trusted proxies (the default): the header is the client's own invention.
+        assert_eq!(
+            client_ip(ip("203.0.113.5"), &["1.2.3.4"], &[]),
+            ip("203.0.113.5")
+        );
+        // A peer that is not a trusted proxy: the same.
+        assert_eq!(
+            client_ip(ip("203.0.113.5"), &["1.2.3.4"], &proxies),
+            ip("203.0.113.5")
+        );
+        // Through the proxy: the right-most address that is not a proxy.
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.2"),
+                &["1.2.3.4, 198.51.100.9, 10.0.0.3"],
+                &proxies
+            ),
+            ip("198.51.100.9"),
+            "the client wrote 1.2.3.4 itself"
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &["1.2.3.4", "198.51.100.9"], &proxies),
+            ip("198.51.100.9"),
+            "repeated headers are read in order"
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &["[2001:db8::7]:4711"], &proxies),
+            ip("2001:db8::7")
+        );
+        // No header, or garbage: the proxy itself is all that is known.
+        assert_eq!(client_ip(ip("10.0.0.2"), &[], &proxies), ip("10.0.0.2"));
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &["1.2.3.4, unknown"], &proxies),
+            ip("10.0.0.2")
+        );
+    }
 
     #[actix_web::test]
     async fn handlers_answer_errors_with_the_json_body() {

@@ -1,13 +1,55 @@
 //! Configuration: defaults, then a TOML file, then `LECTERN_*` environment variables
 //! (`__` nests: `LECTERN_SERVER__BIND`), validated once at start-up.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use lectern_core::default_cache_dir;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::http::IpNet;
+
+/// A setting that must never be shown: `Debug` and `Serialize` (so `lectern config` and
+/// any log of the settings) print `[redacted]`; code reads the value only through
+/// [`Secret::expose_secret`], where it is handed to the one thing that needs it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+const REDACTED: &str = "[redacted]";
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
 
 /// Everything a Lectern process needs to start, composed of each adapter's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,16 +76,24 @@ pub struct WebSettings {
     /// run time; the first account is always allowed and becomes site admin).
     pub signup: bool,
     /// The address people use, e.g. `https://lectern.example.org`: single sign-on's
-    /// redirect address, and `https` marks session cookies `Secure` (set it whenever
-    /// Lectern is served over TLS). Unset: the request's own address, cookies not `Secure`.
+    /// redirect address, and `https` marks session cookies `Secure` and sends
+    /// `Strict-Transport-Security` (set it whenever Lectern is served over TLS). Unset:
+    /// the request's own address, cookies not `Secure`.
     pub public_url: Option<String>,
     /// Secret that signs session cookies (at least 64 characters); unset: one is made
     /// and kept in `DATA_DIR/web-secret`.
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     pub session_hours: u64,
-    /// Failed sign-ins of one account within `throttle_minutes` before sign-in is refused.
+    /// Failed sign-ins of one account before each further attempt must wait: 5 seconds,
+    /// doubling with every failure, up to `throttle_minutes`. One client address may fail
+    /// four times as often (across accounts) before it waits the same way. The right
+    /// password is always accepted once the wait is over.
     pub max_failed_sign_ins: u64,
     pub throttle_minutes: u64,
+    /// Reverse proxies (addresses or CIDR ranges, e.g. `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` and `X-Forwarded-Proto` are believed. Empty: the connection's
+    /// own peer address is the client's, whatever headers it sends.
+    pub trusted_proxies: Vec<IpNet>,
     /// OpenID Connect single sign-on; unset: email and password only.
     pub oidc: Option<OidcSettings>,
 }
@@ -54,7 +104,7 @@ pub struct OidcSettings {
     /// The issuer URL (its `/.well-known/openid-configuration` is read at start-up).
     pub issuer: String,
     pub client_id: String,
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     /// What the sign-in button says, e.g. "Sign in with Example SSO".
     pub button: Option<String>,
 }
@@ -83,7 +133,7 @@ pub struct LlmSettings {
     pub base_url: Option<String>,
     /// The model name the server knows (openai backend).
     pub model: Option<String>,
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     pub timeout_secs: u64,
     /// Most tokens of an answer.
     pub max_tokens: u32,
@@ -150,7 +200,7 @@ pub struct ServerSettings {
     pub workers: usize,
     /// The shared secret with which Lectern's web app calls the ingest and query services
     /// on a user's behalf (distributed shape). Unset: only API keys are accepted.
-    pub service_token: Option<String>,
+    pub service_token: Option<Secret>,
     /// Where the web app reaches the ingest and query services; unset means in this
     /// process (the embedded shape).
     pub ingest_url: Option<String>,
@@ -161,7 +211,8 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://PATH` or `postgres://USER@HOST/DB`; unset means `DATA_DIR/lectern.db`.
-    pub url: Option<String>,
+    /// A secret, as it may hold a password.
+    pub url: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,7 +241,7 @@ pub struct IndexSettings {
     /// A Qdrant server (`http://host:6334`, gRPC); unset means the embedded engine in
     /// `DATA_DIR/index`.
     pub qdrant_url: Option<String>,
-    pub qdrant_api_key: Option<String>,
+    pub qdrant_api_key: Option<Secret>,
     pub collection: String,
     /// Reciprocal rank fusion constant for hybrid search: larger flattens the weight of
     /// the top ranks of each side.
@@ -285,6 +336,7 @@ impl Default for Settings {
                 session_hours: 24 * 7,
                 max_failed_sign_ins: 5,
                 throttle_minutes: 15,
+                trusted_proxies: Vec::new(),
                 oidc: None,
             },
             log: LogSettings {
@@ -374,9 +426,10 @@ impl Settings {
     }
 
     /// The database URL in force: the configured one, or the SQLite file in the data dir.
+    /// It may hold a password: show it only through `lectern_store::redact`.
     pub fn database_url(&self) -> String {
         match &self.database.url {
-            Some(url) => url.clone(),
+            Some(url) => url.expose_secret().to_owned(),
             None => format!("sqlite://{}", self.data_dir.join("lectern.db").display()),
         }
     }
@@ -391,13 +444,14 @@ impl Settings {
 
     fn validated(self) -> Result<Self, ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if let Some(url) = &self.database.url
+        if let Some(url) = self.database.url.as_ref().map(Secret::expose_secret)
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
         {
             return invalid(format!(
-                "database.url must start with sqlite:// or postgres://, not {url:?}"
+                "database.url must start with sqlite:// or postgres://, not {:?}",
+                lectern_store::redact(url)
             ));
         }
         if let Some(url) = &self.index.qdrant_url
@@ -408,12 +462,12 @@ impl Settings {
             ));
         }
         if let Some(token) = &self.server.service_token
-            && token.len() < 32
+            && token.expose_secret().len() < 32
         {
             return invalid("server.service_token must be at least 32 characters".into());
         }
         if let Some(secret) = &self.web.secret
-            && secret.len() < 64
+            && secret.expose_secret().len() < 64
         {
             return invalid("web.secret must be at least 64 characters".into());
         }
@@ -576,6 +630,64 @@ mod tests {
                 .unwrap_err()
                 .to_lowercase();
             assert!(err.contains("batchsize"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_when_settings_are_shown() {
+        let mut s = Settings::default();
+        s.database.url = Some("postgres://lectern:db-pa55word@db/lectern".into());
+        s.server.service_token = Some("service-token-that-is-long-enough-0001".into());
+        s.llm.api_key = Some("llm-api-key-0002".into());
+        s.index.qdrant_api_key = Some("qdrant-api-key-0003".into());
+        s.web.secret = Some("web-secret-".repeat(6).into());
+        s.web.oidc = Some(OidcSettings {
+            issuer: "https://login.example.org".into(),
+            client_id: "lectern".into(),
+            client_secret: Some("oidc-client-secret-0004".into()),
+            button: None,
+        });
+        let web_secret = s.web.secret.as_ref().unwrap().expose_secret().to_owned();
+        let shown = [format!("{s:?}"), serde_json::to_string(&s).unwrap()];
+        for text in shown {
+            for secret in [
+                "db-pa55word",
+                "service-token-that-is-long-enough-0001",
+                "llm-api-key-0002",
+                "qdrant-api-key-0003",
+                "oidc-client-secret-0004",
+                web_secret.as_str(),
+            ] {
+                assert!(!text.contains(secret), "{secret} shown in {text}");
+            }
+            assert!(text.contains("[redacted]"), "{text}");
+        }
+        assert_eq!(
+            s.llm.api_key.as_ref().map(Secret::expose_secret),
+            Some("llm-api-key-0002")
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "lectern.toml",
+                "[web]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n",
+            )?;
+            let s = load_in_jail(Some("lectern.toml")).unwrap();
+            let trusted = &s.web.trusted_proxies;
+            assert_eq!(trusted.len(), 2);
+            assert!(trusted[0].contains("10.1.2.3".parse().unwrap()));
+            assert!(trusted[1].contains("::1".parse().unwrap()));
+            jail.create_file(
+                "lectern.toml",
+                "[web]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+            )?;
+            let err = load_in_jail(Some("lectern.toml")).unwrap_err();
+            assert!(err.contains("10.0.0.0/33"), "{err}");
             Ok(())
         });
     }

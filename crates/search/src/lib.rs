@@ -67,7 +67,11 @@ pub async fn open_index(
         Some(url) => Arc::new(
             ServerIndex::open(
                 url,
-                settings.index.qdrant_api_key.clone(),
+                settings
+                    .index
+                    .qdrant_api_key
+                    .as_ref()
+                    .map(|k| k.expose_secret().to_owned()),
                 &settings.index.collection,
                 model,
                 bm25,

@@ -83,6 +83,16 @@ impl Store {
     ) -> Result<message::Model> {
         let now = self.now();
         let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
+        // The write comes first: in SQLite a transaction that reads and then writes fails
+        // at once with "database is locked" when another writer committed in between
+        // (its snapshot is stale, so the busy timeout cannot help); one that starts with a
+        // write waits its turn for the lock, and its reads then see the latest rows.
+        conversation::Entity::update_many()
+            .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
+            .filter(conversation::Column::Id.eq(conversation))
+            .exec(&txn)
+            .await
+            .map_err(|e| db_error("touch conversation", e))?;
         let position = message::Entity::find()
             .filter(message::Column::ConversationId.eq(conversation))
             .count(&txn)
@@ -112,12 +122,6 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(|e| db_error("store the answer", e))?;
-        conversation::Entity::update_many()
-            .col_expr(conversation::Column::UpdatedAt, Expr::value(now))
-            .filter(conversation::Column::Id.eq(conversation))
-            .exec(&txn)
-            .await
-            .map_err(|e| db_error("touch conversation", e))?;
         txn.commit()
             .await
             .map_err(|e| db_error("store exchange", e))?;

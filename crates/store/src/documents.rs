@@ -4,7 +4,9 @@
 //! immediate write transaction), kept alive by heartbeats, and retried with backoff when it
 //! failed for a transient reason. A worker that dies leaves its job to be claimed again
 //! once the lease expires; since point ids are derived, the retry overwrites, never
-//! duplicates. Leases and due times are read from the store's clock, which tests move.
+//! duplicates. A job whose lease runs out after [`MAX_CLAIMS`] claims is set aside instead,
+//! so that a file that kills every worker reading it cannot keep the server down. Leases
+//! and due times are read from the store's clock, which tests move.
 
 use std::time::Duration;
 
@@ -48,6 +50,11 @@ pub struct NewChunk {
     pub char_end: i64,
     pub token_count: i32,
 }
+
+/// How many times a job is claimed before an expired lease sets it aside. A lease runs out
+/// when its worker crashed or hung; a file that does that to every worker would otherwise
+/// stop the server again after every restart.
+pub const MAX_CLAIMS: i32 = 3;
 
 fn secs(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
@@ -203,7 +210,9 @@ impl Store {
     }
 
     /// Claims the oldest runnable job: queued and due, or running with an expired lease
-    /// (its worker died). The lease must be renewed with [`Store::heartbeat`].
+    /// (its worker died). The lease must be renewed with [`Store::heartbeat`]. A job whose
+    /// lease ran out after [`MAX_CLAIMS`] claims is failed for good instead, with its
+    /// document, and the next job is claimed.
     pub async fn claim_next_job(&self, lease: Duration) -> Result<Option<ingest_job::Model>> {
         let now = self.now();
         let txn = self
@@ -214,28 +223,46 @@ impl Store {
             })
             .await
             .map_err(|e| db_error("begin claim", e))?;
-        let runnable = Condition::any()
-            .add(
-                Condition::all()
-                    .add(ingest_job::Column::State.eq(job_state::QUEUED))
-                    .add(ingest_job::Column::RunAfter.lte(now)),
-            )
-            .add(
-                Condition::all()
-                    .add(ingest_job::Column::State.eq(job_state::RUNNING))
-                    .add(ingest_job::Column::LeaseUntil.lt(now)),
+        let job = loop {
+            let runnable = Condition::any()
+                .add(
+                    Condition::all()
+                        .add(ingest_job::Column::State.eq(job_state::QUEUED))
+                        .add(ingest_job::Column::RunAfter.lte(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(ingest_job::Column::State.eq(job_state::RUNNING))
+                        .add(ingest_job::Column::LeaseUntil.lt(now)),
+                );
+            let next = ingest_job::Entity::find()
+                .filter(runnable)
+                .order_by_asc(ingest_job::Column::RunAfter)
+                .limit(1)
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .one(&txn)
+                .await
+                .map_err(|e| db_error("claim job", e))?;
+            let Some(job) = next else {
+                txn.commit().await.map_err(|e| db_error("claim job", e))?;
+                return Ok(None);
+            };
+            if job.state != job_state::RUNNING || job.attempts < MAX_CLAIMS {
+                break job;
+            }
+            tracing::warn!(
+                job = %job.id,
+                document = %job.document_id,
+                attempts = job.attempts,
+                "a job's lease ran out on its last attempt; failed for good"
             );
-        let next = ingest_job::Entity::find()
-            .filter(runnable)
-            .order_by_asc(ingest_job::Column::RunAfter)
-            .limit(1)
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .one(&txn)
-            .await
-            .map_err(|e| db_error("claim job", e))?;
-        let Some(job) = next else {
-            txn.commit().await.map_err(|e| db_error("claim job", e))?;
-            return Ok(None);
+            let reason = format!(
+                "reading this file stopped the worker (a crash or a hang) and it was tried {} \
+                 times; it was set aside: check that it opens, or save it in another format, \
+                 and upload it again",
+                job.attempts
+            );
+            fail_for_good(&txn, &job, &reason, now).await?;
         };
         let attempts = job.attempts + 1;
         let mut am = job.into_active_model();
@@ -377,21 +404,7 @@ impl Store {
             return Ok(true);
         }
         let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
-        finish_job(&txn, job.id, job_state::FAILED, Some(reason), now).await?;
-        if let Some(doc) = document::Entity::find_by_id(job.document_id)
-            .one(&txn)
-            .await
-            .map_err(|e| db_error("find document", e))?
-            && doc.current_version == job.version
-        {
-            let mut am = doc.into_active_model();
-            am.status = Set(status::FAILED.into());
-            am.error_message = Set(Some(reason.to_owned()));
-            am.updated_at = Set(now);
-            am.update(&txn)
-                .await
-                .map_err(|e| db_error("mark failed", e))?;
-        }
+        fail_for_good(&txn, job, reason, now).await?;
         txn.commit().await.map_err(|e| db_error("fail job", e))?;
         Ok(false)
     }
@@ -500,6 +513,31 @@ async fn insert_job(
     .insert(txn)
     .await
     .map_err(|e| db_error("queue job", e))
+}
+
+/// Fails the job, and its document with `reason` unless a newer version was queued since.
+async fn fail_for_good(
+    txn: &sea_orm::DatabaseTransaction,
+    job: &ingest_job::Model,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    finish_job(txn, job.id, job_state::FAILED, Some(reason), now).await?;
+    if let Some(doc) = document::Entity::find_by_id(job.document_id)
+        .one(txn)
+        .await
+        .map_err(|e| db_error("find document", e))?
+        && doc.current_version == job.version
+    {
+        let mut am = doc.into_active_model();
+        am.status = Set(status::FAILED.into());
+        am.error_message = Set(Some(reason.to_owned()));
+        am.updated_at = Set(now);
+        am.update(txn)
+            .await
+            .map_err(|e| db_error("mark failed", e))?;
+    }
+    Ok(())
 }
 
 async fn finish_job(

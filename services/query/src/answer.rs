@@ -194,6 +194,7 @@ impl Answerer {
             .map_err(|e| Error::internal("the answer stream failed", e))?;
         timings.first_token_ms = stats.first_token.map(|d| d.as_millis() as u64);
         timings.prompt_tokens = stats.prompt_tokens;
+        timings.cached_prompt_tokens = stats.cached_prompt_tokens;
         timings.completion_tokens = stats.completion_tokens;
         timings.tokens_per_second = stats.tokens_per_second();
         timings.finish_reason = Some(stats.finish);

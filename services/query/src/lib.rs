@@ -50,7 +50,7 @@ pub fn open_llm(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Generator>
         let engine = lectern_llm::OpenAiEngine::new(lectern_llm::OpenAiOptions {
             base_url: l.base_url.clone().unwrap_or_default(),
             model: l.model.clone().unwrap_or_default(),
-            api_key: l.api_key.clone(),
+            api_key: l.api_key.as_ref().map(|k| k.expose_secret().to_owned()),
             context_length: l.context_length,
             timeout: std::time::Duration::from_secs(l.timeout_secs),
         })?;

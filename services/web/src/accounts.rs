@@ -1,9 +1,10 @@
 //! Sign-up, sign-in, sign-out and password change.
 
+use std::time::Instant;
+
 use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::Utc;
 use lectern_core::Error;
 use lectern_runtime::Context;
 use lectern_store::{AuditEvent, NewUser, SIGNUP_OPEN};
@@ -15,6 +16,7 @@ use crate::auth::{
 };
 use crate::error::{WebError, WebResult, urlencode};
 use crate::oidc::Oidc;
+use crate::throttle::{SignInThrottle, describe};
 use crate::views::{Layout, flash, page, page_with, redirect};
 
 /// What a disabled person is told when they sign in.
@@ -41,10 +43,9 @@ pub async fn audit(
     }
 }
 
-fn client_ip(req: &HttpRequest) -> Option<serde_json::Value> {
-    req.connection_info()
-        .realip_remote_addr()
-        .map(|ip| serde_json::json!({ "ip": ip }))
+/// The client's address for the audit log (a proxy's word only if it is trusted).
+fn client_ip(ctx: &Context, req: &HttpRequest) -> Option<serde_json::Value> {
+    crate::proxy::client_ip(req, &ctx.settings.web).map(|ip| serde_json::json!({ "ip": ip }))
 }
 
 /// Whether people may sign up now: always for the very first account, otherwise as an
@@ -112,22 +113,18 @@ pub async fn login_form(
 pub async fn login(
     ctx: web::Data<Context>,
     oidc: web::Data<Oidc>,
+    throttle: web::Data<SignInThrottle>,
     session: Session,
     req: HttpRequest,
     form: FormData,
 ) -> WebResult<HttpResponse> {
     let email = form.get("email").unwrap_or("").to_lowercase();
     let next = safe_next(form.get("next"));
-    let web = &ctx.settings.web;
-    let since = Utc::now() - chrono::Duration::minutes(web.throttle_minutes as i64);
-    let failures = ctx
-        .store
-        .count_audit_since("account.sign_in_failed", &email, since)
-        .await?;
-    if failures >= web.max_failed_sign_ins {
+    let address = crate::proxy::client_ip(&req, &ctx.settings.web);
+    if let Some(wait) = throttle.wait(&email, address, Instant::now()) {
         return Err(WebError::Throttled(format!(
-            "Sign-in to this account is paused after {failures} failed attempts. Try again in {} minutes.",
-            web.throttle_minutes
+            "Too many failed sign-ins. Try again in {}.",
+            describe(wait)
         )));
     }
     let user = ctx.store.find_user_by_email(&email).await?;
@@ -136,6 +133,7 @@ pub async fn login(
     let matches = verify_password(password, hash).await;
     match user {
         Some(user) if matches && !user.disabled => {
+            throttle.succeeded(&email);
             sign_in(&session, user.id)?;
             audit(
                 &ctx,
@@ -143,7 +141,7 @@ pub async fn login(
                 "account.sign_in",
                 None,
                 Some(email),
-                client_ip(&req),
+                client_ip(&ctx, &req),
             )
             .await;
             Ok(redirect(&next))
@@ -156,7 +154,7 @@ pub async fn login(
                 "account.sign_in_refused",
                 None,
                 Some(email.clone()),
-                client_ip(&req),
+                client_ip(&ctx, &req),
             )
             .await;
             let login =
@@ -164,13 +162,14 @@ pub async fn login(
             page_with(actix_web::http::StatusCode::FORBIDDEN, &login)
         }
         user => {
+            throttle.failed(&email, address, Instant::now());
             audit(
                 &ctx,
                 user.map(|u| u.id),
                 "account.sign_in_failed",
                 None,
                 Some(email.clone()),
-                client_ip(&req),
+                client_ip(&ctx, &req),
             )
             .await;
             let message = "The email or the password is wrong.";
@@ -243,30 +242,44 @@ pub async fn signup(
                 is_admin: first,
             })
             .await
-            .map_err(|e| match e {
-                Error::Conflict(_) => Error::Conflict(
-                    "An account with this email exists already; sign in instead.".into(),
-                ),
-                other => other,
-            })
     }
     .await;
     match created {
         Ok(user) => {
-            sign_in(&session, user.id)?;
             audit(
                 &ctx,
                 Some(user.id),
                 "account.sign_up",
                 None,
                 Some(email),
-                client_ip(&req),
+                client_ip(&ctx, &req),
             )
             .await;
+            if !first {
+                flash(&session, SIGNED_UP);
+                return Ok(redirect("/login"));
+            }
+            // The very first account tells nothing about others: it is signed in at once.
+            sign_in(&session, user.id)?;
             flash(&session, "Welcome to Lectern. Create a workspace to begin.");
             Ok(redirect("/workspaces"))
         }
-        Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => page_with(
+        // Answered as a new address is (after the same password hashing), so that sign-up
+        // does not tell who has an account; nothing changes for the account.
+        Err(Error::Conflict(_)) => {
+            audit(
+                &ctx,
+                None,
+                "account.sign_up_existing",
+                None,
+                Some(email),
+                client_ip(&ctx, &req),
+            )
+            .await;
+            flash(&session, SIGNED_UP);
+            Ok(redirect("/login"))
+        }
+        Err(e @ Error::Invalid(_)) => page_with(
             actix_web::http::StatusCode::BAD_REQUEST,
             &SignupPage {
                 layout: Layout::visitor(&session, "Create your account"),
@@ -280,6 +293,10 @@ pub async fn signup(
         Err(e) => Err(e.into()),
     }
 }
+
+/// What sign-up answers (but for the very first account), whether or not the address
+/// had an account already.
+const SIGNED_UP: &str = "If this address was new, its account is ready: sign in with the password you chose. If it had an account already, nothing changed: sign in with that account's password.";
 
 #[derive(Template)]
 #[template(path = "account.html")]

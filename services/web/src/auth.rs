@@ -334,9 +334,11 @@ pub fn query_map(req: &HttpRequest) -> HashMap<String, String> {
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
         // A path on this site only: no scheme-relative "//host", no backslash, and no
-        // whitespace or control characters, which browsers strip from a Location.
+        // whitespace or control characters, which browsers strip from a Location. Short
+        // enough to travel in a visitor's session cookie (single sign-on keeps it there).
         Some(n)
-            if n.starts_with('/')
+            if n.len() <= 1024
+                && n.starts_with('/')
                 && !n.starts_with("//")
                 && !n
                     .chars()

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use actix_session::SessionMiddleware;
-use actix_session::config::PersistentSession;
+use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_web::cookie::{Key, SameSite};
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, from_fn};
@@ -25,8 +25,10 @@ mod backend;
 mod chat;
 mod error;
 mod oidc;
+mod proxy;
 pub mod render;
 mod session;
+mod throttle;
 mod views;
 mod workspaces;
 
@@ -42,7 +44,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:;
 /// data dir (so sessions survive restarts).
 fn cookie_key(settings: &Settings) -> anyhow::Result<Key> {
     if let Some(secret) = &settings.web.secret {
-        return Ok(Key::derive_from(secret.as_bytes()));
+        return Ok(Key::derive_from(secret.expose_secret().as_bytes()));
     }
     let path = settings.data_dir.join("web-secret");
     let secret = match std::fs::read_to_string(&path) {
@@ -108,6 +110,10 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
     let renderer = web::Data::new(render::PageRenderer::new(
         ctx.settings.ingest.pdfium_lib.clone(),
     ));
+    let throttle = web::Data::new(throttle::SignInThrottle::new(
+        ctx.settings.web.max_failed_sign_ins,
+        std::time::Duration::from_secs(ctx.settings.web.throttle_minutes * 60),
+    ));
     let key = cookie_key(&ctx.settings)?;
     let sessions = session::SqlSessionStore::new(ctx.store.clone());
     let secure = ctx
@@ -123,6 +129,8 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
             .cookie_http_only(true)
             .cookie_secure(secure)
             .cookie_same_site(SameSite::Lax)
+            // Encrypted: a visitor's session travels in the cookie (`session.rs`).
+            .cookie_content_security(CookieContentSecurity::Private)
             .session_lifecycle(PersistentSession::default().session_ttl(ttl))
             .build();
         let headers = DefaultHeaders::new()
@@ -134,6 +142,7 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
             .app_data(backend.clone())
             .app_data(oidc.clone())
             .app_data(renderer.clone())
+            .app_data(throttle.clone())
             .route("/static/app.css", web::get().to(stylesheet))
             .route("/static/app.js", web::get().to(script))
             .service(
@@ -142,6 +151,7 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
                     .wrap(from_fn(auth::csrf_guard))
                     .wrap(session_middleware)
                     .wrap(headers)
+                    .wrap(from_fn(proxy::hsts))
                     .route("/", web::get().to(accounts::home))
                     .route("/login", web::get().to(accounts::login_form))
                     .route("/login", web::post().to(accounts::login))

@@ -101,7 +101,10 @@ impl Oidc {
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(settings.client_id.clone()),
-            settings.client_secret.clone().map(ClientSecret::new),
+            settings
+                .client_secret
+                .as_ref()
+                .map(|s| ClientSecret::new(s.expose_secret().to_owned())),
         )
         .set_redirect_uri(RedirectUrl::new(redirect.to_owned()).map_err(sso_error)?);
         Ok((client, settings))

@@ -15,6 +15,10 @@ use lectern_api::Client;
 
 /// Width of page images, in pixels.
 const IMAGE_WIDTH: i32 = 1100;
+/// Height of page images at most, in pixels: a page four times as tall as it is wide still
+/// renders at full width; a taller one is drawn smaller, so that no page size can ask for
+/// gigabytes of bitmap.
+const IMAGE_MAX_HEIGHT: i32 = 4 * IMAGE_WIDTH;
 /// Characters per matching window, and the step between windows.
 const WINDOW: usize = 24;
 const STEP: usize = 12;
@@ -197,7 +201,11 @@ fn render_png(pdfium: &Pdfium, bytes: &[u8], page: u32) -> Result<Vec<u8>, Error
         .map_err(pdf_error)?;
     let page = open_page(&document, page)?;
     let bitmap = page
-        .render_with_config(&PdfRenderConfig::new().set_target_width(IMAGE_WIDTH))
+        .render_with_config(
+            &PdfRenderConfig::new()
+                .set_target_width(IMAGE_WIDTH)
+                .set_maximum_height(IMAGE_MAX_HEIGHT),
+        )
         .map_err(pdf_error)?;
     let (w, h) = (bitmap.width() as u32, bitmap.height() as u32);
     let rgba = bitmap.as_rgba_bytes();
@@ -387,6 +395,62 @@ mod tests {
         assert!(found.starts_with("continuesthethought"), "{found}");
         assert!(found.ends_with("ofthestaff"), "{found}");
         assert!(find_quote(&letters("nothing in common here"), &quote).is_none());
+    }
+
+    /// A one-page PDF with nothing on its page, `width` by `height` points.
+    fn blank_pdf(width: u32, height: u32) -> Vec<u8> {
+        let objects = [
+            "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+            format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] >>"),
+        ];
+        let mut pdf = String::from("%PDF-1.4\n");
+        let mut offsets = Vec::new();
+        for (i, object) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf += &format!("{} 0 obj\n{object}\nendobj\n", i + 1);
+        }
+        let xref = pdf.len();
+        let size = objects.len() + 1;
+        pdf += &format!("xref\n0 {size}\n0000000000 65535 f \n");
+        for offset in offsets {
+            pdf += &format!("{offset:010} 00000 n \n");
+        }
+        pdf += &format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n");
+        pdf.into_bytes()
+    }
+
+    /// Width and height from a PNG's header.
+    fn png_size(png: &[u8]) -> (u32, u32) {
+        let at = |i: usize| u32::from_be_bytes(png[i..i + 4].try_into().unwrap());
+        (at(16), at(20))
+    }
+
+    #[test]
+    fn page_images_stay_within_bounds_whatever_the_page_shape() {
+        let library = std::env::var_os("LECTERN_PDFIUM_LIB")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                lectern_core::default_cache_dir().join("assets/pdfium/libpdfium.so")
+            });
+        let pdfium = lectern_pdfium::pdfium(&library)
+            .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-assets.sh pdfium)"));
+
+        let page = render_png(pdfium, &blank_pdf(550, 778), 1).unwrap();
+        assert_eq!(
+            png_size(&page),
+            (1100, 1556),
+            "an ordinary page, at full width"
+        );
+
+        // Ten times as tall as wide: at full width, 1100 by 11,000 pixels. (PDF's largest
+        // page, 14,400 points tall and 1 wide, would be 1100 by 15.8 million.)
+        let strip = render_png(pdfium, &blank_pdf(200, 2000), 1).unwrap();
+        let (width, height) = png_size(&strip);
+        assert!(
+            width <= IMAGE_WIDTH as u32 / 2 && height <= IMAGE_MAX_HEIGHT as u32,
+            "{width}x{height}"
+        );
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! the table holds the key's sha256, the signed-in user and the session's values. So
 //! signing out, changing a password or being disabled ends sessions for good, and a copy
 //! of the table signs no one in.
+//!
+//! Only signing in stores a row. A visitor's session (its CSRF token, a one-time message,
+//! a pending single sign-on) travels in the key itself, which the middleware encrypts
+//! into the cookie: visiting the sign-in page a million times stores nothing.
 
 use std::collections::HashMap;
 
@@ -23,6 +27,41 @@ impl SqlSessionStore {
     pub fn new(store: Store) -> Self {
         Self { store }
     }
+}
+
+/// Marks a key that carries a visitor's session itself.
+const VISITOR_KEY: &str = "visitor:";
+/// Longest visitor key: the cookie holds it encrypted, and browsers keep cookies of up
+/// to 4096 bytes.
+const VISITOR_KEY_MAX: usize = 2048;
+
+/// A key carrying a visitor's values and when they expire.
+fn visitor_key(state: &HashMap<String, String>, ttl: &Duration) -> anyhow::Result<SessionKey> {
+    let key = format!(
+        "{VISITOR_KEY}{}",
+        serde_json::to_string(&(expiry(ttl).timestamp(), state))?
+    );
+    anyhow::ensure!(
+        key.len() <= VISITOR_KEY_MAX,
+        "the session holds too much for its cookie"
+    );
+    SessionKey::try_from(key).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A visitor key's values: `Some(None)` once expired (or unreadable); `None` for the key
+/// of a stored session.
+fn visitor_state(key: &SessionKey) -> Option<Option<HashMap<String, String>>> {
+    let key: &str = key.as_ref();
+    let json = key.strip_prefix(VISITOR_KEY)?;
+    let state = serde_json::from_str::<(i64, HashMap<String, String>)>(json)
+        .ok()
+        .filter(|(expires, _)| *expires > Utc::now().timestamp())
+        .map(|(_, mut state)| {
+            // Only a stored session is signed in, whatever a key says.
+            state.remove(USER_KEY);
+            state
+        });
+    Some(state)
 }
 
 fn new_key() -> SessionKey {
@@ -63,6 +102,9 @@ impl SqlSessionStore {
 
 impl SessionStore for SqlSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        if let Some(state) = visitor_state(key) {
+            return Ok(state);
+        }
         let Some(row) = self
             .store
             .session(&secret_hash(key.as_ref()))
@@ -81,11 +123,14 @@ impl SessionStore for SqlSessionStore {
         state: HashMap<String, String>,
         ttl: &Duration,
     ) -> Result<SessionKey, SaveError> {
+        if user_of(&state).is_none() {
+            return visitor_key(&state, ttl).map_err(SaveError::Serialization);
+        }
         let key = new_key();
         self.write(&key, &state, ttl)
             .await
             .map_err(SaveError::Other)?;
-        // Sessions of visitors who never came back are swept now and then.
+        // Expired sessions are swept now and then.
         if rand_tick() {
             let _ = self.store.delete_expired_sessions().await;
         }
@@ -99,13 +144,15 @@ impl SessionStore for SqlSessionStore {
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
         // A session that was ended meanwhile (signed out, password changed, user
-        // disabled) is not brought back: its values go to a new key, signed out.
-        let exists = self
-            .store
-            .session(&secret_hash(key.as_ref()))
-            .await
-            .map_err(|e| UpdateError::Other(e.into()))?
-            .is_some();
+        // disabled) is not brought back: its values go to a new key, signed out. Nor
+        // does a visitor's session become signed in without a new key.
+        let exists = visitor_state(&key).is_none()
+            && self
+                .store
+                .session(&secret_hash(key.as_ref()))
+                .await
+                .map_err(|e| UpdateError::Other(e.into()))?
+                .is_some();
         if !exists {
             let mut state = state;
             state.remove(USER_KEY);
@@ -121,6 +168,10 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> anyhow::Result<()> {
+        if visitor_state(key).is_some() {
+            // Its expiry is in the key; it is renewed whenever its values change.
+            return Ok(());
+        }
         self.store
             .extend_session(&secret_hash(key.as_ref()), expiry(ttl))
             .await?;
@@ -128,6 +179,9 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+        if visitor_state(key).is_some() {
+            return Ok(());
+        }
         self.store
             .delete_session(&secret_hash(key.as_ref()))
             .await?;
@@ -138,4 +192,38 @@ impl SessionStore for SqlSessionStore {
 /// True about once in fifty calls.
 fn rand_tick() -> bool {
     Uuid::new_v4().as_bytes()[0] < 5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visitor(csrf: &str) -> HashMap<String, String> {
+        HashMap::from([("csrf".to_owned(), format!("{csrf:?}"))])
+    }
+
+    #[test]
+    fn a_visitors_values_travel_in_the_key_until_they_expire() {
+        let state = visitor("3f2a");
+        let key = visitor_key(&state, &Duration::hours(1)).unwrap();
+        assert_eq!(visitor_state(&key), Some(Some(state.clone())));
+        let expired = visitor_key(&state, &Duration::seconds(-1)).unwrap();
+        assert_eq!(visitor_state(&expired), Some(None));
+        // A stored session's key is not a visitor's.
+        assert_eq!(visitor_state(&new_key()), None);
+        // A visitor key never signs anyone in, even one that names a user.
+        let mut forged = state.clone();
+        forged.insert(
+            USER_KEY.to_owned(),
+            format!("{:?}", Uuid::new_v4().to_string()),
+        );
+        let key = visitor_key(&forged, &Duration::hours(1)).unwrap();
+        assert_eq!(visitor_state(&key), Some(Some(state.clone())));
+    }
+
+    #[test]
+    fn a_visitor_key_stays_small_enough_for_a_cookie() {
+        let huge = visitor(&"x".repeat(VISITOR_KEY_MAX));
+        assert!(visitor_key(&huge, &Duration::hours(1)).is_err());
+    }
 }

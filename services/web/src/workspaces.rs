@@ -330,6 +330,8 @@ async fn last_owner(ctx: &Context, ws: Uuid, user: Uuid) -> WebResult<bool> {
     Ok(owners.len() == 1 && owners[0].user.id == user)
 }
 
+/// Adds a member or changes a role. The answer is the same whether or not the email has
+/// an account, so that owners (anyone can make a workspace) cannot probe for accounts.
 pub async fn set_member(
     ctx: web::Data<Context>,
     me: SignedIn,
@@ -341,22 +343,13 @@ pub async fn set_member(
     let result = async {
         let email = form.require("email", "the email")?.to_lowercase();
         let new_role: Role = form.require("role", "the role")?.parse()?;
-        let user = ctx.store.find_user_by_email(&email).await?.ok_or_else(|| {
-            Error::Invalid(format!(
-                "there is no account for {email}; ask them to sign up first (or an administrator to create it)"
-            ))
-        })?;
-        if new_role != Role::Owner && last_owner(&ctx, ws, user.id).await? {
-            return Err(Error::Invalid(
-                "the workspace needs at least one owner; make someone else owner first".into(),
-            ));
-        }
-        ctx.store.set_member(ws, user.id, new_role).await?;
-        Ok::<_, Error>((user, new_role))
-    }
-    .await;
-    match result {
-        Ok((user, new_role)) => {
+        if let Some(user) = ctx.store.find_user_by_email(&email).await? {
+            if new_role != Role::Owner && last_owner(&ctx, ws, user.id).await? {
+                return Err(Error::Invalid(
+                    "the workspace needs at least one owner; make someone else owner first".into(),
+                ));
+            }
+            ctx.store.set_member(ws, user.id, new_role).await?;
             audit(
                 &ctx,
                 Some(me.id()),
@@ -366,9 +359,18 @@ pub async fn set_member(
                 Some(serde_json::json!({ "role": new_role.as_str() })),
             )
             .await;
+        }
+        Ok::<_, Error>((email, new_role))
+    }
+    .await;
+    match result {
+        Ok((email, new_role)) => {
             flash(
                 &me.session,
-                format!("{} is now {} here.", user.email, new_role.as_str()),
+                format!(
+                    "If {email} has a Lectern account, it is now {} here. If not, ask them to sign up (or an administrator to create the account), then add them again.",
+                    new_role.as_str()
+                ),
             );
             Ok(redirect(&format!("/w/{ws}/members")))
         }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use lectern_core::{Error, Role};
+use lectern_store::documents::MAX_CLAIMS;
 use lectern_store::entity::{document, ingest_job};
 use lectern_store::testing::{TestClock, TestDatabase};
 use lectern_store::{AuditEvent, NewDocument, NewUser, Store, job_state, status};
@@ -283,6 +284,64 @@ on_both_backends!(
 );
 
 on_both_backends!(
+    a_job_that_keeps_stopping_its_worker_is_set_aside,
+    |db: TestDatabase| async move {
+        // A file that crashes or hangs every worker that reads it: each claim ends with
+        // the lease running out, and without a limit it would be claimed forever.
+        let (store, clock, doc, job) = claimed_job(&db).await;
+        for attempt in 2..=MAX_CLAIMS {
+            clock.advance(LEASE + Duration::from_secs(1));
+            let again = store
+                .claim_next_job(LEASE)
+                .await
+                .unwrap()
+                .expect("claimed again while claims are left");
+            assert_eq!((again.id, again.attempts), (job.id, attempt));
+        }
+        let (next, _) = store
+            .create_document(NewDocument {
+                id: Uuid::new_v4(),
+                workspace_id: doc.workspace_id,
+                title: "Minutes".into(),
+                file_name: "minutes.txt".into(),
+                media_type: "text/plain".into(),
+                sha256: "cd".repeat(32),
+                size_bytes: 10,
+                storage_key: "originals/minutes".into(),
+            })
+            .await
+            .unwrap();
+        clock.advance(LEASE + Duration::from_secs(1));
+        let claimed = store
+            .claim_next_job(LEASE)
+            .await
+            .unwrap()
+            .expect("the next file");
+        assert_eq!(
+            claimed.document_id, next.id,
+            "set aside, and the next file is read"
+        );
+
+        let reason = "reading this file stopped the worker (a crash or a hang) and it was tried \
+                      3 times; it was set aside: check that it opens, or save it in another \
+                      format, and upload it again";
+        let job = store.job(job.id).await.unwrap().unwrap();
+        assert_eq!(
+            (job.state.as_str(), job.attempts, job.last_error.as_deref()),
+            (job_state::FAILED, MAX_CLAIMS, Some(reason))
+        );
+        let doc = store.document(doc.id).await.unwrap().unwrap();
+        assert_eq!(
+            (doc.status.as_str(), doc.error_message.as_deref()),
+            (status::FAILED, Some(reason))
+        );
+        store.complete_job(&claimed, 1, Vec::new()).await.unwrap();
+        clock.advance(Duration::from_secs(24 * 3600));
+        assert!(store.claim_next_job(LEASE).await.unwrap().is_none());
+    }
+);
+
+on_both_backends!(
     a_transient_failure_is_retried_after_its_backoff_until_attempts_run_out,
     |db: TestDatabase| async move {
         let (store, clock, doc, job) = claimed_job(&db).await;
@@ -345,3 +404,40 @@ async fn an_unreachable_database_is_unavailable_not_a_crash() {
         .unwrap_err();
     assert!(err.is_transient(), "{err:?}");
 }
+
+on_both_backends!(
+    exchanges_written_at_once_all_land_in_order,
+    |db: TestDatabase| async move {
+        // Many questions answered at once in one conversation (two tabs, an API client
+        // and the web app): none is refused as "database is locked", none shares a place.
+        let store = db.store().await;
+        let ada = store.create_user(user("ada@example.org")).await.unwrap();
+        let chat = store
+            .create_conversation(ada.id, "Travel", &[])
+            .await
+            .unwrap();
+        let writers = (0..8).map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..5 {
+                    store
+                        .add_exchange(chat.id, &format!("q{w}.{i}"), "a", serde_json::json!({}))
+                        .await
+                        .unwrap_or_else(|e| panic!("writer {w}, exchange {i}: {e}"));
+                }
+            })
+        });
+        for writer in writers.collect::<Vec<_>>() {
+            writer.await.unwrap();
+        }
+        let messages = store.messages_of(chat.id).await.unwrap();
+        let positions: Vec<i32> = messages.iter().map(|m| m.position).collect();
+        assert_eq!(positions, (0..80).collect::<Vec<_>>());
+        for pair in messages.chunks(2) {
+            assert_eq!(
+                (pair[0].role.as_str(), pair[1].role.as_str()),
+                ("user", "assistant")
+            );
+        }
+    }
+);

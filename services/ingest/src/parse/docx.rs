@@ -6,18 +6,39 @@ use quick_xml::{Reader, XmlVersion};
 
 use super::normalise;
 
+/// The most `word/document.xml` may unpack to: a thousand-page report's is a few tens of
+/// MB; this much text held as a string and its chunks stays well within a server's memory.
+const MAX_UNPACKED_BYTES: u64 = 256 << 20;
+/// Word's XML packs some 10:1; a zip bomb's repeated bytes pack 1000:1.
+const MAX_RATIO: u64 = 100;
+/// Below this, any ratio is fine: a short document of repeated markup may pack very well.
+const RATIO_FREE_BYTES: u64 = 4 << 20;
+
 /// The body text of a Word document (`word/document.xml`): one paragraph per block,
 /// paragraphs styled `Heading N` or `Title` kept as headings. Word documents have no fixed
-/// pages, so everything is page 1.
+/// pages, so everything is page 1. An archive that unpacks to far more than it holds (a
+/// zip bomb) is refused before it is unpacked, or as soon as it passes the limit.
 pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| ParseError::Malformed(format!("not a readable .docx archive ({e})")))?;
-    let mut xml = String::new();
-    archive
+    let entry = archive
         .by_name("word/document.xml")
-        .map_err(|_| ParseError::Malformed("the .docx has no word/document.xml".into()))?
-        .read_to_string(&mut xml)
+        .map_err(|_| ParseError::Malformed("the .docx has no word/document.xml".into()))?;
+    let limit = unpacked_limit(entry.compressed_size());
+    // The declared size may lie; reading stops one byte past the limit either way.
+    if entry.size() > limit {
+        return Err(zip_bomb(limit));
+    }
+    let mut xml = Vec::new();
+    entry
+        .take(limit + 1)
+        .read_to_end(&mut xml)
         .map_err(|e| ParseError::Malformed(format!("cannot read word/document.xml ({e})")))?;
+    if xml.len() as u64 > limit {
+        return Err(zip_bomb(limit));
+    }
+    let xml = String::from_utf8(xml)
+        .map_err(|_| ParseError::Malformed("word/document.xml is not UTF-8".into()))?;
 
     let mut reader = Reader::from_str(&xml);
     let mut text = String::new();
@@ -93,6 +114,24 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
     })
 }
 
+/// How far an entry of `packed` bytes may unpack.
+fn unpacked_limit(packed: u64) -> u64 {
+    packed
+        .saturating_mul(MAX_RATIO)
+        .clamp(RATIO_FREE_BYTES, MAX_UNPACKED_BYTES)
+}
+
+fn zip_bomb(limit: u64) -> ParseError {
+    let how_far = if limit == MAX_UNPACKED_BYTES {
+        format!("more than {} MB", limit >> 20)
+    } else {
+        format!("over {MAX_RATIO} times its size")
+    };
+    ParseError::TooLarge(format!(
+        "the DOCX unpacks to {how_far}; it looks like a zip bomb"
+    ))
+}
+
 fn heading_level(style: &str) -> Option<u8> {
     let lower = style.to_ascii_lowercase().replace(' ', "");
     if lower == "title" {
@@ -142,6 +181,18 @@ mod tests {
                 text: "Travel".into(),
                 offset: 0
             }]
+        );
+    }
+
+    #[test]
+    fn the_unpacked_limit_follows_the_packed_size_within_bounds() {
+        assert_eq!(unpacked_limit(1 << 10), RATIO_FREE_BYTES);
+        assert_eq!(unpacked_limit(1 << 20), 100 << 20);
+        assert_eq!(unpacked_limit(10 << 20), MAX_UNPACKED_BYTES);
+        assert_eq!(unpacked_limit(u64::MAX), MAX_UNPACKED_BYTES);
+        assert_eq!(
+            zip_bomb(MAX_UNPACKED_BYTES).to_string(),
+            "the DOCX unpacks to more than 256 MB; it looks like a zip bomb"
         );
     }
 

@@ -1,7 +1,8 @@
 //! Parsing and chunking real documents: the development PDFs (fetched by
 //! `scripts/fetch-dev-qa.sh`) with both PDF backends, checked against the page and quote of
-//! each question in `tests/data/dev-qa/qa.jsonl`; and chunker properties with the real
-//! embedding model's tokenizer.
+//! each question in `tests/data/dev-qa/qa.jsonl`; chunker properties with the real
+//! embedding model's tokenizer; and hostile files, which fail their own document with a
+//! reason or are read, never the process.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -346,4 +347,63 @@ fn hard_pdfs_fail_with_reasons_or_are_read() {
         reason,
         "no extractable text; the document looks scanned and OCR is not enabled"
     );
+}
+
+/// A zip bomb gives itself away by how far it unpacks per byte it holds: it is refused from
+/// the archive's directory, before anything is unpacked. (32 MB here packs to tens of KB; a
+/// real bomb's gigabytes pack the same way.)
+#[test]
+fn a_docx_zip_bomb_is_refused_before_it_is_unpacked() {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut buf);
+    zip.start_file(
+        "word/document.xml",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    zip.write_all(br#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>"#)
+        .unwrap();
+    // Written a megabyte at a time, so the test never holds the unpacked text.
+    let paragraph = "<w:p><w:r><w:t>All work and no play.</w:t></w:r></w:p>";
+    let megabyte = paragraph.repeat((1 << 20) / paragraph.len());
+    for _ in 0..32 {
+        zip.write_all(megabyte.as_bytes()).unwrap();
+    }
+    zip.write_all(b"</w:body></w:document>").unwrap();
+    zip.finish().unwrap();
+    let bytes = buf.into_inner();
+
+    let started = std::time::Instant::now();
+    let refused = Parsers::default().parse(&bytes, MediaType::Docx.mime());
+    assert_eq!(
+        refused,
+        Err(lectern_core::ParseError::TooLarge(
+            "the DOCX unpacks to over 100 times its size; it looks like a zip bomb".into()
+        )),
+        "{} KB packed",
+        bytes.len() >> 10
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "refused without unpacking, not after: {:?}",
+        started.elapsed()
+    );
+}
+
+/// Tags nested 100,000 deep, read on a thread with the 2 MiB stack of tokio's blocking
+/// threads (where ingest parses): a walk that recursed per level would overflow it and
+/// abort the whole process.
+#[test]
+fn html_nested_100000_deep_is_read_on_a_small_stack() {
+    // `<span>`, not `<div>`: at each `<div>` the HTML parser searches the whole stack of
+    // open elements for a `<p>` to close, so 100,000 of them take quadratic time to parse.
+    let page = format!("<p>Top.</p>{}Deep down.", "<span>".repeat(100_000));
+    let parsed = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || Parsers::default().parse(page.as_bytes(), MediaType::Html.mime()))
+        .unwrap()
+        .join()
+        .expect("the parser thread finished");
+    assert_eq!(parsed.unwrap().text, "Top.\n\nDeep down.");
 }

@@ -24,7 +24,7 @@ async fn env(db: TestDatabase) -> Env {
     let data = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
     settings.data_dir = data.path().to_owned();
-    settings.database.url = Some(db.url.clone());
+    settings.database.url = Some(db.url.clone().into());
     let model = lectern_embed::testing::default_options();
     settings.embedding.model_dir = model.model_dir;
     settings.embedding.ort_dylib = model.ort_dylib;
