@@ -122,10 +122,11 @@ pub async fn qa(
                 )
                 .await?
         } else {
+            let evidence = lectern_query::answer::evidence_of(&item.question, &retrieved);
             Answer {
-                abstained: retrieved.best_similarity < answerer.settings.abstain_below,
+                abstained: answerer.evidently_absent(&item.question, &retrieved, &evidence),
                 search_query: item.question.clone(),
-                evidence: lectern_query::answer::evidence_of(&item.question, &retrieved),
+                evidence,
                 timings: Timings {
                     retrieval_ms,
                     total_ms: retrieval_ms,

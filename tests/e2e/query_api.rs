@@ -676,4 +676,105 @@ async fn openai_endpoints_answer_errors_in_openais_shape() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "invalid_input", "{body}");
+
+    // Bounds: a body too large is refused before it is read whole; too many messages or
+    // too long a question are refused with the limit.
+    let (status, body) = call(
+        &app,
+        &key,
+        Method::POST,
+        "/v1/answer",
+        Some(json!({"question": "x".repeat(100_000)})),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["code"], "too_large", "{body}");
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": "hi"}))
+        .collect();
+    let (status, body) = call(
+        &app,
+        &key,
+        Method::POST,
+        "/v1/chat/completions",
+        Some(json!({"model": "lectern", "messages": many})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        error_of(&body).1.unwrap().contains("at most 100 messages"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &app,
+        &key,
+        Method::POST,
+        "/v1/chat/completions",
+        Some(json!({"model": "lectern", "messages": [{"role": "user", "content": "why ".repeat(2_000)}]})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        error_of(&body).1.unwrap().contains("4000 characters"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_over_its_rate_is_told_when_to_come_back() {
+    // Behind a trusted proxy (this test), each client's address is its own.
+    let app = spawn_app_with(|s| {
+        s.server.rate_limit_per_minute = 6;
+        s.server.rate_limit_burst = 3;
+        s.web.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let (_, ada) = app.user_with_key("ada@example.org").await;
+    let (_, bob) = app.user_with_key("bob@example.org").await;
+    let get = |path: &'static str, key: String, from: &'static str| {
+        app.request(Method::GET, path, &key)
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    for _ in 0..3 {
+        let res = get("/v1/workspaces", ada.clone(), "192.0.2.1")
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // The fourth at once is over Ada's burst: refused before any work, with when to retry.
+    let res = get("/v1/workspaces", ada.clone(), "192.0.2.1")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=11).contains(&retry), "{retry}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "busy", "{body}");
+    // The OpenAI-compatible routes refuse in OpenAI's shape.
+    let res = get("/v1/models", ada.clone(), "192.0.2.1").await.unwrap();
+    assert_eq!(res.status(), 429);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    // Made-up keys from the same address buy no more room.
+    let res = get("/v1/workspaces", "made-up".into(), "192.0.2.1")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    // Bob, elsewhere, has his own quota; the app's own files have none (nor the probes,
+    // which the serve test counts, so they are not called here).
+    let res = get("/v1/workspaces", bob.clone(), "192.0.2.2")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    for _ in 0..5 {
+        let res = get("/static/app.css", ada.clone(), "192.0.2.1")
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
 }

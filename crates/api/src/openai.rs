@@ -64,7 +64,7 @@ impl OpenAiErrorBody {
             "unauthenticated" => "authentication_error",
             "forbidden" => "permission_error",
             "not_found" => "not_found_error",
-            "rate_limited" => "rate_limit_error",
+            "busy" | "rate_limited" => "rate_limit_error",
             _ => "server_error",
         };
         Self {

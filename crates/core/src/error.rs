@@ -24,6 +24,10 @@ pub enum Error {
     /// Known caller, not allowed this action (e.g. a viewer uploading).
     #[error("{0}")]
     Forbidden(String),
+    /// Too much work queued right now (a full generation queue, a rate limit): try again
+    /// after `retry_after` seconds.
+    #[error("{message}")]
+    Busy { message: String, retry_after: u64 },
     #[error("{message}")]
     Unavailable {
         message: String,
@@ -62,7 +66,15 @@ impl Error {
 
     /// Whether retrying the same operation later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { .. } | Self::Busy { .. })
+    }
+
+    /// Seconds after which a busy service may take the call again.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Busy { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
     }
 
     /// A stable machine-readable code for API bodies and metrics.
@@ -73,6 +85,7 @@ impl Error {
             Self::Conflict(_) => "conflict",
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
+            Self::Busy { .. } => "busy",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal { .. } => "internal",
         }
@@ -87,6 +100,10 @@ impl Error {
             "conflict" => Self::Conflict(message),
             "unauthenticated" => Self::Unauthenticated(message),
             "forbidden" => Self::Forbidden(message),
+            "busy" => Self::Busy {
+                message,
+                retry_after: 5,
+            },
             "unavailable" => Self::Unavailable {
                 message,
                 source: None,
@@ -113,6 +130,10 @@ mod tests {
             Error::Forbidden("e".into()),
             Error::unavailable("f", "down"),
             Error::internal_msg("g"),
+            Error::Busy {
+                message: "h".into(),
+                retry_after: 5,
+            },
         ];
         for e in all {
             let back = Error::from_code(e.code(), e.to_string());

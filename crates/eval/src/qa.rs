@@ -75,6 +75,8 @@ pub struct QaRecord {
     pub coverage: f32,
     /// The answer quotes the documents (the model refused, or was not asked).
     pub extractive: bool,
+    /// What the answer said of itself (sentences left out, why it quotes the passages).
+    pub notice: Option<String>,
     pub prompt_tokens: u32,
     /// Prompt tokens the model had cached (read by an earlier request).
     pub cached_prompt_tokens: u32,
@@ -141,6 +143,7 @@ pub fn record(item: &QaItem, top: &[Passage], best_similarity: f32, answer: &Ans
         best_similarity,
         coverage: answer.evidence.coverage,
         extractive: answer.extractive,
+        notice: answer.notice.clone(),
         prompt_tokens: answer.timings.prompt_tokens,
         cached_prompt_tokens: answer.timings.cached_prompt_tokens,
         answer: answer.answer.clone(),
@@ -282,6 +285,7 @@ mod tests {
             best_similarity: 0.5,
             coverage: 0.5,
             extractive: false,
+            notice: None,
             prompt_tokens: 100,
             cached_prompt_tokens: 40,
             answer: String::new(),

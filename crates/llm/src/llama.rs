@@ -17,6 +17,7 @@
 use std::cmp::Reverse;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,8 @@ pub struct LlamaOptions {
     pub gpu_layers: u32,
     /// Which GPU holds the model when there are several.
     pub main_gpu: i32,
+    /// Requests that may wait for a free sequence; more are refused as busy at once.
+    pub queue_limit: u32,
 }
 
 impl LlamaOptions {
@@ -63,6 +66,7 @@ impl LlamaOptions {
             batch_size: 512,
             gpu_layers: 0,
             main_gpu: 0,
+            queue_limit: 16,
         }
     }
 }
@@ -133,6 +137,8 @@ pub fn defuse_special(text: &str) -> String {
 }
 
 struct Job {
+    /// Holds one place in the queue until the engine takes the job.
+    place: Option<QueuePlace>,
     tokens: Vec<LlamaToken>,
     max_tokens: u32,
     temperature: f32,
@@ -142,12 +148,38 @@ struct Job {
     done: oneshot::Sender<Result<GenerationStats>>,
 }
 
+/// A place in the engine's queue, given back when dropped (taken by the engine, or the
+/// request refused).
+struct QueuePlace(Arc<AtomicU32>);
+
+impl QueuePlace {
+    /// A place if fewer than `limit` requests wait.
+    fn take(waiting: &Arc<AtomicU32>, limit: u32) -> Option<Self> {
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(waiting.clone()))
+    }
+}
+
+impl Drop for QueuePlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// A GGUF model loaded once and shared by every request of the process.
 pub struct LlamaEngine {
     model: Arc<LlamaModel>,
     template: LlamaChatTemplate,
     info: ModelInfo,
     queue: std::sync::mpsc::Sender<Job>,
+    /// Requests queued and not yet taken by the engine.
+    waiting: Arc<AtomicU32>,
+    queue_limit: u32,
+    parallel: u32,
 }
 
 impl LlamaEngine {
@@ -239,25 +271,50 @@ impl LlamaEngine {
             template,
             info: ModelInfo { id, context_length },
             queue,
+            waiting: Arc::new(AtomicU32::new(0)),
+            queue_limit: options.queue_limit,
+            parallel: options.parallel,
         })
+    }
+
+    /// Requests waiting for a free sequence now.
+    pub fn queued(&self) -> u32 {
+        self.waiting.load(Ordering::Acquire)
     }
 
     /// The chat rendered with the model's own template, ending with the assistant's turn.
     pub fn render(&self, messages: &[ChatMessage]) -> Result<String> {
-        let chat = messages
-            .iter()
-            .map(|m| LlamaChatMessage::new(m.role.as_str().into(), defuse_special(&m.content)))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Invalid(format!("a message cannot be sent to the model: {e}")))?;
-        self.model
-            .apply_chat_template(&self.template, &chat, true)
-            .map_err(|e| Error::internal("cannot apply the chat template", e))
+        render(&self.model, &self.template, messages)
     }
 
-    fn tokenize(&self, messages: &[ChatMessage]) -> Result<Vec<LlamaToken>> {
-        let prompt = self.render(messages)?;
-        Ok(self.model.vocab().tokenize(prompt.as_bytes(), true, true))
+    /// The prompt's tokens, worked out on the blocking pool: a long history takes
+    /// milliseconds, which an async thread serving other requests must not spend.
+    async fn tokenize(&self, messages: &[ChatMessage]) -> Result<Vec<LlamaToken>> {
+        let model = self.model.clone();
+        let template = self.template.clone();
+        let messages = messages.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let prompt = render(&model, &template, &messages)?;
+            Ok(model.vocab().tokenize(prompt.as_bytes(), true, true))
+        })
+        .await
+        .map_err(|e| Error::internal("tokenizing the prompt failed", e))?
     }
+}
+
+fn render(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    messages: &[ChatMessage],
+) -> Result<String> {
+    let chat = messages
+        .iter()
+        .map(|m| LlamaChatMessage::new(m.role.as_str().into(), defuse_special(&m.content)))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Invalid(format!("a message cannot be sent to the model: {e}")))?;
+    model
+        .apply_chat_template(template, &chat, true)
+        .map_err(|e| Error::internal("cannot apply the chat template", e))
 }
 
 #[async_trait]
@@ -267,7 +324,7 @@ impl Generator for LlamaEngine {
     }
 
     async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<u32> {
-        Ok(self.tokenize(messages)?.len() as u32)
+        Ok(self.tokenize(messages).await?.len() as u32)
     }
 
     async fn generate(
@@ -276,7 +333,15 @@ impl Generator for LlamaEngine {
         tokens: mpsc::UnboundedSender<String>,
     ) -> Result<GenerationStats> {
         let started = Instant::now();
-        let prompt = self.tokenize(&request.messages)?;
+        let place =
+            QueuePlace::take(&self.waiting, self.queue_limit).ok_or_else(|| Error::Busy {
+                message: format!(
+                    "the language model is busy: {} questions are being answered and {} wait",
+                    self.parallel, self.queue_limit
+                ),
+                retry_after: 5,
+            })?;
+        let prompt = self.tokenize(&request.messages).await?;
         if prompt.len() as u32 >= self.info.context_length {
             return Err(Error::Invalid(format!(
                 "the prompt takes {} tokens, more than the model's context of {}",
@@ -287,6 +352,7 @@ impl Generator for LlamaEngine {
         let (done, result) = oneshot::channel();
         self.queue
             .send(Job {
+                place: Some(place),
                 tokens: prompt,
                 max_tokens: request.max_tokens,
                 temperature: request.temperature,
@@ -441,7 +507,7 @@ fn engine_thread(
         // Fill free slots: block for work only when nothing is running.
         let mut block = slots.iter().all(Option::is_none);
         while slots.iter().any(Option::is_none) {
-            let next = if std::mem::take(&mut block) {
+            let mut next = if std::mem::take(&mut block) {
                 match jobs.recv() {
                     Ok(job) => Some(job),
                     Err(_) => return, // the engine was dropped
@@ -449,6 +515,9 @@ fn engine_thread(
             } else {
                 jobs.try_recv().ok()
             };
+            if let Some(job) = next.as_mut() {
+                job.place = None; // out of the queue: room for another
+            }
             match next {
                 // A client that left while queued costs nothing.
                 Some(job) if job.out.is_closed() => {

@@ -137,7 +137,8 @@ pub struct ScriptedGenerator {
 }
 
 impl ScriptedGenerator {
-    /// Replies in order; `Err(message)` makes that call fail as an unavailable model.
+    /// Replies in order; `Err(message)` makes that call fail as an unavailable model, or
+    /// as a busy one when the message starts with "busy".
     pub fn new(context_length: u32, replies: Vec<Result<String, String>>) -> Self {
         Self {
             info: crate::ModelInfo {
@@ -190,7 +191,14 @@ impl crate::Generator for ScriptedGenerator {
         }
         .unwrap_or_else(|| Ok(String::new()));
         let text = reply.map_err(|message| {
-            lectern_core::Error::unavailable(message, std::io::Error::other("scripted failure"))
+            if message.starts_with("busy") {
+                lectern_core::Error::Busy {
+                    message,
+                    retry_after: 5,
+                }
+            } else {
+                lectern_core::Error::unavailable(message, std::io::Error::other("scripted failure"))
+            }
         })?;
         let started = Instant::now();
         let mut completion_tokens = 0;

@@ -147,6 +147,49 @@ async fn a_prompt_start_read_before_is_not_read_again_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_at_once_and_says_when_to_come_back() {
+    let mut options = smollm2_options();
+    options.parallel = 1;
+    options.queue_limit = 1;
+    let engine = std::sync::Arc::new(LlamaEngine::load(&options).unwrap());
+    let start = |question: &'static str, max_tokens: u32| {
+        let engine = engine.clone();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task =
+            tokio::spawn(async move { engine.generate(ask(question, max_tokens), tx).await });
+        (task, rx)
+    };
+    // One answer being written, one waiting for the only sequence...
+    let (first, mut first_rx) = start("Tell me a long story about a dragon.", 200);
+    first_rx.recv().await.expect("the first answer starts");
+    let (second, _second_rx) = start("What is two plus two?", 4);
+    while engine.queued() < 1 {
+        tokio::task::yield_now().await;
+    }
+    // ...so a third is refused at once, as busy, with when to come back.
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = engine
+        .generate(ask("What is the capital of France?", 4), tx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Busy { .. }), "{err}");
+    assert_eq!(err.retry_after(), Some(5));
+    assert!(err.is_transient());
+
+    // The first ends (its client left); the waiting one is answered, and the queue has
+    // room again.
+    drop(first_rx);
+    assert_eq!(
+        first.await.unwrap().unwrap().finish,
+        FinishReason::Cancelled
+    );
+    assert!(second.await.unwrap().is_ok());
+    assert_eq!(engine.queued(), 0);
+    let (_, stats) = run(engine.as_ref(), ask("What is two plus two?", 4)).await;
+    assert!(stats.completion_tokens > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_receiver_cancels_the_generation() {
     let engine = smollm2();
     let (tx, rx) = mpsc::unbounded_channel();

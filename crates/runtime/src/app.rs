@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::http::{ErrorBody, Readiness, common_routes, record_metrics};
+use crate::limit::{RateLimit, rate_limit};
 
 /// A service's routes, mounted into the shared application.
 pub type Configure = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
@@ -27,15 +28,24 @@ impl Application {
         bind: SocketAddr,
         workers: usize,
         readiness: Readiness,
+        limit: Option<RateLimit>,
         services: Vec<Configure>,
     ) -> std::io::Result<Self> {
+        let limit = limit.map(web::Data::new);
         let listener = TcpListener::bind(bind)
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {bind}: {e}")))?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             let readiness = readiness.clone();
             let services = services.clone();
+            let limit = limit.clone();
             App::new()
+                .configure(move |cfg| {
+                    if let Some(limit) = limit {
+                        cfg.app_data(limit);
+                    }
+                })
+                .wrap(from_fn(rate_limit))
                 .wrap(Compress::default())
                 .wrap(from_fn(record_metrics))
                 .wrap(TracingLogger::default())

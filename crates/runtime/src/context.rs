@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::app::{Application, Configure};
 use crate::http::{Readiness, ReadyCheck};
+use crate::limit::RateLimit;
 use crate::{Settings, telemetry};
 
 /// The shared part of one Lectern process. Each service adds the adapters it uses
@@ -75,12 +76,14 @@ impl Context {
         workers: usize,
         services: Vec<Configure>,
     ) -> std::io::Result<Application> {
-        let app = Application::build(
-            self.settings.server.bind,
-            workers,
-            self.readiness(),
-            services,
-        )?;
+        let server = &self.settings.server;
+        let limit = RateLimit::new(
+            server.rate_limit_per_minute,
+            server.rate_limit_burst,
+            self.settings.web.trusted_proxies.clone(),
+            self.service_token.clone(),
+        );
+        let app = Application::build(server.bind, workers, self.readiness(), limit, services)?;
         let host = match self.settings.server.bind.ip() {
             ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),

@@ -59,6 +59,7 @@ pub fn status_of(err: &lectern_core::Error) -> StatusCode {
         Conflict(_) => StatusCode::CONFLICT,
         Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         Forbidden(_) => StatusCode::FORBIDDEN,
+        Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
         Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -111,8 +112,48 @@ impl actix_web::ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, body) = public_error(&self.0);
-        HttpResponse::build(status).json(body)
+        error_response(&self.0, status).json(body)
     }
+}
+
+/// The start of an error's response: its status, and `Retry-After` when the service is
+/// busy.
+pub fn error_response(
+    err: &lectern_core::Error,
+    status: StatusCode,
+) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::build(status);
+    if let Some(seconds) = err.retry_after() {
+        response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+    }
+    response
+}
+
+/// The body limit of a JSON endpoint, with its refusal in Lectern's error shape: 413
+/// `too_large` for a body over `bytes` (read no further), 400 for one that does not parse.
+pub fn json_limit(bytes: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(bytes)
+        .error_handler(move |err, _req| {
+            use actix_web::error::JsonPayloadError::{Overflow, OverflowKnownLength};
+            let (status, code, message) = match &err {
+                Overflow { .. } | OverflowKnownLength { .. } => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("the request body is larger than {} KiB", bytes >> 10),
+                ),
+                other => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    format!("the request body is not valid JSON for this endpoint: {other}"),
+                ),
+            };
+            let response = HttpResponse::build(status).json(ErrorBody {
+                code: code.into(),
+                message,
+            });
+            actix_web::error::InternalError::from_response(err, response).into()
+        })
 }
 
 /// A Server-Sent Events response whose events (already framed, see `lectern_api::sse`)

@@ -11,12 +11,14 @@
 mod app;
 mod context;
 pub mod http;
+mod limit;
 mod settings;
 pub mod telemetry;
 
 pub use app::{Application, Configure};
 pub use context::{Context, run_service};
 pub use lectern_core::default_cache_dir;
+pub use limit::RateLimit;
 pub use settings::{
     ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings, IngestSettings, LlmSettings,
     LogSettings, OidcSettings, QuerySettings, ServerSettings, Settings, WebSettings,

@@ -129,6 +129,10 @@ pub struct LlmSettings {
     /// Layers offloaded to the GPU (a `cuda` build); 0 runs on the CPU.
     pub gpu_layers: u32,
     pub main_gpu: i32,
+    /// Questions that may wait for the model beyond the `parallel` being answered; more
+    /// are answered from the passages (`/v1/answer`) or refused with 429 and
+    /// `Retry-After` (`/v1/chat/completions`).
+    pub queue_limit: u32,
     /// The OpenAI-compatible server, e.g. `http://gpu-box:8000/v1` (openai backend).
     pub base_url: Option<String>,
     /// The model name the server knows (openai backend).
@@ -154,6 +158,9 @@ pub struct QuerySettings {
     /// Below this dense similarity of the best passage to the question, the answer is
     /// "not found in your documents" without asking the model.
     pub abstain_below: f32,
+    /// Below this share of the question's content words in the best passages (for a
+    /// question with two or more), the answer is "not found" without asking the model.
+    pub abstain_coverage: f32,
     /// A sentence counts as supported by its cited passages at this score (0..1).
     pub support_threshold: f32,
     /// Most sentences of one passage given to the model: each passage is narrowed to its
@@ -205,6 +212,11 @@ pub struct ServerSettings {
     /// process (the embedded shape).
     pub ingest_url: Option<String>,
     pub query_url: Option<String>,
+    /// Requests per minute of one API key, one signed-in person of the web app, or one
+    /// client address otherwise; 0: no limit. Probes and static files do not count.
+    pub rate_limit_per_minute: u32,
+    /// Requests one such caller may send at once before the per-minute pace applies.
+    pub rate_limit_burst: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -268,6 +280,8 @@ impl Default for Settings {
                 service_token: None,
                 ingest_url: None,
                 query_url: None,
+                rate_limit_per_minute: 1200,
+                rate_limit_burst: 300,
             },
             database: DatabaseSettings::default(),
             embedding: EmbeddingSettings {
@@ -311,6 +325,7 @@ impl Default for Settings {
                 batch_size: 512,
                 gpu_layers: 0,
                 main_gpu: 0,
+                queue_limit: 16,
                 base_url: None,
                 model: None,
                 api_key: None,
@@ -323,6 +338,7 @@ impl Default for Settings {
                 sources: 6,
                 duplicate_overlap: 0.8,
                 abstain_below: 0.2,
+                abstain_coverage: 0.5,
                 support_threshold: 0.5,
                 evidence_sentences: 4,
                 per_page: 2,
@@ -516,12 +532,13 @@ impl Settings {
             return invalid("llm.context_length must be at least 512, llm.parallel and llm.max_tokens at least 1".into());
         }
         if !(0.0..=1.0).contains(&self.query.abstain_below)
+            || !(0.0..=1.0).contains(&self.query.abstain_coverage)
             || !(0.0..=1.0).contains(&self.query.support_threshold)
             || !(0.0..=1.0).contains(&self.query.strong_coverage)
             || !(0.0..=1.0).contains(&self.query.strong_similarity)
             || !(0.0..=1.0).contains(&self.query.duplicate_overlap)
         {
-            return invalid("query.abstain_below, query.support_threshold, query.strong_coverage, query.strong_similarity and query.duplicate_overlap are between 0 and 1".into());
+            return invalid("query.abstain_below, query.abstain_coverage, query.support_threshold, query.strong_coverage, query.strong_similarity and query.duplicate_overlap are between 0 and 1".into());
         }
         if self.query.sources == 0 || self.query.candidates < self.query.sources {
             return invalid(

@@ -35,9 +35,20 @@ pub struct Answerer {
     pub settings: QuerySettings,
     pub max_tokens: u32,
     pub temperature: f32,
+    /// A busy model is an error (429 with `Retry-After`) rather than an answer made of the
+    /// passages: for clients that retry, such as the OpenAI-compatible API.
+    pub refuse_when_busy: bool,
 }
 
 impl Answerer {
+    /// This answerer, refusing when the model is busy.
+    pub fn refusing_when_busy(&self) -> Self {
+        Self {
+            refuse_when_busy: true,
+            ..self.clone()
+        }
+    }
+
     pub fn search_options(
         &self,
         limit: usize,
@@ -136,8 +147,7 @@ impl Answerer {
             evidence: evidence_of(&q.text, &retrieved),
             started,
         };
-        if retrieved.passages.is_empty() || retrieved.best_similarity < self.settings.abstain_below
-        {
+        if self.evidently_absent(&q.text, &retrieved, &draft.evidence) {
             let _ = tokens.send(prompt::NOT_FOUND.to_owned());
             return Ok(draft.abstention(retrieved.passages, timings));
         }
@@ -180,9 +190,13 @@ impl Answerer {
         };
         let stats = match llm.generate(request, tx).await {
             Ok(stats) => stats,
-            Err(e) if e.is_transient() => {
+            Err(e) if e.is_transient() && !(self.refuse_when_busy && e.retry_after().is_some()) => {
                 tracing::warn!(error = %e, "the language model is unavailable; answering from the passages");
-                let notice = "The language model is unavailable right now, so this answer is made of the passages that bear most on the question.";
+                let notice = if e.retry_after().is_some() {
+                    "The language model is busy with other questions right now, so this answer is made of the passages that bear most on the question."
+                } else {
+                    "The language model is unavailable right now, so this answer is made of the passages that bear most on the question."
+                };
                 return self
                     .without_model(draft, &retrieved, sources, timings, notice)
                     .await;
@@ -229,6 +243,21 @@ impl Answerer {
         let (answer, _) = cite::clean_markers(&grounded.text, sources.len());
         let sentences = grounded.sentences;
         Ok(draft.answer(answer, sentences, sources, timings, false, notice))
+    }
+
+    /// Whether the documents plainly do not hold the answer, so that no model is asked: no
+    /// passage close enough to the question, or the best passages hold less than
+    /// `query.abstain_coverage` of its content words (a question of two or more).
+    pub fn evidently_absent(
+        &self,
+        question: &str,
+        retrieved: &Retrieved,
+        evidence: &EvidenceScore,
+    ) -> bool {
+        retrieved.passages.is_empty()
+            || retrieved.best_similarity < self.settings.abstain_below
+            || (cite::content_words(question).len() >= 2
+                && evidence.coverage < self.settings.abstain_coverage)
     }
 
     /// Narrows the retrieved passages to the evidence the model reads: at most

@@ -15,7 +15,7 @@ use lectern_auth::Caller;
 use lectern_core::{Error, FinishReason, WorkspaceScope};
 use lectern_llm::ChatMessage;
 use lectern_runtime::Context;
-use lectern_runtime::http::{ApiError, BearerAuth, public_error, sse_response};
+use lectern_runtime::http::{ApiError, BearerAuth, json_limit, public_error, sse_response};
 use serde_json::json;
 use tokio::sync::mpsc;
 use utoipa::OpenApi;
@@ -38,9 +38,18 @@ type Result<T> = std::result::Result<T, ApiError>;
 pub struct ApiDoc;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/search", web::post().to(search))
-        .route("/v1/answer", web::post().to(answer))
-        .route("/v1/conversations", web::get().to(list_conversations))
+    // A question and its options are a few KiB at most.
+    for (path, route) in [
+        ("/v1/search", web::post().to(search)),
+        ("/v1/answer", web::post().to(answer)),
+    ] {
+        cfg.service(
+            web::resource(path)
+                .app_data(json_limit(64 << 10))
+                .route(route),
+        );
+    }
+    cfg.route("/v1/conversations", web::get().to(list_conversations))
         .route("/v1/conversations/{id}", web::get().to(get_conversation))
         .route(
             "/v1/conversations/{id}",

@@ -122,7 +122,9 @@ pub fn sentence_ranges_of(sources: &[Passage]) -> Vec<Quote> {
 }
 
 /// The `k` quotes that bear most on the question (with at least two of its content words
-/// or half of them), best first; `vectors[i]` embeds `quotes[i]`.
+/// or half of them), best first; `vectors[i]` embeds `quotes[i]`. Whole sentences only,
+/// when there are any: a passage cut mid-sentence at a chunk's edge gives fragments that
+/// read as nonsense when quoted alone.
 pub fn best_quotes(
     question_vector: &[f32],
     question_terms: &[String],
@@ -146,8 +148,29 @@ pub fn best_quotes(
             (score, q)
         })
         .collect();
+    if scored.iter().any(|(_, q)| is_whole_sentence(&q.text)) {
+        scored.retain(|(_, q)| is_whole_sentence(&q.text));
+    }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     scored.into_iter().take(k).map(|(_, q)| q.clone()).collect()
+}
+
+/// Whether a sentence is whole: it begins as a sentence begins (not with a small letter
+/// or a mark that continues a sentence, after any list mark; so scripts without case
+/// count) and ends as one ends.
+pub fn is_whole_sentence(text: &str) -> bool {
+    let text = text
+        .trim()
+        .trim_start_matches(['•', '-', '*', '–', '—', ' '])
+        .trim_start();
+    let starts = text
+        .chars()
+        .next()
+        .is_some_and(|c| (c.is_alphanumeric() && !c.is_lowercase()) || "\"'“‘`".contains(c));
+    let ends = text
+        .trim_end_matches(['"', '\'', '”', '’', ')', ']'])
+        .ends_with(['.', '!', '?', ':', ';', '。', '！', '？']);
+    starts && ends
 }
 
 #[cfg(test)]
@@ -238,5 +261,38 @@ mod tests {
         let best = best_quotes(&[1.0], &terms, &quotes, &[vec![1.0], vec![1.0]], 3);
         assert_eq!(best.len(), 1);
         assert_eq!(best[0].source, 1);
+    }
+
+    #[test]
+    fn fragments_cut_at_a_chunks_edge_are_not_quoted_when_whole_sentences_are_there() {
+        let quote = |text: &str| Quote {
+            source: 0,
+            text: text.into(),
+        };
+        let quotes = vec![
+            quote("mode, the annual leave of staff is counted in days."),
+            quote("Annual leave is 30 days for every member of staff."),
+            quote("In two-column mode, annual leave days of staff may contain both a"),
+        ];
+        let terms = crate::cite::content_words("How many days of annual leave do staff get?");
+        let vectors = vec![vec![1.0]; 3];
+        let best = best_quotes(&[1.0], &terms, &quotes, &vectors, 3);
+        assert_eq!(best.len(), 1, "{best:?}");
+        assert!(best[0].text.starts_with("Annual leave is 30"));
+        // With no whole sentence, the fragments are all there is.
+        assert_eq!(
+            best_quotes(&[1.0], &terms, &quotes[..1], &vectors[..1], 3).len(),
+            1
+        );
+
+        assert!(is_whole_sentence("• Use the `set loadpath` command."));
+        assert!(is_whole_sentence("数据文件用分号分隔。"));
+        assert!(!is_whole_sentence("(Scotch) rules around tables."));
+        assert!(!is_whole_sentence(
+            "the figure will be placed in one column."
+        ));
+        assert!(!is_whole_sentence(
+            "In two-column mode, a page may contain both a"
+        ));
     }
 }

@@ -84,6 +84,27 @@ pub struct Grounded {
     pub dropped: usize,
 }
 
+/// A sentence that announces what follows it (ends with a colon, markers aside).
+fn is_lead_in(sentence: &str) -> bool {
+    lectern_api::markers::segments(sentence)
+        .iter()
+        .filter_map(|s| match s {
+            lectern_api::markers::Segment::Text(t) => Some(*t),
+            _ => None,
+        })
+        .collect::<String>()
+        .trim_end()
+        .ends_with(':')
+}
+
+/// A Markdown list item's mark: `-`, `*`, `+`, `•`, or a number with `.` or `)`.
+fn is_list_mark(mark: &str) -> bool {
+    matches!(mark, "-" | "*" | "+" | "•")
+        || mark
+            .strip_suffix(['.', ')'])
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// Leaves out every sentence with a claim that cites no source (after attribution) or
 /// names a term that no source holds; the rest keeps its text, markers and scores.
 pub fn keep_grounded(answer: &str, sentences: Vec<Sentence>, sources: &[Passage]) -> Grounded {
@@ -97,23 +118,53 @@ pub fn keep_grounded(answer: &str, sentences: Vec<Sentence>, sources: &[Passage]
     let mut kept_sentences = Vec::new();
     let (mut kept, mut dropped) = (0, 0);
     let mut at = 0;
-    for mut s in sentences {
-        let claim = content_words(&s.text).len() >= MIN_CLAIM_WORDS;
-        let ungrounded =
-            claim && (s.sources.is_empty() || !missing_terms(&s.text, &sources_lower).is_empty());
-        // What lies between sentences (spaces, list marks, line breaks) is kept.
-        text.extend(&chars[at.min(s.start)..s.start]);
-        at = s.end;
-        if ungrounded {
-            dropped += 1;
-            continue;
-        }
-        kept += usize::from(claim);
+    // A list mark the splitter made a sentence of ("1."), held until the item after it
+    // is kept (then it is written) or left out (then it goes too: no empty items).
+    let mut mark: Option<(String, Sentence)> = None;
+    let mut keep = |text: &mut String, gap: &str, mut s: Sentence| {
+        text.push_str(gap);
         let start = text.chars().count();
         text.extend(&chars[s.start..s.end]);
         s.end = start + (s.end - s.start);
         s.start = start;
         kept_sentences.push(s);
+    };
+    for s in sentences {
+        let claim = content_words(&s.text).len() >= MIN_CLAIM_WORDS;
+        let ungrounded =
+            claim && (s.sources.is_empty() || !missing_terms(&s.text, &sources_lower).is_empty());
+        // What lies between sentences (spaces, line breaks) is kept.
+        let gap: String = chars[at.min(s.start)..s.start].iter().collect();
+        at = s.end;
+        if !claim && is_list_mark(s.text.trim()) {
+            if let Some((gap, held)) = mark.replace((gap, s)) {
+                keep(&mut text, &gap, held);
+            }
+            continue;
+        }
+        if ungrounded {
+            match mark.take() {
+                Some((before_mark, _)) => text.push_str(&before_mark),
+                None => {
+                    // A mark written into the gap ("- ") goes with its item too.
+                    let line = gap.rfind('\n').map_or(0, |i| i + 1);
+                    let inline_mark = is_list_mark(gap[line..].trim());
+                    text.push_str(if inline_mark { &gap[..line] } else { &gap });
+                }
+            }
+            dropped += 1;
+            continue;
+        }
+        if let Some((before_mark, held)) = mark.take() {
+            keep(&mut text, &before_mark, held);
+        }
+        // A lead-in ("To do it, follow these steps:") is kept as text but is no answer by
+        // itself: a draft whose steps were all left out is not an answer.
+        kept += usize::from(claim && !is_lead_in(&s.text));
+        keep(&mut text, &gap, s);
+    }
+    if let Some((before_mark, held)) = mark.take() {
+        keep(&mut text, &before_mark, held);
     }
     text.extend(&chars[at.min(chars.len())..]);
     // Spans stay true after trimming only if nothing before the first sentence is cut.
@@ -149,10 +200,10 @@ mod tests {
         assert!(key_terms("Use the default settings.").is_empty());
     }
 
-    #[test]
-    fn ungrounded_sentences_are_left_out_and_spans_stay_true() {
+    /// One passage, about the GNUTERM variable.
+    fn gnuterm_source() -> Passage {
         use lectern_core::{PageRange, Span};
-        let source = Passage {
+        Passage {
             chunk_id: uuid::Uuid::nil(),
             workspace_id: uuid::Uuid::nil(),
             document_id: uuid::Uuid::nil(),
@@ -163,7 +214,12 @@ mod tests {
             span: Span { start: 0, end: 10 },
             text: "The GNUTERM variable selects the terminal at start-up.".into(),
             score: 1.0,
-        };
+        }
+    }
+
+    #[test]
+    fn ungrounded_sentences_are_left_out_and_spans_stay_true() {
+        let source = gnuterm_source();
         let answer = "Homebrew installs gnuplot on macOS quickly [1]. The GNUTERM variable selects the terminal [1]. It is a great and useful tool overall.";
         let sentences = crate::cite::split_sentences(answer);
         let g = keep_grounded(answer, sentences, &[source]);
@@ -173,6 +229,27 @@ mod tests {
             let on_text: String = g.text.chars().skip(s.start).take(s.end - s.start).collect();
             assert_eq!(on_text, s.text);
         }
+    }
+
+    #[test]
+    fn a_left_out_list_item_takes_its_mark_with_it() {
+        let source = gnuterm_source();
+        let answer = "Steps:\n1. Install Homebrew on macOS first.\n2. The GNUTERM variable selects the terminal [1].\n- Then run brew install gnuplot today.";
+        let sentences = crate::cite::split_sentences(answer);
+        let g = keep_grounded(answer, sentences, &[source]);
+        assert_eq!(g.dropped, 2, "{g:?}");
+        assert_eq!(
+            g.text,
+            "Steps:\n\n2. The GNUTERM variable selects the terminal [1]."
+        );
+        for s in &g.sentences {
+            let on_text: String = g.text.chars().skip(s.start).take(s.end - s.start).collect();
+            assert_eq!(on_text, s.text);
+        }
+        assert!(is_list_mark("1.") && is_list_mark("12)") && is_list_mark("-"));
+        assert!(is_lead_in("To use it, follow these steps: [4]"));
+        assert!(!is_lead_in("Use the eqsecnum option [1]."));
+        assert!(!is_list_mark("") && !is_list_mark("e.g.") && !is_list_mark("."));
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub fn answerer(
         settings: ctx.settings.query.clone(),
         max_tokens: ctx.settings.llm.max_tokens,
         temperature: ctx.settings.llm.temperature,
+        refuse_when_busy: false,
     }
 }
 
@@ -70,6 +71,7 @@ pub fn open_llm(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Generator>
         batch_size: l.batch_size,
         gpu_layers: l.gpu_layers,
         main_gpu: l.main_gpu,
+        queue_limit: l.queue_limit,
     };
     Ok(Some(Arc::new(lectern_llm::LlamaEngine::load(&options)?)))
 }

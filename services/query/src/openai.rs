@@ -14,7 +14,7 @@ use lectern_auth::Caller;
 use lectern_core::{Error, FinishReason, WorkspaceScope};
 use lectern_llm::{ChatMessage, ChatRole};
 use lectern_runtime::Context;
-use lectern_runtime::http::{ApiError, public_error, sse_response};
+use lectern_runtime::http::{ApiError, error_response, json_limit, public_error, sse_response};
 use serde_json::json;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -25,9 +25,21 @@ use crate::api::audit_question;
 /// The model name every caller may use for all of their workspaces.
 pub const ALL_WORKSPACES_MODEL: &str = "lectern";
 
+/// Most messages in one request, and most characters of a question: one request cannot
+/// ask for unbounded work.
+const MAX_MESSAGES: usize = 100;
+const MAX_QUESTION_CHARS: usize = 4_000;
+/// Of the history, the latest turns within this many characters go to the model.
+const MAX_HISTORY_CHARS: usize = 12_000;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/chat/completions", web::post().to(chat_completions))
-        .route("/v1/models", web::get().to(models));
+    // At most MAX_MESSAGES messages, each with a question's length or an answer's.
+    cfg.service(
+        web::resource("/v1/chat/completions")
+            .app_data(json_limit(1 << 20))
+            .route(web::post().to(chat_completions)),
+    )
+    .route("/v1/models", web::get().to(models));
 }
 
 /// An error answered in OpenAI's shape, with Lectern's status and message rule.
@@ -64,7 +76,7 @@ impl ResponseError for OpenAiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, body) = self.body();
-        HttpResponse::build(status).json(body)
+        error_response(&self.0, status).json(body)
     }
 }
 
@@ -99,7 +111,13 @@ pub(crate) async fn chat_completions(
 ) -> Result<HttpResponse> {
     let caller = caller?;
     let body = body?.into_inner();
-    let scope = scope_for_model(&ctx, &caller, &body.model).await?;
+    if body.messages.len() > MAX_MESSAGES {
+        return Err(Error::Invalid(format!(
+            "a request holds at most {MAX_MESSAGES} messages; this one has {}",
+            body.messages.len()
+        ))
+        .into());
+    }
     let mut turns: Vec<ChatMessage> = body
         .messages
         .iter()
@@ -120,6 +138,14 @@ pub(crate) async fn chat_completions(
             );
         }
     };
+    if question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(Error::Invalid(format!(
+            "the question is longer than {MAX_QUESTION_CHARS} characters; ask a shorter one"
+        ))
+        .into());
+    }
+    let turns = latest_turns(turns, MAX_HISTORY_CHARS);
+    let scope = scope_for_model(&ctx, &caller, &body.model).await?;
     audit_question(&ctx, &caller, &scope).await;
     let q = Question {
         text: question,
@@ -132,7 +158,7 @@ pub(crate) async fn chat_completions(
     let model = body.model.clone();
     if !body.stream {
         let (tx, _rx) = mpsc::unbounded_channel();
-        let a = answerer.answer(q, tx).await?;
+        let a = answerer.refusing_when_busy().answer(q, tx).await?;
         return Ok(HttpResponse::Ok().json(json!({
             "id": id,
             "object": "chat.completion",
@@ -181,7 +207,7 @@ pub(crate) async fn chat_completions(
     });
     let answerer = answerer.into_inner();
     tokio::spawn(async move {
-        let result = answerer.answer(q, tokens).await;
+        let result = answerer.refusing_when_busy().answer(q, tokens).await;
         let _ = forward.await;
         let last = match result {
             Ok(a) => {
@@ -219,6 +245,23 @@ pub(crate) async fn models(
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
 }
 
+/// The latest turns whose text fits in `chars` characters, oldest first.
+fn latest_turns(turns: Vec<ChatMessage>, chars: usize) -> Vec<ChatMessage> {
+    let mut left = chars;
+    let mut kept: Vec<ChatMessage> = turns
+        .into_iter()
+        .rev()
+        .take_while(|m| {
+            let n = m.content.chars().count();
+            let fits = n <= left;
+            left = left.saturating_sub(n);
+            fits
+        })
+        .collect();
+    kept.reverse();
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +292,32 @@ mod tests {
         assert_eq!(body.error.kind, "authentication_error");
         let json = serde_json::to_value(&body).unwrap();
         assert!(json["error"]["type"].is_string() && json["error"].get("param").is_some());
+
+        // A busy model: 429, OpenAI's rate-limit type, and when to come back.
+        let busy = OpenAiError(Error::Busy {
+            message: "the language model is busy".into(),
+            retry_after: 7,
+        });
+        let response = busy.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "7"
+        );
+        assert_eq!(busy.body().1.error.kind, "rate_limit_error");
+    }
+
+    #[test]
+    fn only_the_latest_turns_that_fit_are_kept() {
+        let turn = |n: usize| ChatMessage::new(ChatRole::User, "x".repeat(n));
+        let kept = latest_turns(vec![turn(5), turn(4), turn(3), turn(2)], 9);
+        let sizes: Vec<usize> = kept.iter().map(|m| m.content.len()).collect();
+        assert_eq!(sizes, [4, 3, 2], "the oldest turn does not fit");
+        assert!(latest_turns(vec![turn(10)], 9).is_empty());
     }
 }

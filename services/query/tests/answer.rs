@@ -89,6 +89,7 @@ async fn fixture(texts: &[&str], llm: Option<ScriptedGenerator>) -> Fixture {
         settings: settings.query.clone(),
         max_tokens: 64,
         temperature: 0.0,
+        refuse_when_busy: false,
     };
     Fixture {
         answerer,
@@ -179,10 +180,15 @@ async fn a_refusal_abstains_on_weak_evidence_but_quotes_strong_evidence() {
     )
     .await;
     weak.answerer.settings.abstain_below = 0.05;
-    let a = weak
-        .ask("Is parental leave paid for staff at the company?", vec![])
-        .await
-        .unwrap();
+    let question = "Is parental leave paid for staff at the company?";
+    // Less than half of the question's words are in the passages: "not found", and the
+    // model is not even asked.
+    let a = weak.ask(question, vec![]).await.unwrap();
+    assert!(a.abstained && a.evidence.coverage < 0.5, "{a:?}");
+    assert!(weak.requests().is_empty(), "the model was not asked");
+    // Asked all the same, its refusal stands.
+    weak.answerer.settings.abstain_coverage = 0.0;
+    let a = weak.ask(question, vec![]).await.unwrap();
     assert_eq!(weak.requests().len(), 1, "the model was asked");
     assert!(a.abstained && !a.extractive, "{a:?}");
     assert!(!a.passages.is_empty(), "it shows where one may look");
@@ -420,6 +426,28 @@ async fn a_context_too_small_for_any_source_abstains() {
 }
 
 #[tokio::test]
+async fn a_draft_left_with_only_its_lead_in_is_not_an_answer() {
+    // Every step names what no passage holds; what would remain announces nothing.
+    let f = fixture(
+        &[LEAVE, PARKING],
+        Some(ScriptedGenerator::answering(
+            "To book your leave, follow these steps: [1]\n\n1. Open Workday on your laptop today.\n2. Submit the Workday absence form to HR now.",
+        )),
+    )
+    .await;
+    let a = f
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap();
+    assert!(a.extractive, "{a:?}");
+    assert!(
+        !a.answer.contains("Workday") && !a.answer.contains("steps"),
+        "{}",
+        a.answer
+    );
+}
+
+#[tokio::test]
 async fn without_a_model_or_with_it_down_the_documents_answer_with_a_notice() {
     let f = fixture(&[LEAVE, PARKING], None).await;
     let a = f
@@ -466,4 +494,37 @@ async fn without_a_model_or_with_it_down_the_documents_answer_with_a_notice() {
         a.notice.as_deref().unwrap().contains("unavailable"),
         "{a:?}"
     );
+
+    // A model busy with other questions: the same answer from the passages, said so; a
+    // client that retries (the OpenAI-compatible API) is told to come back instead.
+    let busy = fixture(
+        &[LEAVE, PARKING],
+        Some(ScriptedGenerator::new(
+            4096,
+            vec![Err("busy: 2 answered, 16 wait".into())],
+        )),
+    )
+    .await;
+    let a = busy
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap();
+    assert!(a.extractive && a.answer.contains(LEAVE), "{a:?}");
+    assert!(a.notice.as_deref().unwrap().contains("busy"), "{a:?}");
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let err = busy
+        .answerer
+        .refusing_when_busy()
+        .answer(
+            Question {
+                text: "How many days of annual leave do staff get?".into(),
+                history: vec![],
+                scope: busy.scope.clone(),
+                documents: None,
+            },
+            tx,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(5), "{err}");
 }

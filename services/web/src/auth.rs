@@ -270,8 +270,22 @@ pub fn check_new_password(password: &str, email: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// At most one argon2 computation per core at a time (each takes some 19 MiB and tens of
+/// milliseconds): a flood of sign-ins queues here instead of filling the blocking pool,
+/// whose threads the rest of the app needs.
+async fn argon2_turn() -> tokio::sync::SemaphorePermit<'static> {
+    static TURNS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    TURNS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed")
+}
+
 /// argon2id with the crate's default (OWASP) parameters, off the async threads.
 pub async fn hash_password(password: String) -> Result<String, Error> {
+    let _turn = argon2_turn().await;
     tokio::task::spawn_blocking(move || {
         let salt = new_salt()?;
         Argon2::default()
@@ -286,6 +300,7 @@ pub async fn hash_password(password: String) -> Result<String, Error> {
 /// Whether `password` matches the stored hash (false for accounts without a password).
 /// A missing hash still costs one verification, so timing does not tell which emails exist.
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    let _turn = argon2_turn().await;
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(dummy_hash);
