@@ -335,7 +335,7 @@ impl Default for Settings {
             },
             query: QuerySettings {
                 candidates: 24,
-                sources: 6,
+                sources: 5,
                 duplicate_overlap: 0.8,
                 abstain_below: 0.2,
                 abstain_coverage: 0.5,

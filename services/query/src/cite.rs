@@ -233,12 +233,24 @@ pub fn best_supporting_span(claims: &[&str], passage: &str) -> (usize, usize) {
     (best.1, best.2)
 }
 
-/// A text's sentences (Unicode sentence boundaries): character ranges `[start, end)`,
-/// whitespace trimmed, in order.
+/// A passage's sentences (Unicode sentence boundaries): character ranges `[start, end)`,
+/// whitespace trimmed, in order. A PDF breaks its lines mid-sentence, and Unicode ends a
+/// sentence at every line break, so a single line break is read as a space (the same
+/// length, so the ranges stay ranges of `text`); a blank line still ends a sentence.
 pub fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let joined: String = chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let lone_break =
+                c == '\n' && chars.get(i + 1) != Some(&'\n') && (i == 0 || chars[i - 1] != '\n');
+            if lone_break { ' ' } else { c }
+        })
+        .collect();
     let mut out = Vec::new();
     let mut offset = 0;
-    for piece in text.split_sentence_bounds() {
+    for piece in joined.split_sentence_bounds() {
         let len = piece.chars().count();
         let lead = piece.chars().take_while(|c| c.is_whitespace()).count();
         let trail = piece
@@ -527,6 +539,23 @@ mod tests {
         assert_eq!(
             best_supporting_span(&["Unrelated words"], passage),
             (0, passage.chars().count())
+        );
+    }
+
+    #[test]
+    fn a_pdfs_line_breaks_do_not_end_sentences_but_blank_lines_do() {
+        let text = "Figures are set to the width of the column in\nwhich they are placed. In two-column\nmode, a figure is narrow.\n\nTables\nspan pages.";
+        let got: Vec<String> = sentence_ranges(text)
+            .into_iter()
+            .map(|(a, b)| text.chars().skip(a).take(b - a).collect())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "Figures are set to the width of the column in\nwhich they are placed.",
+                "In two-column\nmode, a figure is narrow.",
+                "Tables\nspan pages.",
+            ]
         );
     }
 
