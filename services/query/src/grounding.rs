@@ -167,6 +167,15 @@ pub fn keep_grounded(answer: &str, sentences: Vec<Sentence>, sources: &[Passage]
         keep(&mut text, &before_mark, held);
     }
     text.extend(&chars[at.min(chars.len())..]);
+    // A lead-in left last ("Here is how:") announces what was left out: it goes too.
+    while kept_sentences.len() > 1
+        && let Some(last) = kept_sentences.last()
+        && is_lead_in(&last.text)
+        && text.chars().skip(last.end).all(char::is_whitespace)
+    {
+        text = text.chars().take(last.start).collect();
+        kept_sentences.pop();
+    }
     // Spans stay true after trimming only if nothing before the first sentence is cut.
     let lead = text.chars().take_while(|c| c.is_whitespace()).count();
     let text: String = text.trim().to_owned();
@@ -250,6 +259,15 @@ mod tests {
         assert!(is_lead_in("To use it, follow these steps: [4]"));
         assert!(!is_lead_in("Use the eqsecnum option [1]."));
         assert!(!is_list_mark("") && !is_list_mark("e.g.") && !is_list_mark("."));
+    }
+
+    #[test]
+    fn a_lead_in_left_last_goes_with_what_it_announced() {
+        let answer = "The GNUTERM variable selects the terminal [1]. Here is how to set it:\n\n1. Install Homebrew on macOS first.";
+        let sentences = crate::cite::split_sentences(answer);
+        let g = keep_grounded(answer, sentences, &[gnuterm_source()]);
+        assert_eq!(g.text, "The GNUTERM variable selects the terminal [1].");
+        assert_eq!(g.sentences.len(), 1, "{g:?}");
     }
 
     #[test]
