@@ -188,18 +188,16 @@ fn unauthenticated(message: &str) -> Error {
 
 /// Resolves the caller of a request against the context's store and service token.
 pub async fn authenticate(ctx: &Context, req: &HttpRequest) -> Result<Caller, Error> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
+    let token = lectern_runtime::http::bearer_token(req.headers()).ok_or_else(|| {
+        if req
+            .headers()
+            .contains_key(actix_web::http::header::AUTHORIZATION)
+        {
+            unauthenticated("the Authorization header must be `Bearer <API key>`")
+        } else {
             unauthenticated("this endpoint needs `Authorization: Bearer <API key>`; create a key with `lectern api-key create`")
-        })?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <API key>`"))?;
+        }
+    })?;
     if let Some(user) = ctx.store.user_for_api_key(token).await? {
         return Ok(Caller { user });
     }

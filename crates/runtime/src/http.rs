@@ -378,6 +378,32 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpA
     client
 }
 
+/// The client's address of a request that came from `peer` with these headers (`None`
+/// without a peer, as in some tests): [`client_ip`] over its `X-Forwarded-For` values.
+pub fn request_client_ip(
+    peer: Option<std::net::SocketAddr>,
+    headers: &actix_web::http::header::HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Some(client_ip(peer?.ip(), &forwarded, trusted))
+}
+
+/// The token of an `Authorization: Bearer <token>` header, trimmed.
+pub fn bearer_token(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    let header = headers
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 /// One `X-Forwarded-For` entry: an address, or an address with a port (`[::1]:80`).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()

@@ -21,7 +21,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use lectern_api::openai::OpenAiErrorBody;
 
-use crate::http::{ErrorBody, IpNet, client_ip};
+use lectern_store::secret_hash;
+
+use crate::http::{ErrorBody, IpNet, bearer_token, request_client_ip};
 
 /// Whose quota a request draws on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -35,7 +37,7 @@ enum Caller {
 pub struct RateLimit {
     limiter: DefaultKeyedRateLimiter<Caller>,
     trusted_proxies: Vec<IpNet>,
-    service_token: String,
+    service_token_hash: String,
     checks: AtomicU64,
 }
 
@@ -54,7 +56,7 @@ impl RateLimit {
                 Quota::per_minute(per_minute).allow_burst(burst),
             ),
             trusted_proxies,
-            service_token,
+            service_token_hash: secret_hash(&service_token),
             checks: AtomicU64::new(0),
         })
     }
@@ -82,35 +84,25 @@ impl RateLimit {
 
     /// The quotas a request draws on.
     fn callers_of(&self, req: &ServiceRequest) -> Vec<Caller> {
-        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let bearer = header(actix_web::http::header::AUTHORIZATION.as_str())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
+        let bearer = bearer_token(req.headers());
         let key = |parts: &dyn Fn(&mut DefaultHasher)| {
             let mut hasher = DefaultHasher::new();
             parts(&mut hasher);
             Caller::Key(hasher.finish())
         };
-        if bearer == Some(self.service_token.as_str()) {
-            let person = header(lectern_api::ACT_AS_HEADER);
+        // Hashes compared, as authentication does: no early exit on the secret's bytes.
+        if bearer.is_some_and(|t| secret_hash(t) == self.service_token_hash) {
+            let person = req
+                .headers()
+                .get(lectern_api::ACT_AS_HEADER)
+                .and_then(|v| v.to_str().ok());
             return vec![key(&|h| ("person", person).hash(h))];
         }
-        let mut callers = Vec::new();
-        if let Some(peer) = req.peer_addr() {
-            let forwarded: Vec<&str> = req
-                .headers()
-                .get_all("x-forwarded-for")
-                .filter_map(|v| v.to_str().ok())
+        let mut callers: Vec<Caller> =
+            request_client_ip(req.peer_addr(), req.headers(), &self.trusted_proxies)
+                .map(Caller::Address)
+                .into_iter()
                 .collect();
-            callers.push(Caller::Address(client_ip(
-                peer.ip(),
-                &forwarded,
-                &self.trusted_proxies,
-            )));
-        }
         if let Some(token) = bearer {
             callers.push(key(&|h| ("key", token).hash(h)));
         }

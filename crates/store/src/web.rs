@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 use uuid::Uuid;
 
 use crate::Store;
-use crate::entity::{audit_event, feedback, membership, session, site_setting, user};
+use crate::entity::{feedback, membership, session, site_setting, user};
 use crate::error::db_error;
 
 /// Site setting: whether anyone may sign up ("true"/"false"; unset follows the config).
@@ -232,22 +232,5 @@ impl Store {
             .await
             .map_err(|e| db_error("save site setting", e))?;
         Ok(())
-    }
-
-    /// How many audit events of `action` about `target` happened since `since` (failed
-    /// sign-ins of one account, for throttling).
-    pub async fn count_audit_since(
-        &self,
-        action: &str,
-        target: &str,
-        since: DateTime<Utc>,
-    ) -> Result<u64> {
-        audit_event::Entity::find()
-            .filter(audit_event::Column::Action.eq(action))
-            .filter(audit_event::Column::Target.eq(target))
-            .filter(audit_event::Column::At.gte(since))
-            .count(&self.db)
-            .await
-            .map_err(|e| db_error("count audit events", e))
     }
 }

@@ -17,17 +17,7 @@ pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 /// The client's address (`None` only for a request without a peer, as in some tests).
 pub fn client_ip(req: &HttpRequest, web: &WebSettings) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    Some(lectern_runtime::http::client_ip(
-        peer,
-        &forwarded,
-        &web.trusted_proxies,
-    ))
+    lectern_runtime::http::request_client_ip(req.peer_addr(), req.headers(), &web.trusted_proxies)
 }
 
 /// Whether people reach Lectern over HTTPS: the public URL says so, this connection is
