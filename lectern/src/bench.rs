@@ -312,6 +312,7 @@ pub async fn retrieval(
                     display_name: None,
                     password_hash: None,
                     is_admin: true,
+                    verified: Some(lectern_store::EmailProof::Administrator),
                 })
                 .await?;
             let (_, key) = ctx.store.create_api_key(user.id, "bench").await?;

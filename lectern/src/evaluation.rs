@@ -9,6 +9,7 @@ use lectern_eval::metrics::RankingScores;
 use lectern_eval::{beir, qa};
 use lectern_query::answer::{Answer, Answerer, Question, Timings};
 use lectern_query::retrieve::{Retriever, SearchOptions};
+use lectern_store::NameScope;
 
 use crate::Local;
 
@@ -19,7 +20,11 @@ pub async fn retrieval(
     workspace: &str,
 ) -> anyhow::Result<beir::RetrievalReport> {
     let data = beir::Dataset::load(dir)?;
-    let ws = match ctx.store.find_workspace_by_name(workspace).await? {
+    let ws = match ctx
+        .store
+        .find_workspace_by_name(NameScope::Operator, workspace)
+        .await?
+    {
         Some(ws) => ws,
         None => ctx.store.create_workspace(workspace, None).await?,
     };

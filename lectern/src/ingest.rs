@@ -8,6 +8,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use lectern::Local;
 use lectern_ingest::pipeline::{Outcome, Submitted};
+use lectern_store::NameScope;
 use serde_json::json;
 
 /// Every regular file under `paths` (folders recursively, hidden entries skipped), sorted.
@@ -69,7 +70,11 @@ pub async fn run(
     let started = Instant::now();
     let files = collect(paths)?;
     let store = &ctx.store;
-    let ws = match store.find_workspace_by_name(workspace).await? {
+    // The operator's own workspace of that name first: one made here, with no owner account.
+    let ws = match store
+        .find_workspace_by_name(NameScope::Operator, workspace)
+        .await?
+    {
         Some(ws) => ws,
         None => store.create_workspace(workspace, None).await?,
     };

@@ -10,6 +10,7 @@ use lectern_runtime::{Settings, telemetry};
 
 mod accounts;
 mod bench;
+mod check;
 mod eval;
 mod ingest;
 mod query;
@@ -82,6 +83,14 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
         question: String,
+    },
+    /// Check that the database and the index agree: every document ready (its chunk rows
+    /// and index points equal), failed with a reason, or waiting for a job; no orphan
+    /// points. Exits 1 and lists the problems otherwise. Stop `lectern serve` first.
+    Check {
+        /// Print one JSON object (totals and problems) instead of the summary.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the configuration in force, after files and environment (secrets hidden).
     Config,
@@ -222,8 +231,13 @@ async fn migrated_store(settings: &Settings) -> anyhow::Result<lectern_store::St
     Ok(store)
 }
 
-#[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // First, before any thread starts: `lectern` is also the worker that parses one file.
+    lectern_ingest::parse::serve_if_worker();
+    actix_web::rt::System::new().block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = load_settings(&cli)?;
     telemetry::init(&settings.log);
@@ -333,6 +347,18 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::ApiKey(command) => {
             accounts::api_key(&migrated_store(&settings).await?, command).await?;
+        }
+        Command::Check { json } => {
+            // A check changes nothing: a schema with pending migrations is refused.
+            let ctx = lectern_runtime::Context::open(settings, false).await?;
+            let search = lectern_search::SearchAdapters::open(&ctx.settings)
+                .await
+                .context("could not open the embedding model or the index")?;
+            let consistent = check::run(&ctx.store, search.index.as_ref(), json).await?;
+            drop((search, ctx));
+            if !consistent {
+                std::process::exit(1);
+            }
         }
         Command::Config => {
             // Every secret setting serialises as "[redacted]"; the database URL is shown

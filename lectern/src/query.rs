@@ -11,8 +11,9 @@ use futures::StreamExt;
 use lectern::Local;
 use lectern_api::query::{Answer, AnswerBody, AnswerEvent, Passage, SearchBody};
 use lectern_api::{Auth, Client};
-use lectern_core::WorkspaceScope;
+use lectern_core::{WorkspaceScope, resolve_workspace_name};
 use lectern_query::answer::Question;
+use lectern_store::NameScope;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -114,12 +115,15 @@ impl Target {
     }
 }
 
+/// The scope of the named workspaces (or ids), as the operator at this machine's command
+/// line names them: any workspace here, those made at the command line first where two
+/// share a name (`lectern_store::NameScope::Operator`).
 pub async fn scope_of(ctx: &Local, workspaces: &[String]) -> anyhow::Result<WorkspaceScope> {
     let mut ids = Vec::new();
     for name in workspaces {
         let ws = ctx
             .store
-            .find_workspace_by_name(name)
+            .find_workspace_by_name(NameScope::Operator, name)
             .await?
             .with_context(|| format!("no workspace named {name:?}; ingest into it first with `lectern ingest --workspace {name:?} PATH`"))?;
         ids.push(ws.id);
@@ -127,16 +131,15 @@ pub async fn scope_of(ctx: &Local, workspaces: &[String]) -> anyhow::Result<Work
     Ok(WorkspaceScope::local_cli(ids)?)
 }
 
-/// The ids of the named workspaces among those the key can read.
+/// The ids of the named workspaces (or ids) among those the key can read; where two share
+/// a name, the key's owner's own ([`resolve_workspace_name`]).
 async fn workspace_ids(client: &Client, names: &[String]) -> anyhow::Result<Vec<Uuid>> {
     let readable = client.workspaces().await?;
     names
         .iter()
-        .map(|name| {
-            readable
-                .iter()
-                .find(|w| &w.name == name)
-                .map(|w| w.id)
+        .map(|name| -> anyhow::Result<Uuid> {
+            let visible = readable.iter().map(|w| (w.id, w.name.as_str(), w.owned));
+            resolve_workspace_name(name, visible)?
                 .with_context(|| format!("no workspace named {name:?} that this API key can read"))
         })
         .collect()

@@ -1,21 +1,7 @@
 //! The `lectern` binary as a user runs it, on the embedded defaults in a temporary data dir.
 
-use std::process::Command;
-
-fn lectern(data_dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lectern"));
-    let model = lectern_embed::testing::default_options();
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .env("LECTERN_EMBED_MODEL_DIR", model.model_dir)
-        .env("LECTERN_ORT_DYLIB", model.ort_dylib)
-        .env("LECTERN_LLM_MODEL", lectern_llm::testing::smollm2_path())
-        .env("LECTERN_LLM__CONTEXT_LENGTH", "2048")
-        .env("LECTERN_LLM__MAX_TOKENS", "64")
-        .env_remove("LECTERN_DATABASE_URL")
-        .env_remove("LECTERN_QDRANT_URL");
-    cmd
-}
+mod common;
+use common::{Served, free_port, lectern, run_ok, wait_ready};
 
 #[test]
 fn ingest_reports_each_file_and_exits_zero_when_some_fail() {
@@ -31,13 +17,7 @@ fn ingest_reports_each_file_and_exits_zero_when_some_fail() {
     std::fs::write(docs.path().join(".hidden.md"), "# skipped").unwrap();
 
     let run = |args: &[&str]| {
-        let out = lectern(data.path()).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        serde_json::from_str::<serde_json::Value>(&run_ok(data.path(), args)).unwrap()
     };
     let folder = docs.path().to_str().unwrap();
     let report = run(&["ingest", "--workspace", "Handbook", "--json", folder]);
@@ -60,6 +40,61 @@ fn ingest_reports_each_file_and_exits_zero_when_some_fail() {
     // Again: nothing changed, nothing to do.
     let again = run(&["ingest", "--workspace", "Handbook", "--json", folder]);
     assert_eq!(again["totals"]["unchanged"], 2, "{again}");
+}
+
+/// Each file is read by a worker process of its own: a reader that crashes or hangs fails
+/// that file with a reason a person understands, and the command (the server, when
+/// serving) goes on to the next file. The faults are made on purpose by the worker.
+#[test]
+fn a_reader_that_crashes_or_hangs_fails_only_its_file() {
+    let data = tempfile::tempdir().unwrap();
+    let docs = tempfile::tempdir().unwrap();
+    let ingest = |file: &str, fault: Option<&str>| {
+        let path = docs.path().join(file);
+        std::fs::write(
+            &path,
+            format!("# {file}\n\nTrains are second class under four hours.\n"),
+        )
+        .unwrap();
+        let mut cmd = lectern(data.path());
+        cmd.env("LECTERN_INGEST__PARSE_TIMEOUT_SECS", "2");
+        if let Some(fault) = fault {
+            cmd.env("LECTERN_TEST_PARSER_FAULT", fault);
+        }
+        let out = cmd
+            .args(["ingest", "--workspace", "Handbook", "--json"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["documents"][0].clone()
+    };
+    let crashed = ingest("crash.md", Some("abort"));
+    assert_eq!(crashed["status"], "failed", "{crashed}");
+    let reason = crashed["error"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the file made the document reader crash (signal 6"),
+        "{reason}"
+    );
+    let hung = ingest("hang.md", Some("hang"));
+    assert_eq!(hung["status"], "failed", "{hung}");
+    assert_eq!(
+        hung["error"],
+        "reading the document took longer than 2 seconds; it may be damaged"
+    );
+    let network = ingest("network.md", Some("socket"));
+    assert_eq!(
+        network["error"],
+        "the file is damaged or truncated: no socket: Permission denied (os error 13)",
+        "a reader has no network"
+    );
+    let fine = ingest("fine.md", None);
+    assert_eq!(fine["status"], "ingested", "{fine}");
 }
 
 #[test]
@@ -93,6 +128,7 @@ fn config_never_prints_secrets() {
         ("LECTERN_WEB_SECRET", web_secret.as_str()),
         ("LECTERN_SERVICE_TOKEN", service_token.as_str()),
         ("LECTERN_WEB__OIDC__CLIENT_SECRET", "oidc-client-secret"),
+        ("LECTERN_WEB__SMTP__PASSWORD", "smtp-password"),
     ];
     let mut cmd = lectern(data.path());
     for (name, secret) in secrets {
@@ -105,6 +141,13 @@ fn config_never_prints_secrets() {
     let out = cmd
         .env("LECTERN_WEB__OIDC__ISSUER", "https://login.example.org")
         .env("LECTERN_WEB__OIDC__CLIENT_ID", "lectern")
+        .env("LECTERN_PUBLIC_URL", "https://lectern.example.org")
+        .env(
+            "LECTERN_WEB__SMTP__URL",
+            "smtp://mail.example.org:587?tls=required",
+        )
+        .env("LECTERN_WEB__SMTP__FROM", "lectern@example.org")
+        .env("LECTERN_WEB__SMTP__USERNAME", "lectern")
         .arg("config")
         .output()
         .unwrap();
@@ -116,6 +159,7 @@ fn config_never_prints_secrets() {
     );
     assert!(text.contains("postgres://lectern:***@db/lectern"), "{text}");
     assert!(text.contains("https://login.example.org"), "{text}");
+    assert!(text.contains("smtp://mail.example.org:587"), "{text}");
     for (name, secret) in secrets {
         assert!(!text.contains(secret), "{name} printed: {text}");
     }
@@ -130,15 +174,7 @@ fn search_and_ask_answer_from_the_workspace_with_sources() {
         "# Annual leave\n\nEmployees are entitled to thirty days of paid annual leave per calendar year.\n\n# Parking\n\nThe staff car park opens at six in the morning.\n",
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = lectern(data.path()).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let run = |args: &[&str]| run_ok(data.path(), args).into_bytes();
     run(&["ingest", "--workspace", "HR", docs.path().to_str().unwrap()]);
 
     let found: serde_json::Value = serde_json::from_slice(&run(&[
@@ -301,28 +337,10 @@ fn users_and_api_keys_are_made_from_the_command_line() {
     assert!(hash.starts_with("$argon2id$"), "{hash}");
 }
 
-/// `lectern serve` in a child process, killed when dropped.
-struct Served(std::process::Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn search_and_ask_through_a_running_server_with_an_api_key() {
     let data = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = lectern(data.path()).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| run_ok(data.path(), args);
     run(&["user", "create", "--email", "ada@example.org"]);
     run(&["user", "create", "--email", "bob@example.org"]);
     let ada = run(&["api-key", "create", "--user", "ada@example.org"])
@@ -332,19 +350,9 @@ fn search_and_ask_through_a_running_server_with_an_api_key() {
         .trim()
         .to_owned();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let _server = Served(
-        lectern(data.path())
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _server = Served::start(data.path(), port, &[]);
 
     // Ada makes a workspace and puts a document in it, over the API.
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -356,17 +364,7 @@ fn search_and_ask_through_a_running_server_with_an_api_key() {
         lectern_api::Auth::ApiKey(ada.clone()),
     );
     rt.block_on(async {
-        let mut ready = false;
-        for _ in 0..240 {
-            if let Ok(r) = http.get(format!("{url}/ready")).send().await
-                && r.status().is_success()
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        assert!(ready, "lectern serve never became ready at {url}");
+        wait_ready(&http, &url).await;
         let ws = client.create_workspace("HR").await.unwrap();
         let texts = lectern_api::ingest::TextUpload {
             documents: vec![lectern_api::ingest::TextDocument {

@@ -11,6 +11,8 @@ mod columns;
 mod m20261128_000001_initial;
 mod m20261129_000001_keys_and_conversations;
 mod m20261130_000001_web;
+mod m20261201_000001_workspace_names_per_owner;
+mod m20261201_000002_email_verification;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -23,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261129_000001_keys_and_conversations::Migration),
             Box::new(m20261130_000001_web::Migration),
+            Box::new(m20261201_000001_workspace_names_per_owner::Migration),
+            Box::new(m20261201_000002_email_verification::Migration),
         ]
     }
 }

@@ -109,7 +109,7 @@ async fn retrieval_evaluation_scores_a_small_real_dataset() {
     let documents = || async {
         let ws = ctx
             .store
-            .find_workspace_by_name("eval")
+            .find_workspace_by_name(lectern_store::NameScope::Operator, "eval")
             .await
             .unwrap()
             .unwrap();

@@ -81,6 +81,7 @@ impl TestApp {
                 display_name: None,
                 password_hash: None,
                 is_admin: false,
+                verified: Some(lectern_store::EmailProof::Administrator),
             })
             .await
             .unwrap();

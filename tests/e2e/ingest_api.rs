@@ -312,6 +312,130 @@ async fn json_text_documents_are_ingested() {
     assert_eq!(body.code, "invalid_input");
 }
 
+/// Uploads are streamed to disk, never held whole: a file over the size limit is refused
+/// on its own and the file after it in the same form still lands; a request over the
+/// whole-request cap is refused with 413, whether it declares its length or not; an
+/// original downloads byte for byte; no temporary file is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_stream_to_disk_within_their_limits() {
+    let app = spawn_app_with(|s| {
+        s.ingest.max_file_mb = 1;
+        s.ingest.workers = 0;
+    })
+    .await;
+    let (_, key) = app.user_with_key("archivist@example.org").await;
+    let ws = create_workspace(&app, &key, "Archive").await;
+    let docs_path = format!("/v1/workspaces/{ws}/documents");
+
+    // Text just under the limit (it arrives in many chunks), after a file just over it.
+    let notes: Vec<u8> = (0..)
+        .flat_map(|i| format!("Line {i} of the meeting notes.\n").into_bytes())
+        .take(1_048_576 - 1000)
+        .collect();
+    let form = Form::new()
+        .part(
+            "file",
+            Part::bytes(vec![b'x'; 1_048_577]).file_name("too-big.txt"),
+        )
+        .part("file", Part::bytes(notes.clone()).file_name("notes.txt"));
+    let res = app
+        .request(Method::POST, &docs_path, &key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(res, 202).await;
+    let outcomes = body["documents"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2, "{body}");
+    let (big, small) = (&outcomes[0], &outcomes[1]);
+    assert_eq!(big["file_name"], "too-big.txt", "{body}");
+    assert_eq!(big["outcome"], "rejected", "{body}");
+    assert_eq!(big["document"]["size_bytes"], 1_048_577, "{body}");
+    assert!(
+        big["document"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 1 MB"),
+        "{body}"
+    );
+    assert_eq!(small["file_name"], "notes.txt", "{body}");
+    assert_eq!(small["outcome"], "queued", "{body}");
+    assert_eq!(
+        small["document"]["size_bytes"],
+        notes.len() as u64,
+        "{body}"
+    );
+
+    // The original comes back as uploaded, streamed with its length.
+    let doc = small["document"]["id"].as_str().unwrap();
+    let res = app
+        .request(Method::GET, &format!("{docs_path}/{doc}/original"), &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-length"],
+        notes.len().to_string().as_str()
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["content-security-policy"], "sandbox");
+    assert_eq!(res.bytes().await.unwrap().as_ref(), notes.as_slice());
+
+    // Over the cap as a whole (four files at the limit, plus 1 MiB): refused whether
+    // the length is declared up front or only found while reading.
+    let cap = lectern_api::ingest::upload_request_limit(1_048_576) as usize;
+    let declared = Form::new().part(
+        "file",
+        Part::bytes(vec![b'y'; cap + 1]).file_name("huge.txt"),
+    );
+    let chunks = (cap + 65_536) / 65_536;
+    let streamed = Form::new().part(
+        "file",
+        Part::stream(reqwest::Body::wrap_stream(futures::stream::iter(
+            (0..chunks).map(|_| Ok::<_, std::io::Error>(vec![b'z'; 65_536])),
+        )))
+        .file_name("endless.txt"),
+    );
+    for (how, form) in [("declared", declared), ("streamed", streamed)] {
+        let res = app
+            .request(Method::POST, &docs_path, &key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{how}: no answer: {e}"));
+        let body = json_of(res, 413).await;
+        assert_eq!(body["code"], "too_large", "{how}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("send fewer files"),
+            "{how}: {body}"
+        );
+    }
+    let names: Vec<String> = app
+        .ctx
+        .store
+        .list_documents(ws.parse().unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.file_name)
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "nothing of the refused requests is listed: {names:?}"
+    );
+
+    let incoming = app.ctx.settings.originals_dir().join(".incoming");
+    let left: Vec<_> = std::fs::read_dir(&incoming)
+        .map(|dir| dir.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "temporary files left behind: {left:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_and_credentials_are_enforced() {
     let token = "a-service-token-of-at-least-32-characters";
@@ -413,6 +537,25 @@ async fn roles_and_credentials_are_enforced() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+
+    // Names are unique per owner: the stranger may have a "Finance" too, and taking their
+    // own name twice tells them only that it is theirs, nothing of the owner's.
+    let theirs = create_workspace(&app, &stranger, "Finance").await;
+    assert_ne!(theirs, ws);
+    let res = app
+        .request(Method::POST, "/v1/workspaces", &stranger)
+        .json(&json!({"name": "Finance"}))
+        .send()
+        .await
+        .unwrap();
+    let body: ErrorBody = serde_json::from_value(json_of(res, 409).await).unwrap();
+    assert_eq!(body.code, "conflict");
+    assert!(
+        body.message.contains("you already have"),
+        "{}",
+        body.message
+    );
+    assert!(!body.message.contains(&ws), "{}", body.message);
 
     // No key, a wrong key, a key of a disabled user: 401.
     let res = app

@@ -229,6 +229,7 @@ async fn single_sign_on_signs_people_in_with_a_verified_id_token() {
             display_name: None,
             password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into()),
             is_admin: true,
+            verified: Some(lectern_store::EmailProof::Administrator),
         })
         .await
         .unwrap();
@@ -263,6 +264,10 @@ async fn single_sign_on_signs_people_in_with_a_verified_id_token() {
     assert!(
         user.password_hash.is_none(),
         "SSO accounts have no password here"
+    );
+    assert!(
+        user.email_verified_at.is_some(),
+        "the provider verified the address"
     );
     assert_eq!(browser.get("/workspaces").await.status, 200);
 }

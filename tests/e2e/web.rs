@@ -349,21 +349,19 @@ async fn accounts_sign_up_sign_in_sign_out_and_change_passwords() {
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("disabled"));
 
-    let audit = app.ctx.store.recent_audit(100).await.unwrap();
-    for action in [
-        "account.sign_up",
-        "account.sign_in",
-        "account.sign_in_failed",
-        "account.sign_out",
-        "account.password_changed",
-        "user.disabled",
-        "site.signup_closed",
-    ] {
-        assert!(
-            audit.iter().any(|e| e.action == action),
-            "no {action} in the audit log"
-        );
-    }
+    assert_audited(
+        &app,
+        &[
+            "account.sign_up",
+            "account.sign_in",
+            "account.sign_in_failed",
+            "account.sign_out",
+            "account.password_changed",
+            "user.disabled",
+            "site.signup_closed",
+        ],
+    )
+    .await;
     let admin = alice.get("/admin").await;
     assert!(
         admin.body.contains("sign in failed"),
@@ -621,15 +619,8 @@ async fn roles_are_enforced_on_every_route_and_documents_are_shown_as_text() {
     );
     assert!(!listing.body.contains("<img src=x"), "{}", listing.body);
 
-    // Members: the owner adds a viewer by email.
-    let added = owner
-        .submit(
-            &format!("/w/{ws}/members"),
-            &format!("/w/{ws}/members"),
-            &[("email", "viewer@example.org"), ("role", "viewer")],
-        )
-        .await;
-    assert_eq!(added.status, 303, "{}", added.body);
+    // Members: the owner adds a viewer by email (an address an administrator vouched
+    // for: only verified addresses are added at once).
     let viewer_id = app
         .ctx
         .store
@@ -638,6 +629,19 @@ async fn roles_are_enforced_on_every_route_and_documents_are_shown_as_text() {
         .unwrap()
         .unwrap()
         .id;
+    app.ctx
+        .store
+        .verify_email(viewer_id, lectern_store::EmailProof::Administrator)
+        .await
+        .unwrap();
+    let added = owner
+        .submit(
+            &format!("/w/{ws}/members"),
+            &format!("/w/{ws}/members"),
+            &[("email", "viewer@example.org"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
     assert_eq!(
         app.ctx.store.role_of(ws, viewer_id).await.unwrap(),
         Some(Role::Viewer)
@@ -659,7 +663,7 @@ async fn roles_are_enforced_on_every_route_and_documents_are_shown_as_text() {
     assert!(
         members
             .body
-            .contains("If nobody@example.org has a Lectern account"),
+            .contains("If nobody@example.org has a verified Lectern account"),
         "{}",
         members.body
     );
@@ -680,12 +684,13 @@ async fn roles_are_enforced_on_every_route_and_documents_are_shown_as_text() {
         "viewers get no upload form"
     );
     let csrf = seen.csrf();
+    let download = viewer
+        .get(&format!("/w/{ws}/documents/{doc}/original"))
+        .await;
+    assert_eq!(download.status, 200);
     assert_eq!(
-        viewer
-            .get(&format!("/w/{ws}/documents/{doc}/original"))
-            .await
-            .status,
-        200
+        download.body, POLICY,
+        "streamed through the web app as uploaded"
     );
     let refused = viewer
         .upload(
@@ -975,4 +980,512 @@ async fn answers_stream_as_events_with_the_rendered_exchange() {
         grace.get(&format!("/chat/{conversation}")).await.status,
         404
     );
+}
+
+/// The one message a page shows (its flash), as HTML.
+fn flash_of(page: &Page) -> String {
+    let marker = "<p class=\"flash\" role=\"status\">";
+    let at = page.body.find(marker).expect("the page shows a message") + marker.len();
+    page.body[at..].split("</p>").next().unwrap().to_owned()
+}
+
+/// The path of the first link after `marker` (`/verify?token=` or `/invite/`) in a page or
+/// a raw mail message (quoted-printable soft breaks and `=3D` undone), with its 64-digit
+/// secret.
+fn link_in(text: &str, marker: &str) -> String {
+    let text = text
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {text}"))
+        + marker.len();
+    let secret: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    assert_eq!(secret.len(), 64, "{text}");
+    format!("{marker}{secret}")
+}
+
+/// `path` percent-encoded as a `next` value.
+fn encoded(path: &str) -> String {
+    path.replace('/', "%2F")
+        .replace('?', "%3F")
+        .replace('=', "%3D")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_address_gets_a_shared_workspace_only_through_the_invitation_link() {
+    let app = app().await;
+    let mut owner = Browser::new(&app);
+    owner.sign_up("owner@company.example", PASSWORD).await;
+    let ws = owner.create_workspace("Board papers").await;
+    let members_page = format!("/w/{ws}/members");
+
+    // Someone registers the CEO's address before the CEO does. Lectern sends no mail here,
+    // so nothing verifies it, and the notice says who can.
+    let mut mallory = Browser::new(&app);
+    assert_eq!(
+        mallory
+            .sign_up("ceo@company.example", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let notice = mallory.get("/workspaces").await;
+    assert!(
+        notice
+            .body
+            .contains("lectern user verify ceo@company.example"),
+        "{}",
+        notice.body
+    );
+    assert!(
+        !notice.body.contains("/account/verify"),
+        "without mail there is no link to send again"
+    );
+    let mallory_id = app
+        .ctx
+        .store
+        .find_user_by_email("ceo@company.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+
+    // The owner shares the workspace with that address: an invitation, no membership.
+    let shared = owner
+        .submit(
+            &members_page,
+            &members_page,
+            &[("email", "CEO@company.example"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(
+        shared.location.as_deref(),
+        Some(members_page.as_str()),
+        "{}",
+        shared.body
+    );
+    let answer = owner.get(&members_page).await;
+    let invite = link_in(&answer.body, "/invite/");
+    assert!(
+        answer
+            .body
+            .contains("If ceo@company.example has a verified Lectern account"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("Pending invitations"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(app.ctx.store.role_of(ws, mallory_id).await.unwrap(), None);
+    assert_eq!(mallory.get(&format!("/w/{ws}/documents")).await.status, 404);
+
+    // An address without an account is answered alike: same redirect, same words.
+    let unknown = owner
+        .submit(
+            &members_page,
+            &members_page,
+            &[("email", "nobody@company.example"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, &unknown.location),
+        (shared.status, &shared.location)
+    );
+    let unknown_answer = owner.get(&members_page).await;
+    let unknown_invite = link_in(&unknown_answer.body, "/invite/");
+    assert_eq!(
+        flash_of(&answer)
+            .replace("ceo@company.example", "ADDRESS")
+            .replace(&invite, "LINK"),
+        flash_of(&unknown_answer)
+            .replace("nobody@company.example", "ADDRESS")
+            .replace(&unknown_invite, "LINK"),
+    );
+
+    // Owners revoke invitations; others cannot.
+    let pending = app.ctx.store.pending_invitations(ws).await.unwrap();
+    let invitation_for = |email: &str| pending.iter().find(|i| i.email == email).unwrap().id;
+    let csrf = mallory.get("/workspaces").await.csrf();
+    let ceo_invitation = invitation_for("ceo@company.example");
+    assert_eq!(
+        mallory
+            .post(
+                &format!("/w/{ws}/invitations/{ceo_invitation}/revoke"),
+                &[("csrf", &csrf)],
+            )
+            .await
+            .status,
+        404
+    );
+    let revoked = owner
+        .submit(
+            &members_page,
+            &format!(
+                "/w/{ws}/invitations/{}/revoke",
+                invitation_for("nobody@company.example")
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    assert_eq!(mallory.get(&unknown_invite).await.status, 404);
+
+    // The owner gives the link to the real CEO, who has no account yet (their address is
+    // taken): the link leads through sign-up and sign-in and back.
+    let mut ceo = Browser::new(&app);
+    let login = format!("/login?next={}", encoded(&invite));
+    assert_eq!(
+        ceo.get(&invite).await.location.as_deref(),
+        Some(login.as_str())
+    );
+    let signup = format!("/signup?next={}", encoded(&invite));
+    let login_page = ceo.get(&login).await;
+    assert!(login_page.body.contains(&signup), "{}", login_page.body);
+    let signup_page = ceo.get(&signup).await;
+    assert!(
+        signup_page
+            .body
+            .contains(&format!("name=\"next\" value=\"{invite}\"")),
+        "{}",
+        signup_page.body
+    );
+    let signed_up = ceo
+        .post(
+            "/signup",
+            &[
+                ("csrf", signup_page.csrf().as_str()),
+                ("email", "ceo.real@company.example"),
+                ("password", PASSWORD),
+                ("next", invite.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        signed_up.location.as_deref(),
+        Some(login.as_str()),
+        "{}",
+        signed_up.body
+    );
+    let csrf = ceo.get(&login).await.csrf();
+    let back = ceo
+        .post(
+            "/login",
+            &[
+                ("csrf", csrf.as_str()),
+                ("email", "ceo.real@company.example"),
+                ("password", PASSWORD),
+                ("next", invite.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(back.location.as_deref(), Some(invite.as_str()));
+    let ceo_id = app
+        .ctx
+        .store
+        .find_user_by_email("ceo.real@company.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    // Opening the link shows the offer and changes nothing; the button accepts it.
+    let offer = ceo.get(&invite).await;
+    assert_eq!(offer.status, 200, "{}", offer.body);
+    assert!(offer.body.contains("Board papers"), "{}", offer.body);
+    assert_eq!(app.ctx.store.role_of(ws, ceo_id).await.unwrap(), None);
+    let joined = ceo.submit(&invite, &invite, &[]).await;
+    assert_eq!(
+        joined.location,
+        Some(format!("/w/{ws}/documents")),
+        "{}",
+        joined.body
+    );
+    assert_eq!(
+        app.ctx.store.role_of(ws, ceo_id).await.unwrap(),
+        Some(Role::Viewer)
+    );
+    assert_eq!(ceo.get(&format!("/w/{ws}/documents")).await.status, 200);
+
+    // The link worked once; the address's own account still has nothing.
+    assert_eq!(mallory.get(&invite).await.status, 404);
+    let csrf = mallory.get("/workspaces").await.csrf();
+    assert_eq!(mallory.post(&invite, &[("csrf", &csrf)]).await.status, 404);
+    assert_eq!(app.ctx.store.role_of(ws, mallory_id).await.unwrap(), None);
+    assert!(
+        app.ctx
+            .store
+            .pending_invitations(ws)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // An administrator's word verifies an address: then sharing reaches it at once.
+    let mut dana = Browser::new(&app);
+    dana.sign_up("dana@company.example", PASSWORD).await;
+    let dana_id = app
+        .ctx
+        .store
+        .find_user_by_email("dana@company.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let verified = owner
+        .submit(
+            "/admin",
+            &format!("/admin/users/{dana_id}"),
+            &[("action", "verify")],
+        )
+        .await;
+    assert_eq!(verified.status, 303, "{}", verified.body);
+    assert!(
+        !dana
+            .get("/workspaces")
+            .await
+            .body
+            .contains("not verified yet"),
+        "the notice is gone"
+    );
+    owner
+        .submit(
+            &members_page,
+            &members_page,
+            &[("email", "dana@company.example"), ("role", "editor")],
+        )
+        .await;
+    assert_eq!(
+        app.ctx.store.role_of(ws, dana_id).await.unwrap(),
+        Some(Role::Editor)
+    );
+
+    assert_audited(
+        &app,
+        &[
+            "member.invited",
+            "member.invitation_revoked",
+            "member.invitation_accepted",
+            "user.email_verified",
+        ],
+    )
+    .await;
+}
+
+/// A local SMTP server (Python's aiosmtpd) that keeps every message it receives in a
+/// Maildir; stopped when dropped.
+struct MailSink {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl MailSink {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path().join("maildir"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run python3");
+        let mut sink = Self { child, dir, port };
+        for _ in 0..100 {
+            if let Some(status) = sink.child.try_wait().unwrap() {
+                panic!(
+                    "the SMTP sink stopped ({status}); it needs Python's aiosmtpd, which scripts/test.sh installs (python3 -m pip install \"aiosmtpd==1.4.*\")"
+                );
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return sink;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the SMTP sink did not listen on port {port}");
+    }
+
+    /// The first message received for `to` that contains `text`, raw, once it arrives
+    /// (Lectern sends mail in the background).
+    async fn message_to(&self, to: &str, text: &str) -> String {
+        let new = self.dir.path().join("maildir").join("new");
+        for _ in 0..300 {
+            for entry in std::fs::read_dir(&new).into_iter().flatten().flatten() {
+                let message = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                if message.contains(to) && message.contains(text) {
+                    return message;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no message for {to} with {text:?} arrived");
+    }
+}
+
+impl Drop for MailSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_mailed_at_sign_up_verifies_the_address_and_sharing_then_reaches_it() {
+    let sink = MailSink::start().await;
+    let port = sink.port;
+    let app = spawn_app_with(|s| {
+        s.web.public_url = Some("http://lectern.test".into());
+        s.web.smtp = Some(lectern_runtime::SmtpSettings {
+            url: format!("smtp://127.0.0.1:{port}"),
+            from: "Lectern <lectern@example.org>".into(),
+            username: None,
+            password: None,
+        });
+    })
+    .await;
+    let mut owner = Browser::new(&app);
+    owner.sign_up("owner@company.example", PASSWORD).await;
+    let ws = owner.create_workspace("Board papers").await;
+    let members_page = format!("/w/{ws}/members");
+
+    let mut ceo = Browser::new(&app);
+    assert_eq!(
+        ceo.sign_up("ceo@company.example", PASSWORD).await.status,
+        303
+    );
+    let ceo_id = app
+        .ctx
+        .store
+        .find_user_by_email("ceo@company.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    // Until the link comes back, the address is unverified, and the notice offers to send
+    // the link again. (How often it may be sent is the throttle's own tests' subject.)
+    let notice = ceo.get("/workspaces").await;
+    assert!(
+        notice.body.contains("not verified yet")
+            && notice.body.contains("action=\"/account/verify\""),
+        "{}",
+        notice.body
+    );
+    let again = ceo.submit("/workspaces", "/account/verify", &[]).await;
+    assert_eq!(
+        again.location.as_deref(),
+        Some("/account"),
+        "{}",
+        again.body
+    );
+    let account = ceo.get("/account").await;
+    assert!(
+        flash_of(&account).contains("ceo@company.example"),
+        "{}",
+        account.body
+    );
+
+    let mail = sink
+        .message_to("ceo@company.example", "/verify?token=")
+        .await;
+    assert!(mail.contains("http://lectern.test/verify?token="), "{mail}");
+    let verify = link_in(&mail, "/verify?token=");
+    let verified = ceo.get(&verify).await;
+    assert_eq!(
+        verified.location.as_deref(),
+        Some("/workspaces"),
+        "{}",
+        verified.body
+    );
+    let page = ceo.get("/workspaces").await;
+    assert!(
+        page.body.contains("is verified") && !page.body.contains("not verified yet"),
+        "{}",
+        page.body
+    );
+    assert!(
+        app.ctx
+            .store
+            .user(ceo_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified_at
+            .is_some()
+    );
+    assert_eq!(ceo.get(&verify).await.status, 404, "a link works once");
+
+    // Sharing with the verified address makes it a member at once; the owner's answer
+    // reads as for any address, and the address is told by mail.
+    let shared = owner
+        .submit(
+            &members_page,
+            &members_page,
+            &[("email", "ceo@company.example"), ("role", "editor")],
+        )
+        .await;
+    assert_eq!(shared.location.as_deref(), Some(members_page.as_str()));
+    let answer = owner.get(&members_page).await;
+    let message = flash_of(&answer);
+    assert!(
+        message.contains("If ceo@company.example has a verified Lectern account")
+            && message.contains("Lectern also wrote to ceo@company.example"),
+        "{message}"
+    );
+    assert_eq!(
+        app.ctx.store.role_of(ws, ceo_id).await.unwrap(),
+        Some(Role::Editor)
+    );
+    assert_eq!(ceo.get(&format!("/w/{ws}/documents")).await.status, 200);
+    sink.message_to("ceo@company.example", "gave you access")
+        .await;
+    // Its invitation was spent on the account: the link shown leads nowhere.
+    assert_eq!(
+        ceo.get(&link_in(&answer.body, "/invite/")).await.status,
+        404
+    );
+
+    // An address without a verified account gets its invitation by mail.
+    owner
+        .submit(
+            &members_page,
+            &members_page,
+            &[("email", "new.hire@company.example"), ("role", "viewer")],
+        )
+        .await;
+    let invitation_mail = sink
+        .message_to("new.hire@company.example", "/invite/")
+        .await;
+    let invite = link_in(&invitation_mail, "/invite/");
+    let token = invite.trim_start_matches("/invite/");
+    let pending = app
+        .ctx
+        .store
+        .invitation_by_token(token)
+        .await
+        .unwrap()
+        .expect("the mailed link is the pending invitation");
+    assert_eq!(pending.email, "new.hire@company.example");
+}
+
+/// Each of `actions` is in the audit log (its latest hundred entries).
+async fn assert_audited(app: &TestApp, actions: &[&str]) {
+    let audit = app.ctx.store.recent_audit(100).await.unwrap();
+    for action in actions {
+        assert!(
+            audit.iter().any(|e| e.action == *action),
+            "no {action} in the audit log"
+        );
+    }
 }

@@ -50,6 +50,28 @@ pub struct Original {
     pub media_type: String,
 }
 
+/// A document's original as ingest streams it, not yet read: pass it on with
+/// [`OriginalStream::into_stream`] without holding it whole in memory.
+pub struct OriginalStream {
+    pub media_type: String,
+    /// The size in bytes, when ingest said it.
+    pub size: Option<u64>,
+    response: Response,
+}
+
+impl OriginalStream {
+    /// The bytes as they arrive.
+    pub fn into_stream(self) -> impl Stream<Item = Result<bytes::Bytes, Error>> + Send + 'static {
+        self.response
+            .bytes_stream()
+            .map(|chunk| chunk.map_err(original_broke_off))
+    }
+}
+
+fn original_broke_off(e: reqwest::Error) -> Error {
+    Error::unavailable("the original could not be read", e)
+}
+
 /// A client of Lectern's ingest and query APIs. Cheap to clone; errors come back as the
 /// [`Error`] the service answered (its `code` decides the kind).
 #[derive(Clone)]
@@ -212,7 +234,22 @@ impl Client {
         self.call(Service::Ingest, Method::POST, &path).await
     }
 
+    /// The original read whole into memory (for a reader that needs all of it at once).
     pub async fn original(&self, ws: Uuid, doc: Uuid) -> Result<Original, Error> {
+        let original = self.original_stream(ws, doc).await?;
+        let bytes = original
+            .response
+            .bytes()
+            .await
+            .map_err(original_broke_off)?;
+        Ok(Original {
+            bytes: bytes.to_vec(),
+            media_type: original.media_type,
+        })
+    }
+
+    /// The original as it arrives, to be passed on without holding it whole.
+    pub async fn original_stream(&self, ws: Uuid, doc: Uuid) -> Result<OriginalStream, Error> {
         let path = format!("/v1/workspaces/{ws}/documents/{doc}/original");
         let response = self
             .send(
@@ -226,13 +263,10 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/octet-stream")
             .to_owned();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::unavailable("the original could not be read", e))?;
-        Ok(Original {
-            bytes: bytes.to_vec(),
+        Ok(OriginalStream {
             media_type,
+            size: response.content_length(),
+            response,
         })
     }
 

@@ -5,12 +5,29 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// How many files at the size limit one upload request may carry.
+pub const UPLOAD_FILES_AT_THE_LIMIT: u64 = 4;
+
+/// Most bytes of one upload request body to ingest, for files of at most
+/// `max_file_bytes`: [`UPLOAD_FILES_AT_THE_LIMIT`] files at the limit, plus 1 MiB for the
+/// form's framing and plain fields. Ingest refuses a larger request (413) as soon as it
+/// passes this.
+pub fn upload_request_limit(max_file_bytes: u64) -> u64 {
+    UPLOAD_FILES_AT_THE_LIMIT * max_file_bytes + 1_048_576
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WorkspaceOut {
     pub id: Uuid,
+    /// Unique among its owner's workspaces, not across the site: a caller may see two
+    /// workspaces of one name, their own and one shared with them.
     pub name: String,
     /// The caller's role: owner, editor or viewer.
     pub role: String,
+    /// Whether the caller owns it (created it): where two share a name, the name stands
+    /// for this one (`lectern_core::resolve_workspace_name`).
+    #[serde(default)]
+    pub owned: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -20,7 +20,7 @@ pub mod openai;
 pub mod query;
 pub mod sse;
 
-pub use client::{Auth, Client, Original};
+pub use client::{Auth, Client, Original, OriginalStream};
 pub use error::ErrorBody;
 
 /// The header in which a service-token caller (the web app) names the person it acts for.

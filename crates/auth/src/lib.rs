@@ -22,7 +22,7 @@ use lectern_core::{Error, Role, WorkspaceId, WorkspaceScope};
 use lectern_runtime::Context;
 use lectern_runtime::http::ApiError;
 use lectern_store::entity::{user, workspace};
-use lectern_store::{Store, WorkspaceAccess, secret_hash};
+use lectern_store::{NameScope, Store, WorkspaceAccess, secret_hash};
 use uuid::Uuid;
 
 pub use lectern_api::ACT_AS_HEADER;
@@ -119,6 +119,24 @@ impl Caller {
                 .collect());
         }
         store.workspaces_of(self.user.id).await
+    }
+
+    /// The workspace `name` (or an id, written out) stands for among those the caller may
+    /// read. Names are unique per owner, not across the site, so where two the caller can
+    /// read share a name, the caller's own wins, and two shared with them are an "invalid"
+    /// error asking for the id ([`Store::find_workspace_by_name`]). `Ok(None)` when the
+    /// caller can read none of that name, whatever other tenants have.
+    pub async fn workspace_named(
+        &self,
+        store: &Store,
+        name: &str,
+    ) -> Result<Option<workspace::Model>, Error> {
+        let scope = if self.user.is_admin {
+            NameScope::Admin(self.id())
+        } else {
+            NameScope::Member(self.id())
+        };
+        store.find_workspace_by_name(scope, name).await
     }
 
     /// Records something the caller did in the audit log. A failure to record is logged,

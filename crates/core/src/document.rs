@@ -45,7 +45,7 @@ impl ParsedDocument {
 
 /// Why a document could not be read, in words its owner understands. Each is permanent
 /// for that file: retrying the same bytes gives the same answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ParseError {
     #[error("the file is empty")]
     Empty,
@@ -62,6 +62,10 @@ pub enum ParseError {
     /// Reading it would take far more memory than any real document: a zip bomb, say.
     #[error("{0}")]
     TooLarge(String),
+    /// The reader died on this file (a crash in the parsing library, say); the file is
+    /// most likely damaged or made to harm.
+    #[error("the file made the document reader crash ({0}); it may be damaged")]
+    Crashed(String),
 }
 
 /// Bytes of one media type in, text with pages and structure out. Pure: no IO, and the

@@ -7,13 +7,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Errors at the seams, sorted by what the caller can do about them.
 ///
-/// `Invalid`, `NotFound`, `Conflict`, `Unauthenticated` and `Forbidden` are the caller's to fix and are safe to show;
+/// `Invalid`, `TooLarge`, `NotFound`, `Conflict`, `Unauthenticated` and `Forbidden` are the caller's to fix and are safe to show;
 /// `Unavailable` is transient (retry with backoff: a database or index that is down);
 /// `Internal` is a bug or a broken installation and is logged with its cause chain.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
     Invalid(String),
+    /// A request (or a part of it) over a size limit, refused before it was read whole;
+    /// the message says the limit.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -81,6 +85,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "invalid_input",
+            Self::TooLarge(_) => "too_large",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Unauthenticated(_) => "unauthenticated",
@@ -96,6 +101,7 @@ impl Error {
     pub fn from_code(code: &str, message: String) -> Self {
         match code {
             "invalid_input" => Self::Invalid(message),
+            "too_large" => Self::TooLarge(message),
             "not_found" => Self::NotFound(message),
             "conflict" => Self::Conflict(message),
             "unauthenticated" => Self::Unauthenticated(message),
@@ -124,6 +130,7 @@ mod tests {
     fn every_code_maps_back_to_its_kind() {
         let all = [
             Error::Invalid("a".into()),
+            Error::TooLarge("i".into()),
             Error::NotFound("b".into()),
             Error::Conflict("c".into()),
             Error::Unauthenticated("d".into()),

@@ -89,6 +89,11 @@ pub trait VectorIndex: Send + Sync {
         document: DocumentId,
         version: Option<i32>,
     ) -> Result<usize>;
+    /// Points of one workspace (every document and version), or of the whole index when
+    /// `workspace` is `None`. For consistency checks (`lectern check`), which compare it
+    /// with the store's documents to find points that no document owns; never for
+    /// answering a tenant.
+    async fn count_points(&self, workspace: Option<WorkspaceId>) -> Result<usize>;
     /// Reorganise for fast search after a large ingest (a no-op where the engine does it).
     async fn optimize(&self) -> Result<()>;
 }

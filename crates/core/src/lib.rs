@@ -21,7 +21,7 @@ pub use index::{
 };
 pub use model::{
     ChunkPoint, DocumentId, FinishReason, PageRange, Role, Span, WorkspaceId, WorkspaceScope,
-    point_id,
+    point_id, resolve_workspace_name,
 };
 pub use paths::default_cache_dir;
 pub use text::normalise;

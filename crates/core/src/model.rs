@@ -103,6 +103,53 @@ impl WorkspaceScope {
     }
 }
 
+/// Which workspace a name given by a caller stands for, among the workspaces that caller
+/// can see, each given as `(id, name, owned)`, where `owned` says the caller owns it.
+///
+/// Workspace names are unique per owner, not across the site, so a caller may see two
+/// workspaces of one name: their own, and one shared with them. The rule, the same wherever
+/// a name selects a workspace (`lectern ingest|search|ask --workspace`, the OpenAI-compatible
+/// `model`):
+/// 1. a workspace's id, written out, names it;
+/// 2. among the workspaces called `name`, the caller's own wins;
+/// 3. otherwise the only one is the answer, and none is `Ok(None)`;
+/// 4. several, none of them the caller's, is an "invalid" error that asks for the id.
+///
+/// Only `visible` is looked at, so neither the answer nor the error can tell of a
+/// workspace the caller cannot see.
+pub fn resolve_workspace_name<'a>(
+    name: &str,
+    visible: impl IntoIterator<Item = (WorkspaceId, &'a str, bool)>,
+) -> Result<Option<WorkspaceId>, Error> {
+    let name = name.trim();
+    let as_id = Uuid::parse_str(name).ok();
+    let mut own = None;
+    let mut named = Vec::new();
+    for (id, ws_name, owned) in visible {
+        if as_id == Some(id) {
+            return Ok(Some(id));
+        }
+        if ws_name == name {
+            if owned && own.is_none() {
+                own = Some(id);
+            }
+            named.push(id);
+        }
+    }
+    if own.is_some() {
+        return Ok(own);
+    }
+    match named.as_slice() {
+        [] => Ok(None),
+        [only] => Ok(Some(*only)),
+        several => Err(Error::Invalid(format!(
+            "{} workspaces shared with you are named {name:?} and none of them is yours; \
+             name the one you mean by its id",
+            several.len()
+        ))),
+    }
+}
+
 /// Why a language model stopped generating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -215,6 +262,34 @@ mod tests {
         // No readable workspace at all: not found, with what to do.
         let err = WorkspaceScope::checked(&[], &[]).unwrap_err();
         assert!(err.to_string().contains("create one"), "{err}");
+    }
+
+    #[test]
+    fn a_name_stands_for_the_callers_own_workspace_first() {
+        let (mine, shared, other) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let visible = [
+            (shared, "Handbook", false),
+            (mine, "Handbook", true),
+            (other, "Policies", false),
+        ];
+        let resolve = |name: &str| resolve_workspace_name(name, visible);
+        // Two named alike: the caller's own.
+        assert_eq!(resolve(" Handbook ").unwrap(), Some(mine));
+        // The only one of its name, shared or not.
+        assert_eq!(resolve("Policies").unwrap(), Some(other));
+        // An id names a workspace, even one whose name is taken twice.
+        assert_eq!(resolve(shared.to_string().as_str()).unwrap(), Some(shared));
+        assert_eq!(resolve("Nope").unwrap(), None);
+        assert_eq!(
+            resolve(Uuid::from_u128(9).to_string().as_str()).unwrap(),
+            None
+        );
+
+        // Two shared alike, neither the caller's: ambiguous, and the error asks for the id.
+        let shared_twice = [(shared, "Handbook", false), (other, "Handbook", false)];
+        let err = resolve_workspace_name("Handbook", shared_twice).unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+        assert!(err.to_string().contains("by its id"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn status_of(err: &lectern_core::Error) -> StatusCode {
     use lectern_core::Error::*;
     match err {
         Invalid(_) => StatusCode::BAD_REQUEST,
+        TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         NotFound(_) => StatusCode::NOT_FOUND,
         Conflict(_) => StatusCode::CONFLICT,
         Unauthenticated(_) => StatusCode::UNAUTHORIZED,

@@ -21,5 +21,5 @@ pub use lectern_core::default_cache_dir;
 pub use limit::RateLimit;
 pub use settings::{
     ConfigError, DatabaseSettings, EmbeddingSettings, IndexSettings, IngestSettings, LlmSettings,
-    LogSettings, OidcSettings, QuerySettings, ServerSettings, Settings, WebSettings,
+    LogSettings, OidcSettings, QuerySettings, ServerSettings, Settings, SmtpSettings, WebSettings,
 };

@@ -96,6 +96,26 @@ pub struct WebSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// OpenID Connect single sign-on; unset: email and password only.
     pub oidc: Option<OidcSettings>,
+    /// Outgoing mail, for verification links and invitations (needs `public_url`, which
+    /// the links in mail start with). Unset: no mail; a new account stays unverified until
+    /// an administrator verifies it (`lectern user verify EMAIL`), and owners pass
+    /// invitation links on themselves.
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// The mail server Lectern sends through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `smtp://host:25` (plain), `smtp://host:587?tls=required` (STARTTLS, or
+    /// `tls=opportunistic`), or `smtps://host:465` (TLS from the start). Without the
+    /// password: that goes in `password`.
+    pub url: String,
+    /// The sender, e.g. `Lectern <lectern@example.org>`.
+    pub from: String,
+    /// The account to sign in to the server with, when it asks for one (with `password`).
+    pub username: Option<String>,
+    pub password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -185,8 +205,13 @@ pub struct IngestSettings {
     pub pdfium_lib: Option<PathBuf>,
     /// Larger files are refused (the document is listed as failed, with the reason).
     pub max_file_mb: u64,
-    /// How long one document may take to parse.
+    /// How long one document may take to parse (wall clock, and CPU time of its worker).
     pub parse_timeout_secs: u64,
+    /// Parse each file in a worker process of its own (limited memory and CPU time, no
+    /// network), so a hostile file fails only its document. Off parses in the server.
+    pub isolate_parsing: bool,
+    /// Most data memory of one parse worker.
+    pub parse_memory_mb: u64,
     /// Most tokens of a chunk's own text (the title and heading are added on top).
     pub chunk_tokens: usize,
     pub chunk_overlap_tokens: usize,
@@ -194,6 +219,9 @@ pub struct IngestSettings {
     pub context_prefix: bool,
     /// Attempts for a job that fails for a transient reason (index or database down).
     pub max_attempts: i32,
+    /// How long a worker holds a job before another may take it over (a worker that died
+    /// mid-job, say). Renewed as the job progresses.
+    pub lease_secs: u64,
     /// Documents processed at once; two keep the embedder busy while the next document
     /// is parsed. 0 disables the background worker of the ingest service.
     pub workers: usize,
@@ -304,10 +332,13 @@ impl Default for Settings {
                 pdfium_lib: Some(assets.join("pdfium/libpdfium.so")).filter(|p| p.is_file()),
                 max_file_mb: 200,
                 parse_timeout_secs: 120,
+                isolate_parsing: true,
+                parse_memory_mb: 2048,
                 chunk_tokens: 128,
                 chunk_overlap_tokens: 16,
                 context_prefix: true,
                 max_attempts: 5,
+                lease_secs: 300,
                 workers: 2,
             },
             llm: LlmSettings {
@@ -354,6 +385,7 @@ impl Default for Settings {
                 throttle_minutes: 15,
                 trusted_proxies: Vec::new(),
                 oidc: None,
+                smtp: None,
             },
             log: LogSettings {
                 format: "text".into(),
@@ -411,6 +443,7 @@ const ENV_IGNORED: &[&str] = &[
     "test_postgres_url",
     "test_docs_dir",
     "test_qdrant_url",
+    "test_parser_fault",
 ];
 
 impl Settings {
@@ -486,6 +519,27 @@ impl Settings {
             && secret.expose_secret().len() < 64
         {
             return invalid("web.secret must be at least 64 characters".into());
+        }
+        if let Some(smtp) = &self.web.smtp {
+            if self.web.public_url.is_none() {
+                return invalid(
+                    "web.smtp needs web.public_url: the links in mail must name Lectern's public address, never one taken from a request".into(),
+                );
+            }
+            if !(smtp.url.starts_with("smtp://") || smtp.url.starts_with("smtps://")) {
+                return invalid(format!(
+                    "web.smtp.url must start with smtp:// or smtps://, not {:?}",
+                    lectern_store::redact(&smtp.url)
+                ));
+            }
+            if smtp_url_has_password(&smtp.url) {
+                return invalid(
+                    "web.smtp.url must not hold a password (it would be shown by `lectern config`); put it in web.smtp.password".into(),
+                );
+            }
+            if smtp.password.is_some() && smtp.username.is_none() {
+                return invalid("web.smtp.password needs web.smtp.username".into());
+            }
         }
         if self.web.max_failed_sign_ins == 0 || self.web.session_hours == 0 {
             return invalid(
@@ -563,6 +617,15 @@ impl Settings {
         }
         Ok(self)
     }
+}
+
+/// Whether a URL's user information holds a password (`scheme://user:password@host`).
+fn smtp_url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 #[cfg(test)]
@@ -665,6 +728,12 @@ mod tests {
             client_secret: Some("oidc-client-secret-0004".into()),
             button: None,
         });
+        s.web.smtp = Some(SmtpSettings {
+            url: "smtp://mail.example.org:587?tls=required".into(),
+            from: "Lectern <lectern@example.org>".into(),
+            username: Some("lectern".into()),
+            password: Some("smtp-password-0005".into()),
+        });
         let web_secret = s.web.secret.as_ref().unwrap().expose_secret().to_owned();
         let shown = [format!("{s:?}"), serde_json::to_string(&s).unwrap()];
         for text in shown {
@@ -674,6 +743,7 @@ mod tests {
                 "llm-api-key-0002",
                 "qdrant-api-key-0003",
                 "oidc-client-secret-0004",
+                "smtp-password-0005",
                 web_secret.as_str(),
             ] {
                 assert!(!text.contains(secret), "{secret} shown in {text}");
@@ -705,6 +775,38 @@ mod tests {
             )?;
             let err = load_in_jail(Some("lectern.toml")).unwrap_err();
             assert!(err.contains("10.0.0.0/33"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mail_needs_the_public_address_and_keeps_its_password_out_of_the_url() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "lectern.toml",
+                "[web.smtp]\nurl = \"smtp://mail.example.org:25\"\nfrom = \"lectern@example.org\"\n",
+            )?;
+            let err = load_in_jail(Some("lectern.toml")).unwrap_err();
+            assert!(err.contains("web.public_url"), "{err}");
+            jail.set_env("LECTERN_PUBLIC_URL", "https://lectern.example.org");
+            let s = load_in_jail(Some("lectern.toml")).unwrap();
+            assert_eq!(s.web.smtp.unwrap().url, "smtp://mail.example.org:25");
+            jail.create_file(
+                "lectern.toml",
+                "[web.smtp]\nurl = \"smtps://lectern:hunter2@mail.example.org\"\nfrom = \"lectern@example.org\"\n",
+            )?;
+            let err = load_in_jail(Some("lectern.toml")).unwrap_err();
+            assert!(
+                err.contains("web.smtp.password") && !err.contains("hunter2"),
+                "{err}"
+            );
+            jail.create_file(
+                "lectern.toml",
+                "[web.smtp]\nurl = \"http://mail.example.org\"\nfrom = \"lectern@example.org\"\n",
+            )?;
+            let err = load_in_jail(Some("lectern.toml")).unwrap_err();
+            assert!(err.contains("web.smtp.url"), "{err}");
             Ok(())
         });
     }

@@ -409,6 +409,17 @@ impl Store {
         Ok(false)
     }
 
+    /// The jobs still to run or running (queued, or claimed under a lease), oldest first:
+    /// for consistency checks, where a queued or processing document must have one.
+    pub async fn unfinished_jobs(&self) -> Result<Vec<ingest_job::Model>> {
+        ingest_job::Entity::find()
+            .filter(ingest_job::Column::State.is_in([job_state::QUEUED, job_state::RUNNING]))
+            .order_by_asc(ingest_job::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .map_err(|e| db_error("list unfinished jobs", e))
+    }
+
     pub async fn job(&self, id: Uuid) -> Result<Option<ingest_job::Model>> {
         ingest_job::Entity::find_by_id(id)
             .one(&self.db)

@@ -13,10 +13,12 @@ mod error;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trust;
 mod web;
 
 pub use access::{API_KEY_PREFIX, WorkspaceAccess, secret_hash};
 pub use documents::{NewChunk, job_state, status};
 pub use sea_orm::DatabaseBackend;
-pub use store::{AuditEvent, NewDocument, NewUser, Store, redact};
+pub use store::{AuditEvent, EmailProof, NameScope, NewDocument, NewUser, Store, redact};
+pub use trust::{EMAIL_VERIFICATION_TTL, INVITATION_TTL, Shared};
 pub use web::{Member, SIGNUP_OPEN};

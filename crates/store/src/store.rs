@@ -2,12 +2,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lectern_core::{Error, Result, Role, WorkspaceId};
+use lectern_core::{Error, Result, Role, WorkspaceId, resolve_workspace_name};
 use lectern_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, Database, DatabaseBackend,
+    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -39,6 +39,22 @@ pub struct NewUser {
     pub display_name: Option<String>,
     pub password_hash: Option<String>,
     pub is_admin: bool,
+    /// Who vouches that the address is the person's; `None` for someone who signed
+    /// themselves up (they verify it by a link later, or an administrator does).
+    pub verified: Option<EmailProof>,
+}
+
+/// Why an address may be trusted as its account's (`users.email_verified_at`). With the
+/// verification link, which the store redeems itself ([`Store::redeem_email_verification`]),
+/// these are the only ways: an address typed at sign-up is none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailProof {
+    /// A site administrator made the account or vouched for it (`lectern user create`,
+    /// `lectern user verify`, the admin page).
+    Administrator,
+    /// The identity provider of single sign-on said the address is verified
+    /// (`email_verified` in its ID token).
+    IdentityProvider,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +68,29 @@ pub struct NewDocument {
     pub sha256: String,
     pub size_bytes: i64,
     pub storage_key: String,
+}
+
+/// Whose view a workspace name is resolved in ([`Store::find_workspace_by_name`]): which
+/// workspaces the name may stand for, and which of them count as the looker's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameScope {
+    /// The operator at the `lectern` command line, on the machine that holds the data: every
+    /// workspace, those made at the command line (which have no owner account) first.
+    Operator,
+    /// A site administrator, who may read every workspace: all of them, their own first.
+    Admin(Uuid),
+    /// A person: the workspaces they are a member of, their own first.
+    Member(Uuid),
+}
+
+impl NameScope {
+    /// The owner whose workspace wins when two in view share a name.
+    fn owner(self) -> Option<Uuid> {
+        match self {
+            Self::Operator => None,
+            Self::Admin(user) | Self::Member(user) => Some(user),
+        }
+    }
 }
 
 /// Something someone did, for the admin's audit log. Never carries document or answer text.
@@ -150,6 +189,7 @@ impl Store {
             is_admin: Set(new.is_admin),
             disabled: Set(false),
             created_at: Set(self.now()),
+            email_verified_at: Set(new.verified.map(|_| self.now())),
         }
         .insert(&self.db)
         .await
@@ -165,8 +205,13 @@ impl Store {
             .map_err(|e| db_error("find user", e))
     }
 
-    /// Creates a workspace; with an owner, the owner's membership is created in the same
-    /// transaction, so a workspace never exists without the person who made it.
+    /// Creates a workspace owned by `owner`, or with `None` one of the operator's at the
+    /// command line; the owner's membership is created in the same transaction, so a
+    /// workspace never exists without the person who made it.
+    ///
+    /// Names are unique per owner, not across the site: another tenant's workspace of the
+    /// same name is no obstacle, and the conflict, when the owner already has one of that
+    /// name, says only that, so creating workspaces tells nothing of other tenants' names.
     pub async fn create_workspace(
         &self,
         name: &str,
@@ -182,11 +227,18 @@ impl Store {
         let ws = workspace::ActiveModel {
             id: Set(Uuid::new_v4()),
             name: Set(name.to_owned()),
+            owner_id: Set(owner),
             created_at: Set(self.now()),
         }
         .insert(&txn)
         .await
-        .map_err(|e| db_error(&format!("create workspace {name:?}"), e))?;
+        .map_err(|e| match db_error("create workspace", e) {
+            // The unique indexes are on (owner, name): this owner's own name is taken.
+            Error::Conflict(_) => Error::Conflict(format!(
+                "you already have a workspace named {name:?}; choose another name"
+            )),
+            other => other,
+        })?;
         if let Some(owner) = owner {
             membership::ActiveModel {
                 workspace_id: Set(ws.id),
@@ -204,12 +256,39 @@ impl Store {
         Ok(ws)
     }
 
-    pub async fn find_workspace_by_name(&self, name: &str) -> Result<Option<workspace::Model>> {
-        workspace::Entity::find()
-            .filter(workspace::Column::Name.eq(name.trim()))
-            .one(&self.db)
+    /// The workspace `name` stands for among those `scope` sees, by the rule of
+    /// [`resolve_workspace_name`]: an id, written out, names a workspace too; where two
+    /// share the name (names are unique per owner, not across the site), the looker's own
+    /// wins; `Ok(None)` when none is called that; an "invalid" error asking for the id when
+    /// several are and none is the looker's. Only workspaces in `scope` are read, so neither
+    /// the answer nor the error tells of a workspace the looker cannot see.
+    pub async fn find_workspace_by_name(
+        &self,
+        scope: NameScope,
+        name: &str,
+    ) -> Result<Option<workspace::Model>> {
+        let name = name.trim();
+        let mut called = Condition::any().add(workspace::Column::Name.eq(name));
+        if let Ok(id) = Uuid::parse_str(name) {
+            called = called.add(workspace::Column::Id.eq(id));
+        }
+        let mut query = workspace::Entity::find().filter(called);
+        if let NameScope::Member(user) = scope {
+            let readable = self.readable_workspaces(user).await?;
+            query = query.filter(workspace::Column::Id.is_in(readable));
+        }
+        let candidates = query
+            .all(&self.db)
             .await
-            .map_err(|e| db_error("find workspace", e))
+            .map_err(|e| db_error("find workspace", e))?;
+        let owner = scope.owner();
+        let found = resolve_workspace_name(
+            name,
+            candidates
+                .iter()
+                .map(|w| (w.id, w.name.as_str(), w.owner_id == owner)),
+        )?;
+        Ok(candidates.into_iter().find(|w| Some(w.id) == found))
     }
 
     pub async fn workspace(&self, id: WorkspaceId) -> Result<Option<workspace::Model>> {
@@ -299,7 +378,7 @@ impl Store {
             .map_err(|e| db_error("list audit events", e))
     }
 
-    async fn begin(&self) -> Result<sea_orm::DatabaseTransaction> {
+    pub(crate) async fn begin(&self) -> Result<sea_orm::DatabaseTransaction> {
         use sea_orm::TransactionTrait;
         self.db
             .begin()
@@ -340,7 +419,7 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn normalise_email(email: &str) -> Result<String> {
+pub(crate) fn normalise_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {

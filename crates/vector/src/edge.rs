@@ -359,6 +359,22 @@ impl VectorIndex for EdgeIndex {
         .await
     }
 
+    async fn count_points(&self, workspace: Option<WorkspaceId>) -> Result<usize> {
+        let filter = workspace.map(|ws| Filter {
+            must: Some(vec![keyword(WORKSPACE, ws.to_string())]),
+            ..Default::default()
+        });
+        self.blocking(move |shard, _| {
+            shard
+                .count(CountRequest {
+                    filter,
+                    exact: true,
+                })
+                .map_err(|e| engine_error("count failed", e))
+        })
+        .await
+    }
+
     async fn optimize(&self) -> Result<()> {
         self.blocking(|shard, _| {
             shard

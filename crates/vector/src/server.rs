@@ -305,6 +305,19 @@ impl VectorIndex for ServerIndex {
         Ok(response.result.map(|r| r.count as usize).unwrap_or(0))
     }
 
+    async fn count_points(&self, workspace: Option<WorkspaceId>) -> Result<usize> {
+        let mut request = CountPointsBuilder::new(&self.collection).exact(true);
+        if let Some(ws) = workspace {
+            request = request.filter(Filter::must([keyword(WORKSPACE, ws.to_string())]));
+        }
+        let response = self
+            .client
+            .count(request)
+            .await
+            .map_err(|e| server_error("count", e))?;
+        Ok(response.result.map(|r| r.count as usize).unwrap_or(0))
+    }
+
     async fn optimize(&self) -> Result<()> {
         // The server runs its optimisers in the background.
         Ok(())

@@ -3,16 +3,20 @@
 //! authenticates the caller ([`Caller`]) and checks the caller's role in the workspace;
 //! a workspace or document the caller may not see is "not found".
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_multipart::Multipart;
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use lectern_api::ErrorBody;
 use lectern_api::ingest::{
     CreateWorkspace, DocumentList, DocumentOut, TextDocument, TextUpload, UploadOut, UploadResult,
-    WorkspaceList, WorkspaceOut,
+    WorkspaceList, WorkspaceOut, upload_request_limit,
 };
 use lectern_auth::{Action, Caller};
 use lectern_core::{DocumentId, Error, Role, WorkspaceId};
@@ -20,10 +24,14 @@ use lectern_runtime::Context;
 use lectern_runtime::http::{ApiError, BearerAuth};
 use lectern_store::entity::{document, workspace};
 use tokio::sync::Notify;
+use tokio_util::io::ReaderStream;
 use utoipa::OpenApi;
 use uuid::Uuid;
 
-use crate::pipeline::{Ingestor, Submitted};
+use crate::pipeline::{Ingestor, Submitted, over_the_limit};
+
+/// Bytes read from disk at a time when an original is streamed out.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// The ingest service's state: the pipeline and the bell that wakes its workers.
 pub struct IngestApi {
@@ -33,9 +41,11 @@ pub struct IngestApi {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-fn workspace_out(ws: workspace::Model, role: Role) -> WorkspaceOut {
+/// The workspace as `caller` sees it, with their role there.
+fn workspace_out(ws: workspace::Model, role: Role, caller: Uuid) -> WorkspaceOut {
     WorkspaceOut {
         id: ws.id,
+        owned: ws.owner_id == Some(caller),
         name: ws.name,
         role: role.as_str().into(),
         created_at: ws.created_at,
@@ -115,13 +125,15 @@ async fn list_workspaces(ctx: web::Data<Context>, caller: Caller) -> Result<Http
         .workspaces(&ctx.store)
         .await?
         .into_iter()
-        .map(|a| workspace_out(a.workspace, a.role))
+        .map(|a| workspace_out(a.workspace, a.role, caller.id()))
         .collect();
     Ok(HttpResponse::Ok().json(WorkspaceList { workspaces }))
 }
 
-/// Creates a workspace; the caller becomes its owner.
-#[utoipa::path(post, path = "/v1/workspaces", request_body = CreateWorkspace, responses((status = 201, body = WorkspaceOut), (status = 409, description = "the name is taken", body = ErrorBody)))]
+/// Creates a workspace; the caller becomes its owner. Names are unique per owner: the
+/// conflict says only that the caller already has a workspace of that name, never whether
+/// another tenant has one.
+#[utoipa::path(post, path = "/v1/workspaces", request_body = CreateWorkspace, responses((status = 201, body = WorkspaceOut), (status = 409, description = "the caller already has a workspace of that name", body = ErrorBody)))]
 async fn create_workspace(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -130,16 +142,9 @@ async fn create_workspace(
     let ws = ctx
         .store
         .create_workspace(&body.name, Some(caller.id()))
-        .await
-        .map_err(|e| match e {
-            Error::Conflict(_) => Error::Conflict(format!(
-                "a workspace named {:?} already exists; choose another name",
-                body.name.trim()
-            )),
-            other => other,
-        })?;
+        .await?;
     audit(&ctx, &caller, "workspace.create", ws.id, ws.name.clone()).await;
-    Ok(HttpResponse::Created().json(workspace_out(ws, Role::Owner)))
+    Ok(HttpResponse::Created().json(workspace_out(ws, Role::Owner, caller.id())))
 }
 
 async fn document_in(
@@ -239,7 +244,7 @@ async fn original(
 ) -> Result<HttpResponse> {
     let (ws, doc) = path.into_inner();
     let doc = document_in(&ctx, &caller, ws, doc, Action::Read).await?;
-    let bytes = api.ingestor.original(&doc).await?;
+    let (file, size) = api.ingestor.open_original(&doc).await?;
     Ok(HttpResponse::Ok()
         .content_type(doc.media_type.as_str())
         .insert_header(ContentDisposition {
@@ -249,15 +254,19 @@ async fn original(
         .insert_header(("X-Content-Type-Options", "nosniff"))
         // An uploaded HTML page must not run script on Lectern's address.
         .insert_header(("Content-Security-Policy", "sandbox"))
-        .body(bytes))
+        // Streamed from disk: a large original is never held whole in memory.
+        .no_chunking(size)
+        .streaming(ReaderStream::with_capacity(file, READ_CHUNK)))
 }
 
 /// Uploads files (`multipart/form-data`, any number of file fields) or text documents
 /// (`application/json`, a [`TextUpload`]). Each file gets its own outcome; a refused
-/// file is recorded as a failed document with the reason and the others go on.
+/// file is recorded as a failed document with the reason and the others go on. Files
+/// are streamed to disk as they arrive; a request larger than four files at the size
+/// limit (plus 1 MiB) is refused with 413.
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/documents", params(("ws" = Uuid, Path)),
     request_body(content = TextUpload, description = "JSON texts, or multipart/form-data with one or more file fields", content_type = "application/json"),
-    responses((status = 202, body = UploadResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 202, body = UploadResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, description = "the request is over the upload limit", body = ErrorBody)))]
 async fn upload(
     ctx: web::Data<Context>,
     api: web::Data<IngestApi>,
@@ -293,42 +302,7 @@ async fn upload(
             results.push((doc.name, submitted));
         }
     } else if content_type.starts_with("multipart/form-data") {
-        let mut form = Multipart::new(req.headers(), payload);
-        while let Some(field) = form.next().await {
-            let mut field = field
-                .map_err(|e| Error::Invalid(format!("the multipart body is malformed: {e}")))?;
-            let Some(name) = field
-                .content_disposition()
-                .and_then(|d| d.get_filename())
-                .map(str::to_owned)
-            else {
-                continue; // a plain form field, not a file
-            };
-            let limit = api.ingestor.max_file_bytes();
-            let mut bytes = Vec::new();
-            let mut size = 0u64;
-            while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| {
-                    Error::Invalid(format!("the upload of {name:?} broke off: {e}"))
-                })?;
-                size += chunk.len() as u64;
-                if size <= limit {
-                    bytes.extend_from_slice(&chunk);
-                }
-            }
-            if size > limit {
-                let reason = format!(
-                    "the file is {:.1} MB, over the limit of {} MB",
-                    size as f64 / 1_048_576.0,
-                    limit / 1_048_576
-                );
-                let doc = api.ingestor.reject(ws, &name, size as i64, &reason).await?;
-                results.push((name, Submitted::Rejected { document: doc }));
-                continue;
-            }
-            let submitted = api.ingestor.submit(ws, &name, bytes).await?;
-            results.push((name, submitted));
-        }
+        receive_files(&api.ingestor, ws, &req, payload, &mut results).await?;
         if results.is_empty() {
             return Err(Error::Invalid("the form has no file fields".into()).into());
         }
@@ -362,12 +336,104 @@ async fn upload(
     Ok(HttpResponse::Accepted().json(UploadResult { documents }))
 }
 
+/// Receives the file fields of a multipart upload one after another, each streamed to
+/// disk as it arrives ([`Ingestor::receive`]): a file over the size limit is read on
+/// without being kept and recorded as refused, and the files after it still land; the
+/// request as a whole is refused (413) as soon as it passes [`upload_request_limit`].
+async fn receive_files(
+    ingestor: &Ingestor,
+    ws: WorkspaceId,
+    req: &HttpRequest,
+    payload: web::Payload,
+    results: &mut Vec<(String, Submitted)>,
+) -> Result<()> {
+    let cap = upload_request_limit(ingestor.max_file_bytes());
+    let too_large = || {
+        Error::TooLarge(format!(
+            "the upload is over {} MB in all; send fewer files at once",
+            cap / 1_048_576
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_large().into());
+    }
+    // The body counted as it arrives (boundaries and plain fields too), and ended with an
+    // error once it passes the cap.
+    type Chunk = std::result::Result<Bytes, PayloadError>;
+    let received = Rc::new(Cell::new(0u64));
+    let counted = {
+        let received = received.clone();
+        payload.map(move |chunk: Chunk| -> Chunk {
+            let chunk = chunk?;
+            received.set(received.get() + chunk.len() as u64);
+            if received.get() > cap {
+                return Err(PayloadError::Overflow);
+            }
+            Ok(chunk)
+        })
+    };
+    // A read error past the cap is the cap's refusal; any other, a broken upload.
+    let broken = |what: String| {
+        if received.get() > cap {
+            too_large()
+        } else {
+            Error::Invalid(what)
+        }
+    };
+    let limit = ingestor.max_file_bytes();
+    let mut form = Multipart::new(req.headers(), counted);
+    while let Some(field) = form.next().await {
+        let mut field =
+            field.map_err(|e| broken(format!("the multipart body is malformed: {e}")))?;
+        let Some(name) = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned)
+        else {
+            continue; // a plain form field, not a file
+        };
+        // Past the limit, what came is dropped (its file removed) and the rest is read
+        // on without being kept.
+        let mut receiving = Some(ingestor.receive().await?);
+        let mut size = 0u64;
+        while let Some(chunk) = field.next().await {
+            let chunk =
+                chunk.map_err(|e| broken(format!("the upload of {name:?} broke off: {e}")))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                receiving = None;
+            } else if let Some(file) = receiving.as_mut() {
+                file.write(&chunk).await?;
+            }
+        }
+        let submitted = match receiving {
+            Some(file) => {
+                ingestor
+                    .submit_file(ws, &name, file.finish().await?)
+                    .await?
+            }
+            None => Submitted::Rejected {
+                document: ingestor
+                    .reject(ws, &name, size as i64, &over_the_limit(size, limit))
+                    .await?,
+            },
+        };
+        results.push((name, submitted));
+    }
+    Ok(())
+}
+
 async fn read_limited(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| Error::Invalid(format!("the body broke off: {e}")))?;
         if (body.len() + chunk.len()) as u64 > limit {
-            return Err(Error::Invalid(format!(
+            return Err(Error::TooLarge(format!(
                 "the body is over the limit of {} MB",
                 limit / 1_048_576
             ))

@@ -3,7 +3,7 @@
 //! embed and upsert. Every failure ends in the document's status with a reason; nothing
 //! brings down the worker or loses the other documents of an upload.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,10 +16,11 @@ use lectern_search::SearchAdapters;
 use lectern_store::entity::{document, ingest_job};
 use lectern_store::{NewChunk, NewDocument, Store};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWriteExt, BufWriter};
 use uuid::Uuid;
 
 use crate::chunk::{Chunker, ChunkerConfig};
-use crate::parse::{MediaType, Parsers, detect_media_type};
+use crate::parse::{Isolation, MediaType, Parsers, detect_media_type, isolate};
 
 /// What became of one submitted file.
 #[derive(Debug, Clone)]
@@ -109,6 +110,109 @@ pub enum Stage {
 /// Chunks embedded and upserted together; the lease is renewed after each batch.
 const EMBED_BATCH: usize = 64;
 
+/// The folder of the originals directory in which uploads arrive.
+const INCOMING_DIR: &str = ".incoming";
+
+/// The first bytes of a file kept for media-type detection: the sniffing reads the first
+/// KiB, and `infer` walks the first entries of a ZIP (DOCX), a few KiB at most.
+const DETECT_HEAD: usize = 64 * 1024;
+
+/// Bytes gathered before one write to disk: fewer, larger writes for the small chunks an
+/// upload arrives in.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// A file being received: written to a temporary file in the originals directory (so
+/// placing it is a rename on one filesystem), hashed and counted as its bytes arrive, so
+/// an upload is never held whole in memory. Dropped unfinished (an error, a client gone,
+/// a file over the limit), its temporary file is removed.
+pub struct Receiving {
+    file: BufWriter<tokio::fs::File>,
+    temp: TempFile,
+    sha256: Sha256,
+    size: u64,
+    head: Vec<u8>,
+}
+
+impl Receiving {
+    /// Appends the next bytes of the file.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.sha256.update(bytes);
+        self.size += bytes.len() as u64;
+        let room = DETECT_HEAD.saturating_sub(self.head.len()).min(bytes.len());
+        self.head.extend_from_slice(&bytes[..room]);
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(|e| store_error(&self.temp.path, e))
+    }
+
+    /// The bytes received so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The whole file received: flushed and synced to disk, for
+    /// [`Ingestor::submit_file`].
+    pub async fn finish(mut self) -> Result<Incoming> {
+        let synced = async {
+            self.file.flush().await?;
+            self.file.get_ref().sync_all().await
+        };
+        if let Err(e) = synced.await {
+            return Err(store_error(&self.temp.path, e));
+        }
+        Ok(Incoming {
+            file: self.temp,
+            sha256: hex(&self.sha256.finalize()),
+            size: self.size,
+            head: self.head,
+        })
+    }
+}
+
+/// A file received whole and synced to disk, not yet placed: hand it to
+/// [`Ingestor::submit_file`]. Dropped instead, its temporary file is removed.
+pub struct Incoming {
+    file: TempFile,
+    /// The SHA-256 of the content, in hex.
+    sha256: String,
+    size: u64,
+    /// The first [`DETECT_HEAD`] bytes, for media-type detection.
+    head: Vec<u8>,
+}
+
+impl Incoming {
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// A temporary file's path: the file is removed when this is dropped, unless it was
+/// moved into place ([`TempFile::keep`]), so no error path or abandoned upload leaves a
+/// stray file behind.
+struct TempFile {
+    path: PathBuf,
+    placed: bool,
+}
+
+impl TempFile {
+    /// The file was renamed into place: nothing to remove.
+    fn keep(mut self) {
+        self.placed = true;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.placed {
+            // One unlink, even on an async thread: not worth a blocking task. Missing is
+            // fine (never created, or already gone).
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 impl Ingestor {
     pub fn new(ctx: &Context, search: &SearchAdapters) -> Result<Self> {
         let s = &ctx.settings;
@@ -127,13 +231,23 @@ impl Ingestor {
             parsers: Parsers {
                 pdfium: s.ingest.pdfium_lib.clone().filter(|p| p.is_file()),
                 timeout: Duration::from_secs(s.ingest.parse_timeout_secs),
+                isolation: s
+                    .ingest
+                    .isolate_parsing
+                    .then(isolate::host_program)
+                    .flatten()
+                    .map(|program| Isolation {
+                        program,
+                        memory_mb: s.ingest.parse_memory_mb,
+                        timeout: Duration::from_secs(s.ingest.parse_timeout_secs),
+                    }),
             },
             chunker: Arc::new(chunker),
             originals: s.originals_dir(),
             max_file_bytes: s.ingest.max_file_mb * 1024 * 1024,
             max_attempts: s.ingest.max_attempts,
             workers: s.ingest.workers,
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(s.ingest.lease_secs.max(1)),
             new_versions: tokio::sync::Mutex::new(()),
             crash_after: std::sync::Mutex::new(None),
         })
@@ -156,41 +270,117 @@ impl Ingestor {
             .join(format!("v{version}"))
     }
 
-    async fn write_original(
+    /// The folder in which uploads arrive: inside the originals directory, so that
+    /// placing one is a rename on the same filesystem.
+    fn incoming_dir(&self) -> PathBuf {
+        self.originals.join(INCOMING_DIR)
+    }
+
+    /// A fresh temporary file's name in the incoming folder (a name of its own, so two
+    /// writers never interleave in one file), removed again unless it is placed.
+    fn incoming_file(&self) -> TempFile {
+        TempFile {
+            path: self
+                .incoming_dir()
+                .join(Uuid::new_v4().simple().to_string()),
+            placed: false,
+        }
+    }
+
+    /// Removes what uploads cut off by a crash left in the incoming folder: files older
+    /// than `age` (a younger one may be an upload still arriving, in this process or in
+    /// another ingest process sharing the originals).
+    pub async fn sweep_incoming(&self, age: Duration) {
+        let Ok(mut entries) = tokio::fs::read_dir(self.incoming_dir()).await else {
+            return;
+        };
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let old = entry
+                .metadata()
+                .await
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified.elapsed().is_ok_and(|e| e > age));
+            if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
+                tracing::info!(file = %entry.path().display(), "removed an upload cut off by a crash");
+            }
+        }
+    }
+
+    /// Starts receiving a file: write its bytes as they arrive ([`Receiving::write`]),
+    /// then [`Receiving::finish`] it and hand it to [`Ingestor::submit_file`].
+    pub async fn receive(&self) -> Result<Receiving> {
+        let dir = self.incoming_dir();
+        let temp = self.incoming_file();
+        let open = async {
+            tokio::fs::create_dir_all(&dir).await?;
+            tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp.path)
+                .await
+        };
+        let file = open.await.map_err(|e| store_error(&dir, e))?;
+        Ok(Receiving {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            temp,
+            sha256: Sha256::new(),
+            size: 0,
+            head: Vec::new(),
+        })
+    }
+
+    /// Moves a received file into place as `version` of `document`; returns its storage
+    /// key. The file was synced when it was received; the rename makes it whole at once.
+    async fn place_original(
         &self,
+        file: TempFile,
         document: DocumentId,
         version: i32,
-        bytes: &[u8],
     ) -> Result<String> {
         let path = self.original_path(document, version);
         let dir = path.parent().expect("a parent").to_owned();
-        // A name of its own, so two writers never interleave in one file.
-        let tmp = path.with_extension(format!("{}.part", Uuid::new_v4().simple()));
-        let write = async {
+        let place = async {
             tokio::fs::create_dir_all(&dir).await?;
-            tokio::fs::write(&tmp, bytes).await?;
-            tokio::fs::File::open(&tmp).await?.sync_all().await?;
-            tokio::fs::rename(&tmp, &path).await
+            tokio::fs::rename(&file.path, &path).await
         };
-        write.await.map_err(|e| {
-            Error::unavailable(
-                format!("cannot store the original under {}", dir.display()),
-                e,
-            )
-        })?;
+        place.await.map_err(|e| store_error(&dir, e))?;
+        file.keep();
         Ok(format!("{document}/v{version}"))
     }
 
-    /// Accepts one file into a workspace. `file_name` must be a bare name: a name with
-    /// path components is refused (recorded as a failed document), never used as a path.
+    /// Accepts one file held in memory (texts sent as JSON, the command line): written
+    /// to the incoming folder, then [`Ingestor::submit_file`].
     pub async fn submit(
         &self,
         workspace: WorkspaceId,
         file_name: &str,
         bytes: Vec<u8>,
     ) -> Result<Submitted> {
-        let sha256 = hex(&Sha256::digest(&bytes));
-        let size = bytes.len() as i64;
+        let mut receiving = self.receive().await?;
+        receiving.write(&bytes).await?;
+        drop(bytes);
+        let incoming = receiving.finish().await?;
+        self.submit_file(workspace, file_name, incoming).await
+    }
+
+    /// Accepts one received file into a workspace: placed as the original of a new
+    /// document (or of the next version of the document with this name) and queued;
+    /// "unchanged" when the workspace holds these bytes already; or refused, recorded as
+    /// a failed document with the reason. `file_name` must be a bare name: a name with
+    /// path components is refused, never used as a path. Whatever the outcome, the
+    /// received file is placed or removed.
+    pub async fn submit_file(
+        &self,
+        workspace: WorkspaceId,
+        file_name: &str,
+        incoming: Incoming,
+    ) -> Result<Submitted> {
+        let Incoming {
+            file,
+            sha256,
+            size,
+            head,
+        } = incoming;
         let title = title_from(file_name);
         let mut new = NewDocument {
             id: Uuid::new_v4(),
@@ -199,7 +389,7 @@ impl Ingestor {
             file_name: file_name.to_owned(),
             media_type: "application/octet-stream".into(),
             sha256: sha256.clone(),
-            size_bytes: size,
+            size_bytes: size as i64,
             storage_key: String::new(),
         };
         let refusal = if file_name.contains(['/', '\\'])
@@ -210,12 +400,8 @@ impl Ingestor {
             Some(format!(
                 "the file name {file_name:?} contains path components; upload it under its bare name"
             ))
-        } else if bytes.len() as u64 > self.max_file_bytes {
-            Some(format!(
-                "the file is {:.1} MB, over the limit of {} MB",
-                bytes.len() as f64 / 1_048_576.0,
-                self.max_file_bytes / 1_048_576
-            ))
+        } else if size > self.max_file_bytes {
+            Some(over_the_limit(size, self.max_file_bytes))
         } else {
             None
         };
@@ -232,7 +418,7 @@ impl Ingestor {
         {
             return Ok(Submitted::Unchanged { document: existing });
         }
-        let media = match detect_media_type(&bytes, file_name) {
+        let media = match detect_media_type(&head, file_name) {
             Ok(media) => media,
             Err(reason) => {
                 return Ok(Submitted::Rejected {
@@ -260,14 +446,14 @@ impl Ingestor {
                 .await?
                 .ok_or_else(|| Error::NotFound("the document was deleted meanwhile".into()))?;
             let version = existing.current_version + 1;
-            let key = self.write_original(existing.id, version, &bytes).await?;
+            let key = self.place_original(file, existing.id, version).await?;
             let (document, _) = self
                 .store
-                .queue_new_version(existing, sha256, size, new.media_type, key)
+                .queue_new_version(existing, sha256, size as i64, new.media_type, key)
                 .await?;
             return Ok(Submitted::NewVersion { document });
         }
-        new.storage_key = self.write_original(new.id, 1, &bytes).await?;
+        new.storage_key = self.place_original(file, new.id, 1).await?;
         let id = new.id;
         match self.store.create_document(new).await {
             Ok((document, _)) => Ok(Submitted::Queued { document }),
@@ -364,6 +550,7 @@ impl Ingestor {
     /// sleeps until `wake` is notified (an upload) or a second passes (retries come due),
     /// and never stops on an error: it logs it and tries again.
     pub async fn run_worker(self: Arc<Self>, wake: Arc<tokio::sync::Notify>) {
+        self.sweep_incoming(Duration::from_secs(24 * 3600)).await;
         let mut since_optimize = 0usize;
         loop {
             match self.process_next().await {
@@ -405,12 +592,20 @@ impl Ingestor {
                     .into(),
             ));
         }
-        let bytes = tokio::fs::read(self.original_path(doc.id, doc.current_version))
+        // A copy on disk, not in memory: originals may be hundreds of MB.
+        let copy = self.incoming_file();
+        let current = self.original_path(doc.id, doc.current_version);
+        let copied = async {
+            tokio::fs::create_dir_all(self.incoming_dir()).await?;
+            tokio::fs::copy(&current, &copy.path).await?;
+            tokio::fs::File::open(&copy.path).await?.sync_all().await
+        };
+        copied
             .await
-            .map_err(|e| Error::internal("cannot read the stored original", e))?;
+            .map_err(|e| Error::internal("cannot copy the stored original", e))?;
         let _serial = self.new_versions.lock().await;
         let key = self
-            .write_original(doc.id, doc.current_version + 1, &bytes)
+            .place_original(copy, doc.id, doc.current_version + 1)
             .await?;
         let (sha, size, media) = (doc.sha256.clone(), doc.size_bytes, doc.media_type.clone());
         let (doc, _) = self
@@ -465,15 +660,21 @@ impl Ingestor {
         self.max_file_bytes
     }
 
-    /// The stored original of a document's current version.
-    pub async fn original(&self, doc: &document::Model) -> Result<Vec<u8>> {
+    /// The stored original of a document's current version, opened for reading (to be
+    /// streamed, never read whole into memory), and its size in bytes.
+    pub async fn open_original(&self, doc: &document::Model) -> Result<(tokio::fs::File, u64)> {
         if doc.storage_key.is_empty() {
             return Err(Error::NotFound(
                 "this document was refused at upload; nothing was stored".into(),
             ));
         }
-        tokio::fs::read(self.original_path(doc.id, doc.current_version))
-            .await
+        let open = async {
+            let file =
+                tokio::fs::File::open(self.original_path(doc.id, doc.current_version)).await?;
+            let size = file.metadata().await?.len();
+            Ok::<_, std::io::Error>((file, size))
+        };
+        open.await
             .map_err(|e| Error::internal("cannot read the stored original", e))
     }
 
@@ -513,16 +714,12 @@ impl Ingestor {
         self.store.mark_processing(doc.id).await?;
         // Missing may mean "not renamed into place yet" (an upload commits its row first):
         // retried with backoff, and failed with this reason once attempts run out.
-        let bytes = tokio::fs::read(self.original_path(doc.id, job.version))
-            .await
-            .map_err(|e| Error::unavailable("the stored original is missing", e))?;
-
         let started = Instant::now();
-        let parsers = self.parsers.clone();
-        let media = doc.media_type.clone();
-        let parsed = tokio::task::spawn_blocking(move || parsers.parse(&bytes, &media))
+        let parsed = self
+            .parsers
+            .parse_file(&self.original_path(doc.id, job.version), &doc.media_type)
             .await
-            .map_err(|e| Error::internal("parser task failed", e))?
+            .map_err(|e| Error::unavailable("the stored original is missing or cannot be read", e))?
             .map_err(|e: ParseError| JobError::Permanent(e.to_string()))?;
         t.parse = started.elapsed();
         if self.crash_point(Stage::Parsed) {
@@ -649,6 +846,22 @@ impl From<Error> for JobError {
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What a file over the size limit is told.
+pub fn over_the_limit(size: u64, limit: u64) -> String {
+    format!(
+        "the file is {:.1} MB, over the limit of {} MB",
+        size as f64 / 1_048_576.0,
+        limit / 1_048_576
+    )
+}
+
+fn store_error(path: &Path, e: std::io::Error) -> Error {
+    Error::unavailable(
+        format!("cannot store the original under {}", path.display()),
+        e,
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {

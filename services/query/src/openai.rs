@@ -11,7 +11,7 @@ use chrono::Utc;
 use lectern_api::openai::{ChatCompletionBody, OpenAiErrorBody};
 use lectern_api::sse;
 use lectern_auth::Caller;
-use lectern_core::{Error, FinishReason, WorkspaceScope};
+use lectern_core::{Error, FinishReason, WorkspaceScope, resolve_workspace_name};
 use lectern_llm::{ChatMessage, ChatRole};
 use lectern_runtime::Context;
 use lectern_runtime::http::{ApiError, error_response, json_limit, public_error, sse_response};
@@ -86,17 +86,16 @@ async fn scope_for_model(ctx: &Context, caller: &Caller, model: &str) -> Result<
     if model == ALL_WORKSPACES_MODEL {
         return Ok(caller.scope(&ctx.store, &[]).await?);
     }
-    let workspaces = caller.workspaces(&ctx.store).await?;
-    let found = workspaces
-        .iter()
-        .find(|a| a.workspace.name == model || a.workspace.id.to_string() == model)
+    // Among the caller's workspaces only, their own first where two share the name.
+    let found = caller
+        .workspace_named(&ctx.store, model)
+        .await?
         .ok_or_else(|| {
             Error::NotFound(format!(
                 "no workspace named {model:?}; the model is a workspace name (see GET /v1/models) or \"{ALL_WORKSPACES_MODEL}\""
             ))
         })?;
-    let ids: Vec<Uuid> = workspaces.iter().map(|a| a.workspace.id).collect();
-    Ok(WorkspaceScope::checked(&ids, &[found.workspace.id])?)
+    Ok(caller.scope(&ctx.store, &[found.id]).await?)
 }
 
 /// OpenAI-compatible chat completions, streaming or not. The last user message is the
@@ -230,7 +229,9 @@ fn finish_reason(a: &Answer) -> &'static str {
     }
 }
 
-/// The caller's workspaces as OpenAI models, plus `lectern` for all of them.
+/// The caller's workspaces as OpenAI models, plus `lectern` for all of them. A model is
+/// the workspace's name where that name selects it, else its id: names are unique per
+/// owner, so the caller may see two alike (their own and one shared with them).
 #[utoipa::path(get, path = "/v1/models", responses((status = 200, description = "OpenAI model list"), (status = 401, body = OpenAiErrorBody)))]
 pub(crate) async fn models(
     ctx: web::Data<Context>,
@@ -239,8 +240,21 @@ pub(crate) async fn models(
     let caller = caller?;
     let mut data =
         vec![json!({"id": ALL_WORKSPACES_MODEL, "object": "model", "owned_by": "lectern"})];
-    for a in caller.workspaces(&ctx.store).await? {
-        data.push(json!({"id": a.workspace.name, "object": "model", "owned_by": "lectern", "created": a.workspace.created_at.timestamp()}));
+    let workspaces = caller.workspaces(&ctx.store).await?;
+    let visible: Vec<(Uuid, &str, bool)> = workspaces
+        .iter()
+        .map(|a| {
+            let ws = &a.workspace;
+            (ws.id, ws.name.as_str(), ws.owner_id == Some(caller.id()))
+        })
+        .collect();
+    for a in &workspaces {
+        let ws = &a.workspace;
+        let id = match resolve_workspace_name(&ws.name, visible.iter().copied()) {
+            Ok(Some(selected)) if selected == ws.id => ws.name.clone(),
+            _ => ws.id.to_string(),
+        };
+        data.push(json!({"id": id, "object": "model", "owned_by": "lectern", "created": ws.created_at.timestamp()}));
     }
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
 }

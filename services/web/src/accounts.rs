@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use lectern_core::Error;
 use lectern_runtime::Context;
+use lectern_store::entity::user;
 use lectern_store::{AuditEvent, NewUser, SIGNUP_OPEN};
 use uuid::Uuid;
 
@@ -15,6 +16,7 @@ use crate::auth::{
     sign_in, verify_password,
 };
 use crate::error::{WebError, WebResult, urlencode};
+use crate::mail::{MailThrottle, Mailer};
 use crate::oidc::Oidc;
 use crate::throttle::{SignInThrottle, describe};
 use crate::views::{Layout, flash, page, page_with, redirect};
@@ -197,9 +199,20 @@ struct SignupPage {
     email: String,
     name: String,
     min_password: usize,
+    /// Where to go once signed in (an invitation link opened before signing up).
+    next: Option<String>,
 }
 
-pub async fn signup_form(ctx: web::Data<Context>, session: Session) -> WebResult<HttpResponse> {
+/// The page to return to after signing up, when the form or the query names one.
+fn signup_next(next: Option<&str>) -> Option<String> {
+    next.map(|n| safe_next(Some(n)))
+}
+
+pub async fn signup_form(
+    ctx: web::Data<Context>,
+    session: Session,
+    req: HttpRequest,
+) -> WebResult<HttpResponse> {
     if !signup_open(&ctx).await? {
         return Err(Error::Forbidden(
             "Sign-up is closed here. Ask an administrator to create your account.".into(),
@@ -213,11 +226,14 @@ pub async fn signup_form(ctx: web::Data<Context>, session: Session) -> WebResult
         email: String::new(),
         name: String::new(),
         min_password: MIN_PASSWORD,
+        next: signup_next(query_map(&req).get("next").map(String::as_str)),
     })
 }
 
 pub async fn signup(
     ctx: web::Data<Context>,
+    mailer: web::Data<Mailer>,
+    mail_throttle: web::Data<MailThrottle>,
     session: Session,
     req: HttpRequest,
     form: FormData,
@@ -230,6 +246,11 @@ pub async fn signup(
     }
     let email = form.get("email").unwrap_or("").to_lowercase();
     let name = form.get("name").unwrap_or("").to_owned();
+    let next = signup_next(form.get("next"));
+    let login = match &next {
+        Some(next) => format!("/login?next={}", urlencode(next)),
+        None => "/login".to_owned(),
+    };
     let first = ctx.store.user_count().await? == 0;
     let created = async {
         check_new_password(form.raw("password"), &email)?;
@@ -240,6 +261,9 @@ pub async fn signup(
                 display_name: Some(name.clone()).filter(|n| !n.is_empty()),
                 password_hash: Some(hash),
                 is_admin: first,
+                // Typed into a form: anyone's address. Verified by the link sent to it,
+                // or by an administrator.
+                verified: None,
             })
             .await
     }
@@ -255,17 +279,24 @@ pub async fn signup(
                 client_ip(&ctx, &req),
             )
             .await;
+            // Counted against the account only: one message per new address, and people
+            // behind one NAT who sign up together do not slow each other's links.
+            if let Err(e) = send_verification(&ctx, &mailer, &mail_throttle, &user, None).await {
+                // The account exists; its owner can have a link sent again.
+                tracing::warn!(error = %e, "could not make a verification link at sign-up");
+            }
             if !first {
-                flash(&session, SIGNED_UP);
-                return Ok(redirect("/login"));
+                flash(&session, signed_up(&mailer));
+                return Ok(redirect(&login));
             }
             // The very first account tells nothing about others: it is signed in at once.
             sign_in(&session, user.id)?;
             flash(&session, "Welcome to Lectern. Create a workspace to begin.");
-            Ok(redirect("/workspaces"))
+            Ok(redirect(next.as_deref().unwrap_or("/workspaces")))
         }
         // Answered as a new address is (after the same password hashing), so that sign-up
-        // does not tell who has an account; nothing changes for the account.
+        // does not tell who has an account; nothing changes for the account, and nothing
+        // is sent to its address.
         Err(Error::Conflict(_)) => {
             audit(
                 &ctx,
@@ -276,8 +307,8 @@ pub async fn signup(
                 client_ip(&ctx, &req),
             )
             .await;
-            flash(&session, SIGNED_UP);
-            Ok(redirect("/login"))
+            flash(&session, signed_up(&mailer));
+            Ok(redirect(&login))
         }
         Err(e @ Error::Invalid(_)) => page_with(
             actix_web::http::StatusCode::BAD_REQUEST,
@@ -288,6 +319,7 @@ pub async fn signup(
                 email,
                 name,
                 min_password: MIN_PASSWORD,
+                next,
             },
         ),
         Err(e) => Err(e.into()),
@@ -296,13 +328,119 @@ pub async fn signup(
 
 /// What sign-up answers (but for the very first account), whether or not the address
 /// had an account already.
-const SIGNED_UP: &str = "If this address was new, its account is ready: sign in with the password you chose. If it had an account already, nothing changed: sign in with that account's password.";
+fn signed_up(mailer: &Mailer) -> String {
+    let mut message = "If this address was new, its account is ready: sign in with the password you chose. If it had an account already, nothing changed: sign in with that account's password.".to_owned();
+    if mailer.enabled() {
+        message
+            .push_str(" A new account's address gets a link to verify it; it works for 24 hours.");
+    }
+    message
+}
+
+/// Mails `user` a new verification link, when Lectern sends mail, and counts it against
+/// the address's allowance ([`MailThrottle`]).
+async fn send_verification(
+    ctx: &Context,
+    mailer: &Mailer,
+    throttle: &MailThrottle,
+    user: &user::Model,
+    address: Option<std::net::IpAddr>,
+) -> Result<(), Error> {
+    if !mailer.enabled() {
+        return Ok(());
+    }
+    let token = ctx.store.create_email_verification(user).await?;
+    let (Some(home), Some(link)) = (
+        mailer.link(""),
+        mailer.link(&format!("/verify?token={token}")),
+    ) else {
+        return Ok(());
+    };
+    mailer.send(
+        &user.email,
+        "Verify your email address for Lectern",
+        format!(
+            "Hello,\n\n\
+             An account of Lectern at {home} was made with this address. To confirm that the \
+             address is yours, open this link within 24 hours:\n\n{link}\n\n\
+             If you did not make it, ignore this message: until the address is verified, \
+             nothing shared with it reaches that account.\n"
+        ),
+    );
+    throttle.sent(&user.email, address, Instant::now());
+    Ok(())
+}
+
+/// Opens a verification link (from mail: perhaps in another browser, signed out): the
+/// address it was sent to is verified.
+pub async fn verify_email(
+    ctx: web::Data<Context>,
+    session: Session,
+    req: HttpRequest,
+) -> WebResult<HttpResponse> {
+    let token = query_map(&req).remove("token").unwrap_or_default();
+    let Some(user) = ctx.store.redeem_email_verification(&token).await? else {
+        return Err(Error::NotFound(
+            "This verification link is unknown, used or expired. Sign in and have a new one sent."
+                .into(),
+        )
+        .into());
+    };
+    audit(
+        &ctx,
+        Some(user.id),
+        "account.email_verified",
+        None,
+        Some(user.email.clone()),
+        Some(serde_json::json!({ "via": "link" })),
+    )
+    .await;
+    flash(
+        &session,
+        format!(
+            "Your address {} is verified: workspaces shared with it now reach you.",
+            user.email
+        ),
+    );
+    let signed_in = matches!(session.get::<Uuid>(crate::session::USER_KEY), Ok(Some(_)));
+    Ok(redirect(if signed_in { "/workspaces" } else { "/login" }))
+}
+
+/// Sends the signed-in person a new verification link (the notice's button).
+pub async fn resend_verification(
+    ctx: web::Data<Context>,
+    mailer: web::Data<Mailer>,
+    throttle: web::Data<MailThrottle>,
+    me: SignedIn,
+    req: HttpRequest,
+) -> WebResult<HttpResponse> {
+    let email = me.user.email.clone();
+    let address = crate::proxy::client_ip(&req, &ctx.settings.web);
+    let message = if me.user.email_verified_at.is_some() {
+        format!("Your address {email} is verified already.")
+    } else if !mailer.enabled() {
+        format!(
+            "Lectern sends no mail here: ask an administrator to verify {email} (lectern user verify {email})."
+        )
+    } else if let Some(wait) = throttle.wait(&email, address, Instant::now()) {
+        format!(
+            "A link was sent to {email} a moment ago. Look for it, or ask again in {}.",
+            describe(wait)
+        )
+    } else {
+        send_verification(&ctx, &mailer, &throttle, &me.user, address).await?;
+        format!("A new link is on its way to {email}; it works for 24 hours.")
+    };
+    flash(&me.session, message);
+    Ok(redirect("/account"))
+}
 
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
     layout: Layout,
     email: String,
+    verified: bool,
     is_admin: bool,
     has_password: bool,
     error: Option<String>,
@@ -313,6 +451,7 @@ fn account_page(me: &SignedIn, error: Option<String>) -> AccountPage {
     AccountPage {
         layout: Layout::signed_in(me, "Your account", "account"),
         email: me.user.email.clone(),
+        verified: me.user.email_verified_at.is_some(),
         is_admin: me.user.is_admin,
         has_password: me.user.password_hash.is_some(),
         error,

@@ -1,4 +1,5 @@
-//! Site administration: people (disable, make admin), sign-up, workspaces, audit log.
+//! Site administration: people (disable, make admin, vouch for their address), sign-up,
+//! workspaces, audit log.
 
 use std::collections::HashMap;
 
@@ -6,8 +7,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use lectern_core::Error;
 use lectern_runtime::Context;
-use lectern_store::SIGNUP_OPEN;
 use lectern_store::entity::{user, workspace};
+use lectern_store::{EmailProof, SIGNUP_OPEN};
 use uuid::Uuid;
 
 use crate::accounts::{audit, signup_open};
@@ -118,7 +119,9 @@ pub async fn change_user(
     form: FormData,
 ) -> WebResult<HttpResponse> {
     let id = path.into_inner();
-    if id == me.id() {
+    let action = form.require("action", "the action")?;
+    // Vouching for one's own address is allowed: an administrator is trusted with others'.
+    if id == me.id() && action != "verify" {
         return Err(Error::Invalid(
             "you cannot disable yourself or remove your own admin role; ask another administrator"
                 .into(),
@@ -130,7 +133,6 @@ pub async fn change_user(
         .user(id)
         .await?
         .ok_or_else(|| Error::NotFound("no such user".into()))?;
-    let action = form.require("action", "the action")?;
     match action {
         "disable" => {
             ctx.store.set_user_disabled(id, true).await?;
@@ -139,12 +141,21 @@ pub async fn change_user(
         "enable" => ctx.store.set_user_disabled(id, false).await?,
         "make_admin" => ctx.store.set_user_admin(id, true).await?,
         "revoke_admin" => ctx.store.set_user_admin(id, false).await?,
+        "verify" => {
+            ctx.store
+                .verify_email(id, EmailProof::Administrator)
+                .await?
+        }
         other => return Err(Error::Invalid(format!("unknown action {other:?}")).into()),
     }
     let (event, done) = match action {
         "disable" => ("user.disabled", "is disabled and signed out"),
         "enable" => ("user.enabled", "may sign in again"),
         "make_admin" => ("user.admin_granted", "is now an administrator"),
+        "verify" => (
+            "user.email_verified",
+            "is verified: workspaces shared with it now reach the account",
+        ),
         _ => ("user.admin_revoked", "is no longer an administrator"),
     };
     audit(

@@ -74,6 +74,7 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
             "It may have been deleted, or you are not a member of its workspace. Go back to your workspaces.",
         ),
         409 => ("Changed meanwhile", "Reload the page and try again."),
+        413 => ("Too large", "Send fewer files at once, or smaller ones."),
         429 => (
             "Too many attempts",
             "Wait a few minutes, or ask an administrator to check your account.",

@@ -5,7 +5,8 @@
 //! The library holds the routes so that its own binary and the all-in-one `lectern serve`
 //! mount the same code. Documents and answers always go through the ingest and query
 //! services' HTTP APIs with the service token, acting for the signed-in person; the
-//! web app's own SQL is people, sessions, memberships, feedback and the audit log.
+//! web app's own SQL is people, sessions, memberships and invitations, feedback and the
+//! audit log. It sends mail (verification links, invitations) when `web.smtp` is set.
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ mod auth;
 mod backend;
 mod chat;
 mod error;
+mod mail;
 mod oidc;
 mod proxy;
 pub mod render;
@@ -114,6 +116,8 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
         ctx.settings.web.max_failed_sign_ins,
         std::time::Duration::from_secs(ctx.settings.web.throttle_minutes * 60),
     ));
+    let mailer = web::Data::new(mail::Mailer::new(&ctx.settings.web)?);
+    let mail_throttle = web::Data::new(mail::MailThrottle::new());
     let key = cookie_key(&ctx.settings)?;
     let sessions = session::SqlSessionStore::new(ctx.store.clone());
     let secure = ctx
@@ -143,6 +147,8 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
             .app_data(oidc.clone())
             .app_data(renderer.clone())
             .app_data(throttle.clone())
+            .app_data(mailer.clone())
+            .app_data(mail_throttle.clone())
             .route("/static/app.css", web::get().to(stylesheet))
             .route("/static/app.js", web::get().to(script))
             .service(
@@ -162,6 +168,16 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
                     .route(
                         "/account/password",
                         web::post().to(accounts::change_password),
+                    )
+                    .route(
+                        "/account/verify",
+                        web::post().to(accounts::resend_verification),
+                    )
+                    .route("/verify", web::get().to(accounts::verify_email))
+                    .route("/invite/{token}", web::get().to(workspaces::invitation))
+                    .route(
+                        "/invite/{token}",
+                        web::post().to(workspaces::accept_invitation),
                     )
                     .route("/auth/oidc", web::get().to(oidc::start))
                     .route("/auth/oidc/callback", web::get().to(oidc::callback))
@@ -195,6 +211,10 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
                     .route(
                         "/w/{ws}/members/{user}/remove",
                         web::post().to(workspaces::remove_member),
+                    )
+                    .route(
+                        "/w/{ws}/invitations/{invitation}/revoke",
+                        web::post().to(workspaces::revoke_invitation),
                     )
                     .route("/chat", web::get().to(chat::new_chat))
                     .route("/chat/ask", web::post().to(chat::ask))

@@ -1,15 +1,16 @@
 //! OpenID Connect single sign-on (authorization code flow with PKCE, nonce and state).
 //! The provider's metadata and keys are discovered on first use and again every hour (so
 //! Lectern starts while the identity provider is down, and follows its key rotation). A
-//! person signs in by an email the provider has verified: an account without a password
-//! is found by it, or made while sign-up is open. An account that has a password is never
+//! person signs in by an email the provider has verified (`email_verified`), so the
+//! account's address counts as verified: an account without a password is found by it, or
+//! made while sign-up is open. An account that has a password is never
 //! taken over by single sign-on: its owner signs in with the password.
 
 use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, web};
 use lectern_core::Error;
 use lectern_runtime::{Context, OidcSettings};
-use lectern_store::NewUser;
+use lectern_store::{EmailProof, NewUser};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
@@ -123,14 +124,10 @@ type CoreClientSet = openidconnect::core::CoreClient<
 /// Where the provider sends people back: the configured public address, or this
 /// request's own.
 fn redirect_uri(ctx: &Context, req: &HttpRequest) -> String {
-    let base = match &ctx.settings.web.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
-    };
-    format!("{base}/auth/oidc/callback")
+    format!(
+        "{}/auth/oidc/callback",
+        crate::proxy::public_base(req, &ctx.settings.web)
+    )
 }
 
 /// Sends the browser to the identity provider.
@@ -243,6 +240,7 @@ pub async fn callback(
                     display_name: name,
                     password_hash: None,
                     is_admin: first,
+                    verified: Some(EmailProof::IdentityProvider),
                 })
                 .await?;
             audit(
@@ -259,6 +257,12 @@ pub async fn callback(
     };
     if user.disabled {
         return Err(Error::Forbidden(crate::accounts::ACCOUNT_DISABLED.into()).into());
+    }
+    if user.email_verified_at.is_none() {
+        // The provider has just vouched for the address (checked above).
+        ctx.store
+            .verify_email(user.id, EmailProof::IdentityProvider)
+            .await?;
     }
     sign_in(&session, user.id)?;
     audit(

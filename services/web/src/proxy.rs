@@ -20,6 +20,19 @@ pub fn client_ip(req: &HttpRequest, web: &WebSettings) -> Option<IpAddr> {
     lectern_runtime::http::request_client_ip(req.peer_addr(), req.headers(), &web.trusted_proxies)
 }
 
+/// Lectern's address as people reach it, without a trailing slash: `web.public_url`, or
+/// this request's own. For links on pages and redirects; links in mail use only
+/// `web.public_url` (`mail.rs`).
+pub fn public_base(req: &HttpRequest, web: &WebSettings) -> String {
+    match &web.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
 /// Whether people reach Lectern over HTTPS: the public URL says so, this connection is
 /// TLS, or a trusted proxy says the client's was.
 pub fn over_https(req: &HttpRequest, web: &WebSettings) -> bool {

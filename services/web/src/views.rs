@@ -20,6 +20,8 @@ pub struct Layout {
     pub flash: Option<String>,
     /// Which main navigation entry is current.
     pub nav: &'static str,
+    /// Whether Lectern sends mail: what the notice to an unverified person offers.
+    pub mail: bool,
 }
 
 impl Layout {
@@ -30,6 +32,7 @@ impl Layout {
             csrf: s.csrf(),
             flash: take_flash(&s.session),
             nav,
+            mail: s.mail,
         }
     }
 
@@ -40,6 +43,7 @@ impl Layout {
             csrf: csrf_token(session),
             flash: take_flash(session),
             nav: "",
+            mail: false,
         }
     }
 }

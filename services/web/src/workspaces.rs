@@ -1,24 +1,28 @@
-//! Workspaces, their documents (upload, live status, delete, re-index, originals) and
-//! their members. Every handler first resolves the signed-in person's role in the
+//! Workspaces, their documents (upload, live status, delete, re-index, originals), their
+//! members and invitations. Every handler first resolves the signed-in person's role in the
 //! workspace: a non-member gets "not found", exactly as for a workspace that does not
-//! exist; ingest then checks the same role again on its side.
+//! exist; ingest then checks the same role again on its side. The one way in without a
+//! role is an invitation link, which an owner made and chose whom to give.
 
 use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use futures::StreamExt;
-use lectern_api::ingest::{DocumentOut, WorkspaceOut};
+use lectern_api::ingest::{DocumentOut, UPLOAD_FILES_AT_THE_LIMIT, WorkspaceOut};
 use lectern_auth::Action;
 use lectern_core::{Error, Role};
 use lectern_runtime::Context;
-use lectern_store::Member;
+use lectern_store::{Member, Shared};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
 use crate::accounts::audit;
 use crate::auth::{CSRF_HEADER, CSRF_REFUSED, FormData, SignedIn, csrf_ok};
 use crate::backend::Backend;
 use crate::error::{WebError, WebResult};
+use crate::mail::Mailer;
 use crate::render::PageRenderer;
 use crate::views::{Layout, flash, page, page_with, redirect, wants_json};
 
@@ -111,9 +115,6 @@ pub async fn documents_json(
         .json(serde_json::json!({ "documents": documents })))
 }
 
-/// Most bytes of one upload request (the files together).
-const UPLOAD_LIMIT_FACTOR: u64 = 4;
-
 /// Uploads files: the form's first field must be the CSRF token (or the request carries
 /// it in a header); the files go on to ingest, which records each one's outcome.
 pub async fn upload(
@@ -150,7 +151,10 @@ async fn upload_files(
         req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
     );
     role(ctx, me, ws, Action::Edit).await?;
-    let limit = ctx.settings.ingest.max_file_mb * 1_048_576 * UPLOAD_LIMIT_FACTOR;
+    // The files' bytes together; ingest's bound on the whole body adds room for the
+    // form's framing, so a form that passes here passes there.
+    let limit = UPLOAD_FILES_AT_THE_LIMIT * ctx.settings.ingest.max_file_mb * 1_048_576;
+    let spool = ctx.settings.data_dir.join(SPOOL_DIR);
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut form = reqwest::multipart::Form::new();
     let mut files = 0usize;
@@ -164,35 +168,39 @@ async fn upload_files(
             .content_disposition()
             .and_then(|d| d.get_filename())
             .map(str::to_owned);
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| Error::Invalid(format!("the upload broke off: {e}")))?;
-            total += chunk.len() as u64;
-            if total > limit {
-                return Err(Error::Invalid(format!(
-                    "the upload is over {} MB; send fewer files at once",
-                    limit / 1_048_576
-                ))
-                .into());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
         match file_name {
-            None if name == "csrf" => {
-                checked = checked || csrf_ok(&me.session, std::str::from_utf8(&bytes).ok());
+            None => {
+                // A plain field: only the CSRF token is kept (and only as long as one
+                // can be); the rest is read and counted.
+                let mut value = Vec::new();
+                while let Some(chunk) = field.next().await {
+                    let chunk = chunk.map_err(broke_off)?;
+                    total += chunk.len() as u64;
+                    if total > limit {
+                        return Err(too_large(limit).into());
+                    }
+                    if name == "csrf" && value.len() + chunk.len() <= CSRF_FIELD_MAX {
+                        value.extend_from_slice(&chunk);
+                    }
+                }
+                if name == "csrf" {
+                    checked = checked || csrf_ok(&me.session, std::str::from_utf8(&value).ok());
+                }
             }
-            None => {}
             Some(file_name) => {
                 if !checked {
                     return Err(Error::Forbidden(CSRF_REFUSED.into()).into());
                 }
-                if file_name.is_empty() && bytes.is_empty() {
+                let (file, size) = spool_field(&mut field, &spool, &mut total, limit).await?;
+                if file_name.is_empty() && size == 0 {
                     continue; // the browser's "no file chosen"
                 }
                 files += 1;
+                let body =
+                    reqwest::Body::wrap_stream(ReaderStream::with_capacity(file, SPOOL_CHUNK));
                 form = form.part(
                     "files",
-                    reqwest::multipart::Part::bytes(bytes).file_name(file_name),
+                    reqwest::multipart::Part::stream_with_length(body, size).file_name(file_name),
                 );
             }
         }
@@ -206,6 +214,71 @@ async fn upload_files(
     backend.client(me.id())?.upload(ws, form).await?;
     Ok(files)
 }
+
+/// Where the files of an upload wait, in the data directory, until the form is read
+/// whole (its CSRF token checked, every file complete) and forwarded to ingest.
+const SPOOL_DIR: &str = "uploads";
+
+/// Bytes read from a spooled file at a time when it is forwarded.
+const SPOOL_CHUNK: usize = 64 * 1024;
+
+/// The longest CSRF field kept (a token is far shorter).
+const CSRF_FIELD_MAX: usize = 1024;
+
+fn broke_off(e: actix_multipart::MultipartError) -> Error {
+    Error::Invalid(format!("the upload broke off: {e}"))
+}
+
+fn too_large(limit: u64) -> Error {
+    Error::TooLarge(format!(
+        "the upload is over {} MB; send fewer files at once",
+        limit / 1_048_576
+    ))
+}
+
+fn spool_error(e: std::io::Error) -> Error {
+    Error::unavailable("the upload could not be written to disk", e)
+}
+
+/// Writes one file field to an anonymous temporary file in `dir` (removed by the system
+/// when it is closed, whatever happens) and rewinds it, so a form is forwarded without
+/// ever being held in memory; `total` counts the request's bytes against `limit`.
+async fn spool_field(
+    field: &mut actix_multipart::Field,
+    dir: &std::path::Path,
+    total: &mut u64,
+    limit: u64,
+) -> Result<(tokio::fs::File, u64), Error> {
+    let dir = dir.to_owned();
+    let file = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        tempfile::tempfile_in(&dir)
+    })
+    .await
+    .map_err(|e| Error::internal("the upload could not be written to disk", e))?
+    .map_err(spool_error)?;
+    let mut file =
+        tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(file));
+    let mut size = 0u64;
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(broke_off)?;
+        *total += chunk.len() as u64;
+        if *total > limit {
+            return Err(too_large(limit));
+        }
+        size += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(spool_error)?;
+    }
+    file.flush().await.map_err(spool_error)?;
+    let mut file = file.into_inner();
+    file.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(spool_error)?;
+    Ok((file, size))
+}
+
+/// Bytes gathered before one write to a spooled file.
+const SPOOL_BUFFER: usize = 256 * 1024;
 
 pub async fn delete(
     backend: web::Data<Backend>,
@@ -239,7 +312,7 @@ pub async fn original(
 ) -> WebResult<HttpResponse> {
     let (ws, doc) = path.into_inner();
     let document = backend.client(me.id())?.document(ws, doc).await?;
-    let original = backend.client(me.id())?.original(ws, doc).await?;
+    let original = backend.client(me.id())?.original_stream(ws, doc).await?;
     let inline = original.media_type.starts_with("application/pdf")
         || original.media_type.starts_with("text/plain");
     let disposition = header::ContentDisposition {
@@ -264,7 +337,11 @@ pub async fn original(
     if !original.media_type.starts_with("application/pdf") {
         response.insert_header(("Content-Security-Policy", "sandbox"));
     }
-    Ok(response.body(original.bytes))
+    // Passed on as it arrives from ingest, never held whole.
+    if let Some(size) = original.size {
+        response.no_chunking(size);
+    }
+    Ok(response.streaming(original.into_stream()))
 }
 
 /// A page of a PDF as an image (for the citation panel).
@@ -291,7 +368,17 @@ struct MembersPage {
     nav: WorkspaceNav,
     can_manage: bool,
     members: Vec<Member>,
+    /// Pending invitations (shown to those who manage members).
+    invitations: Vec<InvitationRow>,
     error: Option<String>,
+}
+
+/// A pending invitation as the members page lists it.
+struct InvitationRow {
+    id: Uuid,
+    email: String,
+    role: String,
+    expires: String,
 }
 
 async fn members_page(
@@ -301,6 +388,22 @@ async fn members_page(
     error: Option<String>,
 ) -> WebResult<MembersPage> {
     let (ws_name, role) = role(ctx, me, ws, Action::Read).await?;
+    let can_manage = role.can_manage_members();
+    let invitations = if can_manage {
+        ctx.store
+            .pending_invitations(ws)
+            .await?
+            .into_iter()
+            .map(|i| InvitationRow {
+                id: i.id,
+                email: i.email,
+                role: i.role,
+                expires: i.expires_at.format("%Y-%m-%d %H:%M").to_string(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(MembersPage {
         layout: Layout::signed_in(me, format!("Members · {ws_name}"), "workspaces"),
         nav: WorkspaceNav {
@@ -309,8 +412,9 @@ async fn members_page(
             role: role.as_str(),
             tab: "members",
         },
-        can_manage: role.can_manage_members(),
+        can_manage,
         members: ctx.store.members_of(ws).await?,
+        invitations,
         error,
     })
 }
@@ -330,48 +434,89 @@ async fn last_owner(ctx: &Context, ws: Uuid, user: Uuid) -> WebResult<bool> {
     Ok(owners.len() == 1 && owners[0].user.id == user)
 }
 
-/// Adds a member or changes a role. The answer is the same whether or not the email has
-/// an account, so that owners (anyone can make a workspace) cannot probe for accounts.
+/// Adds a member or changes a role. A member's role changes at once (the list shows
+/// members by email already). Anyone else is shared with by [`Store::share_by_email`]: an
+/// invitation is always made, and a *verified* account with the address becomes a member
+/// at once as well (its invitation then spent), while an unverified account, like an
+/// address without one, gets access only through the invitation link. The link is shown
+/// once, here, and mailed to the address when Lectern sends mail.
+///
+/// The answer is the same for a verified account, an unverified one and no account: the
+/// same redirect and one message naming both outcomes, with a link. Making an invitation
+/// every time is what keeps it so, since a link shown only to addresses without a verified
+/// account would tell owners (anyone can make a workspace) which addresses have one. The
+/// members list does show who became a member, as it must; that tells no more than the
+/// person's first visit to the workspace would.
+///
+/// [`Store::share_by_email`]: lectern_store::Store::share_by_email
 pub async fn set_member(
     ctx: web::Data<Context>,
+    mailer: web::Data<Mailer>,
     me: SignedIn,
+    req: HttpRequest,
     path: web::Path<Uuid>,
     form: FormData,
 ) -> WebResult<HttpResponse> {
     let ws = path.into_inner();
-    role(&ctx, &me, ws, Action::Manage).await?;
+    let (ws_name, _) = role(&ctx, &me, ws, Action::Manage).await?;
     let result = async {
         let email = form.require("email", "the email")?.to_lowercase();
         let new_role: Role = form.require("role", "the role")?.parse()?;
-        if let Some(user) = ctx.store.find_user_by_email(&email).await? {
-            if new_role != Role::Owner && last_owner(&ctx, ws, user.id).await? {
+        let members = ctx.store.members_of(ws).await?;
+        if let Some(member) = members.iter().find(|m| m.user.email == email) {
+            if new_role != Role::Owner && last_owner(&ctx, ws, member.user.id).await? {
                 return Err(Error::Invalid(
                     "the workspace needs at least one owner; make someone else owner first".into(),
                 ));
             }
-            ctx.store.set_member(ws, user.id, new_role).await?;
+            ctx.store.set_member(ws, member.user.id, new_role).await?;
             audit(
                 &ctx,
                 Some(me.id()),
                 "member.set",
                 Some(ws),
-                Some(user.email.clone()),
+                Some(member.user.email.clone()),
                 Some(serde_json::json!({ "role": new_role.as_str() })),
             )
             .await;
+            return Ok(format!("{email} is now {} here.", new_role.as_str()));
         }
-        Ok::<_, Error>((email, new_role))
+        let shared = ctx
+            .store
+            .share_by_email(ws, &email, new_role, me.id())
+            .await?;
+        let link = format!(
+            "{}/invite/{}",
+            crate::proxy::public_base(&req, &ctx.settings.web),
+            shared.token
+        );
+        audit(
+            &ctx,
+            Some(me.id()),
+            if shared.member.is_some() {
+                "member.set"
+            } else {
+                "member.invited"
+            },
+            Some(ws),
+            Some(email.clone()),
+            Some(serde_json::json!({ "role": new_role.as_str(), "invitation": shared.invitation.id })),
+        )
+        .await;
+        mail_access(&mailer, &me, ws, &ws_name, new_role, &shared);
+        let mut message = format!(
+            "If {email} has a verified Lectern account, it is now {} here and listed below. If not, pass on this invitation link; it works once, for 7 days, for whoever opens it signed in, and is shown only now: {link}",
+            new_role.as_str()
+        );
+        if mailer.enabled() {
+            message.push_str(&format!(" Lectern also wrote to {email}."));
+        }
+        Ok::<_, Error>(message)
     }
     .await;
     match result {
-        Ok((email, new_role)) => {
-            flash(
-                &me.session,
-                format!(
-                    "If {email} has a Lectern account, it is now {} here. If not, ask them to sign up (or an administrator to create the account), then add them again.",
-                    new_role.as_str()
-                ),
-            );
+        Ok(message) => {
+            flash(&me.session, message);
             Ok(redirect(&format!("/w/{ws}/members")))
         }
         Err(Error::Invalid(message)) => page_with(
@@ -380,6 +525,158 @@ pub async fn set_member(
         ),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Tells the address what sharing gave it, when Lectern sends mail: access at once (a
+/// verified account), or the invitation link.
+fn mail_access(
+    mailer: &Mailer,
+    me: &SignedIn,
+    ws: Uuid,
+    ws_name: &str,
+    role: Role,
+    shared: &Shared,
+) {
+    let inviter = me.user.display_name.as_deref().unwrap_or(&me.user.email);
+    let to = &shared.invitation.email;
+    let role = role.as_str();
+    match &shared.member {
+        Some(_) => {
+            let Some(link) = mailer.link(&format!("/w/{ws}/documents")) else {
+                return;
+            };
+            mailer.send(
+                to,
+                &format!("You can now use the workspace \"{ws_name}\" on Lectern"),
+                format!(
+                    "{inviter} gave you access to the workspace \"{ws_name}\" on Lectern, as \
+                     {role}:\n\n{link}\n"
+                ),
+            );
+        }
+        None => {
+            let Some(link) = mailer.link(&format!("/invite/{}", shared.token)) else {
+                return;
+            };
+            mailer.send(
+                to,
+                &format!("An invitation to the workspace \"{ws_name}\" on Lectern"),
+                format!(
+                    "{inviter} invited you to the workspace \"{ws_name}\" on Lectern, as \
+                     {role}. To join, open this link within 7 days (sign in, or create an \
+                     account, when asked):\n\n{link}\n\n\
+                     The link works once. If you did not expect it, ignore this message.\n"
+                ),
+            );
+        }
+    }
+}
+
+/// Revokes a pending invitation: its link stops working.
+pub async fn revoke_invitation(
+    ctx: web::Data<Context>,
+    me: SignedIn,
+    path: web::Path<(Uuid, Uuid)>,
+) -> WebResult<HttpResponse> {
+    let (ws, id) = path.into_inner();
+    role(&ctx, &me, ws, Action::Manage).await?;
+    let revoked = ctx.store.revoke_invitation(ws, id).await?;
+    audit(
+        &ctx,
+        Some(me.id()),
+        "member.invitation_revoked",
+        Some(ws),
+        Some(revoked.email.clone()),
+        Some(serde_json::json!({ "invitation": id })),
+    )
+    .await;
+    flash(
+        &me.session,
+        format!(
+            "The invitation for {} is revoked: its link no longer works.",
+            revoked.email
+        ),
+    );
+    Ok(redirect(&format!("/w/{ws}/members")))
+}
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+struct InvitationPage {
+    layout: Layout,
+    token: String,
+    ws_name: String,
+    role: String,
+    sent_to: String,
+    me_email: String,
+}
+
+/// What an invitation link says when it no longer works.
+const INVITATION_GONE: &str = "This invitation link no longer works: it was used, revoked or has expired. Ask an owner of the workspace for a new one.";
+
+/// An invitation link, opened signed in (otherwise the sign-in page comes first, and
+/// brings the person back): what it offers, and a button to accept it. Accepting takes
+/// the button, not the visit, so that no page elsewhere can make someone a member of a
+/// workspace by loading the link.
+pub async fn invitation(
+    ctx: web::Data<Context>,
+    me: SignedIn,
+    path: web::Path<String>,
+) -> WebResult<HttpResponse> {
+    let token = path.into_inner();
+    let pending = ctx.store.invitation_by_token(&token).await?;
+    let Some(invitation) = pending else {
+        return Err(Error::NotFound(INVITATION_GONE.into()).into());
+    };
+    let Some(workspace) = ctx.store.workspace(invitation.workspace_id).await? else {
+        return Err(Error::NotFound(INVITATION_GONE.into()).into());
+    };
+    page(&InvitationPage {
+        layout: Layout::signed_in(&me, format!("Join {}", workspace.name), "workspaces"),
+        token,
+        ws_name: workspace.name,
+        role: invitation.role,
+        sent_to: invitation.email,
+        me_email: me.user.email.clone(),
+    })
+}
+
+/// Accepts an invitation for the signed-in person, whatever their address: the owner
+/// chose whom to give the link.
+pub async fn accept_invitation(
+    ctx: web::Data<Context>,
+    me: SignedIn,
+    path: web::Path<String>,
+) -> WebResult<HttpResponse> {
+    let token = path.into_inner();
+    let Some((invitation, role)) = ctx.store.accept_invitation(&token, me.id()).await? else {
+        return Err(Error::NotFound(INVITATION_GONE.into()).into());
+    };
+    let ws = invitation.workspace_id;
+    audit(
+        &ctx,
+        Some(me.id()),
+        "member.invitation_accepted",
+        Some(ws),
+        Some(me.user.email.clone()),
+        Some(serde_json::json!({
+            "invitation": invitation.id,
+            "sent_to": invitation.email,
+            "role": role.as_str(),
+        })),
+    )
+    .await;
+    let name = ctx
+        .store
+        .workspace(ws)
+        .await?
+        .map(|w| w.name)
+        .unwrap_or_default();
+    flash(
+        &me.session,
+        format!("Welcome to “{name}”: you are {} here.", role.as_str()),
+    );
+    Ok(redirect(&format!("/w/{ws}/documents")))
 }
 
 pub async fn remove_member(

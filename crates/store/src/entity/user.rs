@@ -12,6 +12,10 @@ pub struct Model {
     pub is_admin: bool,
     pub disabled: bool,
     pub created_at: DateTimeUtc,
+    /// When the address was shown to be this account's (an administrator, the identity
+    /// provider, or a link sent to it); `None`: unverified, so nothing shared by email
+    /// reaches it except through an invitation link.
+    pub email_verified_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,10 +4,15 @@
 use std::time::Duration;
 
 use lectern_core::{Error, Role};
+use lectern_migrations::{Migrator, MigratorTrait};
 use lectern_store::documents::MAX_CLAIMS;
 use lectern_store::entity::{document, ingest_job};
 use lectern_store::testing::{TestClock, TestDatabase};
-use lectern_store::{AuditEvent, NewDocument, NewUser, Store, job_state, status};
+use lectern_store::{
+    AuditEvent, EMAIL_VERIFICATION_TTL, EmailProof, INVITATION_TTL, NameScope, NewDocument,
+    NewUser, Store, job_state, status,
+};
+use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 
@@ -55,7 +60,35 @@ fn user(email: &str) -> NewUser {
         display_name: None,
         password_hash: None,
         is_admin: false,
+        verified: None,
     }
+}
+
+/// Inserts a user row as the schemas before `users.email_verified_at` held one (the
+/// entity already knows the column); its id.
+async fn insert_user_row(store: &Store, email: &str, password_hash: Option<&str>) -> Uuid {
+    let id = Uuid::new_v4();
+    let insert = Query::insert()
+        .into_table(Alias::new("users"))
+        .columns([
+            Alias::new("id"),
+            Alias::new("email"),
+            Alias::new("password_hash"),
+            Alias::new("is_admin"),
+            Alias::new("disabled"),
+            Alias::new("created_at"),
+        ])
+        .values_panic([
+            id.into(),
+            email.into(),
+            password_hash.map(str::to_owned).into(),
+            false.into(),
+            false.into(),
+            chrono::Utc::now().into(),
+        ])
+        .to_owned();
+    store.connection().execute(&insert).await.unwrap();
+    id
 }
 
 on_both_backends!(
@@ -167,7 +200,7 @@ on_both_backends!(
             vec![hr.id]
         );
 
-        let dup = store.create_workspace(" HR ", None).await;
+        let dup = store.create_workspace(" HR ", Some(ada.id)).await;
         assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
         assert!(matches!(
             store.create_workspace("  ", None).await,
@@ -175,7 +208,7 @@ on_both_backends!(
         ));
         assert_eq!(
             store
-                .find_workspace_by_name("HR")
+                .find_workspace_by_name(NameScope::Member(ada.id), "HR")
                 .await
                 .unwrap()
                 .unwrap()
@@ -194,11 +227,231 @@ on_both_backends!(
         // The transaction rolled back: the name is still free.
         assert!(
             store
-                .find_workspace_by_name("Orphan")
+                .find_workspace_by_name(NameScope::Operator, "Orphan")
                 .await
                 .unwrap()
                 .is_none()
         );
+    }
+);
+
+on_both_backends!(
+    workspace_names_are_unique_per_owner,
+    |db: TestDatabase| async move {
+        let store = db.store().await;
+        let ada = store.create_user(user("ada@example.org")).await.unwrap();
+        let bob = store.create_user(user("bob@example.org")).await.unwrap();
+        let adas = store
+            .create_workspace("Handbook", Some(ada.id))
+            .await
+            .unwrap();
+        assert_eq!(adas.owner_id, Some(ada.id));
+        // Another owner's workspace of that name is no obstacle, nor to the operator.
+        let bobs = store
+            .create_workspace("Handbook", Some(bob.id))
+            .await
+            .unwrap();
+        assert_ne!(bobs.id, adas.id);
+        assert_eq!(bobs.owner_id, Some(bob.id));
+        let operators = store.create_workspace("Handbook", None).await.unwrap();
+        assert_eq!(operators.owner_id, None);
+
+        // The same owner twice: a conflict about their own name, telling nothing of Ada's.
+        for owner in [Some(bob.id), None] {
+            let again = store.create_workspace(" Handbook ", owner).await;
+            let Err(Error::Conflict(message)) = &again else {
+                panic!("{again:?}")
+            };
+            assert!(
+                message.starts_with("you already have a workspace named \"Handbook\""),
+                "{message}"
+            );
+            for secret in [ada.id.to_string(), adas.id.to_string(), ada.email.clone()] {
+                assert!(!message.contains(&secret), "{message}");
+            }
+        }
+    }
+);
+
+on_both_backends!(
+    a_name_stands_for_the_lookers_own_workspace,
+    |db: TestDatabase| async move {
+        let store = db.store().await;
+        let ada = store.create_user(user("ada@example.org")).await.unwrap();
+        let bob = store.create_user(user("bob@example.org")).await.unwrap();
+        let eve = store.create_user(user("eve@example.org")).await.unwrap();
+        let adas = store
+            .create_workspace("Handbook", Some(ada.id))
+            .await
+            .unwrap();
+        let bobs = store
+            .create_workspace("Handbook", Some(bob.id))
+            .await
+            .unwrap();
+        let operators = store.create_workspace("Handbook", None).await.unwrap();
+        let find = |scope: NameScope, name: String| {
+            let store = store.clone();
+            async move {
+                store
+                    .find_workspace_by_name(scope, &name)
+                    .await
+                    .map(|ws| ws.map(|ws| ws.id))
+            }
+        };
+        let handbook = || "Handbook".to_owned();
+
+        // Each looker's own.
+        assert_eq!(
+            find(NameScope::Member(ada.id), handbook()).await.unwrap(),
+            Some(adas.id)
+        );
+        assert_eq!(
+            find(NameScope::Member(bob.id), handbook()).await.unwrap(),
+            Some(bobs.id)
+        );
+        assert_eq!(
+            find(NameScope::Admin(bob.id), handbook()).await.unwrap(),
+            Some(bobs.id)
+        );
+        assert_eq!(
+            find(NameScope::Operator, handbook()).await.unwrap(),
+            Some(operators.id)
+        );
+
+        // Bob's shared with Ada: the name is still hers; his is reached by its id.
+        store
+            .set_member(bobs.id, ada.id, Role::Viewer)
+            .await
+            .unwrap();
+        assert_eq!(
+            find(NameScope::Member(ada.id), handbook()).await.unwrap(),
+            Some(adas.id)
+        );
+        assert_eq!(
+            find(NameScope::Member(ada.id), bobs.id.to_string())
+                .await
+                .unwrap(),
+            Some(bobs.id)
+        );
+
+        // Someone who is no member sees none of them, by name or by id.
+        assert_eq!(
+            find(NameScope::Member(eve.id), handbook()).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            find(NameScope::Member(eve.id), adas.id.to_string())
+                .await
+                .unwrap(),
+            None
+        );
+
+        // Two shared with Eve, neither hers: ambiguous, and the error says what to do.
+        store
+            .set_member(adas.id, eve.id, Role::Viewer)
+            .await
+            .unwrap();
+        assert_eq!(
+            find(NameScope::Member(eve.id), handbook()).await.unwrap(),
+            Some(adas.id)
+        );
+        store
+            .set_member(bobs.id, eve.id, Role::Viewer)
+            .await
+            .unwrap();
+        let err = find(NameScope::Member(eve.id), handbook())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+        assert!(err.to_string().contains("by its id"), "{err}");
+    }
+);
+
+on_both_backends!(
+    names_per_owner_keep_every_existing_workspace_member_and_document,
+    |db: TestDatabase| async move {
+        let store = Store::connect(&db.url).await.unwrap();
+        // The schema before names were per owner: the first three migrations.
+        Migrator::up(store.connection(), Some(3)).await.unwrap();
+        let ada = insert_user_row(&store, "ada@example.org", None).await;
+        let bob = insert_user_row(&store, "bob@example.org", None).await;
+        // Rows as that schema had them (the entity already knows `owner_id`).
+        let (handbook, scratch) = (Uuid::new_v4(), Uuid::new_v4());
+        for (id, name) in [(handbook, "Handbook"), (scratch, "Scratch")] {
+            let insert = Query::insert()
+                .into_table(Alias::new("workspaces"))
+                .columns([
+                    Alias::new("id"),
+                    Alias::new("name"),
+                    Alias::new("created_at"),
+                ])
+                .values_panic([id.into(), name.into(), chrono::Utc::now().into()])
+                .to_owned();
+            store.connection().execute(&insert).await.unwrap();
+        }
+        store.set_member(handbook, bob, Role::Editor).await.unwrap();
+        store.set_member(handbook, ada, Role::Owner).await.unwrap();
+        store
+            .create_document(NewDocument {
+                id: Uuid::new_v4(),
+                workspace_id: handbook,
+                title: "Leave".into(),
+                file_name: "leave.md".into(),
+                media_type: "text/markdown".into(),
+                sha256: "cd".repeat(32),
+                size_bytes: 10,
+                storage_key: "originals/leave".into(),
+            })
+            .await
+            .unwrap();
+
+        // Up, down and up again: on SQLite each way rebuilds the table, and nothing that
+        // points at a workspace may go with the old one.
+        // (Two down: the later migration of verified addresses first.)
+        store.migrate().await.unwrap();
+        Migrator::down(store.connection(), Some(2)).await.unwrap();
+        store.migrate().await.unwrap();
+        assert!(store.pending_migrations().await.unwrap().is_empty());
+
+        // The owner member became the owner; a workspace with none is the operator's.
+        let ws = store.workspace(handbook).await.unwrap().unwrap();
+        assert_eq!((ws.name.as_str(), ws.owner_id), ("Handbook", Some(ada)));
+        assert_eq!(
+            store.workspace(scratch).await.unwrap().unwrap().owner_id,
+            None
+        );
+        assert_eq!(
+            store.role_of(handbook, ada).await.unwrap(),
+            Some(Role::Owner)
+        );
+        assert_eq!(
+            store.role_of(handbook, bob).await.unwrap(),
+            Some(Role::Editor)
+        );
+        assert_eq!(store.list_documents(handbook).await.unwrap().len(), 1);
+
+        // Names are now per owner, for the old rows too.
+        assert!(matches!(
+            store.create_workspace("Handbook", Some(ada)).await,
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            store.create_workspace("Scratch", None).await,
+            Err(Error::Conflict(_))
+        ));
+        store.create_workspace("Handbook", Some(bob)).await.unwrap();
+
+        // Going back to names unique across the site is refused while two share one (the
+        // later migration, reverted first, is then all that is pending).
+        let err = Migrator::down(store.connection(), Some(2))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("Handbook"), "{err}");
+        assert_eq!(
+            store.pending_migrations().await.unwrap(),
+            ["m20261201_000002_email_verification"]
+        );
+        assert_eq!(store.list_documents(handbook).await.unwrap().len(), 1);
     }
 );
 
@@ -439,5 +692,297 @@ on_both_backends!(
                 ("user", "assistant")
             );
         }
+    }
+);
+
+on_both_backends!(
+    existing_accounts_are_verified_unless_they_signed_themselves_up,
+    |db: TestDatabase| async move {
+        let store = Store::connect(&db.url).await.unwrap();
+        // The schema before addresses were verified: the first four migrations.
+        Migrator::up(store.connection(), Some(4)).await.unwrap();
+        let hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA");
+        // Made at the command line, without a password or with one (no audit event).
+        let cli = insert_user_row(&store, "ops@example.org", None).await;
+        let cli_password = insert_user_row(&store, "admin@example.org", hash).await;
+        // Single sign-on: no password; its provider vouched for the address.
+        let sso = insert_user_row(&store, "sso@example.org", None).await;
+        // Signed up on the web app: a password and a sign-up on record.
+        let signed_up = insert_user_row(&store, "ceo@example.org", hash).await;
+        for (id, email) in [(sso, "sso@example.org"), (signed_up, "ceo@example.org")] {
+            store
+                .record_audit(AuditEvent {
+                    actor_user_id: Some(id),
+                    action: "account.sign_up".into(),
+                    target: Some(email.into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        // And down and up again, the same.
+        store.migrate().await.unwrap();
+        Migrator::down(store.connection(), Some(1)).await.unwrap();
+        store.migrate().await.unwrap();
+        for (id, verified) in [
+            (cli, true),
+            (cli_password, true),
+            (sso, true),
+            (signed_up, false),
+        ] {
+            let user = store.user(id).await.unwrap().unwrap();
+            assert_eq!(user.email_verified_at.is_some(), verified, "{}", user.email);
+        }
+    }
+);
+
+on_both_backends!(
+    a_verification_link_verifies_its_address_once_within_a_day,
+    |db: TestDatabase| async move {
+        let clock = TestClock::new();
+        let store = db.store().await.with_clock(&clock);
+        let ada = store.create_user(user("ada@example.org")).await.unwrap();
+        assert_eq!(ada.email_verified_at, None, "a sign-up is unverified");
+        let token = store.create_email_verification(&ada).await.unwrap();
+        assert!(
+            token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()),
+            "{token}"
+        );
+        assert!(
+            store
+                .redeem_email_verification("not a link")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let verified = store
+            .redeem_email_verification(&token)
+            .await
+            .unwrap()
+            .expect("the link verifies");
+        assert_eq!(
+            (verified.id, verified.email_verified_at),
+            (ada.id, Some(clock.now()))
+        );
+        let stored = store.user(ada.id).await.unwrap().unwrap();
+        assert_eq!(stored.email_verified_at, Some(clock.now()));
+        assert!(
+            store
+                .redeem_email_verification(&token)
+                .await
+                .unwrap()
+                .is_none(),
+            "a link works once"
+        );
+
+        // A link works for a day.
+        let bob = store.create_user(user("bob@example.org")).await.unwrap();
+        let late = store.create_email_verification(&bob).await.unwrap();
+        clock.advance(EMAIL_VERIFICATION_TTL + Duration::from_secs(1));
+        assert!(
+            store
+                .redeem_email_verification(&late)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let fresh = store.create_email_verification(&bob).await.unwrap();
+        clock.advance(EMAIL_VERIFICATION_TTL - Duration::from_secs(1));
+        assert_eq!(
+            store
+                .redeem_email_verification(&fresh)
+                .await
+                .unwrap()
+                .map(|u| u.id),
+            Some(bob.id)
+        );
+
+        // An administrator's or an identity provider's word verifies too.
+        let carol = store
+            .create_user(NewUser {
+                verified: Some(EmailProof::IdentityProvider),
+                ..user("carol@example.org")
+            })
+            .await
+            .unwrap();
+        assert_eq!(carol.email_verified_at, Some(clock.now()));
+        let dave = store.create_user(user("dave@example.org")).await.unwrap();
+        store
+            .verify_email(dave.id, EmailProof::Administrator)
+            .await
+            .unwrap();
+        let dave = store.user(dave.id).await.unwrap().unwrap();
+        assert_eq!(dave.email_verified_at, Some(clock.now()));
+        let missing = store
+            .verify_email(Uuid::new_v4(), EmailProof::Administrator)
+            .await;
+        assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+    }
+);
+
+on_both_backends!(
+    invitations_work_once_for_whoever_opens_them_until_they_expire_or_are_revoked,
+    |db: TestDatabase| async move {
+        let clock = TestClock::new();
+        let store = db.store().await.with_clock(&clock);
+        let owner = store.create_user(user("owner@example.org")).await.unwrap();
+        let ws = store
+            .create_workspace("Board", Some(owner.id))
+            .await
+            .unwrap()
+            .id;
+        // Someone registered the address first and never verified it: sharing with it
+        // makes an invitation, no membership.
+        let squatter = store.create_user(user("ceo@example.org")).await.unwrap();
+        let shared = store
+            .share_by_email(ws, "CEO@example.org", Role::Viewer, owner.id)
+            .await
+            .unwrap();
+        assert!(shared.member.is_none());
+        assert_eq!(shared.invitation.email, "ceo@example.org");
+        assert_eq!(shared.invitation.accepted_at, None);
+        assert_eq!(shared.token.len(), 64);
+        assert_eq!(store.role_of(ws, squatter.id).await.unwrap(), None);
+        let pending = store.pending_invitations(ws).await.unwrap();
+        assert_eq!(
+            pending.iter().map(|i| i.id).collect::<Vec<_>>(),
+            [shared.invitation.id]
+        );
+        assert_eq!(
+            store
+                .invitation_by_token(&shared.token)
+                .await
+                .unwrap()
+                .map(|i| i.id),
+            Some(shared.invitation.id)
+        );
+        let bad = store
+            .share_by_email(ws, "not an address", Role::Viewer, owner.id)
+            .await;
+        assert!(matches!(bad, Err(Error::Invalid(_))), "{bad:?}");
+
+        // Whoever the owner gives the link to joins, once.
+        let ceo = store
+            .create_user(user("ceo.real@example.org"))
+            .await
+            .unwrap();
+        let (accepted, role) = store
+            .accept_invitation(&shared.token, ceo.id)
+            .await
+            .unwrap()
+            .expect("the invitation is accepted");
+        assert_eq!((accepted.id, role), (shared.invitation.id, Role::Viewer));
+        assert_eq!(store.role_of(ws, ceo.id).await.unwrap(), Some(Role::Viewer));
+        assert!(
+            store
+                .accept_invitation(&shared.token, squatter.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(store.role_of(ws, squatter.id).await.unwrap(), None);
+        assert!(
+            store
+                .invitation_by_token(&shared.token)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.pending_invitations(ws).await.unwrap().is_empty());
+
+        // An invitation never demotes: an owner who opens one stays owner.
+        let again = store
+            .share_by_email(ws, "someone@example.org", Role::Viewer, owner.id)
+            .await
+            .unwrap();
+        let (_, role) = store
+            .accept_invitation(&again.token, owner.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(role, Role::Owner);
+
+        // Seven days, then it is refused.
+        let late = store
+            .share_by_email(ws, "late@example.org", Role::Editor, owner.id)
+            .await
+            .unwrap();
+        clock.advance(INVITATION_TTL + Duration::from_secs(1));
+        assert!(
+            store
+                .invitation_by_token(&late.token)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .accept_invitation(&late.token, squatter.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.pending_invitations(ws).await.unwrap().is_empty());
+        assert_eq!(store.role_of(ws, squatter.id).await.unwrap(), None);
+
+        // Revoked: its link stops working. Only the workspace's own pending invitations
+        // can be revoked.
+        let revoked = store
+            .share_by_email(ws, "temp@example.org", Role::Viewer, owner.id)
+            .await
+            .unwrap();
+        let other = store
+            .create_workspace("Other", Some(owner.id))
+            .await
+            .unwrap()
+            .id;
+        let elsewhere = store.revoke_invitation(other, revoked.invitation.id).await;
+        assert!(
+            matches!(elsewhere, Err(Error::NotFound(_))),
+            "{elsewhere:?}"
+        );
+        let gone = store
+            .revoke_invitation(ws, revoked.invitation.id)
+            .await
+            .unwrap();
+        assert_eq!(gone.email, "temp@example.org");
+        assert!(
+            store
+                .accept_invitation(&revoked.token, squatter.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let twice = store.revoke_invitation(ws, revoked.invitation.id).await;
+        assert!(matches!(twice, Err(Error::NotFound(_))), "{twice:?}");
+        let used = store.revoke_invitation(ws, shared.invitation.id).await;
+        assert!(matches!(used, Err(Error::NotFound(_))), "{used:?}");
+
+        // A verified address is a member at once, and its invitation is spent.
+        let dana = store
+            .create_user(NewUser {
+                verified: Some(EmailProof::Administrator),
+                ..user("dana@example.org")
+            })
+            .await
+            .unwrap();
+        let direct = store
+            .share_by_email(ws, "dana@example.org", Role::Editor, owner.id)
+            .await
+            .unwrap();
+        assert_eq!(direct.member.map(|m| m.id), Some(dana.id));
+        assert_eq!(
+            store.role_of(ws, dana.id).await.unwrap(),
+            Some(Role::Editor)
+        );
+        assert_eq!(direct.invitation.accepted_at, Some(clock.now()));
+        assert!(
+            store
+                .accept_invitation(&direct.token, squatter.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(store.role_of(ws, squatter.id).await.unwrap(), None);
     }
 );

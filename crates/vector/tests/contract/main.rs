@@ -342,6 +342,36 @@ contract!(deletes_by_version_and_by_document, |index: Arc<
     index.delete_document(ws, doc, None).await.unwrap();
 });
 
+contract!(points_are_counted_by_workspace_and_in_all, |index: Arc<
+    dyn VectorIndex,
+>| async move {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(
+        index.count_points(None).await.unwrap(),
+        0,
+        "a fresh index is empty"
+    );
+    let doc = handbook(index.as_ref(), a).await;
+    handbook(index.as_ref(), b).await;
+    let v2: Vec<_> = HANDBOOK[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| chunk(a, doc, 2, i as u32, t))
+        .collect();
+    index.upsert(embed_all(v2)).await.unwrap();
+    assert_eq!(
+        index.count_points(Some(a)).await.unwrap(),
+        HANDBOOK.len() + 3,
+        "every document and version of the workspace"
+    );
+    assert_eq!(index.count_points(Some(b)).await.unwrap(), HANDBOOK.len());
+    assert_eq!(
+        index.count_points(None).await.unwrap(),
+        2 * HANDBOOK.len() + 3
+    );
+    assert_eq!(index.count_points(Some(Uuid::new_v4())).await.unwrap(), 0);
+});
+
 contract!(a_vector_of_the_wrong_width_is_refused, |index: Arc<
     dyn VectorIndex,
 >| async move {

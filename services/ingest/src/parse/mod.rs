@@ -3,17 +3,20 @@
 //! Pure functions behind the core's `DocumentParser` seam. PDF has two backends: PDFium
 //! (bound at run time when its library is configured; faster, and keeps two-column order)
 //! and pdf-extract (pure Rust), which can panic or hang on real files and so runs isolated.
+//! The server parses each stored original in a worker process of its own ([`isolate`]).
 
 mod detect;
 mod docx;
 mod html;
+pub mod isolate;
 mod markdown;
 mod pdf;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use detect::{MediaType, detect_media_type};
+pub use isolate::{Isolation, serve_if_worker};
 use lectern_core::{DocumentParser, ParseError, ParsedDocument};
 pub use markdown::parse as parse_markdown;
 pub use pdf::pdfium;
@@ -25,6 +28,8 @@ pub struct Parsers {
     pub pdfium: Option<PathBuf>,
     /// How long one document may take to parse.
     pub timeout: Duration,
+    /// Stored files are parsed in a limited worker process; `None` parses in this process.
+    pub isolation: Option<Isolation>,
 }
 
 impl Default for Parsers {
@@ -32,6 +37,33 @@ impl Default for Parsers {
         Self {
             pdfium: None,
             timeout: Duration::from_secs(120),
+            isolation: None,
+        }
+    }
+}
+
+impl Parsers {
+    /// Parses a stored file: in a worker process when isolation is set, else here on the
+    /// blocking pool. The outer `Err` is the file missing or no worker starting, which are
+    /// not the file's fault; the inner one is why the file cannot be read.
+    pub async fn parse_file(
+        &self,
+        path: &Path,
+        media_type: &str,
+    ) -> std::io::Result<Result<ParsedDocument, ParseError>> {
+        match &self.isolation {
+            Some(isolation) => {
+                tokio::fs::metadata(path).await?;
+                isolate::parse(isolation, self.pdfium.as_deref(), path, media_type).await
+            }
+            None => {
+                let bytes = tokio::fs::read(path).await?;
+                let parsers = self.clone();
+                let media_type = media_type.to_owned();
+                tokio::task::spawn_blocking(move || parsers.parse(&bytes, &media_type))
+                    .await
+                    .map_err(std::io::Error::other)
+            }
         }
     }
 }

@@ -407,3 +407,91 @@ fn html_nested_100000_deep_is_read_on_a_small_stack() {
         .expect("the parser thread finished");
     assert_eq!(parsed.unwrap().text, "Top.\n\nDeep down.");
 }
+
+/// The ingest service's binary, built beside this test (target/<profile>/lectern-ingest).
+fn ingest_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir.join(format!("lectern-ingest{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} missing (cargo test builds it)",
+        bin.display()
+    );
+    bin
+}
+
+/// The ingest binary as the parse worker (the server runs its own executable so).
+fn isolated(memory_mb: u64) -> Parsers {
+    Parsers {
+        isolation: Some(lectern_ingest::parse::Isolation {
+            program: ingest_binary(),
+            memory_mb,
+            timeout: std::time::Duration::from_secs(120),
+        }),
+        ..pdfium_parsers()
+    }
+}
+
+/// A worker process reads a stored file exactly as the server would itself, and says why
+/// a file cannot be read in the same words; a file that needs more memory than a worker
+/// may use fails with that reason, and the next worker reads normally.
+#[tokio::test]
+async fn a_worker_process_reads_files_as_the_server_would_within_its_limits() {
+    use lectern_core::ParseError;
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = MediaType::Pdf.mime();
+    let files = [
+        ("manual.pdf", dev_qa_pdf("gnuplot.pdf"), pdf),
+        (
+            "locked.pdf",
+            hard_pdf("libreoffice-writer-password.pdf"),
+            pdf,
+        ),
+        (
+            "notes.md",
+            b"# Notes\n\nTrains are second class under four hours.\n".to_vec(),
+            MediaType::Markdown.mime(),
+        ),
+    ];
+    let here = pdfium_parsers();
+    let worker = isolated(2048);
+    for (name, bytes, media) in &files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let read = worker.parse_file(&path, media).await.expect("a worker ran");
+        assert_eq!(read, here.parse(bytes, media), "{name}");
+    }
+    assert_eq!(
+        worker
+            .parse_file(&dir.path().join("locked.pdf"), pdf)
+            .await
+            .unwrap(),
+        Err(ParseError::Encrypted)
+    );
+
+    let manual = dir.path().join("manual.pdf");
+    let starved = isolated(STARVED_MB).parse_file(&manual, pdf).await.unwrap();
+    let reason = match starved {
+        Ok(doc) => panic!("read {} pages in {STARVED_MB} MB", doc.page_count()),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        reason.contains(&format!("{STARVED_MB} MB of memory")),
+        "{reason}"
+    );
+    let again = worker.parse_file(&manual, pdf).await.unwrap().unwrap();
+    assert!(again.page_count() > 300);
+
+    // The stored file missing is not the file's fault: no verdict on it (the job retries).
+    assert!(
+        worker
+            .parse_file(&dir.path().join("gone.pdf"), pdf)
+            .await
+            .is_err()
+    );
+}
+
+/// Enough for the worker to start, too little for PDFium to read a 300-page manual (it needs
+/// about 30 MB).
+const STARVED_MB: u64 = 8;

@@ -112,6 +112,14 @@ on_both_backends!(
         for (name, bytes) in uploads {
             submitted.push((name, e.ingestor.submit(ws, name, bytes).await.unwrap()));
         }
+        // Each file went through a temporary file: placed, or removed when refused.
+        let incoming = e.ctx.settings.originals_dir().join(".incoming");
+        assert_eq!(
+            std::fs::read_dir(&incoming).unwrap().count(),
+            0,
+            "nothing left in {}",
+            incoming.display()
+        );
         let processed = e.ingestor.run_until_idle(|_| {}).await.unwrap();
         let docs = e.ctx.store.list_documents(ws).await.unwrap();
         let by_name = |n: &str| {
