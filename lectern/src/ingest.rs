@@ -97,8 +97,7 @@ pub async fn run(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         bar.set_message(format!("reading {name}"));
-        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let submitted = ingestor.submit(ws.id, &name, bytes).await?;
+        let submitted = ingestor.submit_path(ws.id, &name, path).await?;
         let doc = submitted.document();
         let (status, error) = match &submitted {
             Submitted::Queued { .. } | Submitted::NewVersion { .. } => ("queued", None),

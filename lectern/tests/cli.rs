@@ -97,6 +97,47 @@ fn a_reader_that_crashes_or_hangs_fails_only_its_file() {
     assert_eq!(fine["status"], "ingested", "{fine}");
 }
 
+/// A file over the size limit is refused unread, with its size and the limit; the next
+/// file of the same run is read (files are copied in pieces, never held whole).
+#[test]
+fn ingest_refuses_a_file_over_the_limit_and_goes_on() {
+    let data = tempfile::tempdir().unwrap();
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("big.txt"), "word ".repeat(300_000)).unwrap();
+    std::fs::write(
+        docs.path().join("small.md"),
+        "# Small\n\nTrains are second class.\n",
+    )
+    .unwrap();
+    let out = lectern(data.path())
+        .env("LECTERN_INGEST__MAX_FILE_MB", "1")
+        .args(["ingest", "--workspace", "Handbook", "--json"])
+        .arg(docs.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_file = |name: &str| {
+        report["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["path"].as_str().unwrap().ends_with(name))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_file("big.txt")["status"], "failed");
+    assert_eq!(
+        by_file("big.txt")["error"],
+        "the file is 1.4 MB, over the limit of 1 MB"
+    );
+    assert_eq!(by_file("small.md")["status"], "ingested");
+}
+
 #[test]
 fn a_missing_path_or_bad_config_fails_with_a_clear_message() {
     let data = tempfile::tempdir().unwrap();

@@ -9,10 +9,14 @@
 # server is stopped and `lectern check --json` must find the database and the index
 # consistent, with exactly D documents, each ready or failed with a reason.
 #
-# Usage: scripts/drill/crash.sh [--rounds R] [--docs D] [--postgres URL] [--seed S] [--keep]
+# Usage: scripts/drill/crash.sh [--rounds R] [--docs D] [--postgres URL] [--kill WHAT]
+#                                [--seed S] [--keep]
 #   defaults: R=20, D=500. --postgres URL: the database in PostgreSQL instead of SQLite, in
 #   a fresh database made through URL (e.g. postgres://postgres@127.0.0.1:5432/postgres,
-#   trust authentication) and dropped afterwards. --seed fixes the kill times' draw.
+#   trust authentication) and dropped afterwards. --kill database (with --postgres): the
+#   outage drill, which restarts the local PostgreSQL cluster (pg_ctlcluster, immediate
+#   mode) R times instead, under a server that must keep running. --seed fixes the draw of
+#   the kill times.
 # LECTERN_BIN picks the binary (default: the release build). A job whose worker was killed
 # is claimed again when its lease runs out: 30 s here (LECTERN_INGEST__LEASE_SECS; the
 # default is 5 minutes).
@@ -20,19 +24,31 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/env.sh
 
-rounds=20 docs=500 pg="" seed="" keep="" wait_limit=1800
+rounds=20 docs=500 pg="" seed="" keep="" wait_limit=1800 target=server
 while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --docs) docs=$2; shift 2 ;;
     --postgres) pg=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --kill) target=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "crash: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 [ -n "$seed" ] && RANDOM=$seed
+case "$target" in
+server) ;;
+database)
+    # The outage drill: PostgreSQL restarted under a running server, which must ride it
+    # out (503s and retried jobs), never die or lose a document.
+    [ -n "$pg" ] || { echo "crash: --kill database needs --postgres URL" >&2; exit 2; }
+    command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ] \
+        || { echo "crash: --kill database restarts the local cluster with pg_ctlcluster" >&2; exit 2; }
+    ;;
+*) echo "crash: --kill server|database" >&2; exit 2 ;;
+esac
 
 # Each fetch on its own line, so that set -e stops at one that fails.
 assets_env="$(scripts/fetch-assets.sh core pdfium)"
@@ -186,6 +202,12 @@ for round in $(seq 1 "$rounds"); do
     alive
     read -r queued processing _ <<<"$(statuses 2>/dev/null || echo "? 0")"
     [ "${processing:-0}" -gt 0 ] && mid_job=$((mid_job + 1))
+    if [ "$target" = database ]; then
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main restart -m immediate
+        kills=$((kills + 1))
+        echo "crash: round $round: PostgreSQL restarted with ${queued:-?} queued and ${processing:-?} processing" >&2
+        continue
+    fi
     kill -9 "$pid"
     wait "$pid" 2>/dev/null || true
     kills=$((kills + 1))

@@ -68,7 +68,7 @@ print(" ".join(sorted(d for d in docs if d)))'); do
     form+=(-F "file=@$LECTERN_DEV_QA_DIR/$f")
 done
 curl -sf -o /dev/null -H "$auth" "${form[@]}" "$url/v1/workspaces/$ws/documents"
-echo "load: ingesting ${#form[@]} documents" >&2
+echo "load: ingesting $((${#form[@]} / 2)) documents" >&2
 while :; do
     left=$(curl -sf -H "$auth" "$url/v1/workspaces/$ws/documents" | python3 -c '
 import json, sys

@@ -363,6 +363,39 @@ impl Ingestor {
         self.submit_file(workspace, file_name, incoming).await
     }
 
+    /// Accepts one file from this machine's disk (the command line), copied in pieces and
+    /// never held whole in memory; a file over the size limit is refused unread.
+    pub async fn submit_path(
+        &self,
+        workspace: WorkspaceId,
+        file_name: &str,
+        path: &Path,
+    ) -> Result<Submitted> {
+        use tokio::io::AsyncReadExt;
+        let unreadable = |e: std::io::Error| Error::Invalid(format!("{}: {e}", path.display()));
+        let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+        let size = file.metadata().await.map_err(unreadable)?.len();
+        if size > self.max_file_bytes {
+            let reason = over_the_limit(size, self.max_file_bytes);
+            return Ok(Submitted::Rejected {
+                document: self
+                    .reject(workspace, file_name, size as i64, &reason)
+                    .await?,
+            });
+        }
+        let mut receiving = self.receive().await?;
+        let mut piece = vec![0; WRITE_BUFFER];
+        loop {
+            let n = file.read(&mut piece).await.map_err(unreadable)?;
+            if n == 0 {
+                break;
+            }
+            receiving.write(&piece[..n]).await?;
+        }
+        self.submit_file(workspace, file_name, receiving.finish().await?)
+            .await
+    }
+
     /// Accepts one received file into a workspace: placed as the original of a new
     /// document (or of the next version of the document with this name) and queued;
     /// "unchanged" when the workspace holds these bytes already; or refused, recorded as
