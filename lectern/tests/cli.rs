@@ -1,7 +1,7 @@
 //! The `lectern` binary as a user runs it, on the embedded defaults in a temporary data dir.
 
 mod common;
-use common::{Served, free_port, lectern, run_ok, wait_ready};
+use common::{Served, free_port, ingest_report, lectern, run_ok, wait_ready};
 
 #[test]
 fn ingest_reports_each_file_and_exits_zero_when_some_fail() {
@@ -61,18 +61,7 @@ fn a_reader_that_crashes_or_hangs_fails_only_its_file() {
         if let Some(fault) = fault {
             cmd.env("LECTERN_TEST_PARSER_FAULT", fault);
         }
-        let out = cmd
-            .args(["ingest", "--workspace", "Handbook", "--json"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        report["documents"][0].clone()
+        ingest_report(&mut cmd, &path)["documents"][0].clone()
     };
     let crashed = ingest("crash.md", Some("abort"));
     assert_eq!(crashed["status"], "failed", "{crashed}");
@@ -109,18 +98,10 @@ fn ingest_refuses_a_file_over_the_limit_and_goes_on() {
         "# Small\n\nTrains are second class.\n",
     )
     .unwrap();
-    let out = lectern(data.path())
-        .env("LECTERN_INGEST__MAX_FILE_MB", "1")
-        .args(["ingest", "--workspace", "Handbook", "--json"])
-        .arg(docs.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = ingest_report(
+        lectern(data.path()).env("LECTERN_INGEST__MAX_FILE_MB", "1"),
+        docs.path(),
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let by_file = |name: &str| {
         report["documents"]
             .as_array()

@@ -34,6 +34,21 @@ pub fn run_ok(data_dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `CMD ingest --workspace Handbook --json PATH`, which must succeed; its report.
+pub fn ingest_report(cmd: &mut Command, path: &Path) -> serde_json::Value {
+    let out = cmd
+        .args(["ingest", "--workspace", "Handbook", "--json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A port nobody listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
