@@ -92,8 +92,8 @@ pub struct Ingestor {
     workers: usize,
     /// How long a claimed job stays this worker's without a heartbeat.
     pub lease: Duration,
-    /// Serialises the queueing of new versions (see `submit`).
-    new_versions: tokio::sync::Mutex<()>,
+    /// Serialises recording uploads and new versions in this process (see `submit_file`).
+    placing: tokio::sync::Mutex<()>,
     /// Crash injection for tests: stop (as if killed) after this stage of the next job.
     #[doc(hidden)]
     pub crash_after: std::sync::Mutex<Option<Stage>>,
@@ -248,7 +248,7 @@ impl Ingestor {
             max_attempts: s.ingest.max_attempts,
             workers: s.ingest.workers,
             lease: Duration::from_secs(s.ingest.lease_secs.max(1)),
-            new_versions: tokio::sync::Mutex::new(()),
+            placing: tokio::sync::Mutex::new(()),
             crash_after: std::sync::Mutex::new(None),
         })
     }
@@ -443,6 +443,12 @@ impl Ingestor {
                 document: self.store.create_failed_document(new, &reason).await?,
             });
         }
+        // From looking for these bytes or this name to recording the document, one upload
+        // at a time in this process: two uploads of one file at once (a double click, a
+        // client retrying) must not both become documents, nor two of one name both
+        // write `v{n+1}`. Across processes the conditional update in `queue_new_version`
+        // lets only one new version win.
+        let _serial = self.placing.lock().await;
         // The same bytes again (even ones that failed before): nothing new to do. A file
         // refused at the door (nothing stored) only counts under the same name: the same
         // bytes under a better name or type are a new try.
@@ -469,10 +475,6 @@ impl Ingestor {
             .await?
             && existing.status != lectern_store::status::FAILED
         {
-            // One new version at a time in this process, so two uploads of one name
-            // cannot both write `v{n+1}`; across processes the conditional update in
-            // `queue_new_version` lets only one of them win.
-            let _serial = self.new_versions.lock().await;
             let existing = self
                 .store
                 .document(existing.id)
@@ -636,7 +638,7 @@ impl Ingestor {
         copied
             .await
             .map_err(|e| Error::internal("cannot copy the stored original", e))?;
-        let _serial = self.new_versions.lock().await;
+        let _serial = self.placing.lock().await;
         let key = self
             .place_original(copy, doc.id, doc.current_version + 1)
             .await?;

@@ -233,6 +233,33 @@ on_both_backends!(
 );
 
 on_both_backends!(
+    one_file_uploaded_four_times_at_once_becomes_one_document,
+    |e: Env| async move {
+        let e = e;
+        let ws = e
+            .ctx
+            .store
+            .create_workspace("Policies", None)
+            .await
+            .unwrap()
+            .id;
+        let uploads = (0..4).map(|_| e.ingestor.submit(ws, "travel.md", MARKDOWN.into()));
+        let outcomes: Vec<Submitted> = futures::future::try_join_all(uploads).await.unwrap();
+        let queued = outcomes
+            .iter()
+            .filter(|o| matches!(o, Submitted::Queued { .. }))
+            .count();
+        let unchanged = outcomes
+            .iter()
+            .filter(|o| matches!(o, Submitted::Unchanged { .. }))
+            .count();
+        assert_eq!((queued, unchanged), (1, 3), "{outcomes:?}");
+        let ids: std::collections::HashSet<_> = outcomes.iter().map(|o| o.document().id).collect();
+        assert_eq!(ids.len(), 1, "one document: {outcomes:?}");
+    }
+);
+
+on_both_backends!(
     unchanged_files_are_skipped_and_changed_ones_become_versions,
     |e: Env| async move {
         // Move all of `e` in (closures capture only the fields they use): its temporary
