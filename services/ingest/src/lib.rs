@@ -28,6 +28,10 @@ pub async fn open(ctx: Arc<Context>) -> anyhow::Result<Configure> {
 pub fn configure(ctx: Arc<Context>, search: &SearchAdapters) -> anyhow::Result<Configure> {
     let ingestor = Arc::new(pipeline::Ingestor::new(&ctx, search)?);
     let wake = Arc::new(tokio::sync::Notify::new());
+    if ctx.settings.ingest.workers > 0 {
+        let sweeper = ingestor.clone();
+        tokio::spawn(async move { sweeper.sweep_incoming(pipeline::INCOMING_MAX_AGE).await });
+    }
     for _ in 0..ctx.settings.ingest.workers {
         tokio::spawn(ingestor.clone().run_worker(wake.clone()));
     }

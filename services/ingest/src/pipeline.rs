@@ -113,6 +113,9 @@ const EMBED_BATCH: usize = 64;
 /// The folder of the originals directory in which uploads arrive.
 const INCOMING_DIR: &str = ".incoming";
 
+/// An incoming file older than this was cut off by a crash: the sweep at start removes it.
+pub const INCOMING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
 /// The first bytes of a file kept for media-type detection: the sniffing reads the first
 /// KiB, and `infer` walks the first entries of a ZIP (DOCX), a few KiB at most.
 const DETECT_HEAD: usize = 64 * 1024;
@@ -146,11 +149,6 @@ impl Receiving {
             .map_err(|e| store_error(&self.temp.path, e))
     }
 
-    /// The bytes received so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// The whole file received: flushed and synced to disk, for
     /// [`Ingestor::submit_file`].
     pub async fn finish(mut self) -> Result<Incoming> {
@@ -179,13 +177,6 @@ pub struct Incoming {
     size: u64,
     /// The first [`DETECT_HEAD`] bytes, for media-type detection.
     head: Vec<u8>,
-}
-
-impl Incoming {
-    /// The file's size in bytes.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
 }
 
 /// A temporary file's path: the file is removed when this is dropped, unless it was
@@ -239,7 +230,6 @@ impl Ingestor {
                     .map(|program| Isolation {
                         program,
                         memory_mb: s.ingest.parse_memory_mb,
-                        timeout: Duration::from_secs(s.ingest.parse_timeout_secs),
                     }),
             },
             chunker: Arc::new(chunker),
@@ -585,7 +575,6 @@ impl Ingestor {
     /// sleeps until `wake` is notified (an upload) or a second passes (retries come due),
     /// and never stops on an error: it logs it and tries again.
     pub async fn run_worker(self: Arc<Self>, wake: Arc<tokio::sync::Notify>) {
-        self.sweep_incoming(Duration::from_secs(24 * 3600)).await;
         let mut since_optimize = 0usize;
         loop {
             match self.process_next().await {

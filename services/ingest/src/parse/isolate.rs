@@ -55,20 +55,20 @@ pub struct Isolation {
     pub program: PathBuf,
     /// Most data memory (heap and private mappings) of one worker.
     pub memory_mb: u64,
-    /// Wall-clock limit of one worker; its CPU time is limited to the same.
-    pub timeout: Duration,
 }
 
 /// Parses the file at `path` in a worker. `Err` only when no worker could be started
 /// (not the file's fault; the job is retried); a file that kills or stalls its worker is
 /// an `Ok(Err(reason))`.
+/// `timeout` bounds the worker's wall-clock time, and its CPU time too.
 pub(super) async fn parse(
     isolation: &Isolation,
     pdfium: Option<&Path>,
+    timeout: Duration,
     path: &Path,
     media_type: &str,
 ) -> std::io::Result<Result<ParsedDocument, ParseError>> {
-    let cpu_secs = isolation.timeout.as_secs().max(1);
+    let cpu_secs = timeout.as_secs().max(1);
     let mut command = tokio::process::Command::new(&isolation.program);
     command
         .arg(WORKER_ARG)
@@ -92,8 +92,8 @@ pub(super) async fn parse(
         .kill_on_drop(true)
         .spawn()?;
     // On timeout the child is dropped, which kills it; tokio reaps it.
-    let output = match tokio::time::timeout(isolation.timeout, child.wait_with_output()).await {
-        Err(_) => return Ok(Err(ParseError::Timeout(isolation.timeout.as_secs()))),
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Err(_) => return Ok(Err(ParseError::Timeout(timeout.as_secs()))),
         Ok(output) => output?,
     };
     if output.status.success() {

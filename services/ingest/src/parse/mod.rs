@@ -54,7 +54,14 @@ impl Parsers {
         match &self.isolation {
             Some(isolation) => {
                 tokio::fs::metadata(path).await?;
-                isolate::parse(isolation, self.pdfium.as_deref(), path, media_type).await
+                isolate::parse(
+                    isolation,
+                    self.pdfium.as_deref(),
+                    self.timeout,
+                    path,
+                    media_type,
+                )
+                .await
             }
             None => {
                 let bytes = tokio::fs::read(path).await?;

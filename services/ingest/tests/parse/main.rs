@@ -427,7 +427,6 @@ fn isolated(memory_mb: u64) -> Parsers {
         isolation: Some(lectern_ingest::parse::Isolation {
             program: ingest_binary(),
             memory_mb,
-            timeout: std::time::Duration::from_secs(120),
         }),
         ..pdfium_parsers()
     }
