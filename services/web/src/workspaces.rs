@@ -428,10 +428,9 @@ pub async fn members(
 }
 
 /// Whether removing or demoting `user` would leave the workspace without an owner.
-async fn last_owner(ctx: &Context, ws: Uuid, user: Uuid) -> WebResult<bool> {
-    let members = ctx.store.members_of(ws).await?;
+fn last_owner(members: &[Member], user: Uuid) -> bool {
     let owners: Vec<_> = members.iter().filter(|m| m.role == Role::Owner).collect();
-    Ok(owners.len() == 1 && owners[0].user.id == user)
+    owners.len() == 1 && owners[0].user.id == user
 }
 
 /// Adds a member or changes a role. A member's role changes at once (the list shows
@@ -464,7 +463,7 @@ pub async fn set_member(
         let new_role: Role = form.require("role", "the role")?.parse()?;
         let members = ctx.store.members_of(ws).await?;
         if let Some(member) = members.iter().find(|m| m.user.email == email) {
-            if new_role != Role::Owner && last_owner(&ctx, ws, member.user.id).await? {
+            if new_role != Role::Owner && last_owner(&members, member.user.id) {
                 return Err(Error::Invalid(
                     "the workspace needs at least one owner; make someone else owner first".into(),
                 ));
@@ -686,7 +685,7 @@ pub async fn remove_member(
 ) -> WebResult<HttpResponse> {
     let (ws, user) = path.into_inner();
     role(&ctx, &me, ws, Action::Manage).await?;
-    if last_owner(&ctx, ws, user).await? {
+    if last_owner(&ctx.store.members_of(ws).await?, user) {
         return page_with(
             actix_web::http::StatusCode::BAD_REQUEST,
             &members_page(
