@@ -162,6 +162,19 @@ impl EdgeIndex {
         })
     }
 
+    /// Points matching `filter` (all of them without one), counted exactly.
+    async fn count(&self, filter: Option<Filter>) -> Result<usize> {
+        self.blocking(move |shard, _| {
+            shard
+                .count(CountRequest {
+                    filter,
+                    exact: true,
+                })
+                .map_err(|e| engine_error("count failed", e))
+        })
+        .await
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&EdgeShard, &Bm25) -> Result<T> + Send + 'static,
@@ -347,31 +360,15 @@ impl VectorIndex for EdgeIndex {
         document: DocumentId,
         version: Option<i32>,
     ) -> Result<usize> {
-        let filter = document_filter(workspace, document, version);
-        self.blocking(move |shard, _| {
-            shard
-                .count(CountRequest {
-                    filter: Some(filter),
-                    exact: true,
-                })
-                .map_err(|e| engine_error("count failed", e))
-        })
-        .await
+        self.count(Some(document_filter(workspace, document, version)))
+            .await
     }
 
     async fn count_points(&self, workspace: Option<WorkspaceId>) -> Result<usize> {
-        let filter = workspace.map(|ws| Filter {
+        self.count(workspace.map(|ws| Filter {
             must: Some(vec![keyword(WORKSPACE, ws.to_string())]),
             ..Default::default()
-        });
-        self.blocking(move |shard, _| {
-            shard
-                .count(CountRequest {
-                    filter,
-                    exact: true,
-                })
-                .map_err(|e| engine_error("count failed", e))
-        })
+        }))
         .await
     }
 

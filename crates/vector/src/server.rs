@@ -64,6 +64,20 @@ fn document_filter(workspace: WorkspaceId, document: DocumentId, version: Option
 }
 
 impl ServerIndex {
+    /// Points matching `filter` (all of them without one), counted exactly.
+    async fn count(&self, filter: Option<Filter>) -> Result<usize> {
+        let mut request = CountPointsBuilder::new(&self.collection).exact(true);
+        if let Some(filter) = filter {
+            request = request.filter(filter);
+        }
+        let response = self
+            .client
+            .count(request)
+            .await
+            .map_err(|e| server_error("count", e))?;
+        Ok(response.result.map(|r| r.count as usize).unwrap_or(0))
+    }
+
     /// Connects to `url` (the gRPC port, e.g. `http://qdrant:6334`) and creates the
     /// collection on first use; an existing collection made for another model is refused.
     pub async fn open(
@@ -293,29 +307,13 @@ impl VectorIndex for ServerIndex {
         document: DocumentId,
         version: Option<i32>,
     ) -> Result<usize> {
-        let response = self
-            .client
-            .count(
-                CountPointsBuilder::new(&self.collection)
-                    .filter(document_filter(workspace, document, version))
-                    .exact(true),
-            )
+        self.count(Some(document_filter(workspace, document, version)))
             .await
-            .map_err(|e| server_error("count", e))?;
-        Ok(response.result.map(|r| r.count as usize).unwrap_or(0))
     }
 
     async fn count_points(&self, workspace: Option<WorkspaceId>) -> Result<usize> {
-        let mut request = CountPointsBuilder::new(&self.collection).exact(true);
-        if let Some(ws) = workspace {
-            request = request.filter(Filter::must([keyword(WORKSPACE, ws.to_string())]));
-        }
-        let response = self
-            .client
-            .count(request)
+        self.count(workspace.map(|ws| Filter::must([keyword(WORKSPACE, ws.to_string())])))
             .await
-            .map_err(|e| server_error("count", e))?;
-        Ok(response.result.map(|r| r.count as usize).unwrap_or(0))
     }
 
     async fn optimize(&self) -> Result<()> {
