@@ -23,10 +23,17 @@
 #                                   dynamic-backends build)
 # Then: scripts/gpu-check.sh --dry-run, and the device calls it prints.
 #
-# Environment: GPU_BUILD_TARGET_DIR (cargo's target dir for this build; default
-# $CARGO_TARGET_DIR, shared with the default build: the ~600 dependencies are reused, and
-# target/release/lectern is the dynamic-backends build until the next plain
-# `cargo build --release -p lectern`, which only relinks), GPU_BUILD_BIN.
+# Environment:
+#   GPU_BUILD_PROFILE     release (default) or dev. dev reuses the test suite's build of the
+#                         ~600 dependencies (minutes instead of an hour on two cores); the
+#                         dev profile optimises llama.cpp, its bindings and the generation
+#                         loop (Cargo.toml), so decoding runs as in a release build, while
+#                         the rest of Lectern (retrieval, HTTP) runs unoptimised.
+#   GPU_BUILD_TARGET_DIR  cargo's target dir for this build; default $CARGO_TARGET_DIR,
+#                         shared with the default build: target/<profile>/lectern is the
+#                         dynamic-backends build until the next plain build, which only
+#                         relinks (both feature sets' artifacts stay side by side).
+#   GPU_BUILD_BIN         the binary to pack with --no-cargo.
 # Output: $LECTERN_CACHE_DIR/gpu/{bundle,payload,host-pylib,wheels}, .gpu/carry-1..N here
 # (ignored by git through .git/info/exclude).
 set -euo pipefail
@@ -48,7 +55,15 @@ done
 
 G=$LECTERN_CACHE_DIR/gpu
 T=${GPU_BUILD_TARGET_DIR:-$CARGO_TARGET_DIR}
-BIN=${GPU_BUILD_BIN:-$T/release/lectern}
+PROFILE=${GPU_BUILD_PROFILE:-release}
+case "$PROFILE" in
+release) PDIR=release CARGO_CMD=(cargo build --release --locked -p lectern --features dynamic-backends) ;;
+# The workspace, as the test suite builds it, so that features unify alike and the
+# dependencies it built are reused.
+dev) PDIR=debug CARGO_CMD=(cargo build --workspace --locked --features lectern/dynamic-backends --bin lectern) ;;
+*) die "GPU_BUILD_PROFILE is release or dev, not $PROFILE" ;;
+esac
+BIN=${GPU_BUILD_BIN:-$T/$PDIR/lectern}
 lock_version() { awk -v n="$1" '$0 == "name = \"" n "\"" {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock; }
 SYS_VER=$(lock_version llama-cpp-sys-2)
 LCP=llama_cpp_python-0.3.36 # llama.cpp's tools' source, as scripts/build-llama-server.sh
@@ -57,7 +72,6 @@ GGUF_WHEEL=gguf-0.19.0-py3-none-any.whl
 SMOL_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 LIMIT=$((64 * 1024 * 1024))
 MARGIN=$((3 * 1024 * 1024)) # the working tree may grow a little before the calls
-CARGO_CMD=(cargo build --release --locked -p lectern --features dynamic-backends)
 
 cat >&2 <<EOF
 $PROG: route (b), llama.cpp's dynamic backends
@@ -86,13 +100,13 @@ fi
 # The llama-cpp-sys-2 build of this binary: the one with backend modules, newest first.
 SYS_OUT=""
 # shellcheck disable=SC2045 # newest first; cargo's hashed folder names have no spaces
-for d in $(ls -dt "$T"/release/build/llama-cpp-sys-2-*/out 2>/dev/null); do
+for d in $(ls -dt "$T/$PDIR"/build/llama-cpp-sys-2-*/out 2>/dev/null); do
     if ls "$d"/backends/libggml-cpu-*.so >/dev/null 2>&1 && ls "$d"/lib*/libggml-base.so* >/dev/null 2>&1; then
         SYS_OUT=$d
         break
     fi
 done
-[ -n "$SYS_OUT" ] || die "no dynamic-backends build of llama-cpp-sys-2 under $T/release/build (run without --no-cargo)"
+[ -n "$SYS_OUT" ] || die "no dynamic-backends build of llama-cpp-sys-2 under $T/$PDIR/build (run without --no-cargo)"
 log "llama.cpp libraries and modules from $SYS_OUT"
 
 # -- 2. bundle -------------------------------------------------------------------------------
@@ -110,7 +124,7 @@ for f in "$G"/bundle/libggml-cpu-*.so; do
     [ -z "$m" ] || die "$(basename "$f") misses libraries: $m"
 done
 {
-    echo "lectern $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes'), features dynamic-backends, built $(date -u +%FT%TZ)"
+    echo "lectern $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes'), profile $PROFILE, features dynamic-backends, built $(date -u +%FT%TZ)"
     echo "llama-cpp-sys-2 $SYS_VER ($SYS_OUT)"
     (cd "$G/bundle" && find . -type f ! -name BUILD-INFO | sort | xargs sha256sum)
 } >"$G/bundle/BUILD-INFO"

@@ -78,8 +78,8 @@ log() { printf '%s [%4ss] %s\n' "$PROG" "$(($(date +%s) - STARTED))" "$*" >&2; }
 step() { log "$*"; mkdir -p "$RES"; printf '[%4ss] %s\n' "$(($(date +%s) - STARTED))" "$*" >>"$RES/steps.txt"; }
 IN_LAST=0
 die() { # MESSAGE [STATUS]; in the last stage the summary is written all the same
-    log "error: $*"
-    if [ "$IN_LAST" = 1 ]; then IN_LAST=0; step "stopped: $*"; report; fi
+    log "error: $1"
+    if [ "$IN_LAST" = 1 ]; then IN_LAST=0; step "stopped: $1"; report; fi
     exit "${2:-1}"
 }
 left() { echo $((BUDGET - ($(date +%s) - STARTED))); }
@@ -102,6 +102,9 @@ take_carry() {
         || die "carry $k is not here ($d): this call needs carry=[\".gpu/carry-$k\"]" 3
     (cd "$d" && sha256sum --quiet -c MANIFEST) || die "carry $k does not match its MANIFEST" 3
     set=$(cut -d' ' -f1 "$d/SET")
+    if [ "$mode" = device ] && [ "$(cut -d' ' -f2 "$d/SET")" != "$of" ]; then
+        die "this build has $(cut -d' ' -f2 "$d/SET") carries, not $of: call with --of $(cut -d' ' -f2 "$d/SET") (scripts/build-gpu.sh printed the calls)" 2
+    fi
     if [ "$k" -gt 1 ]; then
         [ "$(cat "$W/set" 2>/dev/null)" = "$set" ] \
             || die "carry $k belongs to another build than the carries before it, or call 1 did not run on this machine (it went back between calls?): start again from call 1" 3
@@ -159,6 +162,18 @@ gguf_path() {
     fi
 }
 
+# A call 1 made again on a machine still warm: the GGUF writer and the CUDA build that the
+# earlier call 1 started (each the leader of its own session, setsid) would go on writing
+# into the new $W/build and the same GGUF path; end them first (their process groups).
+stop_background() {
+    local f pid
+    for f in "$W/gguf.pid" "$W/build.pid"; do
+        pid=$(cat "$f" 2>/dev/null) || continue
+        [ -n "$pid" ] && kill -- "-$pid" 2>/dev/null && log "stopped the earlier call's job $(basename "$f" .pid) ($pid)"
+    done
+    return 0
+}
+
 stage_one() {
     step "stage 1: unpacking the early carry"
     rm -rf "$W/early" && mkdir -p "$W/early"
@@ -187,7 +202,7 @@ stage_one() {
     rm -f "$W/gguf.ok" "$W/gguf.failed"
     step "starting the random $shape GGUF ($gguf) in the background"
     # shellcheck disable=SC2016 # expanded by the inner bash
-    setsid nohup bash -c 'PYTHONPATH="$1" python3 "$2" --tokenizer-from "$3" --out "$4" --shape "$5" && touch "$6/gguf.ok" || touch "$6/gguf.failed"' _ \
+    setsid nohup bash -c 'echo $$ >"$6/gguf.pid"; PYTHONPATH="$1" python3 "$2" --tokenizer-from "$3" --out "$4" --shape "$5" && touch "$6/gguf.ok" || touch "$6/gguf.failed"' _ \
         "$W/py" "$ROOT/scripts/gpu/make_random_gguf.py" "$W/early/tokenizer.gguf" "$gguf" "$shape" "$W" \
         >"$W/gguf.log" 2>&1 </dev/null &
     echo "$gguf" >"$W/gguf.path"
@@ -199,7 +214,9 @@ stage_one() {
     else
         command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || die "no nvcc on this machine"
         step "starting the CUDA build in the background ($(nproc) cores)"
-        setsid nohup bash "$ROOT/scripts/gpu/build-llama-cuda.sh" "$W/early/llama.cpp" "$W/build" \
+        # shellcheck disable=SC2016 # expanded by the inner bash
+        setsid nohup bash -c 'echo $$ >"$1"; exec bash "$2" "$3" "$4"' _ "$W/build.pid" \
+            "$ROOT/scripts/gpu/build-llama-cuda.sh" "$W/early/llama.cpp" "$W/build" \
             >"$W/build.log" 2>&1 </dev/null &
     fi
 }
@@ -225,9 +242,26 @@ join_bulk() {
 # machine lacks them.
 libpath() {
     local p=$1
+    [ -n "${CUDA_LIBDIRS:-}" ] && p="$p:$CUDA_LIBDIRS"
     [ -n "${LD_LIBRARY_PATH:-}" ] && p="$p:$LD_LIBRARY_PATH"
     ldconfig -p 2>/dev/null | grep -q 'libgomp.so.1 ' || p="$p:$W/bundle/fallback"
     echo "$p"
+}
+
+# The CUDA toolkit's library folders (libcudart, libcublas, libcublasLt) where the CUDA
+# build found them: libggml-cuda.so needs them at run time, and the machine may have them
+# on no default search path (ldconfig) nor in libggml-cuda.so's RUNPATH. Not the driver
+# stub (CUDA_cuda_driver_LIBRARY): libcuda.so.1 must be the machine's own.
+CUDA_LIBDIRS=""
+cuda_libdirs() {
+    local c="$W/build/CMakeCache.txt" f d out=""
+    [ -f "$c" ] || return 0
+    for f in $(sed -n -E 's/^(CUDA_CUDART|CUDA_cudart_LIBRARY|CUDA_cublas_LIBRARY|CUDA_cublasLt_LIBRARY):FILEPATH=(.+)$/\2/p' "$c"); do
+        [ -e "$f" ] || continue
+        d=$(dirname "$f")
+        case ":$out:" in *":$d:"*) ;; *) out="${out:+$out:}$d" ;; esac
+    done
+    echo "$out"
 }
 
 # Two bundles of the one binary: CPU (as built here, no GPU module) and GPU (the same files
@@ -237,6 +271,8 @@ make_gpu_bundle() {
     rm -rf "$W/bundle-gpu" && mkdir -p "$W/bundle-gpu"
     cp -al "$W/bundle/." "$W/bundle-gpu/" 2>/dev/null || cp -a "$W/bundle/." "$W/bundle-gpu/"
     cp -f "$W/build/bin/libggml-cuda.so" "$W/bundle-gpu/" || die "no libggml-cuda.so in $W/build/bin"
+    CUDA_LIBDIRS=$(cuda_libdirs)
+    log "CUDA libraries from: ${CUDA_LIBDIRS:-(the default search path)}"
     LD_LIBRARY_PATH=$(libpath "$W/bundle-gpu") ldd "$W/bundle-gpu/libggml-cuda.so" >"$RES/ldd-ggml-cuda.txt" 2>&1
     grep 'not found' "$RES/ldd-ggml-cuda.txt" >&2 && die "libggml-cuda.so misses libraries (ldd-ggml-cuda.txt)"
     return 0
@@ -248,13 +284,26 @@ lectern_in() { # DIR ARGS...: lectern of that bundle, on the check's data dir an
         "$dir/lectern" "$@"
 }
 
+# Seconds for one step of the last device call: at most MAX, less as its budget runs out
+# (the call is killed at its timeout_s, and then no summary comes back at all).
+capped() { # MAX [RESERVE]
+    local t=$1
+    if [ "$mode" = device ] && [ "$IN_LAST" = 1 ]; then
+        t=$(($(left) - ${2:-90}))
+        [ "$t" -gt "$1" ] && t=$1
+    fi
+    echo "$t"
+}
+
 ask_all() { # NAME DIR [env...]: every question, one JSON file each, stderr kept
-    local name=$1 dir=$2 i=0 q; shift 2
+    local name=$1 dir=$2 i=0 q t; shift 2
     mkdir -p "$W/answers/$name" "$W/logs"
     while IFS= read -r q; do
         case "$q" in '' | '#'*) continue ;; esac
         i=$((i + 1))
-        timeout 180 env LECTERN_LLM__TEMPERATURE=0 "$@" RUST_LOG="info,llama-cpp-2=info" LD_LIBRARY_PATH="$(libpath "$dir")" \
+        t=$(capped 180)
+        [ "$t" -lt 20 ] && t=20
+        timeout "$t" env LECTERN_LLM__TEMPERATURE=0 "$@" RUST_LOG="info,llama-cpp-2=info" LD_LIBRARY_PATH="$(libpath "$dir")" \
             LECTERN_CACHE_DIR="$W/cache" LECTERN_DATA_DIR="$W/data" \
             "$dir/lectern" --llm-model "$W/cache/assets/llm/SmolLM2-135M-Instruct.Q4_1.gguf" \
             ask --workspace gpu-check --json "$q" \
@@ -301,6 +350,7 @@ wait_for() { # FILE-OK FILE-FAILED SECONDS WHAT
 
 last_stage() {
     IN_LAST=1
+    mkdir -p "$RES"
     local k
     for k in $(seq 1 "$of"); do
         [ -f "$W/stage-$k.ok" ] || die "call $k's carry is not on this machine (it went back between calls): start again from call 1" 3
@@ -348,7 +398,8 @@ PY
     fi
     if [ ! -f "$W/answers-cpu.ok" ]; then
         step "CPU answers (SmolLM2, llm.gpu_layers = 0, no GPU module)"
-        ask_all cpu "$W/bundle" LECTERN_LLM__GPU_LAYERS=0
+        # Four threads: the CUDA build in the background needs the machine's cores more.
+        ask_all cpu "$W/bundle" LECTERN_LLM__GPU_LAYERS=0 LECTERN_LLM__THREADS=4
         if [ ! -s "$W/answers/cpu/01.json" ]; then
             grep -q -i 'no backends' "$W/logs/ask-cpu-01.log" && die "llama.cpp loaded no backend: this \
 lectern build does not load llama.cpp's backend modules (under the dynamic-backends feature, crates/llm \
@@ -433,7 +484,11 @@ loading a model)"
     case $? in
     0) ;;
     2) die "the CUDA build failed: $(tail -n 5 "$W/build.log")" ;;
-    *) report; log "the CUDA build is still running: make the same call again now"; exit 75 ;;
+    *)
+        if ! kill -0 "$(cat "$W/build.pid" 2>/dev/null)" 2>/dev/null && [ ! -f "$W/build/cuda.ok" ]; then
+            die "the CUDA build stopped without a result (killed? build.log: $(tail -n 3 "$W/build.log"))"
+        fi
+        report; log "the CUDA build is still running: make the same call again now"; exit 75 ;;
     esac
     info_json cuda_build_seconds="$(grep -o 'ggml-cuda built in [0-9]* s' "$W/build.log" | head -n1)"
     make_gpu_bundle
@@ -450,8 +505,9 @@ loading a model)"
         LECTERN_LLM__GPU_LAYERS=99 LECTERN_LLM__PARALLEL=8 "${speed_env[@]}"; then
         nvidia-smi --query-gpu=memory.used,memory.total --format=csv >"$RES/gpu-memory.txt" 2>&1
         python3 "$ROOT/scripts/gpu/answer_load.py" --url "http://127.0.0.1:$SERVE_PORT" --key "$key" \
-            --questions scripts/gpu/questions.txt --single 3 --concurrency 8 --rounds 2 --timeout 120 \
-            --out "$RES/lectern-speed.json" >&2 || log "the speed harness reported failures"
+            --questions scripts/gpu/questions.txt --single 3 --concurrency 8 --rounds 2 --timeout 60 \
+            --deadline "$(d=$(capped 400 60); [ "$d" -lt 30 ] && d=30; echo "$d")" --out "$RES/lectern-speed.json" >&2 \
+            || log "the speed harness reported failures"
         nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv >>"$RES/gpu-memory.txt" 2>&1
     fi
     stop_serve
@@ -459,11 +515,14 @@ loading a model)"
 
     if wait_for "$W/build/build.ok" "$W/build/build.failed" $(($(left) - 60)) "llama.cpp's tools"; then
         step "llama-bench on the same file (pp $( [ -n "$tokens" ] && echo "$tokens" || echo 2000), tg 128, flash attention off and on)"
-        timeout 150 "$W/build/bin/llama-bench" -m "$gguf" -ngl 99 -p "${tokens:-2000}" -n 128 -b 512 -ub 512 -fa 0,1 -r 3 \
-            -o json >"$RES/llama-bench.json" 2>"$W/logs-llama-bench.log" || log "llama-bench failed"
-        if [ "$(left)" -gt 40 ]; then
+        local tl
+        tl=$(capped 150 20)
+        [ "$tl" -ge 30 ] && { LD_LIBRARY_PATH=$(libpath "$W/build/bin") timeout "$tl" "$W/build/bin/llama-bench" -m "$gguf" -ngl 99 -p "${tokens:-2000}" -n 128 -b 512 -ub 512 -fa "$([ "${GPU_CUDA_FA:-ON}" = OFF ] && echo 0 || echo 0,1)" -r 3 \
+            -o json >"$RES/llama-bench.json" 2>"$W/logs-llama-bench.log" || log "llama-bench failed"; }
+        tl=$(capped 120 15)
+        if [ "$tl" -ge 30 ]; then
             step "llama-batched-bench: ${tokens:-2000}-token prompts, 128 tokens, 1 and 8 sequences"
-            timeout 120 "$W/build/bin/llama-batched-bench" -m "$gguf" -ngl 99 -c 32768 -b 512 -ub 512 \
+            LD_LIBRARY_PATH=$(libpath "$W/build/bin") timeout "$tl" "$W/build/bin/llama-batched-bench" -m "$gguf" -ngl 99 -c 32768 -b 512 -ub 512 \
                 -npp "${tokens:-2000}" -ntg 128 -npl 1,8 --output-format jsonl \
                 >"$RES/batched-bench.jsonl" 2>"$W/logs-batched-bench.log" || log "llama-batched-bench failed"
         fi
@@ -495,9 +554,14 @@ if [ "$mode" = dry ]; then
     exit 0
 fi
 
-[ "$stage" = 1 ] && rm -rf "$W" && mkdir -p "$W" "$OUT"
-take_carry "$stage"
-log "call $stage of $of: carry $stage taken"
+[ "$stage" = 1 ] && stop_background && rm -rf "$W" && mkdir -p "$W" "$OUT"
+if [ "$stage" = "$of" ] && [ "$stage" -gt 1 ] && [ -f "$W/stage-$stage.ok" ] && [ ! -f "$CARRY/carry-$stage/MANIFEST" ]; then
+    # The same last call made again after exit 75, without its carry: taken the first time.
+    log "call $stage of $of again: carry $stage was taken by the earlier try"
+else
+    take_carry "$stage"
+    log "call $stage of $of: carry $stage taken"
+fi
 [ "$stage" = 1 ] && stage_one
 if [ "$stage" -lt "$of" ]; then
     log "done; make call $((stage + 1)) now (the machine goes back 30 s after this call)"

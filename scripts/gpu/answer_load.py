@@ -34,6 +34,21 @@ import urllib.parse
 
 
 def ask(url: str, key: str, question: str, timeout: float) -> dict:
+    """One streamed answer; a failure (refused, reset, timed out) is a row with an error,
+    never an exception: in a thread one would leave its row None and lose every result."""
+    started = time.monotonic()
+    try:
+        return _ask(url, key, question, timeout)
+    except Exception as e:  # noqa: BLE001
+        return {
+            "question": question,
+            "token_events": 0,
+            "error": f"{type(e).__name__}: {e}"[:500],
+            "done_s": time.monotonic() - started,
+        }
+
+
+def _ask(url: str, key: str, question: str, timeout: float) -> dict:
     """One streamed answer: client-side times and the server's timings."""
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
@@ -93,6 +108,7 @@ def median(xs):
 
 
 def summary(rows: list[dict]) -> dict:
+    rows = [r if r is not None else {"error": "no result"} for r in rows]
     ok = [r for r in rows if "timings" in r and "error" not in r]
     t = [r["timings"] for r in ok]
     return {
@@ -120,8 +136,17 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument(
+        "--deadline",
+        type=float,
+        help="seconds after which no further request or round is started (the results so far are kept)",
+    )
     ap.add_argument("--out")
     args = ap.parse_args()
+    t0 = time.monotonic()
+
+    def late() -> bool:
+        return args.deadline is not None and time.monotonic() - t0 > args.deadline
 
     base = [q.strip() for q in open(args.questions, encoding="utf-8") if q.strip() and not q.startswith("#")]
     if not base:
@@ -134,16 +159,34 @@ def main() -> int:
         return q if n <= len(base) else f"{q} ({n})"
 
     result: dict = {"url": args.url}
+
+    def save() -> None:
+        # After every phase: a run stopped later still leaves what it measured.
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as f:
+                f.write(json.dumps(result, indent=1))
+
     warm = ask(args.url, args.key, next_question(), args.timeout)
     result["warmup"] = warm
     if "error" in warm:
         print(f"answer_load: the warm-up failed: {warm['error']}", file=sys.stderr)
+    save()
 
-    single = [ask(args.url, args.key, next_question(), args.timeout) for _ in range(args.single)]
+    single = []
+    for _ in range(args.single):
+        if late():
+            result["stopped"] = "deadline reached during the single answers"
+            break
+        single.append(ask(args.url, args.key, next_question(), args.timeout))
     result["single"] = {"summary": summary(single), "requests": single}
+    result["concurrent"] = {"concurrency": args.concurrency, "rounds": [], "aggregate_tokens_per_s_median": None}
+    save()
 
     rounds = []
     for _ in range(args.rounds):
+        if late():
+            result.setdefault("stopped", "deadline reached before a concurrent round")
+            break
         rows: list[dict] = [None] * args.concurrency  # type: ignore[list-item]
         questions = [next_question() for _ in range(args.concurrency)]
         barrier = threading.Barrier(args.concurrency)
@@ -163,18 +206,16 @@ def main() -> int:
         s["wall_s"] = wall
         s["aggregate_tokens_per_s"] = s["completion_tokens_total"] / wall if wall > 0 else None
         rounds.append({"summary": s, "requests": rows})
-    result["concurrent"] = {
-        "concurrency": args.concurrency,
-        "rounds": rounds,
-        "aggregate_tokens_per_s_median": median(
-            [r["summary"]["aggregate_tokens_per_s"] for r in rounds]
-        ),
-    }
+        result["concurrent"] = {
+            "concurrency": args.concurrency,
+            "rounds": rounds,
+            "aggregate_tokens_per_s_median": median(
+                [r["summary"]["aggregate_tokens_per_s"] for r in rounds]
+            ),
+        }
+        save()
 
-    text = json.dumps(result, indent=1)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+    save()
     s1 = result["single"]["summary"]
     print(
         "answer_load: single: prompt {p} tokens, first token {ft} ms (server) / {fc} ms (client), "
@@ -188,7 +229,11 @@ def main() -> int:
         ),
         file=sys.stderr,
     )
-    bad = s1["ok"] < s1["requests"] or any(r["summary"]["ok"] < r["summary"]["requests"] for r in rounds)
+    bad = (
+        s1["ok"] < s1["requests"]
+        or any(r["summary"]["ok"] < r["summary"]["requests"] for r in rounds)
+        or "stopped" in result
+    )
     return 1 if bad else 0
 
 

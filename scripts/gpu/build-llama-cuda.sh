@@ -11,7 +11,8 @@
 # version); only the CPU backend's options differ, and that backend is a module of its own.
 #
 # Usage: build-llama-cuda.sh SRC BUILD    (writes BUILD/build.ok or BUILD/build.failed)
-# Environment: GPU_CUDA_ARCH (default 90-real), GPU_BUILD_JOBS (default nproc).
+# Environment: GPU_CUDA_ARCH (default 90-real), GPU_BUILD_JOBS (default nproc), GPU_CUDA_FA
+# (default ON: FlashAttention kernels; OFF builds faster and measures without them).
 set -uo pipefail
 src=$1 build=$2
 mkdir -p "$build"
@@ -29,11 +30,16 @@ echo "build-llama-cuda: $("$nvcc" --version | tail -n 2 | tr '\n' ' ')" >&2
 echo "build-llama-cuda: cmake $(cmake --version | head -n1 | awk '{print $3}'), $generator, $(nproc) cores" >&2
 
 export CUDACXX="$nvcc"
+# GGML_NATIVE must be OFF: with GGML_BACKEND_DL on x86, ggml-cpu's CMakeLists stops the
+# configure ("GGML_NATIVE is not compatible with GGML_BACKEND_DL"). OFF builds one CPU
+# module (bin/libggml-cpu.so, AVX2/FMA/F16C level), which llama-bench and
+# llama-batched-bench need at run time (llama-bench exits "CPU backend is not loaded"
+# without one); Lectern uses its own CPU modules from the bundle.
 cmake -S "$src" -B "$build" -G "$generator" \
     -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=ON -DGGML_BACKEND_DL=ON \
-    -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_NATIVE=ON -DGGML_OPENMP=ON \
-    -DGGML_CUDA=ON -DGGML_CUDA_NCCL=OFF \
+    -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_NATIVE=OFF -DGGML_OPENMP=ON -DGGML_CCACHE=OFF \
+    -DGGML_CUDA=ON -DGGML_CUDA_NCCL=OFF -DGGML_CUDA_FA="${GPU_CUDA_FA:-ON}" \
     -DCMAKE_CUDA_ARCHITECTURES="${GPU_CUDA_ARCH:-90-real}" \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_COMMON=ON \

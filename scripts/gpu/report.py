@@ -24,6 +24,27 @@ def load_json(path):
         return None
 
 
+def load_bench(path):
+    """llama-bench's JSON array; when `timeout` stopped it between tests the closing `]`
+    is missing: keep the tests printed whole."""
+    d = load_json(path)
+    if isinstance(d, list):
+        return d
+    try:
+        with open(path, encoding="utf-8") as f:
+            t = f.read()
+    except OSError:
+        return []
+    end = t.rfind("\n  }")
+    if not t.lstrip().startswith("[") or end < 0:
+        return []
+    try:
+        d = json.loads(t[: end + 4] + "\n]")
+    except ValueError:
+        return []
+    return d if isinstance(d, list) else []
+
+
 def load_jsonl(path):
     rows = []
     try:
@@ -68,7 +89,7 @@ def main() -> int:
     corr_here = load_json(p("correctness-here.json"))
     calib = load_json(p("calibration.json"))
     speed = load_json(p("lectern-speed.json"))
-    bench = load_json(p("llama-bench.json")) or []
+    bench = load_bench(p("llama-bench.json"))
     batched = load_jsonl(p("batched-bench.jsonl"))
 
     md = ["# Lectern on the GPU: check results", ""]
