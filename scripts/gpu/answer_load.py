@@ -111,6 +111,8 @@ def summary(rows: list[dict]) -> dict:
     rows = [r if r is not None else {"error": "no result"} for r in rows]
     ok = [r for r in rows if "timings" in r and "error" not in r]
     t = [r["timings"] for r in ok]
+    decoding = [x["tokens_per_second"] for x in t
+                if (x.get("completion_tokens") or 0) > 1 and x.get("tokens_per_second")]
     return {
         "requests": len(rows),
         "ok": len(ok),
@@ -122,7 +124,10 @@ def summary(rows: list[dict]) -> dict:
         "client_first_token_ms_median": median(
             [r["first_token_s"] * 1000 for r in ok if "first_token_s" in r]
         ),
-        "decode_tokens_per_s_median": median([x.get("tokens_per_second") for x in t]),
+        # Only answers the model wrote: one that abstained before generating has no rate.
+        "decode_tokens_per_s_median": median(decoding),
+        # At once, the streams decode side by side: their rates add up.
+        "decode_tokens_per_s_sum": sum(decoding),
         "finish_reasons": sorted({str(x.get("finish_reason")) for x in t}),
     }
 

@@ -128,7 +128,14 @@ impl Client {
         if status.is_success() {
             return Ok(response);
         }
-        Err(match response.json::<ErrorBody>().await {
+        // Read before the body consumes the response: how long a busy service asked
+        // its callers to wait, passed on to ours.
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let err = match response.json::<ErrorBody>().await {
             Ok(body) => body.into_error(),
             Err(_) => Error::from_code(
                 if status.is_server_error() {
@@ -138,6 +145,10 @@ impl Client {
                 },
                 format!("{} answered {status}", service.name()),
             ),
+        };
+        Err(match retry_after {
+            Some(seconds) => err.with_retry_after(seconds),
+            None => err,
         })
     }
 

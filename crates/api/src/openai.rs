@@ -4,6 +4,17 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The OpenAI-compatible routes, as the query service mounts them.
+pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
+pub const MODELS_PATH: &str = "/v1/models";
+
+/// Whether a request to `path` is answered in OpenAI's shape, errors included (those
+/// clients parse no other): one list for the routes and for middleware that answers
+/// before them, such as the rate limiter.
+pub fn is_openai_path(path: &str) -> bool {
+    path == CHAT_COMPLETIONS_PATH || path == MODELS_PATH
+}
+
 /// A chat message in OpenAI's shape.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OpenAiMessage {

@@ -98,6 +98,8 @@ impl Error {
 
     /// The error a [`code`](Self::code) and message stand for, as another service
     /// answered them: the inverse of `code()`, so an error crosses HTTP unchanged in kind.
+    /// A busy one waits 5 seconds unless the answer said otherwise
+    /// ([`with_retry_after`](Self::with_retry_after)).
     pub fn from_code(code: &str, message: String) -> Self {
         match code {
             "invalid_input" => Self::Invalid(message),
@@ -118,6 +120,18 @@ impl Error {
                 message,
                 source: None,
             },
+        }
+    }
+
+    /// The same error waiting `seconds` if it is [`Busy`](Self::Busy): the `Retry-After`
+    /// a busy service answered, kept across HTTP. Other kinds are returned unchanged.
+    pub fn with_retry_after(self, seconds: u64) -> Self {
+        match self {
+            Self::Busy { message, .. } => Self::Busy {
+                message,
+                retry_after: seconds,
+            },
+            other => other,
         }
     }
 }
@@ -148,5 +162,14 @@ mod tests {
             assert_eq!(back.to_string(), e.to_string());
         }
         assert_eq!(Error::from_code("teapot", "x".into()).code(), "internal");
+    }
+
+    #[test]
+    fn a_busy_error_keeps_the_wait_it_was_told() {
+        let busy = || Error::from_code("busy", "full".into());
+        assert_eq!(busy().retry_after(), Some(5), "the default when not told");
+        assert_eq!(busy().with_retry_after(30).retry_after(), Some(30));
+        let other = Error::from_code("not_found", "gone".into()).with_retry_after(30);
+        assert_eq!((other.code(), other.retry_after()), ("not_found", None));
     }
 }

@@ -44,7 +44,8 @@ pub struct LlamaOptions {
     pub context_length: u32,
     /// Requests decoded together; more wait in the queue.
     pub parallel: u32,
-    /// CPU threads for generation; 0 means one per core.
+    /// CPU threads for generation; 0 means one per core, or a few when every layer is on
+    /// the GPU (see [`cpu_threads`]).
     pub threads: u32,
     /// Most tokens per `llama_decode` call (prompt processing is fed in such pieces).
     pub batch_size: u32,
@@ -371,7 +372,8 @@ impl Generator for LlamaEngine {
 /// A request being served in one sequence of the shared context.
 struct Slot {
     job: Job,
-    sampler: LlamaSampler,
+    /// None: greedy, read straight off the logits (see [`most_likely`]).
+    sampler: Option<LlamaSampler>,
     /// Prompt tokens not yet fed.
     pending: std::collections::VecDeque<LlamaToken>,
     /// The next position in this sequence.
@@ -392,9 +394,7 @@ struct Slot {
 impl Slot {
     /// A request in a sequence that already holds the first `cached` tokens of its prompt.
     fn new(job: Job, cached: usize) -> Self {
-        let sampler = if job.temperature <= 0.0 {
-            LlamaSampler::greedy()
-        } else {
+        let sampler = (job.temperature > 0.0).then(|| {
             LlamaSampler::chain_simple([
                 LlamaSampler::top_k(40),
                 LlamaSampler::top_p(0.95, 1),
@@ -402,7 +402,7 @@ impl Slot {
                 LlamaSampler::temp(job.temperature),
                 LlamaSampler::dist(job.seed),
             ])
-        };
+        });
         Self {
             prompt_tokens: job.tokens.len() as u32,
             pending: job.tokens[cached..].iter().copied().collect(),
@@ -475,11 +475,11 @@ fn engine_thread(
     let batch_size = options.batch_size.max(32);
     // Every decoding sequence adds one token per step: the batch must hold them all.
     let parallel = options.parallel.clamp(1, batch_size);
-    let threads = if options.threads == 0 {
-        std::thread::available_parallelism().map_or(4, |n| n.get() as i32)
-    } else {
-        options.threads as i32
-    };
+    let threads = cpu_threads(
+        options.threads,
+        options.gpu_layers >= model.n_layer(),
+        std::thread::available_parallelism().map_or(4, |n| n.get() as u32),
+    );
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(context_length * parallel))
         .with_n_seq_max(parallel)
@@ -496,6 +496,12 @@ fn engine_thread(
             return;
         }
     };
+    tracing::info!(
+        threads,
+        batch_size,
+        sequences = parallel,
+        "language model context ready"
+    );
     let _ = ready.send(Ok(()));
     let vocab = model.vocab();
     let mut batch = LlamaBatch::new(batch_size as usize, parallel as i32);
@@ -602,7 +608,10 @@ fn engine_thread(
         for entry in slots.iter_mut() {
             let Some(slot) = entry else { continue };
             let Some(at) = slot.logits_at else { continue };
-            let token = slot.sampler.sample(&ctx, at);
+            let token = match slot.sampler.as_mut() {
+                Some(sampler) => sampler.sample(&ctx, at),
+                None => most_likely(ctx.get_logits_ith(at)),
+            };
             let finish = if vocab.is_eog(token) {
                 Some(FinishReason::Stop)
             } else {
@@ -627,6 +636,34 @@ fn engine_thread(
             }
         }
     }
+}
+
+/// llama.cpp's CPU threads. Asked for: as asked. Otherwise one per core, except when every
+/// layer runs on the GPU: the CPU then only looks up input embeddings, and a thread per
+/// core would spin at llama.cpp's barriers against the HTTP and retrieval threads of the
+/// same process, each preempted spinner holding back every GPU step (seen on an H200:
+/// 8 streams decoded at a third of llama.cpp's own speed with 16 threads on 16 cores).
+fn cpu_threads(asked: u32, all_on_gpu: bool, cores: u32) -> i32 {
+    let n = match asked {
+        0 if all_on_gpu => cores.min(4),
+        0 => cores,
+        n => n,
+    };
+    n.max(1) as i32
+}
+
+/// Greedy decoding: the token with the highest logit, the first of equals (as llama.cpp's
+/// greedy sampler picks). Read straight off the logits because llama.cpp's sampler first
+/// copies the whole vocabulary into a fresh candidate array, for every token of every
+/// sequence: on a GPU that copy is a good part of each decoding step.
+fn most_likely(logits: &[f32]) -> LlamaToken {
+    let mut best = 0;
+    for (i, &logit) in logits.iter().enumerate() {
+        if logit > logits[best] || (logits[best].is_nan() && !logit.is_nan()) {
+            best = i;
+        }
+    }
+    LlamaToken::new(best as i32)
 }
 
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
@@ -656,4 +693,25 @@ fn reuse(
     }
     held.truncate(keep);
     keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cpu_threads, most_likely};
+    use llama_cpp_2::token::LlamaToken;
+
+    #[test]
+    fn greedy_takes_the_first_of_the_highest_logits() {
+        assert_eq!(most_likely(&[0.5, 2.0, -1.0, 2.0, 1.0]), LlamaToken::new(1));
+        assert_eq!(most_likely(&[-3.0, -2.0]), LlamaToken::new(1));
+        assert_eq!(most_likely(&[f32::NAN, 1.0]), LlamaToken::new(1));
+    }
+
+    #[test]
+    fn a_model_all_on_the_gpu_leaves_most_cores_to_the_rest_of_the_process() {
+        assert_eq!(cpu_threads(0, false, 16), 16);
+        assert_eq!(cpu_threads(0, true, 16), 4);
+        assert_eq!(cpu_threads(0, true, 2), 2);
+        assert_eq!(cpu_threads(12, true, 16), 12, "a setting wins");
+    }
 }

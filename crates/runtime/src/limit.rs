@@ -14,16 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
-use lectern_api::openai::OpenAiErrorBody;
+use lectern_api::openai::{OpenAiErrorBody, is_openai_path};
 
 use lectern_store::secret_hash;
 
-use crate::http::{ErrorBody, IpNet, bearer_token, request_client_ip};
+use crate::http::{IpNet, bearer_token, error_response, public_error, request_client_ip};
 
 /// Whose quota a request draws on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -131,16 +130,18 @@ pub async fn rate_limit(
             .map(ServiceResponse::map_into_left_body);
     };
     let seconds = wait.as_secs() + 1;
-    let message = format!("too many requests; this key or address may send more in {seconds} s");
-    let mut response = HttpResponse::build(StatusCode::TOO_MANY_REQUESTS);
-    response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
-    let response = if req.path().starts_with("/v1/chat/") || req.path() == "/v1/models" {
-        response.json(OpenAiErrorBody::new("busy", message))
+    let busy = lectern_core::Error::Busy {
+        message: format!("too many requests; this key or address may send more in {seconds} s"),
+        retry_after: seconds,
+    };
+    // The status, `Retry-After` and body every handler's error gets, in the shape the
+    // route answers in.
+    let (status, body) = public_error(&busy);
+    let mut response = error_response(&busy, status);
+    let response = if is_openai_path(req.path()) {
+        response.json(OpenAiErrorBody::new(&body.code, body.message))
     } else {
-        response.json(ErrorBody {
-            code: "busy".into(),
-            message,
-        })
+        response.json(body)
     };
     Ok(req.into_response(response).map_into_right_body())
 }

@@ -21,6 +21,12 @@ pub struct WorkspaceAccess {
     pub role: Role,
 }
 
+/// A new secret (API keys, link tokens): two v4 UUIDs, 244 random bits from the OS
+/// generator, as hex (URL-safe as it is).
+pub(crate) fn new_secret() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+}
+
 /// sha256 of a secret, hex: what is stored and compared, never the secret.
 pub fn secret_hash(secret: &str) -> String {
     Sha256::digest(secret.as_bytes())
@@ -71,12 +77,7 @@ impl Store {
                 "an API key's name needs 1 to 100 characters".into(),
             ));
         }
-        // Two v4 UUIDs: 244 random bits from the OS generator.
-        let secret = format!(
-            "{API_KEY_PREFIX}{}{}",
-            Uuid::new_v4().simple(),
-            Uuid::new_v4().simple()
-        );
+        let secret = format!("{API_KEY_PREFIX}{}", new_secret());
         let key = api_key::ActiveModel {
             id: Set(Uuid::new_v4()),
             user_id: Set(user),

@@ -4,9 +4,9 @@
 //! administrator's or the identity provider's word ([`EmailProof`]) or when a link sent to
 //! it comes back ([`Store::redeem_email_verification`]). Sharing a workspace by email
 //! reaches such an account at once; anyone else, with an account or without, gets only an
-//! invitation whose link the owner passes on ([`Store::share_by_email`]). Links carry 32
-//! random bytes from the operating system, written as hex; only their sha256 is stored, so a
-//! copy of the tables opens nothing.
+//! invitation whose link the owner passes on ([`Store::share_by_email`]). Links carry a
+//! secret made as API keys are (244 random bits from the operating system, as hex); only
+//! its sha256 is stored, so a copy of the tables opens nothing.
 
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::access::new_secret;
 use crate::entity::{email_verification, invitation, membership, user};
 use crate::error::db_error;
 use crate::store::{EmailProof, normalise_email};
@@ -36,15 +37,6 @@ pub struct Shared {
     pub invitation: invitation::Model,
     /// The verified account of the address, now a member; the invitation was spent on it.
     pub member: Option<user::Model>,
-}
-
-/// A new link secret: 32 random bytes, hex (URL-safe as it is).
-fn new_secret() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        Error::internal_msg(format!("the operating system gave no randomness: {e}"))
-    })?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn after(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
@@ -118,7 +110,7 @@ impl Store {
             .exec(&self.db)
             .await
             .map_err(|e| db_error("sweep verification links", e))?;
-        let token = new_secret()?;
+        let token = new_secret();
         email_verification::ActiveModel {
             token_hash: Set(secret_hash(&token)),
             user_id: Set(user.id),
@@ -197,7 +189,7 @@ impl Store {
         let email = normalise_email(email)?;
         let failed = |e| db_error("share workspace", e);
         let now = self.now();
-        let token = new_secret()?;
+        let token = new_secret();
         let txn = self.begin().await?;
         let member = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))

@@ -616,13 +616,19 @@ impl Ingestor {
                     .into(),
             ));
         }
-        // A copy on disk, not in memory: originals may be hundreds of MB.
+        // Originals are never written in place, so the new version may share the current
+        // one's bytes: a hard link (the incoming folder is on the originals' filesystem).
+        // Where linking is refused, a copy on disk, not in memory: originals may be
+        // hundreds of MB.
         let copy = self.incoming_file();
         let current = self.original_path(doc.id, doc.current_version);
         let copied = async {
             tokio::fs::create_dir_all(self.incoming_dir()).await?;
-            tokio::fs::copy(&current, &copy.path).await?;
-            tokio::fs::File::open(&copy.path).await?.sync_all().await
+            if tokio::fs::hard_link(&current, &copy.path).await.is_err() {
+                tokio::fs::copy(&current, &copy.path).await?;
+                tokio::fs::File::open(&copy.path).await?.sync_all().await?;
+            }
+            Ok::<_, std::io::Error>(())
         };
         copied
             .await

@@ -8,7 +8,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
 use bytes::Bytes;
 use chrono::Utc;
-use lectern_api::openai::{ChatCompletionBody, OpenAiErrorBody};
+use lectern_api::openai::{
+    CHAT_COMPLETIONS_PATH, ChatCompletionBody, MODELS_PATH, OpenAiErrorBody,
+};
 use lectern_api::sse;
 use lectern_auth::Caller;
 use lectern_core::{Error, FinishReason, WorkspaceScope, resolve_workspace_name};
@@ -35,11 +37,11 @@ const MAX_HISTORY_CHARS: usize = 12_000;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // At most MAX_MESSAGES messages, each with a question's length or an answer's.
     cfg.service(
-        web::resource("/v1/chat/completions")
+        web::resource(CHAT_COMPLETIONS_PATH)
             .app_data(json_limit(1 << 20))
             .route(web::post().to(chat_completions)),
     )
-    .route("/v1/models", web::get().to(models));
+    .route(MODELS_PATH, web::get().to(models));
 }
 
 /// An error answered in OpenAI's shape, with Lectern's status and message rule.

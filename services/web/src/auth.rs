@@ -163,9 +163,6 @@ pub async fn csrf_guard(
 pub struct SignedIn {
     pub user: user::Model,
     pub session: Session,
-    /// Whether Lectern sends mail (`web.smtp`): an unverified person can then have a
-    /// verification link sent again.
-    pub mail: bool,
 }
 
 impl SignedIn {
@@ -212,11 +209,7 @@ impl FromRequest for SignedIn {
                 .app_data::<web::Data<Context>>()
                 .ok_or_else(|| Error::internal_msg("the web app has no context"))?;
             match ctx.store.user(id).await? {
-                Some(user) if !user.disabled => Ok(Self {
-                    user,
-                    session,
-                    mail: ctx.settings.web.smtp.is_some(),
-                }),
+                Some(user) if !user.disabled => Ok(Self { user, session }),
                 _ => {
                     session.purge();
                     Err(sign_in)

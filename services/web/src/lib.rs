@@ -118,6 +118,14 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
     ));
     let mailer = web::Data::new(mail::Mailer::new(&ctx.settings.web)?);
     let mail_throttle = web::Data::new(mail::MailThrottle::new());
+    // Made once here; each upload only makes its files in it.
+    let spool = ctx.settings.data_dir.join(workspaces::SPOOL_DIR);
+    std::fs::create_dir_all(&spool).with_context(|| {
+        format!(
+            "cannot create the upload folder {}; make data_dir writable for Lectern",
+            spool.display()
+        )
+    })?;
     let key = cookie_key(&ctx.settings)?;
     let sessions = session::SqlSessionStore::new(ctx.store.clone());
     let secure = ctx

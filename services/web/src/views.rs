@@ -9,6 +9,7 @@ use lectern_store::entity::user;
 
 use crate::auth::{SignedIn, csrf_token};
 use crate::error::WebResult;
+use crate::mail::Mailer;
 
 const FLASH_KEY: &str = "flash";
 
@@ -25,14 +26,19 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn signed_in(s: &SignedIn, title: impl Into<String>, nav: &'static str) -> Self {
+    pub fn signed_in(
+        s: &SignedIn,
+        mailer: &Mailer,
+        title: impl Into<String>,
+        nav: &'static str,
+    ) -> Self {
         Self {
             title: title.into(),
             user: Some(s.user.clone()),
             csrf: s.csrf(),
             flash: take_flash(&s.session),
             nav,
-            mail: s.mail,
+            mail: mailer.enabled(),
         }
     }
 

@@ -33,10 +33,14 @@ struct WorkspacesPage {
     workspaces: Vec<WorkspaceOut>,
 }
 
-pub async fn list(backend: web::Data<Backend>, me: SignedIn) -> WebResult<HttpResponse> {
+pub async fn list(
+    backend: web::Data<Backend>,
+    mailer: web::Data<Mailer>,
+    me: SignedIn,
+) -> WebResult<HttpResponse> {
     let workspaces = backend.client(me.id())?.workspaces().await?;
     page(&WorkspacesPage {
-        layout: Layout::signed_in(&me, "Workspaces", "workspaces"),
+        layout: Layout::signed_in(&me, &mailer, "Workspaces", "workspaces"),
         workspaces,
     })
 }
@@ -81,6 +85,7 @@ struct DocumentsPage {
 pub async fn documents(
     ctx: web::Data<Context>,
     backend: web::Data<Backend>,
+    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
@@ -88,7 +93,7 @@ pub async fn documents(
     let (ws_name, role) = role(&ctx, &me, ws, Action::Read).await?;
     let documents = backend.client(me.id())?.documents(ws).await?;
     page(&DocumentsPage {
-        layout: Layout::signed_in(&me, format!("Documents · {ws_name}"), "workspaces"),
+        layout: Layout::signed_in(&me, &mailer, format!("Documents · {ws_name}"), "workspaces"),
         nav: WorkspaceNav {
             ws_id: ws,
             ws_name,
@@ -216,8 +221,9 @@ async fn upload_files(
 }
 
 /// Where the files of an upload wait, in the data directory, until the form is read
-/// whole (its CSRF token checked, every file complete) and forwarded to ingest.
-const SPOOL_DIR: &str = "uploads";
+/// whole (its CSRF token checked, every file complete) and forwarded to ingest. Created
+/// at start (`configure`).
+pub(crate) const SPOOL_DIR: &str = "uploads";
 
 /// Bytes read from a spooled file at a time when it is forwarded.
 const SPOOL_CHUNK: usize = 64 * 1024;
@@ -240,9 +246,10 @@ fn spool_error(e: std::io::Error) -> Error {
     Error::unavailable("the upload could not be written to disk", e)
 }
 
-/// Writes one file field to an anonymous temporary file in `dir` (removed by the system
-/// when it is closed, whatever happens) and rewinds it, so a form is forwarded without
-/// ever being held in memory; `total` counts the request's bytes against `limit`.
+/// Writes one file field to an anonymous temporary file in `dir`, the spool made at start
+/// (removed by the system when it is closed, whatever happens), and rewinds it, so a form
+/// is forwarded without ever being held in memory; `total` counts the request's bytes
+/// against `limit`.
 async fn spool_field(
     field: &mut actix_multipart::Field,
     dir: &std::path::Path,
@@ -250,13 +257,10 @@ async fn spool_field(
     limit: u64,
 ) -> Result<(tokio::fs::File, u64), Error> {
     let dir = dir.to_owned();
-    let file = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir)?;
-        tempfile::tempfile_in(&dir)
-    })
-    .await
-    .map_err(|e| Error::internal("the upload could not be written to disk", e))?
-    .map_err(spool_error)?;
+    let file = tokio::task::spawn_blocking(move || tempfile::tempfile_in(&dir))
+        .await
+        .map_err(|e| Error::internal("the upload could not be written to disk", e))?
+        .map_err(spool_error)?;
     let mut file =
         tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(file));
     let mut size = 0u64;
@@ -383,6 +387,7 @@ struct InvitationRow {
 
 async fn members_page(
     ctx: &Context,
+    mailer: &Mailer,
     me: &SignedIn,
     ws: Uuid,
     error: Option<String>,
@@ -405,7 +410,7 @@ async fn members_page(
         Vec::new()
     };
     Ok(MembersPage {
-        layout: Layout::signed_in(me, format!("Members · {ws_name}"), "workspaces"),
+        layout: Layout::signed_in(me, mailer, format!("Members · {ws_name}"), "workspaces"),
         nav: WorkspaceNav {
             ws_id: ws,
             ws_name,
@@ -421,10 +426,11 @@ async fn members_page(
 
 pub async fn members(
     ctx: web::Data<Context>,
+    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
-    page(&members_page(&ctx, &me, path.into_inner(), None).await?)
+    page(&members_page(&ctx, &mailer, &me, path.into_inner(), None).await?)
 }
 
 /// Whether removing or demoting `user` would leave the workspace without an owner.
@@ -520,7 +526,7 @@ pub async fn set_member(
         }
         Err(Error::Invalid(message)) => page_with(
             actix_web::http::StatusCode::BAD_REQUEST,
-            &members_page(&ctx, &me, ws, Some(message)).await?,
+            &members_page(&ctx, &mailer, &me, ws, Some(message)).await?,
         ),
         Err(e) => Err(e.into()),
     }
@@ -619,6 +625,7 @@ const INVITATION_GONE: &str = "This invitation link no longer works: it was used
 /// workspace by loading the link.
 pub async fn invitation(
     ctx: web::Data<Context>,
+    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<String>,
 ) -> WebResult<HttpResponse> {
@@ -631,7 +638,12 @@ pub async fn invitation(
         return Err(Error::NotFound(INVITATION_GONE.into()).into());
     };
     page(&InvitationPage {
-        layout: Layout::signed_in(&me, format!("Join {}", workspace.name), "workspaces"),
+        layout: Layout::signed_in(
+            &me,
+            &mailer,
+            format!("Join {}", workspace.name),
+            "workspaces",
+        ),
         token,
         ws_name: workspace.name,
         role: invitation.role,
@@ -680,6 +692,7 @@ pub async fn accept_invitation(
 
 pub async fn remove_member(
     ctx: web::Data<Context>,
+    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<(Uuid, Uuid)>,
 ) -> WebResult<HttpResponse> {
@@ -690,6 +703,7 @@ pub async fn remove_member(
             actix_web::http::StatusCode::BAD_REQUEST,
             &members_page(
                 &ctx,
+                &mailer,
                 &me,
                 ws,
                 Some(

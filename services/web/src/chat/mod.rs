@@ -22,6 +22,7 @@ use crate::accounts::audit;
 use crate::auth::{FormData, SignedIn, query_map};
 use crate::backend::Backend;
 use crate::error::{WebResult, from_script};
+use crate::mail::Mailer;
 use crate::render::{PageRenderer, PageView};
 use crate::views::{Layout, page, redirect, wants_json};
 
@@ -34,6 +35,8 @@ use view::{Exchange, exchange, original_href, reflow};
 pub struct WorkspaceChoice {
     pub id: Uuid,
     pub name: String,
+    /// Shared with the person, not theirs: tells it from one of theirs of the same name.
+    pub shared: bool,
     pub checked: bool,
 }
 
@@ -87,6 +90,7 @@ async fn choices(
             checked: none_chosen || checked.contains(&w.id),
             id: w.id,
             name: w.name,
+            shared: !w.owned,
         })
         .collect())
 }
@@ -94,6 +98,7 @@ async fn choices(
 /// A new conversation (`?ws=ID` preselects a workspace).
 pub async fn new_chat(
     backend: web::Data<Backend>,
+    mailer: web::Data<Mailer>,
     me: SignedIn,
     req: HttpRequest,
 ) -> WebResult<HttpResponse> {
@@ -103,7 +108,7 @@ pub async fn new_chat(
         .into_iter()
         .collect();
     page(&ChatPage {
-        layout: Layout::signed_in(&me, "Ask", "chat"),
+        layout: Layout::signed_in(&me, &mailer, "Ask", "chat"),
         csrf: me.csrf(),
         heading: "Ask your documents".into(),
         conversation_id: None,
@@ -142,6 +147,7 @@ fn exchanges_of(
 pub async fn conversation(
     ctx: web::Data<Context>,
     backend: web::Data<Backend>,
+    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
@@ -152,7 +158,7 @@ pub async fn conversation(
     let ids: Vec<Uuid> = detail.messages.iter().map(|m| m.id).collect();
     let feedback = ctx.store.feedback_of(me.id(), &ids).await?;
     page(&ChatPage {
-        layout: Layout::signed_in(&me, detail.conversation.title.clone(), "chat"),
+        layout: Layout::signed_in(&me, &mailer, detail.conversation.title.clone(), "chat"),
         csrf: me.csrf(),
         heading: detail.conversation.title.clone(),
         conversation_id: Some(detail.conversation.id),
@@ -289,6 +295,7 @@ fn reflow_piece(piece: &str) -> String {
 pub async fn citation(
     backend: web::Data<Backend>,
     renderer: web::Data<PageRenderer>,
+    mailer: web::Data<Mailer>,
     me: SignedIn,
     req: HttpRequest,
     path: web::Path<(Uuid, Uuid, usize)>,
@@ -352,7 +359,7 @@ pub async fn citation(
             .body(body));
     }
     page(&CitationPage {
-        layout: Layout::signed_in(&me, format!("Source {n}"), "chat"),
+        layout: Layout::signed_in(&me, &mailer, format!("Source {n}"), "chat"),
         back: format!("/chat/{conversation}#m-{message}"),
         c: view,
     })
