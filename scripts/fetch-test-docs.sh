@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fetches the hard PDFs the parser tests use, from two pinned source releases: pypdf's
-# encrypted and malformed files and ocrmypdf's scanned ones (no text layer). Each
+# Fetches the hard PDFs the parser tests use, from pinned source releases: pypdf's
+# encrypted and malformed files, ocrmypdf's scanned ones (no text layer), and a Word
+# document with tables (merged cells too) from python-docx's test files. Each
 # extracted file is checked by sha256. Prints LECTERN_TEST_DOCS_DIR=... on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ files=(
   "ocrmypdf-17.13.0/tests/resources/c03-29.pdf c2ff83af7d028c95209cc7eebdf80fd5bb4cd292973ed6601e4bab7d1929f201"
   "ocrmypdf-17.13.0/tests/resources/linn.pdf e923f6e8e036185f8f2aae5f7fdeefd8ac658d627cebd4ebf630de4cbf0a2d64"
   "ocrmypdf-17.13.0/tests/resources/invalid.pdf 60abfda66889f7ea7721f5b25bf5c189440a988411cb5363c0f616c800f1d889"
+  "python_docx-1.2.0/features/steps/test_files/tbl-cell-access.docx dc01708a24c5e940c94b99b7ee496606e5f17152bc41cec211c9f8c72334cb22"
 )
 
 ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
@@ -31,10 +33,10 @@ done
 if [ "$missing" = 1 ]; then
     tmp="$(mktemp -d "$LECTERN_CACHE_DIR/test-docs.XXXXXX")"
     trap 'rm -rf "$tmp"' EXIT
-    echo "fetch-test-docs: downloading the pypdf 7.1.1 and ocrmypdf 17.13.0 source releases" >&2
+    echo "fetch-test-docs: downloading the pypdf 7.1.1, ocrmypdf 17.13.0 and python-docx 1.2.0 source releases" >&2
     python3 -m pip download -q --no-deps --no-binary :all: --no-build-isolation -d "$tmp" \
-        pypdf==7.1.1 ocrmypdf==17.13.0 >&2 2>/dev/null \
-      || python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" pypdf==7.1.1 ocrmypdf==17.13.0 >&2
+        pypdf==7.1.1 ocrmypdf==17.13.0 python-docx==1.2.0 >&2 2>/dev/null \
+      || python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" pypdf==7.1.1 ocrmypdf==17.13.0 python-docx==1.2.0 >&2
     for entry in "${files[@]}"; do
         read -r path sum <<<"$entry"
         archive="$tmp/${path%%/*}.tar.gz"

@@ -525,15 +525,15 @@ loading a model)"
     stop_serve
     offload_lines "$W/logs-serve-8b.log" >"$RES/offload-8b.txt"
 
-    # Before and after: llama.cpp's CPU threads at one per core, as before Lectern kept them
-    # to a few when every layer is on the GPU.
+    # Whether llama.cpp's CPU threads, idle but spinning when every layer is on the GPU,
+    # slow the process down: a few instead of one per core.
     if [ "$(left)" -gt 200 ]; then
-        step "the same with llm.threads = 16 (one per core), for comparison"
-        if start_serve "$W/bundle-gpu" "$W/logs-serve-8b-t16.log" LECTERN_LLM__MODEL_PATH="$gguf" \
-            LECTERN_LLM__GPU_LAYERS=99 LECTERN_LLM__PARALLEL=8 LECTERN_LLM__THREADS=16 "${speed_env[@]}"; then
+        step "the same with llm.threads = 4 (the default is one per core), for comparison"
+        if start_serve "$W/bundle-gpu" "$W/logs-serve-8b-t4.log" LECTERN_LLM__MODEL_PATH="$gguf" \
+            LECTERN_LLM__GPU_LAYERS=99 LECTERN_LLM__PARALLEL=8 LECTERN_LLM__THREADS=4 "${speed_env[@]}"; then
             python3 "$ROOT/scripts/gpu/answer_load.py" --url "http://127.0.0.1:$SERVE_PORT" --key "$key" \
                 --questions scripts/gpu/questions.txt --single 3 --concurrency 8 --rounds 1 --timeout 60 \
-                --deadline "$(d=$(capped 120 60); [ "$d" -lt 30 ] && d=30; echo "$d")" --out "$RES/lectern-speed-t16.json" >&2 \
+                --deadline "$(d=$(capped 120 60); [ "$d" -lt 30 ] && d=30; echo "$d")" --out "$RES/lectern-speed-t4.json" >&2 \
                 || log "the speed harness reported failures"
         fi
         stop_serve

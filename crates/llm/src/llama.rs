@@ -44,8 +44,7 @@ pub struct LlamaOptions {
     pub context_length: u32,
     /// Requests decoded together; more wait in the queue.
     pub parallel: u32,
-    /// CPU threads for generation; 0 means one per core, or a few when every layer is on
-    /// the GPU (see [`cpu_threads`]).
+    /// CPU threads for generation; 0 means one per core.
     pub threads: u32,
     /// Most tokens per `llama_decode` call (prompt processing is fed in such pieces).
     pub batch_size: u32,
@@ -475,11 +474,11 @@ fn engine_thread(
     let batch_size = options.batch_size.max(32);
     // Every decoding sequence adds one token per step: the batch must hold them all.
     let parallel = options.parallel.clamp(1, batch_size);
-    let threads = cpu_threads(
-        options.threads,
-        options.gpu_layers >= model.n_layer(),
-        std::thread::available_parallelism().map_or(4, |n| n.get() as u32),
-    );
+    let threads = if options.threads == 0 {
+        std::thread::available_parallelism().map_or(4, |n| n.get() as i32)
+    } else {
+        options.threads as i32
+    };
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(context_length * parallel))
         .with_n_seq_max(parallel)
@@ -638,20 +637,6 @@ fn engine_thread(
     }
 }
 
-/// llama.cpp's CPU threads. Asked for: as asked. Otherwise one per core, except when every
-/// layer runs on the GPU: the CPU then only looks up input embeddings, and a thread per
-/// core would spin at llama.cpp's barriers against the HTTP and retrieval threads of the
-/// same process, each preempted spinner holding back every GPU step (seen on an H200:
-/// 8 streams decoded at a third of llama.cpp's own speed with 16 threads on 16 cores).
-fn cpu_threads(asked: u32, all_on_gpu: bool, cores: u32) -> i32 {
-    let n = match asked {
-        0 if all_on_gpu => cores.min(4),
-        0 => cores,
-        n => n,
-    };
-    n.max(1) as i32
-}
-
 /// Greedy decoding: the token with the highest logit, the first of equals (as llama.cpp's
 /// greedy sampler picks). Read straight off the logits because llama.cpp's sampler first
 /// copies the whole vocabulary into a fresh candidate array, for every token of every
@@ -697,7 +682,7 @@ fn reuse(
 
 #[cfg(test)]
 mod tests {
-    use super::{cpu_threads, most_likely};
+    use super::most_likely;
     use llama_cpp_2::token::LlamaToken;
 
     #[test]
@@ -705,13 +690,5 @@ mod tests {
         assert_eq!(most_likely(&[0.5, 2.0, -1.0, 2.0, 1.0]), LlamaToken::new(1));
         assert_eq!(most_likely(&[-3.0, -2.0]), LlamaToken::new(1));
         assert_eq!(most_likely(&[f32::NAN, 1.0]), LlamaToken::new(1));
-    }
-
-    #[test]
-    fn a_model_all_on_the_gpu_leaves_most_cores_to_the_rest_of_the_process() {
-        assert_eq!(cpu_threads(0, false, 16), 16);
-        assert_eq!(cpu_threads(0, true, 16), 4);
-        assert_eq!(cpu_threads(0, true, 2), 2);
-        assert_eq!(cpu_threads(12, true, 16), 12, "a setting wins");
     }
 }

@@ -142,7 +142,7 @@ pub struct LlmSettings {
     pub context_length: u32,
     /// Requests generated at once (parallel sequences of one batch).
     pub parallel: u32,
-    /// CPU threads; 0 means one per core, or at most 4 when every layer is on the GPU.
+    /// CPU threads; 0 means one per core.
     pub threads: u32,
     /// Most tokens per decode step.
     pub batch_size: u32,

@@ -40,6 +40,11 @@ pub struct Chunk {
     pub pages: PageRange,
     /// The innermost heading in force where the chunk starts.
     pub heading: Option<String>,
+    /// The header row and rule of the Markdown table the chunk starts inside of, when
+    /// the chunk starts below them: the embedder reads it before the rows (see
+    /// [`embedding_text`]), so a row cut off from its header still says what its columns
+    /// hold.
+    pub table_header: Option<String>,
     pub token_count: usize,
 }
 
@@ -103,22 +108,22 @@ impl Chunker {
 
     /// Chunks in document order. `markdown` splits on Markdown structure first.
     pub fn chunk(&self, doc: &ParsedDocument, markdown: bool) -> Vec<Chunk> {
-        let pieces: Vec<(usize, &str)> = if markdown {
+        let pieces: Vec<(usize, usize, &str)> = if markdown {
             self.markdown
                 .chunk_char_indices(&doc.text)
-                .map(|c| (c.char_offset, c.chunk))
+                .map(|c| (c.char_offset, c.byte_offset, c.chunk))
                 .collect()
         } else {
             self.text
                 .chunk_char_indices(&doc.text)
-                .map(|c| (c.char_offset, c.chunk))
+                .map(|c| (c.char_offset, c.byte_offset, c.chunk))
                 .collect()
         };
         pieces
             .into_iter()
-            .filter(|(_, text)| !text.trim().is_empty())
+            .filter(|(_, _, text)| !text.trim().is_empty())
             .enumerate()
-            .map(|(index, (start, text))| {
+            .map(|(index, (start, byte, text))| {
                 let end = start + text.chars().count();
                 Chunk {
                     index: index as u32,
@@ -129,6 +134,7 @@ impl Chunker {
                         end: doc.page_at(end.saturating_sub(1).max(start)),
                     },
                     heading: doc.heading_at(start).map(|h| h.text.clone()),
+                    table_header: table_header_before(&doc.text[..byte], text),
                     token_count: self.count_tokens(text),
                 }
             })
@@ -139,10 +145,53 @@ impl Chunker {
 /// What the embedder sees: the document title and the nearest heading give a chunk the
 /// context its own words may lack ("it", "this section").
 pub fn embedding_text(title: &str, chunk: &Chunk) -> String {
-    match &chunk.heading {
-        Some(h) if !chunk.text.starts_with(h.as_str()) && h != title => {
-            format!("{title} — {h}\n{}", chunk.text)
+    let context = match &chunk.heading {
+        Some(h) if !chunk.text.starts_with(h.as_str()) && h != title => format!("{title} — {h}"),
+        _ => title.to_owned(),
+    };
+    match &chunk.table_header {
+        Some(header) => format!("{context}\n{header}\n{}", chunk.text),
+        None => format!("{context}\n{}", chunk.text),
+    }
+}
+
+/// Whether a line is a row of a Markdown table.
+fn is_row(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with('|') && line.ends_with('|') && line.len() > 1
+}
+
+/// Whether a line is a Markdown table's rule (`| --- | :-: |`).
+fn is_rule(line: &str) -> bool {
+    is_row(line)
+        && line.trim().trim_matches('|').split('|').all(|cell| {
+            let cell = cell.trim();
+            cell.contains('-') && cell.chars().all(|c| matches!(c, '-' | ':'))
+        })
+}
+
+/// The header and rule of the table that `chunk` begins inside of, `before` being the
+/// document's text up to the chunk: found when the chunk opens with a row and the rows
+/// above it, up the same table, begin with a header row and its rule.
+pub fn table_header_before(before: &str, chunk: &str) -> Option<String> {
+    let first = chunk.trim_start().lines().next()?;
+    // A chunk that starts mid-line starts in the row the line above ends.
+    if !(is_row(first) || (before.ends_with(|c| c != '\n') && first.trim_end().ends_with('|'))) {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for line in before.trim_end_matches(|c| c != '\n').lines().rev() {
+        if !is_row(line) {
+            break;
         }
-        _ => format!("{title}\n{}", chunk.text),
+        rows.push(line);
+    }
+    // Top to bottom: the header, the rule, then any rows above the chunk.
+    rows.reverse();
+    match rows.as_slice() {
+        [header, rule, ..] if is_rule(rule) && !is_rule(header) => {
+            Some(format!("{}\n{}", header.trim(), rule.trim()))
+        }
+        _ => None,
     }
 }

@@ -15,8 +15,8 @@ const MAX_RATIO: u64 = 100;
 const RATIO_FREE_BYTES: u64 = 4 << 20;
 
 /// The body text of a Word document (`word/document.xml`): one paragraph per block,
-/// paragraphs styled `Heading N` or `Title` kept as headings. Word documents have no fixed
-/// pages, so everything is page 1. An archive that unpacks to far more than it holds (a
+/// paragraphs styled `Heading N` or `Title` kept as headings, tables kept as tables (see
+/// [`Table`]). Word documents have no fixed pages, so everything is page 1. An archive that unpacks to far more than it holds (a
 /// zip bomb) is refused before it is unpacked, or as soon as it passes the limit.
 pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
@@ -41,9 +41,8 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
         .map_err(|_| ParseError::Malformed("word/document.xml is not UTF-8".into()))?;
 
     let mut reader = Reader::from_str(&xml);
-    let mut text = String::new();
-    let mut chars = 0usize;
-    let mut headings = Vec::new();
+    let mut out = Blocks::default();
+    let mut table = Table::default();
     let mut paragraph = String::new();
     let mut style: Option<String> = None;
     let mut in_text = false;
@@ -77,22 +76,30 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
                     }),
                 }
             }
+            Ok(Event::Start(e)) if e.local_name().as_ref() == "tbl" => table.open(),
+            Ok(Event::End(e)) if e.local_name().as_ref() == "tbl" => {
+                if let Some(block) = table.close() {
+                    out.push(&block, None);
+                }
+            }
+            Ok(Event::Start(e)) if e.local_name().as_ref() == "tr" => table.start_row(),
+            Ok(Event::End(e)) if e.local_name().as_ref() == "tr" => table.end_row(),
+            Ok(Event::Start(e)) if e.local_name().as_ref() == "tc" => table.start_cell(),
+            Ok(Event::Empty(e)) if e.local_name().as_ref() == "gridSpan" => {
+                let span = e
+                    .attributes()
+                    .flatten()
+                    .find(|a| a.key.local_name().as_ref() == "val")
+                    .and_then(|a| a.value.trim().parse().ok());
+                table.span(span.unwrap_or(1));
+            }
+            Ok(Event::End(e)) if e.local_name().as_ref() == "tc" => table.end_cell(),
             Ok(Event::End(e)) if e.local_name().as_ref() == "p" => {
                 let para = normalise(paragraph.trim());
-                if !para.is_empty() {
-                    if !text.is_empty() {
-                        text.push_str("\n\n");
-                        chars += 2;
-                    }
-                    if let Some(level) = style.as_deref().and_then(heading_level) {
-                        headings.push(Heading {
-                            level,
-                            text: para.clone(),
-                            offset: chars,
-                        });
-                    }
-                    chars += para.chars().count();
-                    text.push_str(&para);
+                if table.is_open() {
+                    table.add(&para);
+                } else if !para.is_empty() {
+                    out.push(&para, style.as_deref().and_then(heading_level));
                 }
                 paragraph.clear();
                 style = None;
@@ -102,16 +109,134 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
             _ => {}
         }
     }
-    let title = headings
+    let title = out
+        .headings
         .iter()
         .find(|h| h.level == 1)
         .map(|h| h.text.clone());
     Ok(ParsedDocument {
         title,
-        text,
+        text: out.text,
         page_starts: Vec::new(),
-        headings,
+        headings: out.headings,
     })
+}
+
+/// The document's text block by block, blocks apart by a blank line.
+#[derive(Default)]
+struct Blocks {
+    text: String,
+    chars: usize,
+    headings: Vec<Heading>,
+}
+
+impl Blocks {
+    fn push(&mut self, block: &str, heading: Option<u8>) {
+        if !self.text.is_empty() {
+            self.text.push_str("\n\n");
+            self.chars += 2;
+        }
+        if let Some(level) = heading {
+            self.headings.push(Heading {
+                level,
+                text: block.to_owned(),
+                offset: self.chars,
+            });
+        }
+        self.chars += block.chars().count();
+        self.text.push_str(block);
+    }
+}
+
+/// A table read row by row into one block of Markdown table lines (`| a | b |`, the first
+/// row set off as the header), so that each value keeps its row and column in the text
+/// the model reads and the chunks are cut from. A cell merged across columns is followed
+/// by empty ones, so the columns stay aligned. A table inside a cell is read into that
+/// cell as plain text.
+#[derive(Default)]
+struct Table {
+    depth: usize,
+    lines: Vec<String>,
+    row: Vec<String>,
+    cell: String,
+    /// Grid columns the current cell spans.
+    columns: usize,
+}
+
+impl Table {
+    fn is_open(&self) -> bool {
+        self.depth > 0
+    }
+
+    fn open(&mut self) {
+        self.depth += 1;
+    }
+
+    /// The table's block when the outermost table ends and held any text.
+    fn close(&mut self) -> Option<String> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth > 0 {
+            return None;
+        }
+        let lines = std::mem::take(&mut self.lines);
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+
+    fn start_row(&mut self) {
+        if self.depth == 1 {
+            self.row.clear();
+        }
+    }
+
+    fn end_row(&mut self) {
+        if self.depth != 1 || self.row.iter().all(String::is_empty) {
+            return;
+        }
+        let width = self.row.len();
+        self.lines.push(format!("| {} |", self.row.join(" | ")));
+        if self.lines.len() == 1 {
+            self.lines.push(format!("|{}", " --- |".repeat(width)));
+        }
+        self.row.clear();
+    }
+
+    fn start_cell(&mut self) {
+        if self.depth == 1 {
+            self.cell.clear();
+            self.columns = 1;
+        }
+    }
+
+    /// The current cell spans `columns` grid columns (Word's `gridSpan`); at most a
+    /// hundred, whatever the file says.
+    fn span(&mut self, columns: usize) {
+        if self.depth == 1 {
+            self.columns = columns.clamp(1, 100);
+        }
+    }
+
+    fn end_cell(&mut self) {
+        if self.depth == 1 {
+            let cell = std::mem::take(&mut self.cell);
+            self.row.push(cell);
+            for _ in 1..self.columns {
+                self.row.push(String::new());
+            }
+        }
+    }
+
+    /// A paragraph of the current cell (of the outermost table).
+    fn add(&mut self, paragraph: &str) {
+        let text = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() {
+            return;
+        }
+        if !self.cell.is_empty() {
+            self.cell.push(' ');
+        }
+        // A bar in a value would start a new column.
+        self.cell.push_str(&text.replace('|', "\\|"));
+    }
 }
 
 /// How far an entry of `packed` bytes may unpack.
@@ -182,6 +307,35 @@ mod tests {
                 offset: 0
             }]
         );
+    }
+
+    #[test]
+    fn tables_keep_their_rows_and_columns() {
+        let cell = |t: &str| format!("<w:tc><w:p><w:r><w:t>{t}</w:t></w:r></w:p></w:tc>");
+        let row = |cells: &[&str]| {
+            format!(
+                "<w:tr>{}</w:tr>",
+                cells.iter().map(|c| cell(c)).collect::<String>()
+            )
+        };
+        let bytes = docx(&format!(
+            "{}<w:tbl><w:tblPr/>{}{}{}</w:tbl>{}",
+            r#"<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Rates</w:t></w:r></w:p>"#,
+            row(&["Grade", "Daily rate"]),
+            row(&["A | B", "120 EUR"]),
+            // A cell of two paragraphs, and a table inside a cell.
+            "<w:tr><w:tc><w:p><w:r><w:t>C</w:t></w:r></w:p><w:p><w:r><w:t>(senior)</w:t></w:r></w:p></w:tc>\
+             <w:tc><w:tbl><w:tr><w:tc><w:p><w:r><w:t>150</w:t></w:r></w:p></w:tc>\
+             <w:tc><w:p><w:r><w:t>EUR</w:t></w:r></w:p></w:tc></w:tr></w:tbl></w:tc></w:tr>",
+            "<w:p><w:r><w:t>After the table.</w:t></w:r></w:p>",
+        ));
+        let doc = parse(&bytes).unwrap();
+        assert_eq!(
+            doc.text,
+            "Rates\n\n| Grade | Daily rate |\n| --- | --- |\n| A \\| B | 120 EUR |\n\
+             | C (senior) | 150 EUR |\n\nAfter the table."
+        );
+        assert_eq!(doc.headings.len(), 1);
     }
 
     #[test]

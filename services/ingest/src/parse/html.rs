@@ -30,12 +30,15 @@ const BLOCKS: &[&str] = &[
     "dt",
     "dd",
     "figcaption",
+    "caption",
     "hr",
 ];
 
 /// The main text of a page: `<main>` or `<article>` when there is one, else `<body>`;
 /// scripts, styles and navigation dropped; headings kept as structure; blocks separated
-/// by blank lines.
+/// by blank lines; tables as Markdown table lines (`| a | b |`, the first row set off as
+/// the header), so that each value keeps its row and column. A table inside a cell is
+/// read into that cell as plain text.
 pub fn parse(source: &str) -> ParsedDocument {
     let html = Html::parse_document(source);
     let select = |s: &str| Selector::parse(s).expect("static selector");
@@ -78,12 +81,26 @@ struct Extract {
     chars: usize,
     headings: Vec<Heading>,
     in_heading: bool,
+    /// Rows done and cells of the current row, of the open tables (innermost last).
+    tables: Vec<(usize, usize)>,
+    /// Open cells: while above zero, blocks inside a cell are spaces, not blank lines.
+    cells: usize,
+}
+
+/// What an element is to the text.
+#[derive(PartialEq)]
+enum Kind {
+    Inline,
+    Block,
+    Table,
+    Row,
+    Cell,
 }
 
 /// An element being walked: whether it is a block, and the heading it starts (level,
 /// offset in chars, offset in bytes).
 struct Frame {
-    block: bool,
+    kind: Kind,
     heading: Option<(u8, usize, usize)>,
 }
 
@@ -94,10 +111,7 @@ impl Extract {
     }
 
     fn block_break(&mut self) {
-        while self.text.ends_with(' ') {
-            self.text.pop();
-            self.chars -= 1;
-        }
+        self.trim_spaces();
         if !self.text.is_empty() && !self.text.ends_with("\n\n") {
             let missing = if self.text.ends_with('\n') {
                 "\n"
@@ -141,9 +155,42 @@ impl Extract {
         if SKIPPED.contains(&name) {
             return None;
         }
-        let block = BLOCKS.contains(&name);
-        if block {
-            self.block_break();
+        // Cells of the innermost table only: a table inside a cell is that cell's text.
+        let in_table = self.tables.len() > self.cells;
+        let kind = match name {
+            "table" if self.cells == 0 => Kind::Table,
+            "tr" if in_table => Kind::Row,
+            "td" | "th" if in_table => Kind::Cell,
+            // The cells of a table inside a cell: words apart.
+            "td" | "th" if self.cells > 0 => Kind::Block,
+            _ if BLOCKS.contains(&name) => Kind::Block,
+            _ => Kind::Inline,
+        };
+        match kind {
+            Kind::Table => {
+                self.block_break();
+                self.tables.push((0, 0));
+            }
+            Kind::Row => {
+                if !self.text.is_empty() && !self.text.ends_with('\n') {
+                    self.trim_spaces();
+                    self.push("\n");
+                }
+                if let Some(table) = self.tables.last_mut() {
+                    table.1 = 0;
+                }
+            }
+            Kind::Cell => {
+                let first = self.tables.last().is_some_and(|t| t.1 == 0);
+                self.push(if first { "| " } else { " | " });
+                if let Some(table) = self.tables.last_mut() {
+                    table.1 += 1;
+                }
+                self.cells += 1;
+            }
+            Kind::Block if self.cells > 0 => self.space(),
+            Kind::Block => self.block_break(),
+            Kind::Inline => {}
         }
         let level = name
             .strip_prefix('h')
@@ -158,7 +205,7 @@ impl Extract {
             }
             _ => None,
         };
-        Some(Frame { block, heading })
+        Some(Frame { kind, heading })
     }
 
     fn close(&mut self, frame: Frame) {
@@ -173,8 +220,48 @@ impl Extract {
                 });
             }
         }
-        if frame.block {
-            self.block_break();
+        match frame.kind {
+            Kind::Table => {
+                self.tables.pop();
+                self.block_break();
+            }
+            Kind::Row => {
+                let Some(&(rows, cells)) = self.tables.last() else {
+                    return;
+                };
+                if cells == 0 {
+                    return;
+                }
+                self.trim_spaces();
+                self.push(" |\n");
+                if rows == 0 {
+                    self.push(&format!("|{}\n", " --- |".repeat(cells)));
+                }
+                if let Some(table) = self.tables.last_mut() {
+                    table.0 += 1;
+                }
+            }
+            Kind::Cell => {
+                self.trim_spaces();
+                self.cells -= 1;
+            }
+            Kind::Block if self.cells > 0 => self.space(),
+            Kind::Block => self.block_break(),
+            Kind::Inline => {}
+        }
+    }
+
+    fn trim_spaces(&mut self) {
+        while self.text.ends_with(' ') {
+            self.text.pop();
+            self.chars -= 1;
+        }
+    }
+
+    /// A block's edge inside a table cell: one space.
+    fn space(&mut self) {
+        if !self.text.ends_with([' ', '\n']) {
+            self.push(" ");
         }
     }
 
@@ -189,7 +276,12 @@ impl Extract {
         if lead {
             self.push(" ");
         }
-        self.push(&collapsed);
+        if self.cells > 0 {
+            // A bar in a value would start a new column.
+            self.push(&collapsed.replace('|', "\\|"));
+        } else {
+            self.push(&collapsed);
+        }
         if t.ends_with(char::is_whitespace) {
             self.push(" ");
         }
@@ -246,6 +338,22 @@ mod tests {
             .map(|h| (h.level, h.text.as_str(), h.offset))
             .collect();
         assert_eq!(h, [(1, "Leave\n\nand pay", 0)]);
+    }
+
+    #[test]
+    fn tables_keep_their_rows_and_columns() {
+        let doc = parse(
+            "<h2>Rates</h2><table><caption>Daily rates</caption>\
+             <thead><tr><th>Grade</th><th>Daily <b>rate</b></th></tr></thead>\
+             <tbody><tr><td>A | B</td><td><p>120</p><p>EUR</p></td></tr>\
+             <tr><td>C</td><td><table><tr><td>150</td><td>EUR</td></tr></table></td></tr>\
+             </tbody></table><p>After the table.</p>",
+        );
+        assert_eq!(
+            doc.text,
+            "Rates\n\nDaily rates\n\n| Grade | Daily rate |\n| --- | --- |\n\
+             | A \\| B | 120 EUR |\n| C | 150 EUR |\n\nAfter the table."
+        );
     }
 
     #[test]

@@ -408,6 +408,75 @@ fn html_nested_100000_deep_is_read_on_a_small_stack() {
     assert_eq!(parsed.unwrap().text, "Top.\n\nDeep down.");
 }
 
+/// A real Word document's tables (python-docx's test file, written by Word, with cells
+/// merged across columns and rows) become Markdown tables whose rows keep their columns.
+#[test]
+fn a_word_documents_tables_keep_rows_and_columns() {
+    let doc = Parsers::default()
+        .parse(&hard_pdf("tbl-cell-access.docx"), MediaType::Docx.mime())
+        .unwrap();
+    assert!(
+        doc.text
+            .starts_with("| 1 | 2 | 3 |\n| --- | --- | --- |\n| 4 | 5 | 6 |\n| 7 | 8 | 9 |\n\n"),
+        "{}",
+        doc.text
+    );
+    let rows: Vec<&str> = doc.text.lines().filter(|l| l.starts_with('|')).collect();
+    // Four tables of three rows, each with its rule.
+    assert_eq!(rows.len(), 16, "{}", doc.text);
+    for row in rows {
+        assert_eq!(row.matches(" |").count(), 3, "three columns in {row:?}");
+    }
+    check_chunks(&doc, false);
+}
+
+/// A long table keeps each row whole on one line, and a chunk that starts below the
+/// table's header carries that header to the embedder.
+#[test]
+fn table_rows_survive_into_chunks_with_their_header() {
+    let rows: Vec<(String, String)> = (1..=40)
+        .map(|i| (format!("Grade {i}"), format!("{} EUR per day", 100 + 7 * i)))
+        .collect();
+    let page = format!(
+        "<h1>Travel rates</h1><p>The daily rates by grade.</p><table><tr><th>Grade</th><th>Daily rate</th></tr>{}</table><p>Rates change each April.</p>",
+        rows.iter()
+            .map(|(g, r)| format!("<tr><td>{g}</td><td>{r}</td></tr>"))
+            .collect::<String>()
+    );
+    let doc = Parsers::default()
+        .parse(page.as_bytes(), MediaType::Html.mime())
+        .unwrap();
+    check_chunks(&doc, false);
+    let chunks = chunker().chunk(&doc, false);
+    for (grade, rate) in &rows {
+        let line = format!("| {grade} | {rate} |");
+        assert!(
+            chunks.iter().any(|c| c.text.lines().any(|l| l == line)),
+            "no chunk holds the row {line:?} whole"
+        );
+    }
+    let header = "| Grade | Daily rate |\n| --- | --- |";
+    let below: Vec<_> = chunks
+        .iter()
+        .filter(|c| c.text.starts_with("| Grade ") && !c.text.starts_with("| Grade |"))
+        .collect();
+    assert!(
+        below.len() >= 2,
+        "the table spans several chunks: {chunks:#?}"
+    );
+    for c in &below {
+        assert_eq!(c.table_header.as_deref(), Some(header), "{c:#?}");
+        assert!(chunker().embedding_text("Rates", c).contains(header));
+    }
+    assert!(
+        chunks
+            .iter()
+            .filter(|c| !c.text.starts_with('|'))
+            .all(|c| c.table_header.is_none()),
+        "only chunks that start in the table carry its header"
+    );
+}
+
 /// The ingest service's binary, built beside this test (target/<profile>/lectern-ingest).
 fn ingest_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
