@@ -232,6 +232,7 @@ pub async fn retrieval(
                             },
                             title: "bench".into(),
                             text: sample[j].clone(),
+                            table_header: None,
                         },
                         dense,
                     }

@@ -51,6 +51,10 @@ pub struct Passage {
     #[schema(value_type = Object)]
     pub span: Span,
     pub text: String,
+    /// The header row and rule of the table `text` starts inside of, below them: the
+    /// text is a span of the document, the header is the context the model reads with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_header: Option<String>,
     /// The fused rank score (higher is better; comparable within one search only).
     pub score: f32,
 }

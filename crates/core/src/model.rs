@@ -201,6 +201,9 @@ pub struct ChunkPoint {
     pub span: Span,
     pub title: String,
     pub text: String,
+    /// The header row and rule of the Markdown table the text starts inside of, when the
+    /// text starts below them (the text is a span of the document; the header is not).
+    pub table_header: Option<String>,
 }
 
 impl ChunkPoint {

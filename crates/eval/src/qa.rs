@@ -241,6 +241,7 @@ mod tests {
             pages: PageRange { start, end },
             span: Span { start: 0, end: 1 },
             text: "x".into(),
+            table_header: None,
             score: 1.0,
         }
     }

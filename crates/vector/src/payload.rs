@@ -10,7 +10,7 @@ pub(crate) const DOCUMENT: &str = "document_id";
 pub(crate) const VERSION: &str = "version";
 
 pub(crate) fn to_json(c: &ChunkPoint) -> Value {
-    json!({
+    let mut value = json!({
         WORKSPACE: c.workspace_id.to_string(),
         DOCUMENT: c.document_id.to_string(),
         VERSION: c.version,
@@ -21,8 +21,15 @@ pub(crate) fn to_json(c: &ChunkPoint) -> Value {
         "char_end": c.span.end,
         "title": c.title,
         "text": c.text,
-    })
+    });
+    if let Some(header) = &c.table_header {
+        value[TABLE_HEADER] = json!(header);
+    }
+    value
 }
+
+/// Only on points whose text starts inside a table (older points never have it).
+const TABLE_HEADER: &str = "table_header";
 
 pub(crate) fn from_json(map: &Map<String, Value>) -> Result<ChunkPoint> {
     let bad = |field: &str| Error::internal_msg(format!("index point without a valid {field:?}"));
@@ -52,6 +59,10 @@ pub(crate) fn from_json(map: &Map<String, Value>) -> Result<ChunkPoint> {
         },
         title: text("title")?.to_owned(),
         text: text("text")?.to_owned(),
+        table_header: map
+            .get(TABLE_HEADER)
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 
@@ -73,11 +84,24 @@ mod tests {
             },
             title: "Manual".into(),
             text: "Naïve café ☕".into(),
+            table_header: None,
         };
         let Value::Object(map) = to_json(&chunk) else {
             panic!("not an object")
         };
+        assert!(
+            !map.contains_key(TABLE_HEADER),
+            "written only when there is one"
+        );
         assert_eq!(from_json(&map).unwrap(), chunk);
+        let rows = ChunkPoint {
+            table_header: Some("| a | b |\n| --- | --- |".into()),
+            ..chunk
+        };
+        let Value::Object(map) = to_json(&rows) else {
+            panic!("not an object")
+        };
+        assert_eq!(from_json(&map).unwrap(), rows);
     }
 
     #[test]

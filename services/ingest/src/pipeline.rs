@@ -796,6 +796,7 @@ impl Ingestor {
                         span: c.span,
                         title: title.clone(),
                         text: c.text.clone(),
+                        table_header: c.table_header.clone(),
                     },
                     dense,
                 })

@@ -194,6 +194,7 @@ mod tests {
                 end: start + text.chars().count(),
             },
             text: text.into(),
+            table_header: None,
             score: 1.0,
         }
     }

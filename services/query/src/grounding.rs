@@ -222,6 +222,7 @@ mod tests {
             pages: PageRange::single(1),
             span: Span { start: 0, end: 10 },
             text: "The GNUTERM variable selects the terminal at start-up.".into(),
+            table_header: None,
             score: 1.0,
         }
     }

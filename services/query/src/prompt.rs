@@ -26,7 +26,15 @@ pub fn format_source(n: usize, p: &Passage) -> String {
     } else {
         format!("page {}", p.pages.start)
     };
-    format!("[{n}] {} ({pages})\n{}", p.title, p.text.trim())
+    let text = p.text.trim();
+    match &p.table_header {
+        // Rows cut off from their table's header: the header first, so the model knows
+        // what each column holds.
+        Some(header) if text.starts_with('|') => {
+            format!("[{n}] {} ({pages})\n{header}\n{text}", p.title)
+        }
+        _ => format!("[{n}] {} ({pages})\n{text}", p.title),
+    }
 }
 
 /// The messages for a question with `sources` and the earlier turns of the conversation.
@@ -147,6 +155,7 @@ mod tests {
                 end: text.chars().count(),
             },
             text: text.into(),
+            table_header: None,
             score: 0.5,
         }
     }
@@ -178,6 +187,24 @@ mod tests {
         ];
         let messages = build("  How many days of leave do I get? ", &sources, &history);
         insta::assert_snapshot!(transcript(&messages));
+    }
+
+    #[test]
+    fn rows_cut_off_from_their_table_come_with_its_header() {
+        let header = "| Grade | Daily rate |\n| --- | --- |";
+        let mut rows = passage("Rates", (2, 2), "| 7 | 149 EUR |\n| 8 | 156 EUR |");
+        rows.table_header = Some(header.into());
+        assert_eq!(
+            format_source(1, &rows),
+            format!("[1] Rates (page 2)\n{header}\n| 7 | 149 EUR |\n| 8 | 156 EUR |")
+        );
+        // Narrowed to prose after the table: no header.
+        let mut prose = passage("Rates", (2, 2), "Rates change each April.");
+        prose.table_header = Some(header.into());
+        assert_eq!(
+            format_source(1, &prose),
+            "[1] Rates (page 2)\nRates change each April."
+        );
     }
 
     #[test]

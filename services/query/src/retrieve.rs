@@ -130,6 +130,7 @@ impl Retriever {
                 pages: c.pages,
                 span: c.span,
                 text: c.text,
+                table_header: c.table_header,
                 score: hit.score,
             });
             if passages.len() == options.limit {

@@ -73,6 +73,7 @@ async fn fixture(texts: &[&str], llm: Option<ScriptedGenerator>) -> Fixture {
                 },
                 title: format!("Doc {i}"),
                 text: (*text).to_owned(),
+                table_header: None,
             },
             dense: embedder.vector(text),
         });

@@ -103,6 +103,7 @@ on_both_backends!(
             ("travel.md", MARKDOWN.into()),
             ("leave.html", HTML.into()),
             ("expenses.docx", docx()),
+            ("rates.html", rates_html().into_bytes()),
             ("empty.txt", Vec::new()),
             ("fake.pdf", b"this is not a PDF at all".to_vec()),
             ("../../etc/passwd", b"root:x:0:0".to_vec()),
@@ -161,7 +162,7 @@ on_both_backends!(
                 .iter()
                 .all(|p| !matches!(p.outcome, Outcome::WillRetry { .. }))
         );
-        assert!(matches!(submitted[4].1, Submitted::Rejected { .. }));
+        assert!(matches!(submitted[5].1, Submitted::Rejected { .. }));
 
         // Pages and spans of the two-column paper's chunks point at the right place.
         let paper = by_name("sample-sigconf.pdf");
@@ -229,8 +230,53 @@ on_both_backends!(
             .await
             .unwrap();
         assert!(hits.is_empty());
+
+        // Rows far down a long table reach the index with the table's header beside them.
+        let rates = by_name("rates.html");
+        assert_eq!(rates.status, "ready", "{:?}", rates.error_message);
+        let hits = e
+            .search
+            .index
+            .search(
+                &scope,
+                &SearchRequest {
+                    text: "Grade 38".into(),
+                    dense: e
+                        .search
+                        .embedder
+                        .embed(&["Grade 38".to_owned()])
+                        .unwrap()
+                        .remove(0),
+                    limit: 3,
+                    mode: SearchMode::Sparse,
+                    documents: Some(vec![rates.id]),
+                },
+            )
+            .await
+            .unwrap();
+        let hit = hits
+            .iter()
+            .find(|h| h.chunk.text.contains("| Grade 38 |"))
+            .expect("the row is retrieved");
+        assert_eq!(
+            hit.chunk.table_header.as_deref(),
+            Some("| Grade | Daily rate |\n| --- | --- |")
+        );
     }
 );
+
+/// A page with a 40-row table: long enough to be cut into several chunks.
+fn rates_html() -> String {
+    let rows: String = (1..=40)
+        .map(|i| {
+            format!(
+                "<tr><td>Grade {i}</td><td>{} EUR per day</td></tr>",
+                100 + 7 * i
+            )
+        })
+        .collect();
+    format!("<h1>Travel rates</h1><table><tr><th>Grade</th><th>Daily rate</th></tr>{rows}</table>")
+}
 
 on_both_backends!(
     one_file_uploaded_four_times_at_once_becomes_one_document,
