@@ -52,6 +52,33 @@ fn dev_pdf(name: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/fetch-dev-qa.sh)"))
 }
 
+impl Env {
+    /// The index's own search, the question embedded by the real model.
+    async fn search(
+        &self,
+        scope: &WorkspaceScope,
+        text: &str,
+        mode: SearchMode,
+        limit: usize,
+        documents: Option<Vec<uuid::Uuid>>,
+    ) -> Vec<lectern_core::ScoredChunk> {
+        let dense = self
+            .search
+            .embedder
+            .embed(&[text.to_owned()])
+            .unwrap()
+            .remove(0);
+        let request = SearchRequest {
+            text: text.into(),
+            dense,
+            limit,
+            mode,
+            documents,
+        };
+        self.search.index.search(scope, &request).await.unwrap()
+    }
+}
+
 macro_rules! on_both_backends {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -168,27 +195,7 @@ on_both_backends!(
         let paper = by_name("sample-sigconf.pdf");
         let scope = WorkspaceScope::local_cli(vec![ws]).unwrap();
         let query = "Which typeface family does the acmart document class require?";
-        let dense = e
-            .search
-            .embedder
-            .embed(&[query.to_owned()])
-            .unwrap()
-            .remove(0);
-        let hits = e
-            .search
-            .index
-            .search(
-                &scope,
-                &SearchRequest {
-                    text: query.into(),
-                    dense,
-                    limit: 5,
-                    mode: SearchMode::Hybrid,
-                    documents: None,
-                },
-            )
-            .await
-            .unwrap();
+        let hits = e.search(&scope, query, SearchMode::Hybrid, 5, None).await;
         let hit = hits
             .iter()
             .find(|h| h.chunk.text.contains("Libertine"))
@@ -208,52 +215,29 @@ on_both_backends!(
 
         // The script's text never reached the index.
         let html = by_name("leave.html");
-        let dense = e
-            .search
-            .embedder
-            .embed(&["secret".to_owned()])
-            .unwrap()
-            .remove(0);
         let hits = e
-            .search
-            .index
             .search(
                 &scope,
-                &SearchRequest {
-                    text: "secret".into(),
-                    dense,
-                    limit: 20,
-                    mode: SearchMode::Sparse,
-                    documents: Some(vec![html.id]),
-                },
+                "secret",
+                SearchMode::Sparse,
+                20,
+                Some(vec![html.id]),
             )
-            .await
-            .unwrap();
+            .await;
         assert!(hits.is_empty());
 
         // Rows far down a long table reach the index with the table's header beside them.
         let rates = by_name("rates.html");
         assert_eq!(rates.status, "ready", "{:?}", rates.error_message);
         let hits = e
-            .search
-            .index
             .search(
                 &scope,
-                &SearchRequest {
-                    text: "Grade 38".into(),
-                    dense: e
-                        .search
-                        .embedder
-                        .embed(&["Grade 38".to_owned()])
-                        .unwrap()
-                        .remove(0),
-                    limit: 3,
-                    mode: SearchMode::Sparse,
-                    documents: Some(vec![rates.id]),
-                },
+                "Grade 38",
+                SearchMode::Sparse,
+                3,
+                Some(vec![rates.id]),
             )
-            .await
-            .unwrap();
+            .await;
         let hit = hits
             .iter()
             .find(|h| h.chunk.text.contains("| Grade 38 |"))
