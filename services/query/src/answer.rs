@@ -473,7 +473,7 @@ pub fn evidence_of(question: &str, retrieved: &Retrieved) -> EvidenceScore {
     EvidenceScore {
         coverage: evidence::term_coverage(&cite::content_words(question), &joined),
         similarity: retrieved.best_similarity,
-        missing: grounding::missing_terms(question, &joined.to_lowercase()),
+        missing: grounding::missing_terms(question, &grounding::comparable(&joined)),
     }
 }
 

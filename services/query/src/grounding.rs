@@ -15,7 +15,7 @@ pub fn key_terms(sentence: &str) -> Vec<String> {
     let text = markers::rewrite(sentence, |_| " ".to_owned());
     let mut out: Vec<String> = Vec::new();
     let mut push = |t: &str| {
-        let t = t.trim().to_lowercase();
+        let t = comparable(t.trim());
         if !t.is_empty() && !out.contains(&t) {
             out.push(t);
         }
@@ -55,7 +55,31 @@ pub fn key_terms(sentence: &str) -> Vec<String> {
     out
 }
 
-/// Whether a term is in the sources (already lower-cased and joined).
+/// Text as terms are compared: lower case, typographic quotes and dashes as their ASCII
+/// forms, runs of white space as one space. PDFs typeset code with curly quotes
+/// (`set decimalsign ’,’`) and break it across lines, while a model writes it plainly.
+pub fn comparable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let c = match c {
+            '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '`' => '\'',
+            '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' => '"',
+            '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2212}' => '-',
+            c if c.is_whitespace() => ' ',
+            c => c,
+        };
+        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
+            continue;
+        }
+        out.extend(c.to_lowercase());
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// Whether a term is in the sources (both in [`comparable`] form).
 fn found(term: &str, sources: &str) -> bool {
     if sources.contains(term) {
         return true;
@@ -65,11 +89,12 @@ fn found(term: &str, sources: &str) -> bool {
     stem.chars().count() >= 2 && sources.contains(stem)
 }
 
-/// The key terms of `sentence` that appear in none of the sources.
-pub fn missing_terms(sentence: &str, sources_lower: &str) -> Vec<String> {
+/// The key terms of `sentence` that appear in none of the sources (`sources` in
+/// [`comparable`] form).
+pub fn missing_terms(sentence: &str, sources: &str) -> Vec<String> {
     key_terms(sentence)
         .into_iter()
-        .filter(|t| !found(t, sources_lower))
+        .filter(|t| !found(t, sources))
         .collect()
 }
 
@@ -110,7 +135,7 @@ fn is_list_mark(mark: &str) -> bool {
 pub fn keep_grounded(answer: &str, sentences: Vec<Sentence>, sources: &[Passage]) -> Grounded {
     let sources_lower = sources
         .iter()
-        .map(|p| p.text.to_lowercase())
+        .map(|p| comparable(&p.text))
         .collect::<Vec<_>>()
         .join("\n");
     let chars: Vec<char> = answer.chars().collect();
@@ -278,6 +303,23 @@ mod tests {
         assert_eq!(
             missing_terms("Install it with Homebrew on macOS 14 [1].", &sources),
             vec!["homebrew", "macos", "14"]
+        );
+    }
+
+    #[test]
+    fn code_is_found_as_typeset() {
+        // As a PDF typesets it: curly quotes, a line break inside the command.
+        let pdf = comparable(
+            "Correct typesetting requires:\nset  decimalsign\n\u{2019},\u{2019} and \u{201C}x\u{201D} \u{2013}1",
+        );
+        assert_eq!(
+            pdf,
+            "correct typesetting requires: set decimalsign ',' and \"x\" -1"
+        );
+        assert!(missing_terms("Use `set decimalsign ','` [1].", &pdf).is_empty());
+        assert_eq!(
+            missing_terms("Use `set decimalsign '.'` [1].", &pdf),
+            vec!["set decimalsign '.'"]
         );
     }
 }
