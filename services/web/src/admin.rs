@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use lectern_core::Error;
 use lectern_runtime::Context;
-use lectern_store::entity::{user, workspace};
+use lectern_store::entity::user;
 use lectern_store::{EmailProof, SIGNUP_OPEN};
 use uuid::Uuid;
 
@@ -25,6 +25,15 @@ pub struct AuditRow {
     pub target: String,
 }
 
+/// A workspace as the site's administrator sees it: names are unique per owner only, so
+/// the owner tells same-named ones apart.
+pub struct WorkspaceRow {
+    pub id: Uuid,
+    pub name: String,
+    pub owner: String,
+    pub created: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 struct AdminPage {
@@ -32,7 +41,7 @@ struct AdminPage {
     me: Uuid,
     signup_open: bool,
     users: Vec<user::Model>,
-    workspaces: Vec<workspace::Model>,
+    workspaces: Vec<WorkspaceRow>,
     audit: Vec<AuditRow>,
 }
 
@@ -44,7 +53,19 @@ pub async fn overview(
     let users = ctx.store.users().await?;
     let workspaces = ctx.store.all_workspaces().await?;
     let emails: HashMap<Uuid, &str> = users.iter().map(|u| (u.id, u.email.as_str())).collect();
-    let names: HashMap<Uuid, &str> = workspaces.iter().map(|w| (w.id, w.name.as_str())).collect();
+    let workspaces: Vec<WorkspaceRow> = workspaces
+        .iter()
+        .map(|w| WorkspaceRow {
+            id: w.id,
+            name: w.name.clone(),
+            owner: w
+                .owner_id
+                .and_then(|id| emails.get(&id))
+                .map_or_else(|| "no owner".to_owned(), |e| (*e).to_owned()),
+            created: w.created_at.format("%Y-%m-%d").to_string(),
+        })
+        .collect();
+    let names = labels(&workspaces);
     let audit = ctx
         .store
         .recent_audit(200)
@@ -67,7 +88,7 @@ pub async fn overview(
                 .map(|id| {
                     names
                         .get(&id)
-                        .map(|n| (*n).to_owned())
+                        .cloned()
                         .unwrap_or_else(|| "(deleted)".into())
                 })
                 .unwrap_or_default(),
@@ -82,6 +103,25 @@ pub async fn overview(
         workspaces,
         audit,
     })
+}
+
+/// Each workspace's name, with its owner where another workspace has the same name.
+fn labels(workspaces: &[WorkspaceRow]) -> HashMap<Uuid, String> {
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for w in workspaces {
+        *count.entry(w.name.as_str()).or_default() += 1;
+    }
+    workspaces
+        .iter()
+        .map(|w| {
+            let label = if count[w.name.as_str()] > 1 {
+                format!("{} ({})", w.name, w.owner)
+            } else {
+                w.name.clone()
+            };
+            (w.id, label)
+        })
+        .collect()
 }
 
 pub async fn set_signup(
@@ -174,4 +214,27 @@ pub async fn change_user(
     .await;
     flash(&me.session, format!("{} {done}.", user.email));
     Ok(redirect("/admin"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_named_workspaces_are_told_apart_by_owner() {
+        let row = |n: u128, name: &str, owner: &str| WorkspaceRow {
+            id: Uuid::from_u128(n),
+            name: name.into(),
+            owner: owner.into(),
+            created: "2026-11-30".into(),
+        };
+        let labels = labels(&[
+            row(1, "Handbook", "ana@example.org"),
+            row(2, "Handbook", "bo@example.org"),
+            row(3, "Travel", "ana@example.org"),
+        ]);
+        assert_eq!(labels[&Uuid::from_u128(1)], "Handbook (ana@example.org)");
+        assert_eq!(labels[&Uuid::from_u128(2)], "Handbook (bo@example.org)");
+        assert_eq!(labels[&Uuid::from_u128(3)], "Travel");
+    }
 }
