@@ -51,11 +51,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
             Ok(Event::Start(e)) if e.local_name().as_ref() == "t" => in_text = true,
             Ok(Event::End(e)) if e.local_name().as_ref() == "t" => in_text = false,
             Ok(Event::Empty(e)) | Ok(Event::Start(e)) if e.local_name().as_ref() == "pStyle" => {
-                style = e
-                    .attributes()
-                    .flatten()
-                    .find(|a| a.key.local_name().as_ref() == "val")
-                    .map(|a| a.value.into_owned());
+                style = val(&e);
             }
             Ok(Event::Empty(e)) if e.local_name().as_ref() == "tab" => paragraph.push('\t'),
             Ok(Event::Empty(e)) if e.local_name().as_ref() == "br" => paragraph.push('\n'),
@@ -86,12 +82,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
             Ok(Event::End(e)) if e.local_name().as_ref() == "tr" => table.end_row(),
             Ok(Event::Start(e)) if e.local_name().as_ref() == "tc" => table.start_cell(),
             Ok(Event::Empty(e)) if e.local_name().as_ref() == "gridSpan" => {
-                let span = e
-                    .attributes()
-                    .flatten()
-                    .find(|a| a.key.local_name().as_ref() == "val")
-                    .and_then(|a| a.value.trim().parse().ok());
-                table.span(span.unwrap_or(1));
+                table.span(val(&e).and_then(|v| v.trim().parse().ok()).unwrap_or(1));
             }
             Ok(Event::End(e)) if e.local_name().as_ref() == "tc" => table.end_cell(),
             Ok(Event::End(e)) if e.local_name().as_ref() == "p" => {
@@ -237,6 +228,14 @@ impl Table {
         // A bar in a value would start a new column.
         self.cell.push_str(&text.replace('|', "\\|"));
     }
+}
+
+/// An element's `w:val` attribute.
+fn val(e: &quick_xml::events::BytesStart) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.local_name().as_ref() == "val")
+        .map(|a| a.value.into_owned())
 }
 
 /// How far an entry of `packed` bytes may unpack.

@@ -53,6 +53,15 @@ fn dev_pdf(name: &str) -> Vec<u8> {
 }
 
 impl Env {
+    async fn workspace(&self, name: &str) -> uuid::Uuid {
+        self.ctx
+            .store
+            .create_workspace(name, None)
+            .await
+            .unwrap()
+            .id
+    }
+
     /// The index's own search, the question embedded by the real model.
     async fn search(
         &self,
@@ -118,13 +127,7 @@ on_both_backends!(
         // Move all of `e` in (closures capture only the fields they use): its temporary
         // data dir and database must live until the test ends.
         let e = e;
-        let ws = e
-            .ctx
-            .store
-            .create_workspace("Handbook", None)
-            .await
-            .unwrap()
-            .id;
+        let ws = e.workspace("Handbook").await;
         let uploads: Vec<(&str, Vec<u8>)> = vec![
             ("sample-sigconf.pdf", dev_pdf("sample-sigconf.pdf")),
             ("travel.md", MARKDOWN.into()),
@@ -266,13 +269,7 @@ on_both_backends!(
     one_file_uploaded_four_times_at_once_becomes_one_document,
     |e: Env| async move {
         let e = e;
-        let ws = e
-            .ctx
-            .store
-            .create_workspace("Policies", None)
-            .await
-            .unwrap()
-            .id;
+        let ws = e.workspace("Policies").await;
         let uploads = (0..4).map(|_| e.ingestor.submit(ws, "travel.md", MARKDOWN.into()));
         let outcomes: Vec<Submitted> = futures::future::try_join_all(uploads).await.unwrap();
         let queued = outcomes
@@ -295,13 +292,7 @@ on_both_backends!(
         // Move all of `e` in (closures capture only the fields they use): its temporary
         // data dir and database must live until the test ends.
         let e = e;
-        let ws = e
-            .ctx
-            .store
-            .create_workspace("Policies", None)
-            .await
-            .unwrap()
-            .id;
+        let ws = e.workspace("Policies").await;
         let first = e
             .ingestor
             .submit(ws, "travel.md", MARKDOWN.into())
@@ -389,13 +380,7 @@ on_both_backends!(
         // Move all of `e` in (closures capture only the fields they use): its temporary
         // data dir and database must live until the test ends.
         let e = e;
-        let ws = e
-            .ctx
-            .store
-            .create_workspace("Papers", None)
-            .await
-            .unwrap()
-            .id;
+        let ws = e.workspace("Papers").await;
         // Both workers read the time from one clock that the test moves.
         let clock = TestClock::new();
         let clocked = e.ctx.store.clone().with_clock(&clock);
