@@ -56,7 +56,7 @@ pub struct NewChunk {
 /// stop the server again after every restart.
 pub const MAX_CLAIMS: i32 = 3;
 
-fn secs(d: Duration) -> chrono::Duration {
+pub(crate) fn secs(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 

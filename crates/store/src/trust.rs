@@ -19,6 +19,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::access::new_secret;
+use crate::documents::secs;
 use crate::entity::{email_verification, invitation, membership, user};
 use crate::error::db_error;
 use crate::store::{EmailProof, normalise_email};
@@ -37,10 +38,6 @@ pub struct Shared {
     pub invitation: invitation::Model,
     /// The verified account of the address, now a member; the invitation was spent on it.
     pub member: Option<user::Model>,
-}
-
-fn after(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::seconds(ttl.as_secs() as i64)
 }
 
 /// Makes `user` a member of `workspace` with `role`, or leaves a member who has a higher
@@ -115,7 +112,7 @@ impl Store {
             token_hash: Set(secret_hash(&token)),
             user_id: Set(user.id),
             email: Set(user.email.clone()),
-            expires_at: Set(after(now, EMAIL_VERIFICATION_TTL)),
+            expires_at: Set(now + secs(EMAIL_VERIFICATION_TTL)),
             created_at: Set(now),
         }
         .insert(&self.db)
@@ -205,7 +202,7 @@ impl Store {
             token_hash: Set(secret_hash(&token)),
             created_by: Set(by),
             created_at: Set(now),
-            expires_at: Set(after(now, INVITATION_TTL)),
+            expires_at: Set(now + secs(INVITATION_TTL)),
             accepted_at: Set(member.as_ref().map(|_| now)),
         }
         .insert(&txn)

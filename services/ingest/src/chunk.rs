@@ -119,6 +119,7 @@ impl Chunker {
                 .map(|c| (c.char_offset, c.byte_offset, c.chunk))
                 .collect()
         };
+        let mut tables = TableScan::new(&doc.text);
         pieces
             .into_iter()
             .filter(|(_, _, text)| !text.trim().is_empty())
@@ -134,7 +135,7 @@ impl Chunker {
                         end: doc.page_at(end.saturating_sub(1).max(start)),
                     },
                     heading: doc.heading_at(start).map(|h| h.text.clone()),
-                    table_header: table_header_before(&doc.text[..byte], text),
+                    table_header: tables.header_at(byte, text),
                     token_count: self.count_tokens(text),
                 }
             })
@@ -170,28 +171,52 @@ fn is_rule(line: &str) -> bool {
         })
 }
 
-/// The header and rule of the table that `chunk` begins inside of, `before` being the
-/// document's text up to the chunk: found when the chunk opens with a row and the rows
-/// above it, up the same table, begin with a header row and its rule.
-pub fn table_header_before(before: &str, chunk: &str) -> Option<String> {
-    let first = chunk.trim_start().lines().next()?;
-    // A chunk that starts mid-line starts in the row the line above ends.
-    if !(is_row(first) || (before.ends_with(|c| c != '\n') && first.trim_end().ends_with('|'))) {
-        return None;
-    }
-    let mut rows = Vec::new();
-    for line in before.trim_end_matches(|c| c != '\n').lines().rev() {
-        if !is_row(line) {
-            break;
+/// The tables of a document read once, front to back, as chunks come in document order:
+/// for each chunk, the header and rule of the table it begins inside of.
+struct TableScan<'a> {
+    text: &'a str,
+    /// Bytes read so far, at a line start.
+    at: usize,
+    /// The first two lines of the run of table rows that ends where reading stopped.
+    run: Vec<&'a str>,
+}
+
+impl<'a> TableScan<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            at: 0,
+            run: Vec::new(),
         }
-        rows.push(line);
     }
-    // Top to bottom: the header, the rule, then any rows above the chunk.
-    rows.reverse();
-    match rows.as_slice() {
-        [header, rule, ..] if is_rule(rule) && !is_rule(header) => {
-            Some(format!("{}\n{}", header.trim(), rule.trim()))
+
+    /// The header and rule of the table the chunk at `byte` begins inside of: found when
+    /// the chunk opens with a row (or mid-row) and the rows above it, up the same table,
+    /// begin with a header row and its rule. `byte` never goes back.
+    fn header_at(&mut self, byte: usize, chunk: &str) -> Option<String> {
+        let before = &self.text[..byte];
+        // Whole lines only: a chunk that starts mid-line starts in the row that line ends.
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        if line_start > self.at {
+            for line in self.text[self.at..line_start].lines() {
+                if !is_row(line) {
+                    self.run.clear();
+                } else if self.run.len() < 2 {
+                    self.run.push(line);
+                }
+            }
+            self.at = line_start;
         }
-        _ => None,
+        let first = chunk.trim_start().lines().next()?;
+        let mid_row = line_start < byte && first.trim_end().ends_with('|');
+        if !(is_row(first) || mid_row) {
+            return None;
+        }
+        match self.run.as_slice() {
+            [header, rule] if is_rule(rule) && !is_rule(header) => {
+                Some(format!("{}\n{}", header.trim(), rule.trim()))
+            }
+            _ => None,
+        }
     }
 }

@@ -97,7 +97,8 @@ async fn scope_for_model(ctx: &Context, caller: &Caller, model: &str) -> Result<
                 "no workspace named {model:?}; the model is a workspace name (see GET /v1/models) or \"{ALL_WORKSPACES_MODEL}\""
             ))
         })?;
-    Ok(caller.scope(&ctx.store, &[found.id]).await?)
+    // Found among the workspaces the caller may read: no second lookup.
+    Ok(WorkspaceScope::checked(&[found.id], &[found.id])?)
 }
 
 /// OpenAI-compatible chat completions, streaming or not. The last user message is the

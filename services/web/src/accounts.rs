@@ -402,8 +402,7 @@ pub async fn verify_email(
             user.email
         ),
     );
-    let signed_in = matches!(session.get::<Uuid>(crate::session::USER_KEY), Ok(Some(_)));
-    Ok(redirect(if signed_in { "/workspaces" } else { "/login" }))
+    Ok(home(session).await)
 }
 
 /// Sends the signed-in person a new verification link (the notice's button).
@@ -447,9 +446,9 @@ struct AccountPage {
     min_password: usize,
 }
 
-fn account_page(me: &SignedIn, mailer: &Mailer, error: Option<String>) -> AccountPage {
+fn account_page(me: &SignedIn, error: Option<String>) -> AccountPage {
     AccountPage {
-        layout: Layout::signed_in(me, mailer, "Your account", "account"),
+        layout: Layout::signed_in(me, "Your account", "account"),
         email: me.user.email.clone(),
         verified: me.user.email_verified_at.is_some(),
         is_admin: me.user.is_admin,
@@ -459,13 +458,12 @@ fn account_page(me: &SignedIn, mailer: &Mailer, error: Option<String>) -> Accoun
     }
 }
 
-pub async fn account(mailer: web::Data<Mailer>, me: SignedIn) -> WebResult<HttpResponse> {
-    page(&account_page(&me, &mailer, None))
+pub async fn account(me: SignedIn) -> WebResult<HttpResponse> {
+    page(&account_page(&me, None))
 }
 
 pub async fn change_password(
     ctx: web::Data<Context>,
-    mailer: web::Data<Mailer>,
     me: SignedIn,
     form: FormData,
 ) -> WebResult<HttpResponse> {
@@ -478,13 +476,13 @@ pub async fn change_password(
     {
         return page_with(
             actix_web::http::StatusCode::BAD_REQUEST,
-            &account_page(&me, &mailer, Some("The current password is wrong.".into())),
+            &account_page(&me, Some("The current password is wrong.".into())),
         );
     }
     if let Err(e) = check_new_password(form.raw("new"), &me.user.email) {
         return page_with(
             actix_web::http::StatusCode::BAD_REQUEST,
-            &account_page(&me, &mailer, Some(e.to_string())),
+            &account_page(&me, Some(e.to_string())),
         );
     }
     let hash = hash_password(form.raw("new").to_owned()).await?;

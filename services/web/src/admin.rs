@@ -14,7 +14,6 @@ use uuid::Uuid;
 use crate::accounts::{audit, signup_open};
 use crate::auth::{Admin, FormData};
 use crate::error::WebResult;
-use crate::mail::Mailer;
 use crate::views::{Layout, flash, page, redirect};
 
 pub struct AuditRow {
@@ -45,11 +44,7 @@ struct AdminPage {
     audit: Vec<AuditRow>,
 }
 
-pub async fn overview(
-    ctx: web::Data<Context>,
-    mailer: web::Data<Mailer>,
-    Admin(me): Admin,
-) -> WebResult<HttpResponse> {
+pub async fn overview(ctx: web::Data<Context>, Admin(me): Admin) -> WebResult<HttpResponse> {
     let users = ctx.store.users().await?;
     let workspaces = ctx.store.all_workspaces().await?;
     let emails: HashMap<Uuid, &str> = users.iter().map(|u| (u.id, u.email.as_str())).collect();
@@ -96,7 +91,7 @@ pub async fn overview(
         })
         .collect();
     page(&AdminPage {
-        layout: Layout::signed_in(&me, &mailer, "Administration", "admin"),
+        layout: Layout::signed_in(&me, "Administration", "admin"),
         me: me.id(),
         signup_open: signup_open(&ctx).await?,
         users,

@@ -25,6 +25,7 @@ use lectern_store::secret_hash;
 use uuid::Uuid;
 
 use crate::error::{WebError, WebResult};
+use crate::mail::Mailer;
 use crate::session::USER_KEY;
 
 /// The session value holding the CSRF token.
@@ -163,6 +164,9 @@ pub async fn csrf_guard(
 pub struct SignedIn {
     pub user: user::Model,
     pub session: Session,
+    /// Whether Lectern sends mail ([`Mailer::enabled`]): an unverified person can then
+    /// have a verification link sent again.
+    pub mail: bool,
 }
 
 impl SignedIn {
@@ -209,7 +213,13 @@ impl FromRequest for SignedIn {
                 .app_data::<web::Data<Context>>()
                 .ok_or_else(|| Error::internal_msg("the web app has no context"))?;
             match ctx.store.user(id).await? {
-                Some(user) if !user.disabled => Ok(Self { user, session }),
+                Some(user) if !user.disabled => Ok(Self {
+                    user,
+                    session,
+                    mail: req
+                        .app_data::<web::Data<Mailer>>()
+                        .is_some_and(|m| m.enabled()),
+                }),
                 _ => {
                     session.purge();
                     Err(sign_in)

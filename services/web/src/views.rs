@@ -9,7 +9,6 @@ use lectern_store::entity::user;
 
 use crate::auth::{SignedIn, csrf_token};
 use crate::error::WebResult;
-use crate::mail::Mailer;
 
 const FLASH_KEY: &str = "flash";
 
@@ -26,19 +25,14 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn signed_in(
-        s: &SignedIn,
-        mailer: &Mailer,
-        title: impl Into<String>,
-        nav: &'static str,
-    ) -> Self {
+    pub fn signed_in(s: &SignedIn, title: impl Into<String>, nav: &'static str) -> Self {
         Self {
             title: title.into(),
             user: Some(s.user.clone()),
             csrf: s.csrf(),
             flash: take_flash(&s.session),
             nav,
-            mail: mailer.enabled(),
+            mail: s.mail,
         }
     }
 

@@ -33,14 +33,10 @@ struct WorkspacesPage {
     workspaces: Vec<WorkspaceOut>,
 }
 
-pub async fn list(
-    backend: web::Data<Backend>,
-    mailer: web::Data<Mailer>,
-    me: SignedIn,
-) -> WebResult<HttpResponse> {
+pub async fn list(backend: web::Data<Backend>, me: SignedIn) -> WebResult<HttpResponse> {
     let workspaces = backend.client(me.id())?.workspaces().await?;
     page(&WorkspacesPage {
-        layout: Layout::signed_in(&me, &mailer, "Workspaces", "workspaces"),
+        layout: Layout::signed_in(&me, "Workspaces", "workspaces"),
         workspaces,
     })
 }
@@ -85,7 +81,6 @@ struct DocumentsPage {
 pub async fn documents(
     ctx: web::Data<Context>,
     backend: web::Data<Backend>,
-    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
@@ -93,7 +88,7 @@ pub async fn documents(
     let (ws_name, role) = role(&ctx, &me, ws, Action::Read).await?;
     let documents = backend.client(me.id())?.documents(ws).await?;
     page(&DocumentsPage {
-        layout: Layout::signed_in(&me, &mailer, format!("Documents · {ws_name}"), "workspaces"),
+        layout: Layout::signed_in(&me, format!("Documents · {ws_name}"), "workspaces"),
         nav: WorkspaceNav {
             ws_id: ws,
             ws_name,
@@ -387,7 +382,6 @@ struct InvitationRow {
 
 async fn members_page(
     ctx: &Context,
-    mailer: &Mailer,
     me: &SignedIn,
     ws: Uuid,
     error: Option<String>,
@@ -410,7 +404,7 @@ async fn members_page(
         Vec::new()
     };
     Ok(MembersPage {
-        layout: Layout::signed_in(me, mailer, format!("Members · {ws_name}"), "workspaces"),
+        layout: Layout::signed_in(me, format!("Members · {ws_name}"), "workspaces"),
         nav: WorkspaceNav {
             ws_id: ws,
             ws_name,
@@ -426,11 +420,10 @@ async fn members_page(
 
 pub async fn members(
     ctx: web::Data<Context>,
-    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
-    page(&members_page(&ctx, &mailer, &me, path.into_inner(), None).await?)
+    page(&members_page(&ctx, &me, path.into_inner(), None).await?)
 }
 
 /// Whether removing or demoting `user` would leave the workspace without an owner.
@@ -526,7 +519,7 @@ pub async fn set_member(
         }
         Err(Error::Invalid(message)) => page_with(
             actix_web::http::StatusCode::BAD_REQUEST,
-            &members_page(&ctx, &mailer, &me, ws, Some(message)).await?,
+            &members_page(&ctx, &me, ws, Some(message)).await?,
         ),
         Err(e) => Err(e.into()),
     }
@@ -625,7 +618,6 @@ const INVITATION_GONE: &str = "This invitation link no longer works: it was used
 /// workspace by loading the link.
 pub async fn invitation(
     ctx: web::Data<Context>,
-    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<String>,
 ) -> WebResult<HttpResponse> {
@@ -638,12 +630,7 @@ pub async fn invitation(
         return Err(Error::NotFound(INVITATION_GONE.into()).into());
     };
     page(&InvitationPage {
-        layout: Layout::signed_in(
-            &me,
-            &mailer,
-            format!("Join {}", workspace.name),
-            "workspaces",
-        ),
+        layout: Layout::signed_in(&me, format!("Join {}", workspace.name), "workspaces"),
         token,
         ws_name: workspace.name,
         role: invitation.role,
@@ -692,7 +679,6 @@ pub async fn accept_invitation(
 
 pub async fn remove_member(
     ctx: web::Data<Context>,
-    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<(Uuid, Uuid)>,
 ) -> WebResult<HttpResponse> {
@@ -703,7 +689,6 @@ pub async fn remove_member(
             actix_web::http::StatusCode::BAD_REQUEST,
             &members_page(
                 &ctx,
-                &mailer,
                 &me,
                 ws,
                 Some(

@@ -4,7 +4,7 @@ use lectern_core::{Heading, ParseError, ParsedDocument};
 use quick_xml::events::Event;
 use quick_xml::{Reader, XmlVersion};
 
-use super::normalise;
+use super::{escape_cell, normalise, table_rule};
 
 /// The most `word/document.xml` may unpack to: a thousand-page report's is a few tens of
 /// MB; this much text held as a string and its chunks stays well within a server's memory.
@@ -186,7 +186,7 @@ impl Table {
         let width = self.row.len();
         self.lines.push(format!("| {} |", self.row.join(" | ")));
         if self.lines.len() == 1 {
-            self.lines.push(format!("|{}", " --- |".repeat(width)));
+            self.lines.push(table_rule(width));
         }
         self.row.clear();
     }
@@ -225,8 +225,7 @@ impl Table {
         if !self.cell.is_empty() {
             self.cell.push(' ');
         }
-        // A bar in a value would start a new column.
-        self.cell.push_str(&text.replace('|', "\\|"));
+        self.cell.push_str(&escape_cell(&text));
     }
 }
 

@@ -1,7 +1,7 @@
 use lectern_core::{Heading, ParsedDocument};
 use scraper::{ElementRef, Html, Node, Selector};
 
-use super::normalise;
+use super::{escape_cell, normalise, table_rule};
 
 const SKIPPED: &[&str] = &[
     "script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form",
@@ -235,7 +235,8 @@ impl Extract {
                 self.trim_spaces();
                 self.push(" |\n");
                 if rows == 0 {
-                    self.push(&format!("|{}\n", " --- |".repeat(cells)));
+                    self.push(&table_rule(cells));
+                    self.push("\n");
                 }
                 if let Some(table) = self.tables.last_mut() {
                     table.0 += 1;
@@ -277,8 +278,7 @@ impl Extract {
             self.push(" ");
         }
         if self.cells > 0 {
-            // A bar in a value would start a new column.
-            self.push(&collapsed.replace('|', "\\|"));
+            self.push(&escape_cell(&collapsed));
         } else {
             self.push(&collapsed);
         }

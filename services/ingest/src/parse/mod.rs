@@ -122,6 +122,16 @@ fn plain(text: &str) -> ParsedDocument {
 
 pub use lectern_core::normalise;
 
+/// A Markdown table's rule under its header row, for `columns` columns.
+fn table_rule(columns: usize) -> String {
+    format!("|{}", " --- |".repeat(columns))
+}
+
+/// A table cell's text: a bar in a value would start a new column.
+fn escape_cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,6 @@ use crate::accounts::audit;
 use crate::auth::{FormData, SignedIn, query_map};
 use crate::backend::Backend;
 use crate::error::{WebResult, from_script};
-use crate::mail::Mailer;
 use crate::render::{PageRenderer, PageView};
 use crate::views::{Layout, page, redirect, wants_json};
 
@@ -98,7 +97,6 @@ async fn choices(
 /// A new conversation (`?ws=ID` preselects a workspace).
 pub async fn new_chat(
     backend: web::Data<Backend>,
-    mailer: web::Data<Mailer>,
     me: SignedIn,
     req: HttpRequest,
 ) -> WebResult<HttpResponse> {
@@ -108,7 +106,7 @@ pub async fn new_chat(
         .into_iter()
         .collect();
     page(&ChatPage {
-        layout: Layout::signed_in(&me, &mailer, "Ask", "chat"),
+        layout: Layout::signed_in(&me, "Ask", "chat"),
         csrf: me.csrf(),
         heading: "Ask your documents".into(),
         conversation_id: None,
@@ -147,7 +145,6 @@ fn exchanges_of(
 pub async fn conversation(
     ctx: web::Data<Context>,
     backend: web::Data<Backend>,
-    mailer: web::Data<Mailer>,
     me: SignedIn,
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
@@ -158,7 +155,7 @@ pub async fn conversation(
     let ids: Vec<Uuid> = detail.messages.iter().map(|m| m.id).collect();
     let feedback = ctx.store.feedback_of(me.id(), &ids).await?;
     page(&ChatPage {
-        layout: Layout::signed_in(&me, &mailer, detail.conversation.title.clone(), "chat"),
+        layout: Layout::signed_in(&me, detail.conversation.title.clone(), "chat"),
         csrf: me.csrf(),
         heading: detail.conversation.title.clone(),
         conversation_id: Some(detail.conversation.id),
@@ -295,7 +292,6 @@ fn reflow_piece(piece: &str) -> String {
 pub async fn citation(
     backend: web::Data<Backend>,
     renderer: web::Data<PageRenderer>,
-    mailer: web::Data<Mailer>,
     me: SignedIn,
     req: HttpRequest,
     path: web::Path<(Uuid, Uuid, usize)>,
@@ -359,7 +355,7 @@ pub async fn citation(
             .body(body));
     }
     page(&CitationPage {
-        layout: Layout::signed_in(&me, &mailer, format!("Source {n}"), "chat"),
+        layout: Layout::signed_in(&me, format!("Source {n}"), "chat"),
         back: format!("/chat/{conversation}#m-{message}"),
         c: view,
     })
