@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{Served, free_port, lectern, run_ok, wait_ready};
+use common::{Served, free_port, ingest_report, lectern, run_ok, wait_ready};
 
 /// `lectern check --json`: whether it exited 0, and its report.
 fn check(data_dir: &Path) -> (Option<i32>, Value) {
@@ -27,21 +27,12 @@ fn check(data_dir: &Path) -> (Option<i32>, Value) {
     (out.status.code(), report)
 }
 
-/// `lectern ingest --json` of `paths` into the workspace `Drill`; it must exit 0.
-fn ingest(data_dir: &Path, paths: &[&Path]) -> Value {
-    let out = lectern(data_dir)
-        .env("LECTERN_INGEST__PARSE_TIMEOUT_SECS", "30")
-        .args(["ingest", "--workspace", "Drill", "--json"])
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "lectern ingest exited {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+/// `lectern ingest --json PATH` with a short parse timeout; it must exit 0.
+fn ingest(data_dir: &Path, path: &Path) -> Value {
+    ingest_report(
+        lectern(data_dir).env("LECTERN_INGEST__PARSE_TIMEOUT_SECS", "30"),
+        path,
+    )
 }
 
 #[test]
@@ -59,7 +50,7 @@ fn check_finds_ingested_documents_consistent_and_a_lost_row_not() {
         "# Annual leave\n\nEmployees are entitled to thirty days of paid annual leave.\n",
     )
     .unwrap();
-    let report = ingest(data.path(), &[docs.path()]);
+    let report = ingest(data.path(), docs.path());
     assert_eq!(report["totals"]["ingested"], 2, "{report}");
 
     let (code, found) = check(data.path());
@@ -126,7 +117,7 @@ fn hostile_files_fail_alone_and_leave_the_store_consistent() {
     );
 
     let data = tempfile::tempdir().unwrap();
-    let report = ingest(data.path(), &[files.path()]);
+    let report = ingest(data.path(), files.path());
     let documents = report["documents"].as_array().unwrap();
     assert_eq!(documents.len(), 55, "every file has an outcome");
     for doc in documents {
