@@ -36,3 +36,20 @@ lectern_prepare() {
     eval "$lines"
     set +a
 }
+
+# Starts `BIN --data-dir DATA serve` on 127.0.0.1:PORT in the background, its output
+# appended to LOG, and waits until /ready answers; sets `pid`. A server that dies or does
+# not become ready in two minutes ends the calling script with the end of its log.
+lectern_serve() {
+    local bin=$1 data=$2 port=$3 log=$4
+    "$bin" --data-dir "$data" serve --bind "127.0.0.1:$port" >>"$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 600); do
+        curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    echo "lectern serve did not become ready; the end of its log:" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+}

@@ -145,18 +145,7 @@ url="http://127.0.0.1:$port"
 key=$("$bin" --data-dir "$data" api-key create --user drill@example.org --name drill 2>/dev/null)
 auth="Authorization: Bearer $key"
 
-start() {
-    "$bin" --data-dir "$data" serve --bind "127.0.0.1:$port" >>"$work/serve.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 1 600); do
-        curl -sf "$url/ready" >/dev/null 2>&1 && return 0
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    echo "crash: lectern serve did not become ready; the end of its log:" >&2
-    tail -n 30 "$work/serve.log" >&2
-    exit 1
-}
+start() { lectern_serve "$bin" "$data" "$port" "$work/serve.log"; }
 
 # Only this script kills the server: one that died on its own fails the drill.
 alive() {

@@ -49,13 +49,7 @@ url="http://127.0.0.1:$port"
 "$bin" --data-dir "$data" user create --email load@example.org >/dev/null
 key=$("$bin" --data-dir "$data" api-key create --user load@example.org --name load 2>/dev/null)
 auth="Authorization: Bearer $key"
-"$bin" --data-dir "$data" serve --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-    curl -sf "$url/ready" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || { tail -n 30 "$work/serve.log" >&2; exit 1; }
-    sleep 0.2
-done
+lectern_serve "$bin" "$data" "$port" "$work/serve.log"
 
 # The development documents, and the questions about them.
 ws=$(curl -sf -H "$auth" -H 'Content-Type: application/json' -d '{"name": "Load"}' \
