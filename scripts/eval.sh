@@ -5,11 +5,21 @@
 # Results (JSON) go to $LECTERN_CACHE_DIR/eval-results/. Extra settings come from the
 # environment, e.g. LECTERN_INGEST__CHUNK_TOKENS=300 scripts/eval.sh smollm2.
 #
+# Speculative decoding: LECTERN_LLM__SPECULATIVE=lookup, or =model (the draft model is
+# Qwen2.5-Coder-0.5B, fetched, unless LECTERN_LLM__DRAFT_MODEL_PATH names another); the
+# results' file names then end in -spec-<kind>.
+#
 # Usage: scripts/eval.sh [retrieval-only|smollm2|qwen]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-lectern_prepare core pdfium llm qwen
+spec="${LECTERN_LLM__SPECULATIVE:-off}"
+if [ "$spec" = model ] && [ -z "${LECTERN_LLM__DRAFT_MODEL_PATH:-}" ]; then
+    lectern_prepare core pdfium llm qwen qwen-draft
+    export LECTERN_LLM__DRAFT_MODEL_PATH="$LECTERN_QWEN_DRAFT_MODEL"
+else
+    lectern_prepare core pdfium llm qwen
+fi
 set -a; eval "$(scripts/fetch-dev-qa.sh)"; set +a
 python3 -c "import pypdfium2" 2>/dev/null || python3 -m pip install -q pypdfium2==5.15.2 >&2
 # LECTERN_EVAL_PROFILE=debug uses the test build (hot dependencies optimised; quality
@@ -49,8 +59,10 @@ for run in "${runs[@]}"; do
     smollm2 | qwen)
         model=$LECTERN_SMOLLM2_MODEL
         [ "$run" = qwen ] && model=$LECTERN_QWEN_MODEL
-        "$bin" --data-dir "$data" --llm-model "$model" eval qa --workspace dev-qa --json "$qa" >"$out/qa-$run-$tag.json"
-        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], json.dumps(d['summary'], indent=1))" "$out/qa-$run-$tag.json" "$run" ;;
+        result="$out/qa-$run-$tag.json"
+        [ "$spec" = off ] || result="$out/qa-$run-$tag-spec-$spec.json"
+        "$bin" --data-dir "$data" --llm-model "$model" eval qa --workspace dev-qa --json "$qa" >"$result"
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], json.dumps(d['summary'], indent=1))" "$result" "$run" ;;
     *) echo "eval: unknown run $run" >&2; exit 2 ;;
     esac
 done

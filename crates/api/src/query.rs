@@ -131,6 +131,12 @@ pub struct Timings {
     pub cached_prompt_tokens: u32,
     pub completion_tokens: u32,
     pub tokens_per_second: f64,
+    /// Tokens guessed by speculative decoding (`llm.speculative`), and those the model
+    /// kept (absent without it).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub drafted_tokens: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub accepted_tokens: u32,
     /// Why generation stopped (absent when the model was not asked).
     #[schema(value_type = Option<String>)]
     pub finish_reason: Option<FinishReason>,
@@ -324,4 +330,8 @@ mod tests {
         }
         assert!(AnswerEvent::from_sse("progress", "{}").unwrap().is_none());
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -80,6 +80,10 @@ pub struct QaRecord {
     pub prompt_tokens: u32,
     /// Prompt tokens the model had cached (read by an earlier request).
     pub cached_prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// Speculative decoding: tokens guessed, and kept by the model.
+    pub drafted_tokens: u32,
+    pub accepted_tokens: u32,
     pub answer: String,
     pub retrieval_ms: u64,
     pub first_token_ms: Option<u64>,
@@ -109,6 +113,10 @@ pub struct QaSummary {
     pub first_token_ms_p50: f64,
     pub total_ms_p50: f64,
     pub total_ms_p90: f64,
+    /// Generated tokens per answer from the model, median.
+    pub completion_tokens_p50: f64,
+    /// Of all tokens guessed by speculative decoding, the share the model kept (0 without).
+    pub draft_acceptance: f64,
 }
 
 /// Scores one question from its search results and its answer.
@@ -146,6 +154,9 @@ pub fn record(item: &QaItem, top: &[Passage], best_similarity: f32, answer: &Ans
         notice: answer.notice.clone(),
         prompt_tokens: answer.timings.prompt_tokens,
         cached_prompt_tokens: answer.timings.cached_prompt_tokens,
+        completion_tokens: answer.timings.completion_tokens,
+        drafted_tokens: answer.timings.drafted_tokens,
+        accepted_tokens: answer.timings.accepted_tokens,
         answer: answer.answer.clone(),
         retrieval_ms: answer.timings.retrieval_ms,
         first_token_ms: answer.timings.first_token_ms,
@@ -220,6 +231,19 @@ pub fn summarise(records: &[QaRecord]) -> QaSummary {
         first_token_ms_p50: quantile(&ms(&|r| r.first_token_ms.map(|v| v as f64)), 0.5),
         total_ms_p50: quantile(&ms(&|r| Some(r.total_ms as f64)), 0.5),
         total_ms_p90: quantile(&ms(&|r| Some(r.total_ms as f64)), 0.9),
+        completion_tokens_p50: quantile(
+            &ms(&|r| (r.completion_tokens > 0).then_some(r.completion_tokens as f64)),
+            0.5,
+        ),
+        draft_acceptance: {
+            let drafted: u32 = records.iter().map(|r| r.drafted_tokens).sum();
+            let accepted: u32 = records.iter().map(|r| r.accepted_tokens).sum();
+            if drafted == 0 {
+                0.0
+            } else {
+                f64::from(accepted) / f64::from(drafted)
+            }
+        },
     }
 }
 
@@ -289,6 +313,9 @@ mod tests {
             notice: None,
             prompt_tokens: 100,
             cached_prompt_tokens: 40,
+            completion_tokens: if abstained { 0 } else { 20 },
+            drafted_tokens: 10,
+            accepted_tokens: if answerable { 4 } else { 1 },
             answer: String::new(),
             retrieval_ms: 10,
             first_token_ms: Some(total / 2),
@@ -325,5 +352,8 @@ mod tests {
             (s.prompt_tokens_p50, s.prompt_tokens_read_p50),
             (100.0, 60.0)
         );
+        assert_eq!(s.completion_tokens_p50, 20.0);
+        // 3 x 4 + 2 x 1 kept of 5 x 10 guessed.
+        assert!((s.draft_acceptance - 14.0 / 50.0).abs() < 1e-12);
     }
 }

@@ -19,10 +19,11 @@ use tokio::sync::mpsc;
 
 mod llama;
 mod openai;
+mod speculative;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use llama::{LlamaEngine, LlamaOptions, gpu_devices};
+pub use llama::{Draft, LlamaEngine, LlamaOptions, gpu_devices};
 pub use openai::{OpenAiEngine, OpenAiOptions};
 
 /// Who said a message.
@@ -80,6 +81,11 @@ pub struct GenerationStats {
     pub first_token: Option<Duration>,
     pub total: Duration,
     pub finish: FinishReason,
+    /// Tokens guessed by speculative decoding, and how many of them the model kept.
+    #[serde(default)]
+    pub drafted_tokens: u32,
+    #[serde(default)]
+    pub accepted_tokens: u32,
 }
 
 impl GenerationStats {

@@ -34,6 +34,7 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::{LlamaBackendDeviceType, LogOptions, list_llama_ggml_backend_devices};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::speculative::{DraftModel, Drafter, accept};
 use crate::{ChatMessage, FinishReason, GenerationRequest, GenerationStats, Generator, ModelInfo};
 
 /// How to load and run a GGUF model.
@@ -54,6 +55,23 @@ pub struct LlamaOptions {
     pub main_gpu: i32,
     /// Requests that may wait for a free sequence; more are refused as busy at once.
     pub queue_limit: u32,
+    /// Where greedy answers get their drafts for speculative decoding (see
+    /// [`crate::speculative`]).
+    pub draft: Draft,
+    /// Most tokens drafted per decoding step.
+    pub draft_tokens: u32,
+}
+
+/// The source of speculative drafts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Draft {
+    /// No speculation: one token per decoding step.
+    #[default]
+    Off,
+    /// Prompt lookup: what followed the answer's last tokens earlier in the prompt.
+    Lookup,
+    /// A smaller GGUF model of the same family (the same vocabulary).
+    Model(PathBuf),
 }
 
 impl LlamaOptions {
@@ -67,6 +85,8 @@ impl LlamaOptions {
             gpu_layers: 0,
             main_gpu: 0,
             queue_limit: 16,
+            draft: Draft::Off,
+            draft_tokens: 8,
         }
     }
 }
@@ -245,6 +265,33 @@ impl LlamaEngine {
             seconds = loaded.elapsed().as_secs_f32(),
             "language model loaded"
         );
+        let draft = match &options.draft {
+            Draft::Model(draft_path) => {
+                let draft =
+                    LlamaModel::load_from_file(backend, draft_path, &params).map_err(|e| {
+                        Error::Invalid(format!(
+                            "cannot load the draft model {} (llm.draft_model_path): {e}",
+                            draft_path.display()
+                        ))
+                    })?;
+                crate::speculative::check_vocabulary(&model, &draft)?;
+                tracing::info!(
+                    model = %draft_path.display(),
+                    params_m = draft.n_params() / 1_000_000,
+                    draft_tokens = options.draft_tokens,
+                    "draft model loaded for speculative decoding"
+                );
+                Some(draft)
+            }
+            Draft::Lookup => {
+                tracing::info!(
+                    draft_tokens = options.draft_tokens,
+                    "speculative decoding by prompt lookup"
+                );
+                None
+            }
+            Draft::Off => None,
+        };
         let model = Arc::new(model);
         let (queue, jobs) = std::sync::mpsc::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -255,6 +302,7 @@ impl LlamaEngine {
             .spawn(move || {
                 engine_thread(
                     &thread_model,
+                    draft.as_ref(),
                     backend,
                     &opts,
                     context_length,
@@ -388,6 +436,10 @@ struct Slot {
     partial: Vec<u8>,
     /// Prompt tokens whose KV was already in the sequence.
     cached: u32,
+    /// Tokens guessed to follow `last`, read in the same batch (speculative decoding).
+    draft: Vec<LlamaToken>,
+    drafted: u32,
+    accepted: u32,
 }
 
 impl Slot {
@@ -414,6 +466,9 @@ impl Slot {
             first_token: None,
             partial: Vec::new(),
             cached: cached as u32,
+            draft: Vec::new(),
+            drafted: 0,
+            accepted: 0,
         }
     }
 
@@ -425,6 +480,8 @@ impl Slot {
             first_token: self.first_token,
             total: self.job.started.elapsed(),
             finish,
+            drafted_tokens: self.drafted,
+            accepted_tokens: self.accepted,
         }
     }
 
@@ -438,6 +495,32 @@ impl Slot {
         }
         let stats = self.stats(reason);
         let _ = self.job.done.send(Ok(stats));
+    }
+
+    /// Takes the token the model chose, to be read at position `at`: emits it and says
+    /// whether the request ends with it.
+    fn take(
+        &mut self,
+        token: LlamaToken,
+        at: i32,
+        vocab: &llama_cpp_2::vocab::LlamaVocab<'_>,
+        context_length: u32,
+    ) -> Option<FinishReason> {
+        if vocab.is_eog(token) {
+            return Some(FinishReason::Stop);
+        }
+        self.generated += 1;
+        if self.first_token.is_none() {
+            self.first_token = Some(self.job.started.elapsed());
+        }
+        let piece = vocab.token_to_piece(token, false, None);
+        if !self.emit(&piece) {
+            Some(FinishReason::Cancelled)
+        } else if self.generated >= self.job.max_tokens || at as u32 + 1 >= context_length {
+            Some(FinishReason::Length)
+        } else {
+            None
+        }
     }
 
     /// Emits the complete UTF-8 characters among `bytes` (after any held partial bytes).
@@ -465,6 +548,7 @@ impl Slot {
 
 fn engine_thread(
     model: &LlamaModel,
+    draft_model: Option<&LlamaModel>,
     backend: &LlamaBackend,
     options: &LlamaOptions,
     context_length: u32,
@@ -479,13 +563,7 @@ fn engine_thread(
     } else {
         options.threads as i32
     };
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(context_length * parallel))
-        .with_n_seq_max(parallel)
-        .with_n_batch(batch_size)
-        .with_n_ubatch(batch_size)
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads);
+    let params = context_params(context_length, parallel, batch_size, threads);
     let mut ctx = match model.new_context(backend, params) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -495,10 +573,28 @@ fn engine_thread(
             return;
         }
     };
+    let mut drafter = match (&options.draft, draft_model) {
+        (Draft::Model(_), Some(m)) => {
+            match DraftModel::new(m, backend, context_length, parallel, batch_size, threads) {
+                Ok(d) => Drafter::Model(Box::new(d)),
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            }
+        }
+        (Draft::Lookup, _) => Drafter::Lookup,
+        _ => Drafter::Off,
+    };
+    // Each decoding sequence reads its token and its draft in one batch.
+    let draft_room = ((batch_size / parallel) as usize)
+        .saturating_sub(1)
+        .min(options.draft_tokens as usize);
     tracing::info!(
         threads,
         batch_size,
         sequences = parallel,
+        draft_tokens = if drafter.is_off() { 0 } else { draft_room },
         "language model context ready"
     );
     let _ = ready.send(Ok(()));
@@ -553,7 +649,33 @@ fn engine_thread(
             continue;
         }
 
-        // One batch: decoding slots add their last token, prefilling slots share the rest.
+        // Drafts for the greedy sequences that decode (see crate::speculative).
+        if draft_room > 0 && !drafter.is_off() {
+            let wants: Vec<(usize, Vec<LlamaToken>, usize)> = slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, slot)| {
+                    let slot = slot.as_ref()?;
+                    let last = slot.last.filter(|_| slot.sampler.is_none())?;
+                    // Room for the draft and the token after it, in the answer and the context.
+                    let max = draft_room
+                        .min(slot.job.max_tokens.saturating_sub(slot.generated + 1) as usize)
+                        .min((context_length as usize).saturating_sub(slot.pos as usize + 3));
+                    let mut history = Vec::with_capacity(held[i].len() + 1);
+                    history.extend_from_slice(&held[i]);
+                    history.push(last);
+                    (max > 0).then_some((i, history, max))
+                })
+                .collect();
+            if !wants.is_empty() {
+                for ((i, _, _), draft) in wants.iter().zip(drafter.propose(&wants)) {
+                    slots[*i].as_mut().expect("a decoding slot").draft = draft;
+                }
+            }
+        }
+
+        // One batch: decoding slots add their last token and any draft, prefilling slots
+        // share the rest.
         batch.clear();
         let mut room = batch_size as usize;
         for (i, slot) in slots.iter_mut().enumerate() {
@@ -561,12 +683,14 @@ fn engine_thread(
             slot.logits_at = None;
             if let Some(token) = slot.last.take() {
                 slot.logits_at = Some(batch.n_tokens());
-                batch
-                    .add(token, slot.pos, &[i as i32], true)
-                    .expect("room for one token per slot");
-                held[i].push(token);
-                slot.pos += 1;
-                room -= 1;
+                for &token in std::iter::once(&token).chain(&slot.draft) {
+                    batch
+                        .add(token, slot.pos, &[i as i32], true)
+                        .expect("room for a token and a draft per slot");
+                    held[i].push(token);
+                    slot.pos += 1;
+                    room -= 1;
+                }
             }
         }
         for (i, slot) in slots.iter_mut().enumerate() {
@@ -604,44 +728,76 @@ fn engine_thread(
             continue;
         }
 
-        for entry in slots.iter_mut() {
+        for (i, entry) in slots.iter_mut().enumerate() {
             let Some(slot) = entry else { continue };
             let Some(at) = slot.logits_at else { continue };
-            let token = match slot.sampler.as_mut() {
-                Some(sampler) => sampler.sample(&ctx, at),
-                None => most_likely(ctx.get_logits_ith(at)),
+            let draft = std::mem::take(&mut slot.draft);
+            let chosen = match slot.sampler.as_mut() {
+                Some(sampler) => vec![sampler.sample(&ctx, at)],
+                None => accept(&draft, |j| most_likely(ctx.get_logits_ith(at + j as i32))),
             };
-            let finish = if vocab.is_eog(token) {
-                Some(FinishReason::Stop)
-            } else {
-                slot.generated += 1;
-                if slot.first_token.is_none() {
-                    slot.first_token = Some(slot.job.started.elapsed());
+            // Where the first chosen token is to be read.
+            let base = slot.pos - draft.len() as i32;
+            let mut finish = None;
+            if !draft.is_empty() {
+                slot.drafted += draft.len() as u32;
+                slot.accepted += chosen.len() as u32 - 1;
+                // The cache keeps the drafted tokens the model agreed with, no more.
+                let valid = base + chosen.len() as i32 - 1;
+                if valid < slot.pos {
+                    if ctx
+                        .clear_kv_cache_seq(Some(i as u32), Some(valid as u32), None)
+                        .unwrap_or(false)
+                    {
+                        held[i].truncate(valid as usize);
+                        slot.pos = valid;
+                    } else {
+                        ctx.clear_kv_cache_seq(Some(i as u32), None, None).ok();
+                        held[i].clear();
+                        let slot = entry.take().expect("an active slot");
+                        let _ = slot.job.done.send(Err(Error::Invalid(
+                            "this model's cache cannot be cut back, which speculative decoding needs; set llm.speculative = \"off\"".into(),
+                        )));
+                        continue;
+                    }
                 }
-                let piece = vocab.token_to_piece(token, false, None);
-                if !slot.emit(&piece) {
-                    Some(FinishReason::Cancelled)
-                } else if slot.generated >= slot.job.max_tokens
-                    || slot.pos as u32 + 1 >= context_length
-                {
-                    Some(FinishReason::Length)
-                } else {
-                    slot.last = Some(token);
-                    None
+            }
+            for (j, &token) in chosen.iter().enumerate() {
+                finish = slot.take(token, base + j as i32, &vocab, context_length);
+                if finish.is_some() {
+                    break;
                 }
-            };
-            if let Some(finish) = finish {
-                entry.take().expect("an active slot").finish(finish);
+            }
+            match finish {
+                Some(finish) => entry.take().expect("an active slot").finish(finish),
+                None => slot.last = chosen.last().copied(),
             }
         }
     }
+}
+
+/// A context of `sequences` sequences of `context_length` tokens each, decoding batches of
+/// up to `batch_size` tokens on `threads` threads.
+pub(crate) fn context_params(
+    context_length: u32,
+    sequences: u32,
+    batch_size: u32,
+    threads: i32,
+) -> LlamaContextParams {
+    LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(context_length * sequences))
+        .with_n_seq_max(sequences)
+        .with_n_batch(batch_size)
+        .with_n_ubatch(batch_size)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
 }
 
 /// Greedy decoding: the token with the highest logit, the first of equals (as llama.cpp's
 /// greedy sampler picks). Read straight off the logits because llama.cpp's sampler first
 /// copies the whole vocabulary into a fresh candidate array, for every token of every
 /// sequence: on a GPU that copy is a good part of each decoding step.
-fn most_likely(logits: &[f32]) -> LlamaToken {
+pub(crate) fn most_likely(logits: &[f32]) -> LlamaToken {
     let mut best = 0;
     for (i, &logit) in logits.iter().enumerate() {
         if logit > logits[best] || (logits[best].is_nan() && !logit.is_nan()) {
@@ -651,7 +807,7 @@ fn most_likely(logits: &[f32]) -> LlamaToken {
     LlamaToken::new(best as i32)
 }
 
-fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+pub(crate) fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 

@@ -228,6 +228,8 @@ impl Generator for OpenAiEngine {
             first_token,
             total: started.elapsed(),
             finish,
+            drafted_tokens: 0,
+            accepted_tokens: 0,
         })
     }
 }

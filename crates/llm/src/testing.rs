@@ -220,6 +220,8 @@ impl crate::Generator for ScriptedGenerator {
             first_token: (completion_tokens > 0).then(|| started.elapsed()),
             total: started.elapsed(),
             finish,
+            drafted_tokens: 0,
+            accepted_tokens: 0,
         })
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use lectern_core::Error;
 use lectern_llm::testing::{LlamaServer, smollm2, smollm2_options, smollm2_path};
 use lectern_llm::{
-    ChatMessage, ChatRole, FinishReason, GenerationRequest, GenerationStats, Generator,
+    ChatMessage, ChatRole, Draft, FinishReason, GenerationRequest, GenerationStats, Generator,
     LlamaEngine, LlamaOptions, OpenAiEngine, OpenAiOptions,
 };
 use tokio::sync::mpsc;
@@ -211,6 +211,91 @@ async fn a_prompt_over_the_context_is_refused() {
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     assert!(err.to_string().contains("context"), "{err}");
     assert!(engine.count_tokens(&ask(&long, 8).messages).await.unwrap() > 5000);
+}
+
+/// A request whose answer copies from its prompt, as answers from sources do.
+fn copy_request(text: &str) -> GenerationRequest {
+    GenerationRequest {
+        messages: vec![
+            ChatMessage::new(
+                ChatRole::System,
+                format!("Repeat the user's text word for word.\n\nText: {text}"),
+            ),
+            ChatMessage::new(ChatRole::User, text),
+        ],
+        max_tokens: 40,
+        temperature: 0.0,
+        seed: 7,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speculative_decoding_changes_the_speed_not_the_answer() {
+    let texts = [
+        "The gnuplot command set terminal selects the output device, and set output names the file.",
+        "Paris is the capital of France. The Seine flows through Paris to the sea.",
+    ];
+    // Engines of their own, so that no other test's requests share their caches.
+    let plain = LlamaEngine::load(&smollm2_options()).unwrap();
+    let mut alone = Vec::new();
+    for text in texts {
+        let (pieces, stats) = run(&plain, copy_request(text)).await;
+        assert_eq!(stats.drafted_tokens, 0);
+        alone.push(pieces.concat());
+    }
+    // Two at once. llama.cpp's logits differ in their last bits with the batch they are
+    // computed in, so where two tokens are all but tied, an answer run beside another may
+    // take the other one, drafted or not: a drafted answer run beside another must be
+    // the plain one run alone or beside the same other.
+    let beside: Vec<String> =
+        futures::future::join_all(texts.iter().map(|t| run(&plain, copy_request(t))))
+            .await
+            .into_iter()
+            .map(|(pieces, _)| pieces.concat())
+            .collect();
+
+    // Prompt lookup, and SmolLM2 drafting for itself (the same vocabulary, so its guesses
+    // are mostly kept: the test is that guesses, right or wrong, change nothing).
+    for draft in [Draft::Lookup, Draft::Model(smollm2_path())] {
+        let mut options = smollm2_options();
+        options.draft = draft.clone();
+        options.draft_tokens = 6;
+        let engine = LlamaEngine::load(&options).unwrap();
+        for (text, expected) in texts.iter().zip(&alone) {
+            let (pieces, stats) = run(&engine, copy_request(text)).await;
+            assert_eq!(
+                &pieces.concat(),
+                expected,
+                "{draft:?} changed the answer to {text:?}"
+            );
+            assert_eq!(stats.completion_tokens as usize, pieces.len(), "{draft:?}");
+            assert!(
+                stats.accepted_tokens > 0 && stats.accepted_tokens <= stats.drafted_tokens,
+                "{draft:?}: {stats:?}"
+            );
+        }
+        let together =
+            futures::future::join_all(texts.iter().map(|t| run(&engine, copy_request(t)))).await;
+        for (i, (pieces, stats)) in together.iter().enumerate() {
+            let answer = pieces.concat();
+            assert!(
+                answer == alone[i] || answer == beside[i],
+                "{draft:?}, two at once: {answer:?} is neither {:?} nor {:?}",
+                alone[i],
+                beside[i]
+            );
+            assert!(stats.drafted_tokens > 0, "{draft:?}: {stats:?}");
+        }
+    }
+
+    // A sampled answer (temperature above 0) is not drafted.
+    let mut options = smollm2_options();
+    options.draft = Draft::Lookup;
+    let engine = LlamaEngine::load(&options).unwrap();
+    let mut request = copy_request(texts[0]);
+    request.temperature = 0.7;
+    let (_, stats) = run(&engine, request).await;
+    assert_eq!(stats.drafted_tokens, 0);
 }
 
 #[test]

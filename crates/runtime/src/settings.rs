@@ -163,6 +163,15 @@ pub struct LlmSettings {
     pub max_tokens: u32,
     /// 0 answers deterministically (greedy decoding).
     pub temperature: f32,
+    /// Speculative decoding of greedy answers (local backend): `off`; `lookup` drafts from
+    /// the prompt (what followed the answer's last tokens in the sources); `model` drafts
+    /// with `draft_model_path`. The answer is the same; only its speed changes.
+    pub speculative: String,
+    /// A smaller GGUF model of the same family as `model_path` (the same vocabulary), for
+    /// `speculative = "model"`.
+    pub draft_model_path: Option<PathBuf>,
+    /// Most tokens drafted per decoding step.
+    pub draft_tokens: u32,
 }
 
 /// Retrieval and grounding.
@@ -363,6 +372,9 @@ impl Default for Settings {
                 timeout_secs: 120,
                 max_tokens: 512,
                 temperature: 0.0,
+                speculative: "off".into(),
+                draft_model_path: None,
+                draft_tokens: 8,
             },
             query: QuerySettings {
                 candidates: 24,
@@ -439,6 +451,7 @@ const ENV_IGNORED: &[&str] = &[
     "llama_server",
     "llama_server_dir",
     "qwen_model",
+    "qwen_draft_model",
     "smollm2_model",
     "test_postgres_url",
     "test_docs_dir",
@@ -579,6 +592,17 @@ impl Settings {
                 ));
             }
         }
+        match (self.llm.speculative.as_str(), &self.llm.draft_model_path) {
+            ("off" | "lookup", _) | ("model", Some(_)) => {}
+            ("model", None) => {
+                return invalid("llm.speculative = \"model\" needs llm.draft_model_path (a smaller model of the same family)".into());
+            }
+            (other, _) => {
+                return invalid(format!(
+                    "llm.speculative must be \"off\", \"lookup\" or \"model\", not {other:?}"
+                ));
+            }
+        }
         if self.llm.parallel > self.llm.batch_size {
             return invalid("llm.parallel must not exceed llm.batch_size (each sequence adds a token to every batch)".into());
         }
@@ -690,6 +714,18 @@ mod tests {
             jail.set_env("LECTERN_EMBEDDING__BATCH_SIZE", "many");
             let err = load_in_jail(None).unwrap_err().to_lowercase();
             assert!(err.contains("batch_size") && err.contains("many"), "{err}");
+            jail.set_env("LECTERN_EMBEDDING__BATCH_SIZE", "32");
+            jail.set_env("LECTERN_LLM__SPECULATIVE", "model");
+            let err = load_in_jail(None).unwrap_err();
+            assert!(err.contains("llm.draft_model_path"), "{err}");
+            jail.set_env("LECTERN_LLM__SPECULATIVE", "fast");
+            let err = load_in_jail(None).unwrap_err();
+            assert!(
+                err.contains("llm.speculative") && err.contains("fast"),
+                "{err}"
+            );
+            jail.set_env("LECTERN_LLM__SPECULATIVE", "lookup");
+            assert!(load_in_jail(None).is_ok());
             Ok(())
         });
     }

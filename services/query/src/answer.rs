@@ -211,6 +211,8 @@ impl Answerer {
         timings.cached_prompt_tokens = stats.cached_prompt_tokens;
         timings.completion_tokens = stats.completion_tokens;
         timings.tokens_per_second = stats.tokens_per_second();
+        timings.drafted_tokens = stats.drafted_tokens;
+        timings.accepted_tokens = stats.accepted_tokens;
         timings.finish_reason = Some(stats.finish);
 
         let (answer, cited_by_model) = cite::clean_markers(&raw, sources.len());

@@ -72,6 +72,12 @@ pub fn open_llm(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Generator>
         gpu_layers: l.gpu_layers,
         main_gpu: l.main_gpu,
         queue_limit: l.queue_limit,
+        draft: match (l.speculative.as_str(), &l.draft_model_path) {
+            ("lookup", _) => lectern_llm::Draft::Lookup,
+            ("model", Some(path)) => lectern_llm::Draft::Model(path.clone()),
+            _ => lectern_llm::Draft::Off,
+        },
+        draft_tokens: l.draft_tokens,
     };
     Ok(Some(Arc::new(lectern_llm::LlamaEngine::load(&options)?)))
 }
