@@ -16,6 +16,8 @@ lectern_prepare core pdfium llm
 set -a; eval "$(scripts/build-llama-server.sh)"; set +a
 # The OpenAI-compatibility test drives Lectern with the official client.
 python3 -c "import openai" 2>/dev/null || python3 -m pip install -q "openai==2.*" >&2
+# The MCP tests drive `lectern mcp` and /mcp with the official Python MCP client.
+python3 -c "import mcp.client.streamable_http" 2>/dev/null || python3 -m pip install -q "mcp==2.*" >&2
 # The web app's mail (verification links, invitations) goes to a local SMTP sink.
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q "aiosmtpd==1.4.*" >&2
 set -a

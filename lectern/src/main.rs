@@ -13,6 +13,7 @@ mod bench;
 mod check;
 mod eval;
 mod ingest;
+mod mcp;
 mod query;
 
 #[derive(Parser, Debug)]
@@ -83,6 +84,22 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
         question: String,
+    },
+    /// Serve the Model Context Protocol on standard input and output, for an assistant
+    /// that starts Lectern as its tool (search, ask, list_workspaces, read_passage). The
+    /// tools act for one person: an API key's holder, or a user named with --user.
+    Mcp {
+        /// Act for the holder of this API key.
+        #[arg(
+            long,
+            env = "LECTERN_API_KEY",
+            value_name = "KEY",
+            hide_env_values = true
+        )]
+        api_key: Option<String>,
+        /// Act for this user of this machine's Lectern, without a key (wins over a key).
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
     },
     /// Check that the database and the index agree: every document ready (its chunk rows
     /// and index points equal), failed with a reason, or waiting for a job; no orphan
@@ -294,6 +311,9 @@ async fn run() -> anyhow::Result<()> {
         } => {
             let target = server.target(settings).await?;
             query::ask(&target, &workspaces, &question, json).await?;
+        }
+        Command::Mcp { api_key, user } => {
+            mcp::serve(settings, api_key, user).await?;
         }
         Command::Eval(command) => {
             let ctx = open(settings).await?;

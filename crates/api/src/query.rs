@@ -59,6 +59,39 @@ pub struct Passage {
     pub score: f32,
 }
 
+/// A passage read whole, with the chunks just before and after it in its document: the
+/// text of a cited span with its neighbours (the MCP tool `read_passage`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassageInContext {
+    pub chunk_id: Uuid,
+    pub workspace_id: Uuid,
+    pub document_id: Uuid,
+    /// The original file name.
+    pub document: String,
+    pub title: String,
+    /// The first page of the passage (1-based).
+    pub page: u32,
+    pub pages: PageRange,
+    /// Character span in the document's extracted text.
+    pub span: Span,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_header: Option<String>,
+    /// The chunks before it, in document order.
+    pub before: Vec<Excerpt>,
+    /// The chunks after it, in document order.
+    pub after: Vec<Excerpt>,
+}
+
+/// A chunk next to a passage, in its document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Excerpt {
+    pub chunk_id: Uuid,
+    pub pages: PageRange,
+    pub span: Span,
+    pub text: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct AnswerBody {
     pub question: String,

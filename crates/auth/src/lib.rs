@@ -26,6 +26,7 @@ use lectern_store::{NameScope, Store, WorkspaceAccess, secret_hash};
 use uuid::Uuid;
 
 pub use lectern_api::ACT_AS_HEADER;
+use lectern_api::ingest::WorkspaceOut;
 
 /// What a caller wants to do in a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +120,18 @@ impl Caller {
                 .collect());
         }
         store.workspaces_of(self.user.id).await
+    }
+
+    /// A workspace as the caller sees it: with their role there, and whether it is their
+    /// own (where two share a name, the name stands for that one).
+    pub fn workspace_out(&self, ws: workspace::Model, role: Role) -> WorkspaceOut {
+        WorkspaceOut {
+            id: ws.id,
+            owned: ws.owner_id == Some(self.id()),
+            name: ws.name,
+            role: role.as_str().into(),
+            created_at: ws.created_at,
+        }
     }
 
     /// The workspace `name` (or an id, written out) stands for among those the caller may

@@ -89,6 +89,16 @@ pub trait VectorIndex: Send + Sync {
         document: DocumentId,
         version: Option<i32>,
     ) -> Result<usize>;
+    /// The chunks of one version of a document at these chunk indexes: those that exist
+    /// and whose workspace is in `scope` (none otherwise), in chunk order. For reading a
+    /// cited passage with its neighbours by their derived ids; never a search.
+    async fn chunks(
+        &self,
+        scope: &WorkspaceScope,
+        document: DocumentId,
+        version: i32,
+        indexes: &[u32],
+    ) -> Result<Vec<ChunkPoint>>;
     /// Points of one workspace (every document and version), or of the whole index when
     /// `workspace` is `None`. For consistency checks (`lectern check`), which compare it
     /// with the store's documents to find points that no document owns; never for

@@ -427,6 +427,14 @@ impl Store {
             .map_err(|e| db_error("find job", e))
     }
 
+    /// One chunk row by its id (which is its point id in the index).
+    pub async fn chunk(&self, id: Uuid) -> Result<Option<chunk::Model>> {
+        chunk::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(|e| db_error("find chunk", e))
+    }
+
     pub async fn chunks_of(&self, document: DocumentId, version: i32) -> Result<Vec<chunk::Model>> {
         chunk::Entity::find()
             .filter(chunk::Column::DocumentId.eq(document))

@@ -4,16 +4,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use lectern_core::{
-    DocumentId, EmbeddingModelInfo, Error, IndexedChunk, Result, ScoredChunk, SearchMode,
-    SearchRequest, VectorIndex, WorkspaceId, WorkspaceScope,
+    ChunkPoint, DocumentId, EmbeddingModelInfo, Error, IndexedChunk, Result, ScoredChunk,
+    SearchMode, SearchRequest, VectorIndex, WorkspaceId, WorkspaceScope,
 };
 use qdrant_edge::{
     CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
     EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, IdfCorpusParams,
     IdfParams, JsonPath, Match, Memory, Modifier, NamedQuery, PayloadFieldSchema,
     PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct,
-    PointStructPersisted, Prefetch, QueryEnum, QueryRequest, ScoredPoint, ScoringQuery,
-    SearchParams, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
+    PointStructPersisted, Prefetch, QueryEnum, QueryRequest, RetrieveRequest, ScoredPoint,
+    ScoringQuery, SearchParams, UpdateOperation, Vector, VectorInternal, Vectors,
+    WithPayloadInterface,
 };
 
 use crate::payload::{self, DOCUMENT, VERSION, WORKSPACE};
@@ -362,6 +363,40 @@ impl VectorIndex for EdgeIndex {
     ) -> Result<usize> {
         self.count(Some(document_filter(workspace, document, version)))
             .await
+    }
+
+    async fn chunks(
+        &self,
+        scope: &WorkspaceScope,
+        document: DocumentId,
+        version: i32,
+        indexes: &[u32],
+    ) -> Result<Vec<ChunkPoint>> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<PointId> = indexes
+            .iter()
+            .map(|&i| PointId::Uuid(lectern_core::point_id(document, version, i)))
+            .collect();
+        let scope = scope.clone();
+        self.blocking(move |shard, _| {
+            let records = shard
+                .retrieve(RetrieveRequest {
+                    point_ids: ids,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: None,
+                })
+                .map_err(|e| engine_error("retrieve failed", e))?;
+            payload::in_scope(
+                records
+                    .into_iter()
+                    .filter_map(|r| r.payload)
+                    .map(|p| payload::from_json(&p.0)),
+                &scope,
+            )
+        })
+        .await
     }
 
     async fn count_points(&self, workspace: Option<WorkspaceId>) -> Result<usize> {

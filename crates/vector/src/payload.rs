@@ -1,7 +1,7 @@
 //! The payload stored with every point: enough to filter by tenant, document and version,
 //! and to cite page and passage without a trip to SQL.
 
-use lectern_core::{ChunkPoint, Error, PageRange, Result, Span};
+use lectern_core::{ChunkPoint, Error, PageRange, Result, Span, WorkspaceScope};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -64,6 +64,24 @@ pub(crate) fn from_json(map: &Map<String, Value>) -> Result<ChunkPoint> {
             .and_then(Value::as_str)
             .map(str::to_owned),
     })
+}
+
+/// Chunks read back by id, as [`lectern_core::VectorIndex::chunks`] returns them: only
+/// those whose workspace is in `scope`, in chunk order. Reading by id bypasses the
+/// index's filter, so the scope is applied here, the same for both implementations.
+pub(crate) fn in_scope(
+    chunks: impl IntoIterator<Item = Result<ChunkPoint>>,
+    scope: &WorkspaceScope,
+) -> Result<Vec<ChunkPoint>> {
+    let mut kept = Vec::new();
+    for chunk in chunks {
+        let chunk = chunk?;
+        if scope.contains(chunk.workspace_id) {
+            kept.push(chunk);
+        }
+    }
+    kept.sort_by_key(|c| c.chunk_index);
+    Ok(kept)
 }
 
 #[cfg(test)]

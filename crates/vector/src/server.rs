@@ -3,16 +3,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lectern_core::{
-    DocumentId, EmbeddingModelInfo, Error, IndexedChunk, Result, ScoredChunk, SearchMode,
-    SearchRequest, VectorIndex, WorkspaceId, WorkspaceScope,
+    ChunkPoint, DocumentId, EmbeddingModelInfo, Error, IndexedChunk, Result, ScoredChunk,
+    SearchMode, SearchRequest, VectorIndex, WorkspaceId, WorkspaceScope,
 };
 use qdrant_client::qdrant::r#match::MatchValue;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, KeywordIndexParamsBuilder, Modifier,
-    NamedVectors, PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder, RrfBuilder,
-    ScoredPoint, SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder,
-    Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
+    DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, KeywordIndexParamsBuilder,
+    Modifier, NamedVectors, PointId, PointStruct, PrefetchQueryBuilder, Query, QueryPointsBuilder,
+    RrfBuilder, ScoredPoint, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
@@ -309,6 +309,36 @@ impl VectorIndex for ServerIndex {
     ) -> Result<usize> {
         self.count(Some(document_filter(workspace, document, version)))
             .await
+    }
+
+    async fn chunks(
+        &self,
+        scope: &WorkspaceScope,
+        document: DocumentId,
+        version: i32,
+        indexes: &[u32],
+    ) -> Result<Vec<ChunkPoint>> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Point ids are stored as the UUID's text (see `upsert`).
+        let ids: Vec<PointId> = indexes
+            .iter()
+            .map(|&i| PointId::from(lectern_core::point_id(document, version, i).to_string()))
+            .collect();
+        let response = self
+            .client
+            .get_points(GetPointsBuilder::new(&self.collection, ids).with_payload(true))
+            .await
+            .map_err(|e| server_error("retrieve", e))?;
+        payload::in_scope(
+            response.result.into_iter().map(|p| {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    Payload::from(p.payload).into();
+                payload::from_json(&map)
+            }),
+            scope,
+        )
     }
 
     async fn count_points(&self, workspace: Option<WorkspaceId>) -> Result<usize> {

@@ -10,17 +10,22 @@ use std::time::Duration;
 /// `lectern --data-dir DIR` with the real models the tests fetched.
 pub fn lectern(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lectern"));
+    cmd.arg("--data-dir").arg(data_dir);
+    with_test_env(&mut cmd);
+    cmd
+}
+
+/// The environment of every `lectern` the tests run, also for a program that starts one
+/// itself (an MCP client): the real models the tests fetched, the embedded defaults.
+pub fn with_test_env(cmd: &mut Command) -> &mut Command {
     let model = lectern_embed::testing::default_options();
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .env("LECTERN_EMBED_MODEL_DIR", model.model_dir)
+    cmd.env("LECTERN_EMBED_MODEL_DIR", model.model_dir)
         .env("LECTERN_ORT_DYLIB", model.ort_dylib)
         .env("LECTERN_LLM_MODEL", lectern_llm::testing::smollm2_path())
         .env("LECTERN_LLM__CONTEXT_LENGTH", "2048")
         .env("LECTERN_LLM__MAX_TOKENS", "64")
         .env_remove("LECTERN_DATABASE_URL")
-        .env_remove("LECTERN_QDRANT_URL");
-    cmd
+        .env_remove("LECTERN_QDRANT_URL")
 }
 
 /// Runs `lectern ARGS` on `data_dir`, which must succeed; its standard output.

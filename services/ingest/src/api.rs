@@ -22,7 +22,7 @@ use lectern_auth::{Action, Caller};
 use lectern_core::{DocumentId, Error, Role, WorkspaceId};
 use lectern_runtime::Context;
 use lectern_runtime::http::{ApiError, BearerAuth};
-use lectern_store::entity::{document, workspace};
+use lectern_store::entity::document;
 use tokio::sync::Notify;
 use tokio_util::io::ReaderStream;
 use utoipa::OpenApi;
@@ -40,17 +40,6 @@ pub struct IngestApi {
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
-
-/// The workspace as `caller` sees it, with their role there.
-fn workspace_out(ws: workspace::Model, role: Role, caller: Uuid) -> WorkspaceOut {
-    WorkspaceOut {
-        id: ws.id,
-        owned: ws.owner_id == Some(caller),
-        name: ws.name,
-        role: role.as_str().into(),
-        created_at: ws.created_at,
-    }
-}
 
 fn document_row_out(d: document::Model, chunks: u64) -> DocumentOut {
     DocumentOut {
@@ -125,7 +114,7 @@ async fn list_workspaces(ctx: web::Data<Context>, caller: Caller) -> Result<Http
         .workspaces(&ctx.store)
         .await?
         .into_iter()
-        .map(|a| workspace_out(a.workspace, a.role, caller.id()))
+        .map(|a| caller.workspace_out(a.workspace, a.role))
         .collect();
     Ok(HttpResponse::Ok().json(WorkspaceList { workspaces }))
 }
@@ -144,7 +133,7 @@ async fn create_workspace(
         .create_workspace(&body.name, Some(caller.id()))
         .await?;
     audit(&ctx, &caller, "workspace.create", ws.id, ws.name.clone()).await;
-    Ok(HttpResponse::Created().json(workspace_out(ws, Role::Owner, caller.id())))
+    Ok(HttpResponse::Created().json(caller.workspace_out(ws, Role::Owner)))
 }
 
 async fn document_in(

@@ -122,7 +122,7 @@ async fn conversation_for(
     ctx: &Context,
     caller: &Caller,
     body: &AnswerBody,
-) -> Result<(Uuid, Vec<ChatMessage>, WorkspaceScope)> {
+) -> std::result::Result<(Uuid, Vec<ChatMessage>, WorkspaceScope), Error> {
     let Some(id) = body.conversation_id else {
         let scope = caller.scope(&ctx.store, &body.workspaces).await?;
         let c = ctx
@@ -155,6 +155,67 @@ async fn conversation_for(
     Ok((id, history_messages(&turns), scope))
 }
 
+/// A question ready to answer for a caller: its conversation (new, or the follow-up's,
+/// by the rule of [`conversation_for`]), history and scope resolved, and the asking
+/// audited. Every client's answer goes through it: `/v1/answer` here, and MCP's `ask`.
+pub(crate) struct Asked {
+    conversation_id: Uuid,
+    question: Question,
+}
+
+impl Asked {
+    pub(crate) async fn prepare(
+        ctx: &Context,
+        caller: &Caller,
+        body: &AnswerBody,
+    ) -> std::result::Result<Self, Error> {
+        if body.question.trim().is_empty() {
+            return Err(Error::Invalid("the question is empty".into()));
+        }
+        let (conversation_id, history, scope) = conversation_for(ctx, caller, body).await?;
+        audit_question(ctx, caller, &scope).await;
+        Ok(Self {
+            conversation_id,
+            question: Question {
+                text: body.question.clone(),
+                history,
+                scope,
+                documents: body.documents.clone(),
+            },
+        })
+    }
+
+    /// Answers (`on_sources` and `tokens` as in [`Answerer::answer_with_sources`]) and
+    /// keeps the exchange in the conversation. An answer cut short because the client went
+    /// away is not kept.
+    pub(crate) async fn answer(
+        self,
+        ctx: &Context,
+        answerer: &Answerer,
+        on_sources: impl FnOnce(&[Passage]) + Send,
+        tokens: mpsc::UnboundedSender<String>,
+    ) -> std::result::Result<AnswerResult, Error> {
+        let text = self.question.text.clone();
+        let answer = answerer
+            .answer_with_sources(self.question, on_sources, tokens)
+            .await?;
+        if answer.timings.finish_reason == Some(FinishReason::Cancelled) {
+            return Err(Error::Conflict("the answer was cancelled".into()));
+        }
+        let details = serde_json::to_value(&answer)
+            .map_err(|e| Error::internal("cannot store the answer", e))?;
+        let message = ctx
+            .store
+            .add_exchange(self.conversation_id, &text, &answer.answer, details)
+            .await?;
+        Ok(AnswerResult {
+            conversation_id: self.conversation_id,
+            message_id: message.id,
+            answer,
+        })
+    }
+}
+
 /// Answers a question from the caller's documents. As JSON, or as Server-Sent Events: a
 /// `sources` event (`{"passages"}`) as soon as retrieval ends, `token` events
 /// (`{"text"}`) as the model writes, then one `answer` event (the full
@@ -169,46 +230,13 @@ async fn answer(
     body: web::Json<AnswerBody>,
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
-    if body.question.trim().is_empty() {
-        return Err(Error::Invalid("the question is empty".into()).into());
-    }
-    let (conversation_id, history, scope) = conversation_for(&ctx, &caller, &body).await?;
-    audit_question(&ctx, &caller, &scope).await;
-    let question = Question {
-        text: body.question.clone(),
-        history,
-        scope,
-        documents: body.documents,
-    };
-    let run = {
-        let ctx = ctx.clone();
-        let answerer = answerer.clone();
-        let text = body.question.clone();
-        move |on_sources: Box<dyn FnOnce(&[Passage]) + Send>,
-              tokens: mpsc::UnboundedSender<String>| async move {
-            let answer = answerer
-                .answer_with_sources(question, on_sources, tokens)
-                .await?;
-            if answer.timings.finish_reason == Some(FinishReason::Cancelled) {
-                // The client went away mid-answer: a truncated turn is not kept.
-                return Err(Error::Conflict("the answer was cancelled".into()));
-            }
-            let details = serde_json::to_value(&answer)
-                .map_err(|e| Error::internal("cannot store the answer", e))?;
-            let message = ctx
-                .store
-                .add_exchange(conversation_id, &text, &answer.answer, details)
-                .await?;
-            Ok::<_, Error>(AnswerResult {
-                conversation_id,
-                message_id: message.id,
-                answer,
-            })
-        }
-    };
+    let asked = Asked::prepare(&ctx, &caller, &body).await?;
     if !wants_stream(&req, body.stream) {
+        // The receiver is kept to the end: dropping it would cancel the answer.
         let (tx, _rx) = mpsc::unbounded_channel();
-        let result = run(Box::new(|_| {}), tx).await?;
+        let result = asked
+            .answer(&ctx, &answerer, |_: &[Passage]| {}, tx)
+            .await?;
         return Ok(HttpResponse::Ok().json(result));
     }
     let (out, rx) = mpsc::unbounded_channel::<Bytes>();
@@ -229,7 +257,7 @@ async fn answer(
         let _ = sources_out.send(AnswerEvent::Sources(sources.to_vec()).to_sse());
     });
     tokio::spawn(async move {
-        let result = run(on_sources, tokens).await;
+        let result = asked.answer(&ctx, &answerer, on_sources, tokens).await;
         let _ = forward.await;
         let events = match result {
             Ok(result) => vec![AnswerEvent::Answer(Box::new(result)), AnswerEvent::Done],

@@ -5,7 +5,8 @@
 //! `lectern serve` mount the same code; the binary only loads settings and runs. The path
 //! of a question: [`api`] (or [`openai`]) authorises and resolves the conversation ->
 //! [`answer::Answerer`] rewrites a follow-up, [`retrieve`]s, builds the [`prompt`],
-//! generates, and [`cite`] checks each sentence against its sources.
+//! generates, and [`cite`] checks each sentence against its sources. Assistants reach the
+//! same paths through the Model Context Protocol ([`mcp`]).
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub mod api;
 pub mod cite;
 pub mod evidence;
 pub mod grounding;
+pub mod mcp;
 pub mod openai;
 pub mod prompt;
 pub mod retrieve;
@@ -97,10 +99,16 @@ pub fn configure(
     llm: Option<Arc<dyn Generator>>,
 ) -> anyhow::Result<Configure> {
     let answerer = web::Data::new(answerer(&ctx, search, llm));
+    let mcp_http = web::Data::new(mcp::http_service(
+        ctx.clone(),
+        answerer.clone().into_inner(),
+    ));
     Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::from(ctx.clone()))
             .app_data(answerer.clone())
+            .app_data(mcp_http.clone())
             .configure(api::routes)
-            .configure(openai::routes);
+            .configure(openai::routes)
+            .configure(mcp::routes);
     }))
 }

@@ -2,10 +2,12 @@
 //! and enforced by the index), fuse dense and BM25, drop near-duplicate passages, and
 //! return passages that carry everything a citation needs.
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub use lectern_api::query::Passage;
+use lectern_api::query::{Excerpt, PassageInContext};
 use lectern_core::{
     DocumentId, Embedder, Error, Result, SearchMode, SearchRequest, VectorIndex, WorkspaceScope,
 };
@@ -141,6 +143,64 @@ impl Retriever {
             passages,
             best_similarity,
             query_vector,
+        })
+    }
+
+    /// The passage `chunk_id` (a search passage's or a citation's) read whole, with up to
+    /// `around` chunks of its document on each side. "Not found" when it is outside
+    /// `scope`, exactly as when it does not exist (or its document was re-indexed since).
+    pub async fn passage_in_context(
+        &self,
+        scope: &WorkspaceScope,
+        chunk_id: Uuid,
+        around: u32,
+    ) -> Result<PassageInContext> {
+        let gone = || {
+            Error::NotFound(format!(
+                "no passage {chunk_id} in your workspaces (its document may have been re-indexed or deleted since); search again"
+            ))
+        };
+        let row = self.store.chunk(chunk_id).await?.ok_or_else(gone)?;
+        let document = self
+            .store
+            .document(row.document_id)
+            .await?
+            .filter(|d| scope.contains(d.workspace_id))
+            .ok_or_else(gone)?;
+        let at = u32::try_from(row.chunk_index).map_err(|_| gone())?;
+        let indexes: Vec<u32> = (at.saturating_sub(around)..=at.saturating_add(around)).collect();
+        let chunks = self
+            .index
+            .chunks(scope, row.document_id, row.version, &indexes)
+            .await?;
+        let (mut before, mut after, mut cited) = (Vec::new(), Vec::new(), None);
+        for c in chunks {
+            let excerpt = Excerpt {
+                chunk_id: c.point_id(),
+                pages: c.pages,
+                span: c.span,
+                text: c.text.clone(),
+            };
+            match c.chunk_index.cmp(&at) {
+                Ordering::Less => before.push(excerpt),
+                Ordering::Equal => cited = Some(c),
+                Ordering::Greater => after.push(excerpt),
+            }
+        }
+        let c = cited.ok_or_else(gone)?;
+        Ok(PassageInContext {
+            chunk_id,
+            workspace_id: c.workspace_id,
+            document_id: c.document_id,
+            document: document.file_name,
+            title: c.title,
+            page: c.pages.start,
+            pages: c.pages,
+            span: c.span,
+            text: c.text,
+            table_header: c.table_header,
+            before,
+            after,
         })
     }
 }

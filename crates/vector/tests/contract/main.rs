@@ -343,6 +343,40 @@ contract!(deletes_by_version_and_by_document, |index: Arc<
     index.delete_document(ws, doc, None).await.unwrap();
 });
 
+contract!(
+    chunks_are_read_back_by_index_within_the_scope,
+    |index: Arc<dyn VectorIndex>| async move {
+        let (mine, theirs) = (Uuid::new_v4(), Uuid::new_v4());
+        let doc = handbook(index.as_ref(), mine).await;
+        let scope = WorkspaceScope::local_cli(vec![mine]).unwrap();
+        let read = index.chunks(&scope, doc, 1, &[4, 2, 3, 99]).await.unwrap();
+        assert_eq!(
+            read.iter().map(|c| c.chunk_index).collect::<Vec<_>>(),
+            vec![2, 3, 4],
+            "in chunk order, the missing index skipped"
+        );
+        assert_eq!(read[0], chunk(mine, doc, 1, 2, HANDBOOK[2]));
+        assert!(
+            index
+                .chunks(
+                    &WorkspaceScope::local_cli(vec![theirs]).unwrap(),
+                    doc,
+                    1,
+                    &[2, 3]
+                )
+                .await
+                .unwrap()
+                .is_empty(),
+            "another tenant's scope reads nothing"
+        );
+        assert!(
+            index.chunks(&scope, doc, 2, &[2]).await.unwrap().is_empty(),
+            "nor does another version"
+        );
+        assert!(index.chunks(&scope, doc, 1, &[]).await.unwrap().is_empty());
+    }
+);
+
 contract!(points_are_counted_by_workspace_and_in_all, |index: Arc<
     dyn VectorIndex,
 >| async move {
