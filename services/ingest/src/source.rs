@@ -32,6 +32,7 @@ use lectern_api::ingest::{CreateSource, FolderSettings, SourceOut, SyncResult};
 use lectern_core::{Error, Result, WorkspaceId};
 use lectern_store::entity::{document, source};
 use lectern_store::{NewSource, SourceFile, source_kind, status};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -293,6 +294,15 @@ impl Ingestor {
             .into_iter()
             .filter_map(|d| Some((d.source_key.clone()?, d)))
             .collect();
+        // A folder that lists empty while the source holds documents is far more often an
+        // unmounted disk or a share that went away than a folder emptied on purpose:
+        // nothing is deleted, and the sync fails with the reason.
+        if files.is_empty() && !by_key.is_empty() {
+            return Err(JobError::Permanent(format!(
+                "the folder lists no file that the source takes, but the source holds {} documents; nothing was deleted (is the disk or share mounted?). To empty the workspace of them, remove the source",
+                by_key.len()
+            )));
+        }
 
         // First pass: what each listed file is. Nothing is written yet but the times of
         // files found unchanged.
@@ -732,267 +742,71 @@ async fn hash_file(path: PathBuf) -> std::io::Result<String> {
 }
 
 /// Include and exclude globs, compiled: which files of a folder a source takes.
-#[derive(Debug, Clone, Default)]
+///
+/// Globs are `globset`'s (`*` and `?` within a path component, `**` for any number of
+/// folders, `[a-z]`, `[!a]`, `{a,b}`, `\` quoting). A glob without `/` matches a file's name
+/// at any depth; with one, the whole relative path (a leading `/` only anchors it; a
+/// trailing `/` means everything under that folder), as in `.gitignore`.
+#[derive(Debug, Clone)]
 pub struct Filter {
-    include: Vec<Glob>,
-    exclude: Vec<Glob>,
+    /// None: no include glob, every file is taken.
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Self {
+            include: None,
+            exclude: GlobSet::empty(),
+        }
+    }
 }
 
 impl Filter {
     /// An "invalid" error names a glob that cannot be read, and why.
     pub fn new(include: &[String], exclude: &[String]) -> Result<Self> {
-        let compile = |globs: &[String]| -> Result<Vec<Glob>> {
-            globs
-                .iter()
-                .map(|g| {
-                    Glob::new(g).map_err(|why| Error::Invalid(format!("the glob {g:?}: {why}")))
-                })
-                .collect()
-        };
         Ok(Self {
-            include: compile(include)?,
-            exclude: compile(exclude)?,
+            include: if include.is_empty() {
+                None
+            } else {
+                Some(glob_set(include)?)
+            },
+            exclude: glob_set(exclude)?,
         })
     }
 
     /// Whether the file at `key` (relative, `/`-separated) is taken: it matches an
     /// include glob (or there is none) and no exclude glob.
     pub fn takes(&self, key: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|g| g.matches(key)))
-            && !self.exclude.iter().any(|g| g.matches(key))
+        self.include.as_ref().is_none_or(|set| set.is_match(key)) && !self.exclude.is_match(key)
     }
 }
 
-/// One glob: `*` and `?` within a path component, `**` as a whole component for any
-/// number of folders, `[abc]`, `[a-z]`, `[!a]` classes, `{a,b}` alternatives, `\` quoting
-/// the next character. Without `/` it matches a file's name at any depth; with one, the
-/// whole relative path (a leading `/` only anchors it; a trailing `/` means everything
-/// under that folder).
-#[derive(Debug, Clone)]
-struct Glob {
-    /// The alternatives `{a,b}` expand to, each split into path components.
-    alternatives: Vec<Vec<Part>>,
-    whole_path: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Part {
-    /// `**`: any number of path components, none included.
-    AnyDirs,
-    Name(Vec<Token>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Char(char),
-    /// `*`: any characters of one component.
-    Star,
-    /// `?`: one character.
-    One,
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
-}
-
-/// Alternatives one glob may expand to.
-const MAX_ALTERNATIVES: usize = 256;
-
-impl Glob {
-    fn new(pattern: &str) -> std::result::Result<Self, String> {
-        let trimmed = pattern.trim();
-        if trimmed.is_empty() {
-            return Err("an empty glob".into());
+fn glob_set(globs: &[String]) -> Result<GlobSet> {
+    let mut set = GlobSetBuilder::new();
+    for g in globs {
+        let invalid = |why: String| Error::Invalid(format!("the glob {g:?}: {why}"));
+        if g.trim().is_empty() {
+            return Err(invalid("it is empty".into()));
         }
-        let whole_path = trimmed.contains('/');
-        let mut alternatives = Vec::new();
-        for alternative in expand_braces(trimmed)? {
-            let alternative = if alternative.ends_with('/') {
-                format!("{alternative}**")
-            } else {
-                alternative
-            };
-            let parts = alternative
-                .split('/')
-                .filter(|c| !c.is_empty())
-                .map(|c| {
-                    if c == "**" {
-                        Ok(Part::AnyDirs)
-                    } else {
-                        tokens(c).map(Part::Name)
-                    }
-                })
-                .collect::<std::result::Result<Vec<_>, String>>()?;
-            alternatives.push(parts);
-        }
-        Ok(Self {
-            alternatives,
-            whole_path,
-        })
-    }
-
-    fn matches(&self, key: &str) -> bool {
-        let components: Vec<&str> = key.split('/').collect();
-        let target = if self.whole_path {
-            &components[..]
+        let pattern = if let Some(folder) = g.strip_suffix('/') {
+            format!("{}/**", folder.trim_start_matches('/'))
+        } else if let Some(anchored) = g.strip_prefix('/') {
+            anchored.to_owned()
+        } else if g.contains('/') {
+            g.clone()
         } else {
-            &components[components.len().saturating_sub(1)..]
+            format!("**/{g}")
         };
-        self.alternatives
-            .iter()
-            .any(|parts| match_parts(parts, target))
+        let glob = GlobBuilder::new(&pattern)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| invalid(e.kind().to_string()))?;
+        set.add(glob);
     }
-}
-
-/// `{a,b}` alternatives expanded (nested ones too), outside `[...]` classes.
-fn expand_braces(pattern: &str) -> std::result::Result<Vec<String>, String> {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut open = None;
-    let mut in_class = false;
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '\\' => i += 1,
-            '[' if !in_class => in_class = true,
-            ']' if in_class => in_class = false,
-            '{' if !in_class => {
-                open = Some(i);
-                break;
-            }
-            '}' if !in_class => return Err("a '}' without its '{'".into()),
-            _ => {}
-        }
-        i += 1;
-    }
-    let Some(open) = open else {
-        return Ok(vec![pattern.to_owned()]);
-    };
-    let mut depth = 0usize;
-    let mut start = open + 1;
-    let mut choices = Vec::new();
-    let mut close = None;
-    let mut i = open + 1;
-    while i < chars.len() {
-        match chars[i] {
-            '\\' => i += 1,
-            '{' => depth += 1,
-            '}' if depth == 0 => {
-                choices.push(chars[start..i].iter().collect::<String>());
-                close = Some(i);
-                break;
-            }
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                choices.push(chars[start..i].iter().collect::<String>());
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    let Some(close) = close else {
-        return Err("a '{' without its '}'".into());
-    };
-    let prefix: String = chars[..open].iter().collect();
-    let suffix: String = chars[close + 1..].iter().collect();
-    let mut expanded = Vec::new();
-    for choice in choices {
-        expanded.extend(expand_braces(&format!("{prefix}{choice}{suffix}"))?);
-        if expanded.len() > MAX_ALTERNATIVES {
-            return Err(format!("more than {MAX_ALTERNATIVES} alternatives"));
-        }
-    }
-    Ok(expanded)
-}
-
-/// The tokens of one path component of a glob.
-fn tokens(component: &str) -> std::result::Result<Vec<Token>, String> {
-    let mut out = Vec::new();
-    let mut chars = component.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => {
-                // `**` inside a component (`**.pdf`) means what `*` means.
-                if out.last() != Some(&Token::Star) {
-                    out.push(Token::Star);
-                }
-            }
-            '?' => out.push(Token::One),
-            '\\' => out.push(Token::Char(chars.next().ok_or("a '\\' at the end")?)),
-            '[' => {
-                let negated = matches!(chars.peek(), Some('!' | '^'));
-                if negated {
-                    chars.next();
-                }
-                let mut ranges = Vec::new();
-                let mut closed = false;
-                let mut first = true;
-                while let Some(c) = chars.next() {
-                    if c == ']' && !first {
-                        closed = true;
-                        break;
-                    }
-                    first = false;
-                    let low = if c == '\\' {
-                        chars.next().ok_or("a '\\' at the end")?
-                    } else {
-                        c
-                    };
-                    // `a-z` is a range; a `-` just before `]` is itself.
-                    let mut ahead = chars.clone();
-                    if ahead.next() == Some('-')
-                        && let Some(high) = ahead.next()
-                        && high != ']'
-                    {
-                        chars.next();
-                        chars.next();
-                        ranges.push((low, high));
-                    } else {
-                        ranges.push((low, low));
-                    }
-                }
-                if !closed {
-                    return Err("a '[' without its ']'".into());
-                }
-                out.push(Token::Class { negated, ranges });
-            }
-            c => out.push(Token::Char(c)),
-        }
-    }
-    Ok(out)
-}
-
-fn match_parts(parts: &[Part], path: &[&str]) -> bool {
-    match parts.split_first() {
-        None => path.is_empty(),
-        Some((Part::AnyDirs, rest)) => (0..=path.len()).any(|i| match_parts(rest, &path[i..])),
-        Some((Part::Name(tokens), rest)) => path.split_first().is_some_and(|(first, tail)| {
-            let name: Vec<char> = first.chars().collect();
-            match_name(tokens, &name) && match_parts(rest, tail)
-        }),
-    }
-}
-
-fn match_name(tokens: &[Token], name: &[char]) -> bool {
-    match tokens.split_first() {
-        None => name.is_empty(),
-        Some((Token::Star, rest)) => (0..=name.len()).any(|i| match_name(rest, &name[i..])),
-        Some((token, rest)) => name
-            .split_first()
-            .is_some_and(|(c, tail)| token.accepts(*c) && match_name(rest, tail)),
-    }
-}
-
-impl Token {
-    fn accepts(&self, c: char) -> bool {
-        match self {
-            Self::Char(x) => *x == c,
-            Self::Star | Self::One => true,
-            Self::Class { negated, ranges } => {
-                ranges.iter().any(|(low, high)| (*low..=*high).contains(&c)) != *negated
-            }
-        }
-    }
+    set.build().map_err(|e| Error::Invalid(format!("the globs: {e}")))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use lectern_api::ingest::{CreateSource, SyncResult};
 use lectern_ingest::source::SyncOutcome;
@@ -229,11 +229,29 @@ on_both_backends!(
         let third = sync(&e.ingestor).await;
         assert_eq!(counts(&third), [0, 0, 0, 0, 3, 0], "{third:?}");
         assert!(e.ingestor.run_until_idle(|_| {}).await.unwrap().is_empty());
-
-        // Removing the source removes its documents, from the index too.
         let source = e.ctx.store.source(source.id).await.unwrap().unwrap();
         assert_eq!(source.sync_state, "idle");
         assert!(source.last_result.is_some() && source.last_error.is_none());
+
+        // A folder that lists empty (an unmounted disk, more likely than not) deletes
+        // nothing: the sync fails with the reason.
+        let aside = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(folder.path()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::rename(entry.path(), aside.path().join(entry.file_name())).unwrap();
+        }
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        let synced = e.ingestor.process_next_sync().await.unwrap().unwrap();
+        match &synced.outcome {
+            SyncOutcome::Failed { reason } => assert!(reason.contains("mounted"), "{reason}"),
+            other => panic!("an empty folder's sync: {other:?}"),
+        }
+        assert_eq!(documents_by_key(&e, source.id).await.len(), 3);
+        assert_consistent(&e, ws).await;
+
+        // Removing the source removes its documents, from the index too.
+        let source = e.ctx.store.source(source.id).await.unwrap().unwrap();
+        assert!(source.last_error.as_deref().is_some_and(|r| r.contains("mounted")));
         assert_eq!(e.ingestor.remove_source(&source).await.unwrap(), 3);
         assert!(e.ctx.store.source(source.id).await.unwrap().is_none());
         assert!(e.ctx.store.list_documents(ws).await.unwrap().is_empty());
@@ -279,14 +297,14 @@ on_both_backends!(
 );
 
 on_both_backends!(
-    a_sync_of_a_thousand_unchanged_files_takes_under_ten_seconds,
+    a_second_sync_of_unchanged_files_finds_every_one_unchanged,
     |e: Env| async move {
         let e = e;
         let ws = e.workspace("Archive").await;
         let folder = tempfile::tempdir().unwrap();
         // Written an hour ago: times recent enough to be still changing are not trusted.
         let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-        for i in 0..1000 {
+        for i in 0..300 {
             let key = format!("year-{}/note-{i:04}.md", 2000 + i % 10);
             write(
                 folder.path(),
@@ -306,17 +324,12 @@ on_both_backends!(
             .await
             .unwrap();
         let first = sync(&e.ingestor).await;
-        assert_eq!(first.added, 1000, "{first:?}");
+        assert_eq!(first.added, 300, "{first:?}");
         // The documents need not be indexed: the second sync compares files with rows.
         e.ctx.store.request_sync(source.id).await.unwrap();
-        let started = Instant::now();
+        // (How long that takes for 1,000 files: docs/BENCHMARKS.md, "Folder sources".)
         let second = sync(&e.ingestor).await;
-        let took = started.elapsed();
-        assert_eq!(counts(&second), [0, 0, 0, 0, 1000, 0], "{second:?}");
-        assert!(
-            took < Duration::from_secs(10),
-            "a sync of 1,000 unchanged files took {took:?}"
-        );
+        assert_eq!(counts(&second), [0, 0, 0, 0, 300, 0], "{second:?}");
     }
 );
 
