@@ -15,6 +15,7 @@ mod eval;
 mod ingest;
 mod mcp;
 mod query;
+mod source;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -60,6 +61,9 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Synced sources: folders of this server kept in step with a workspace.
+    #[command(subcommand)]
+    Source(source::SourceCommand),
     /// Search a workspace: the passages that best match the question.
     Search {
         /// The workspace (repeat to search several).
@@ -293,6 +297,7 @@ async fn run() -> anyhow::Result<()> {
             let ctx = open(settings).await?;
             ingest::run(&ctx, &workspace, &paths, json).await?;
         }
+        Command::Source(command) => source::run(&open(settings).await?, command).await?,
         Command::Search {
             workspaces,
             limit,

@@ -13,6 +13,7 @@ mod m20261129_000001_keys_and_conversations;
 mod m20261130_000001_web;
 mod m20261201_000001_workspace_names_per_owner;
 mod m20261201_000002_email_verification;
+mod m20261202_000001_sources;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_web::Migration),
             Box::new(m20261201_000001_workspace_names_per_owner::Migration),
             Box::new(m20261201_000002_email_verification::Migration),
+            Box::new(m20261202_000001_sources::Migration),
         ]
     }
 }

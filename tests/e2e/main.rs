@@ -8,4 +8,5 @@ mod ingest_api;
 mod oidc;
 mod query_api;
 mod serve;
+mod sources_api;
 mod web;

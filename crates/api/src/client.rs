@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::ingest::{
-    CreateWorkspace, DocumentList, DocumentOut, TextUpload, UploadResult, WorkspaceList,
-    WorkspaceOut,
+    CreateSource, CreateWorkspace, DocumentList, DocumentOut, SourceList, SourceOut, TextUpload,
+    UploadResult, WorkspaceList, WorkspaceOut,
 };
 use crate::query::{
     AnswerBody, AnswerEvent, AnswerResult, ConversationDetail, ConversationList, ConversationOut,
@@ -279,6 +279,40 @@ impl Client {
             size: response.content_length(),
             response,
         })
+    }
+
+    /// The workspace's synced sources.
+    pub async fn sources(&self, ws: Uuid) -> Result<Vec<SourceOut>, Error> {
+        let path = format!("/v1/workspaces/{ws}/sources");
+        let list: SourceList = self.get(Service::Ingest, &path).await?;
+        Ok(list.sources)
+    }
+
+    /// Adds a source to the workspace; its first sync is queued at once.
+    pub async fn create_source(&self, ws: Uuid, body: &CreateSource) -> Result<SourceOut, Error> {
+        let path = format!("/v1/workspaces/{ws}/sources");
+        self.post(Service::Ingest, &path, body).await
+    }
+
+    pub async fn source(&self, ws: Uuid, source: Uuid) -> Result<SourceOut, Error> {
+        let path = format!("/v1/workspaces/{ws}/sources/{source}");
+        self.get(Service::Ingest, &path).await
+    }
+
+    /// Queues a sync of the source now.
+    pub async fn sync_source(&self, ws: Uuid, source: Uuid) -> Result<SourceOut, Error> {
+        let path = format!("/v1/workspaces/{ws}/sources/{source}/sync");
+        self.json(
+            Service::Ingest,
+            self.request(Service::Ingest, Method::POST, &path),
+        )
+        .await
+    }
+
+    /// Removes the source and every document it owns.
+    pub async fn delete_source(&self, ws: Uuid, source: Uuid) -> Result<(), Error> {
+        let path = format!("/v1/workspaces/{ws}/sources/{source}");
+        self.call(Service::Ingest, Method::DELETE, &path).await
     }
 
     // The query API.

@@ -1,4 +1,4 @@
-//! The ingest API's types: workspaces, documents and uploads.
+//! The ingest API's types: workspaces, documents, uploads and synced sources.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,12 @@ pub struct DocumentOut {
     /// Chunks of the current version (0 until it is indexed).
     pub chunks: u64,
     pub version: i32,
+    /// The synced source that owns it ([`SourceOut`]); none for an upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<Uuid>,
+    /// Its key in that source: for a folder, the path relative to the folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -91,4 +97,107 @@ pub struct TextDocument {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TextUpload {
     pub documents: Vec<TextDocument>,
+}
+
+/// The kind of source that reads a directory on the server's disk.
+pub const FOLDER_SOURCE: &str = "folder";
+
+/// A source to add to a workspace: Lectern reads it now and again (when asked, or every
+/// `interval_secs`), adding new and changed documents and removing those gone from it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateSource {
+    /// `folder`: a directory on the server, under one an administrator allowed
+    /// (`ingest.source_roots`); only site administrators add one.
+    pub kind: String,
+    /// Unique in the workspace; default: the folder's own name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The kind's settings: for a folder, [`FolderSettings`].
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    /// Seconds between scheduled syncs (10 at least); absent: only when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_secs: Option<u64>,
+}
+
+/// A folder source's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FolderSettings {
+    /// An absolute path on the server; symbolic links are resolved, and the result must
+    /// lie inside one of `ingest.source_roots`.
+    pub path: String,
+    /// Globs of the files to take (all when empty), matched against the path relative to
+    /// the folder with `/` separators: `*` and `?` stop at `/`, `**` spans folders,
+    /// `[a-z]` and `{md,pdf}` choose. A glob without `/` matches the file name at any
+    /// depth (`*.pdf`); one with `/` the whole relative path (`handbook/**/*.md`).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Globs of files to leave out, as `include`; hidden files and folders (names
+    /// starting with `.`) are always left out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// What one sync found and did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SyncResult {
+    /// New files, queued as new documents.
+    pub added: u64,
+    /// Files whose content changed, queued as new versions of their documents.
+    pub changed: u64,
+    /// Files moved or renamed (the same content at a new path): the document follows,
+    /// nothing is embedded again.
+    pub renamed: u64,
+    /// Documents whose file is gone, deleted with their index points.
+    pub deleted: u64,
+    /// Files as they were (size and time, or else content, unchanged).
+    pub unchanged: u64,
+    /// Files refused as documents (an unreadable type, too large, empty): recorded as
+    /// failed documents with the reason.
+    pub failed: u64,
+    /// Files left alone, with why: unreadable, a symbolic link out of the folder, a name
+    /// that is not UTF-8 (at most 50; `skipped_total` counts them all).
+    #[serde(default)]
+    pub skipped: Vec<String>,
+    #[serde(default)]
+    pub skipped_total: u64,
+    pub seconds: f64,
+}
+
+impl SyncResult {
+    /// Documents queued to be read and indexed.
+    pub fn queued(&self) -> u64 {
+        self.added + self.changed
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SourceOut {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub name: String,
+    /// `folder`.
+    pub kind: String,
+    /// The kind's settings: for a folder, [`FolderSettings`] (the path resolved).
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    /// Seconds between scheduled syncs; none: only when asked.
+    pub interval_secs: Option<u64>,
+    /// idle, queued (due at `next_sync_at`), running or deleting.
+    pub state: String,
+    pub next_sync_at: Option<DateTime<Utc>>,
+    /// When the last sync ended, and how: `last_result` when it completed, `last_error`
+    /// when it failed.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_result: Option<SyncResult>,
+    pub last_error: Option<String>,
+    /// The documents it owns now.
+    pub documents: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SourceList {
+    pub sources: Vec<SourceOut>,
 }

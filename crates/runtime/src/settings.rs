@@ -234,6 +234,10 @@ pub struct IngestSettings {
     /// Documents processed at once; two keep the embedder busy while the next document
     /// is parsed. 0 disables the background worker of the ingest service.
     pub workers: usize,
+    /// Directories on this server under which folder sources may be added (absolute
+    /// paths; a source's folder, its symbolic links resolved, must lie inside one). Empty,
+    /// the default: folder sources are refused.
+    pub source_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -349,6 +353,7 @@ impl Default for Settings {
                 max_attempts: 5,
                 lease_secs: 300,
                 workers: 2,
+                source_roots: Vec::new(),
             },
             llm: LlmSettings {
                 backend: "local".into(),
@@ -576,6 +581,17 @@ impl Settings {
             || self.ingest.chunk_overlap_tokens >= self.ingest.chunk_tokens / 2
         {
             return invalid("ingest.chunk_tokens must be at least 32, and chunk_overlap_tokens under half of it".into());
+        }
+        if let Some(root) = self
+            .ingest
+            .source_roots
+            .iter()
+            .find(|r| !r.is_absolute() || r.as_os_str().is_empty())
+        {
+            return invalid(format!(
+                "ingest.source_roots holds absolute directories, not {:?}",
+                root.display().to_string()
+            ));
         }
         match self.llm.backend.as_str() {
             "local" => {}
@@ -843,6 +859,28 @@ mod tests {
             )?;
             let err = load_in_jail(Some("lectern.toml")).unwrap_err();
             assert!(err.contains("web.smtp.url"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn folder_sources_are_refused_until_roots_are_allowed() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let s = load_in_jail(None).unwrap();
+            assert!(s.ingest.source_roots.is_empty());
+            jail.create_file(
+                "lectern.toml",
+                "[ingest]\nsource_roots = [\"/srv/docs\", \"/mnt/share\"]\n",
+            )?;
+            let s = load_in_jail(Some("lectern.toml")).unwrap();
+            assert_eq!(
+                s.ingest.source_roots,
+                [PathBuf::from("/srv/docs"), PathBuf::from("/mnt/share")]
+            );
+            jail.create_file("lectern.toml", "[ingest]\nsource_roots = [\"docs\"]\n")?;
+            let err = load_in_jail(Some("lectern.toml")).unwrap_err();
+            assert!(err.contains("ingest.source_roots"), "{err}");
             Ok(())
         });
     }

@@ -157,7 +157,8 @@ impl Store {
             .map_err(|e| db_error("find document", e))
     }
 
-    /// The workspace's document with this content (sha256), if any.
+    /// The workspace's uploaded document with this content (sha256), if any. Documents of
+    /// synced sources are never matched: uploads and sources do not share documents.
     pub async fn find_document_by_sha(
         &self,
         workspace: WorkspaceId,
@@ -167,7 +168,8 @@ impl Store {
             .await
     }
 
-    /// The workspace's newest document of this file name, if any.
+    /// The workspace's newest uploaded document of this file name, if any (documents of
+    /// synced sources are never matched).
     pub async fn find_document_by_file_name(
         &self,
         workspace: WorkspaceId,
@@ -184,6 +186,7 @@ impl Store {
     ) -> Result<Option<document::Model>> {
         document::Entity::find()
             .filter(document::Column::WorkspaceId.eq(workspace))
+            .filter(document::Column::SourceId.is_null())
             .filter(condition)
             .order_by_desc(document::Column::CreatedAt)
             .one(&self.db)
@@ -487,7 +490,7 @@ impl Store {
     }
 }
 
-fn document_row(
+pub(crate) fn document_row(
     new: NewDocument,
     state: &str,
     error: Option<&str>,
@@ -506,12 +509,15 @@ fn document_row(
         error_message: Set(error.map(str::to_owned)),
         current_version: Set(1),
         storage_key: Set(new.storage_key),
+        source_id: Set(None),
+        source_key: Set(None),
+        source_mtime_ns: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
 }
 
-async fn insert_job(
+pub(crate) async fn insert_job(
     txn: &sea_orm::DatabaseTransaction,
     document: DocumentId,
     version: i32,

@@ -10,6 +10,7 @@ mod conversations;
 pub mod documents;
 pub mod entity;
 mod error;
+mod sources;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -19,6 +20,9 @@ mod web;
 pub use access::{API_KEY_PREFIX, WorkspaceAccess, secret_hash};
 pub use documents::{NewChunk, job_state, status};
 pub use sea_orm::DatabaseBackend;
+pub use sources::{
+    MAX_SYNC_INTERVAL_SECS, MIN_SYNC_INTERVAL_SECS, NewSource, SourceFile, source_kind, sync_state,
+};
 pub use store::{AuditEvent, EmailProof, NameScope, NewDocument, NewUser, Store, redact};
 pub use trust::{EMAIL_VERIFICATION_TTL, INVITATION_TTL, Shared};
 pub use web::{Member, SIGNUP_OPEN};

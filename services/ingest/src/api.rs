@@ -1,5 +1,6 @@
 //! The ingest service's HTTP API: workspaces, uploads (multipart files or JSON texts),
-//! documents with their status, delete, re-index and the stored original. Every route
+//! documents with their status, delete, re-index and the stored original, and synced
+//! sources (add, list, sync now, remove). Every route
 //! authenticates the caller ([`Caller`]) and checks the caller's role in the workspace;
 //! a workspace or document the caller may not see is "not found".
 
@@ -15,14 +16,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use lectern_api::ErrorBody;
 use lectern_api::ingest::{
-    CreateWorkspace, DocumentList, DocumentOut, TextDocument, TextUpload, UploadOut, UploadResult,
-    WorkspaceList, WorkspaceOut, upload_request_limit,
+    CreateSource, CreateWorkspace, DocumentList, DocumentOut, FolderSettings, SourceList,
+    SourceOut, SyncResult, TextDocument, TextUpload, UploadOut, UploadResult, WorkspaceList,
+    WorkspaceOut, upload_request_limit,
 };
 use lectern_auth::{Action, Caller};
 use lectern_core::{DocumentId, Error, Role, WorkspaceId};
 use lectern_runtime::Context;
 use lectern_runtime::http::{ApiError, BearerAuth};
-use lectern_store::entity::document;
+use lectern_store::entity::{document, source};
 use tokio::sync::Notify;
 use tokio_util::io::ReaderStream;
 use utoipa::OpenApi;
@@ -54,6 +56,8 @@ fn document_row_out(d: document::Model, chunks: u64) -> DocumentOut {
         pages: d.pages,
         chunks,
         version: d.current_version,
+        source_id: d.source_id,
+        source_key: d.source_key,
         created_at: d.created_at,
         updated_at: d.updated_at,
     }
@@ -61,9 +65,9 @@ fn document_row_out(d: document::Model, chunks: u64) -> DocumentOut {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Lectern ingest API", description = "Workspaces and their documents: upload, status, delete, re-index. Authenticate with `Authorization: Bearer <API key>`."),
-    paths(list_workspaces, create_workspace, upload, list_documents, get_document, delete_document, reindex_document, original),
-    components(schemas(WorkspaceOut, CreateWorkspace, WorkspaceList, DocumentOut, DocumentList, UploadOut, UploadResult, TextDocument, TextUpload, ErrorBody)),
+    info(title = "Lectern ingest API", description = "Workspaces and their documents: upload, status, delete, re-index; synced sources (folders on the server) kept in step with a workspace. Authenticate with `Authorization: Bearer <API key>`."),
+    paths(list_workspaces, create_workspace, upload, list_documents, get_document, delete_document, reindex_document, original, list_sources, create_source, get_source, sync_source, delete_source),
+    components(schemas(WorkspaceOut, CreateWorkspace, WorkspaceList, DocumentOut, DocumentList, UploadOut, UploadResult, TextDocument, TextUpload, CreateSource, FolderSettings, SourceOut, SourceList, SyncResult, ErrorBody)),
     modifiers(&BearerAuth),
     security(("api_key" = []))
 )]
@@ -93,6 +97,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/workspaces/{ws}/documents/{doc}/original",
             web::get().to(original),
+        )
+        .route("/v1/workspaces/{ws}/sources", web::get().to(list_sources))
+        .route("/v1/workspaces/{ws}/sources", web::post().to(create_source))
+        .route(
+            "/v1/workspaces/{ws}/sources/{source}",
+            web::get().to(get_source),
+        )
+        .route(
+            "/v1/workspaces/{ws}/sources/{source}",
+            web::delete().to(delete_source),
+        )
+        .route(
+            "/v1/workspaces/{ws}/sources/{source}/sync",
+            web::post().to(sync_source),
         )
         .route("/v1/ingest/openapi.json", web::get().to(openapi));
 }
@@ -246,6 +264,117 @@ async fn original(
         // Streamed from disk: a large original is never held whole in memory.
         .no_chunking(size)
         .streaming(ReaderStream::with_capacity(file, READ_CHUNK)))
+}
+
+/// A source as the API shows it, with the number of documents it owns.
+async fn source_out(ctx: &Context, s: source::Model) -> Result<SourceOut> {
+    let documents = ctx.store.count_source_documents(s.id).await?;
+    Ok(crate::source::source_view(s, documents))
+}
+
+async fn source_in(
+    ctx: &Context,
+    caller: &Caller,
+    ws: WorkspaceId,
+    id: Uuid,
+    action: Action,
+) -> Result<source::Model> {
+    caller.require(&ctx.store, ws, action).await?;
+    let found = ctx
+        .store
+        .source(id)
+        .await?
+        .filter(|s| s.workspace_id == ws)
+        .ok_or_else(|| Error::NotFound("no such source in this workspace".into()))?;
+    Ok(found)
+}
+
+/// The workspace's synced sources, with their last sync.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/sources", params(("ws" = Uuid, Path)), responses((status = 200, body = SourceList), (status = 404, body = ErrorBody)))]
+async fn list_sources(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse> {
+    let ws = path.into_inner();
+    caller.require(&ctx.store, ws, Action::Read).await?;
+    let mut sources = Vec::new();
+    for s in ctx.store.list_sources(ws).await? {
+        sources.push(source_out(&ctx, s).await?);
+    }
+    Ok(HttpResponse::Ok().json(SourceList { sources }))
+}
+
+/// Adds a source: for `"kind": "folder"`, a directory on the server, under one an
+/// administrator allowed (`ingest.source_roots`; none by default), read recursively with
+/// `include` and `exclude` globs. Only site administrators add folder sources (they read
+/// the server's disk). The first sync is queued at once; later ones every
+/// `interval_secs`, or when asked.
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/sources", params(("ws" = Uuid, Path)), request_body = CreateSource,
+    responses((status = 201, body = SourceOut), (status = 400, description = "bad settings or globs, or a folder that cannot be opened", body = ErrorBody), (status = 403, description = "not a site administrator, folder sources turned off, or a folder outside the allowed directories", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the workspace has a source of that name", body = ErrorBody)))]
+async fn create_source(
+    ctx: web::Data<Context>,
+    api: web::Data<IngestApi>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    body: web::Json<CreateSource>,
+) -> Result<HttpResponse> {
+    let ws = path.into_inner();
+    caller.require(&ctx.store, ws, Action::Edit).await?;
+    if !caller.user.is_admin {
+        return Err(Error::Forbidden(
+            "only a site administrator may add a folder source: it reads the server's disk".into(),
+        )
+        .into());
+    }
+    let added = api.ingestor.add_source(ws, &body).await?;
+    api.wake.notify_one();
+    audit(&ctx, &caller, "source.add", ws, added.name.clone()).await;
+    Ok(HttpResponse::Created().json(source_out(&ctx, added).await?))
+}
+
+/// One source, with its last sync.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/sources/{source}", params(("ws" = Uuid, Path), ("source" = Uuid, Path)), responses((status = 200, body = SourceOut), (status = 404, body = ErrorBody)))]
+async fn get_source(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse> {
+    let (ws, id) = path.into_inner();
+    let found = source_in(&ctx, &caller, ws, id, Action::Read).await?;
+    Ok(HttpResponse::Ok().json(source_out(&ctx, found).await?))
+}
+
+/// Queues a sync of the source now. Its result shows in the source (`last_result`) when
+/// it ends; the documents it queued are then indexed as uploads are.
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/sources/{source}/sync", params(("ws" = Uuid, Path), ("source" = Uuid, Path)), responses((status = 202, body = SourceOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "a sync is running, or the source is being removed", body = ErrorBody)))]
+async fn sync_source(
+    ctx: web::Data<Context>,
+    api: web::Data<IngestApi>,
+    caller: Caller,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse> {
+    let (ws, id) = path.into_inner();
+    source_in(&ctx, &caller, ws, id, Action::Edit).await?;
+    let queued = ctx.store.request_sync(id).await?;
+    api.wake.notify_one();
+    audit(&ctx, &caller, "source.sync", ws, queued.name.clone()).await;
+    Ok(HttpResponse::Accepted().json(source_out(&ctx, queued).await?))
+}
+
+/// Removes the source and every document it owns (their index points and originals too).
+#[utoipa::path(delete, path = "/v1/workspaces/{ws}/sources/{source}", params(("ws" = Uuid, Path), ("source" = Uuid, Path)), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_source(
+    ctx: web::Data<Context>,
+    api: web::Data<IngestApi>,
+    caller: Caller,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse> {
+    let (ws, id) = path.into_inner();
+    let found = source_in(&ctx, &caller, ws, id, Action::Edit).await?;
+    api.ingestor.remove_source(&found).await?;
+    audit(&ctx, &caller, "source.remove", ws, found.name.clone()).await;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Uploads files (`multipart/form-data`, any number of file fields) or text documents

@@ -13,6 +13,7 @@ pub mod api;
 pub mod chunk;
 pub mod parse;
 pub mod pipeline;
+pub mod source;
 
 /// The service's name in logs, metrics and `/ready`.
 pub const NAME: &str = "ingest";

@@ -14,7 +14,7 @@ use lectern_core::{
 use lectern_runtime::Context;
 use lectern_search::SearchAdapters;
 use lectern_store::entity::{document, ingest_job};
-use lectern_store::{NewChunk, NewDocument, Store};
+use lectern_store::{NewChunk, NewDocument, SourceFile, Store};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use uuid::Uuid;
@@ -44,6 +44,16 @@ impl Submitted {
             | Self::Rejected { document } => document,
         }
     }
+}
+
+/// A file of a synced source, as a sync hands it to the pipeline.
+pub(crate) struct SourceEntry<'a> {
+    pub workspace: WorkspaceId,
+    pub file: SourceFile,
+    /// Its bare name: the last component of its key.
+    pub file_name: &'a str,
+    /// The source's document of this key, when it has one.
+    pub existing: Option<&'a document::Model>,
 }
 
 /// What one processed job came to.
@@ -87,7 +97,9 @@ pub struct Ingestor {
     chunker: Arc<Chunker>,
     originals: PathBuf,
     max_file_bytes: u64,
-    max_attempts: i32,
+    pub(crate) max_attempts: i32,
+    /// Directories under which folder sources may lie (`ingest.source_roots`).
+    pub(crate) source_roots: Vec<PathBuf>,
     /// Jobs processed at once by `run_until_idle`.
     workers: usize,
     /// How long a claimed job stays this worker's without a heartbeat.
@@ -105,6 +117,9 @@ pub enum Stage {
     Claimed,
     Parsed,
     Upserted,
+    /// A sync recorded its first file (a new document, a new version, a rename or a
+    /// deletion), and stops there.
+    SourceFile,
 }
 
 /// Chunks embedded and upserted together; the lease is renewed after each batch.
@@ -236,6 +251,7 @@ impl Ingestor {
             originals: s.originals_dir(),
             max_file_bytes: s.ingest.max_file_mb * 1024 * 1024,
             max_attempts: s.ingest.max_attempts,
+            source_roots: s.ingest.source_roots.clone(),
             workers: s.ingest.workers,
             lease: Duration::from_secs(s.ingest.lease_secs.max(1)),
             placing: tokio::sync::Mutex::new(()),
@@ -361,17 +377,29 @@ impl Ingestor {
         file_name: &str,
         path: &Path,
     ) -> Result<Submitted> {
+        match self.receive_path(path).await? {
+            Ok(incoming) => self.submit_file(workspace, file_name, incoming).await,
+            Err(size) => {
+                let reason = over_the_limit(size, self.max_file_bytes);
+                Ok(Submitted::Rejected {
+                    document: self
+                        .reject(workspace, file_name, size as i64, &reason)
+                        .await?,
+                })
+            }
+        }
+    }
+
+    /// Copies a file of this machine's disk into the incoming folder in pieces, hashing
+    /// it as it goes; `Ok(Err(size))` for a file over the size limit, left unread. A file
+    /// that cannot be read is an "invalid" error naming it.
+    pub(crate) async fn receive_path(&self, path: &Path) -> Result<Result<Incoming, u64>> {
         use tokio::io::AsyncReadExt;
         let unreadable = |e: std::io::Error| Error::Invalid(format!("{}: {e}", path.display()));
         let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
         let size = file.metadata().await.map_err(unreadable)?.len();
         if size > self.max_file_bytes {
-            let reason = over_the_limit(size, self.max_file_bytes);
-            return Ok(Submitted::Rejected {
-                document: self
-                    .reject(workspace, file_name, size as i64, &reason)
-                    .await?,
-            });
+            return Ok(Err(size));
         }
         let mut receiving = self.receive().await?;
         let mut piece = vec![0; WRITE_BUFFER];
@@ -382,8 +410,7 @@ impl Ingestor {
             }
             receiving.write(&piece[..n]).await?;
         }
-        self.submit_file(workspace, file_name, receiving.finish().await?)
-            .await
+        Ok(Ok(receiving.finish().await?))
     }
 
     /// Accepts one received file into a workspace: placed as the original of a new
@@ -490,6 +517,103 @@ impl Ingestor {
         }
     }
 
+    /// Accepts one file of a synced source that a sync found new or changed: placed as
+    /// the original of a new document of its key, or of the next version of the key's
+    /// document, and queued; or refused, recorded as a failed document with the reason
+    /// ([`Ingestor::refuse_source_file`]). Unlike an upload it is never matched with other
+    /// documents by content or name: a source's documents are its files, one per key.
+    pub(crate) async fn submit_source_file(
+        &self,
+        entry: &SourceEntry<'_>,
+        incoming: Incoming,
+    ) -> Result<Submitted> {
+        let Incoming {
+            file,
+            sha256,
+            size,
+            head,
+        } = incoming;
+        let media = match detect_media_type(&head, entry.file_name) {
+            Ok(media) => media,
+            Err(reason) => {
+                let document = self
+                    .refuse_source_file(entry, size, sha256, &reason.to_string())
+                    .await?;
+                return Ok(Submitted::Rejected { document });
+            }
+        };
+        // As for uploads: one new version written at a time in this process (a re-index
+        // of the same document may be placing one too).
+        let _serial = self.placing.lock().await;
+        if let Some(existing) = entry.existing {
+            let version = existing.current_version + 1;
+            let key = self.place_original(file, existing.id, version).await?;
+            let (document, _) = self
+                .store
+                .queue_new_version(
+                    existing.clone(),
+                    sha256,
+                    size as i64,
+                    media.mime().to_owned(),
+                    key,
+                )
+                .await?;
+            self.store
+                .mark_source_file_seen(document.id, entry.file.mtime_ns)
+                .await?;
+            return Ok(Submitted::NewVersion { document });
+        }
+        let mut new = NewDocument {
+            id: Uuid::new_v4(),
+            workspace_id: entry.workspace,
+            title: title_from(entry.file_name),
+            file_name: entry.file_name.to_owned(),
+            media_type: media.mime().to_owned(),
+            sha256,
+            size_bytes: size as i64,
+            storage_key: String::new(),
+        };
+        new.storage_key = self.place_original(file, new.id, 1).await?;
+        let id = new.id;
+        match self.store.create_source_document(new, &entry.file).await {
+            Ok((document, _)) => Ok(Submitted::Queued { document }),
+            Err(e) => {
+                // No row, no original, as for an upload.
+                let _ = tokio::fs::remove_dir_all(self.originals.join(id.to_string())).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a file of a synced source refused at the door (an unreadable type, empty,
+    /// over the size limit) as a failed document of its key, with the reason: the next
+    /// sync skips it while it stays the same. The key's earlier document, if any, is
+    /// deleted first (its points and originals too): it no longer stands for the file.
+    pub(crate) async fn refuse_source_file(
+        &self,
+        entry: &SourceEntry<'_>,
+        size: u64,
+        sha256: String,
+        reason: &str,
+    ) -> Result<document::Model> {
+        if let Some(existing) = entry.existing {
+            self.delete(existing).await?;
+        }
+        let new = NewDocument {
+            id: Uuid::new_v4(),
+            workspace_id: entry.workspace,
+            title: title_from(entry.file_name),
+            file_name: entry.file_name.to_owned(),
+            media_type: "application/octet-stream".into(),
+            sha256,
+            size_bytes: size as i64,
+            storage_key: String::new(),
+        };
+        self.store
+            .create_failed_source_document(new, &entry.file, reason)
+            .await
+    }
+
     /// Claims and processes one job; `None` when no job is due. This is the worker's
     /// step: tests drive it directly instead of sleeping.
     pub async fn process_next(&self) -> Result<Option<Processed>> {
@@ -571,12 +695,27 @@ impl Ingestor {
         Ok(done)
     }
 
-    /// The background worker of a running service: processes jobs as they are due,
-    /// sleeps until `wake` is notified (an upload) or a second passes (retries come due),
-    /// and never stops on an error: it logs it and tries again.
+    /// The background worker of a running service: runs the syncs of sources and
+    /// processes jobs as they are due, sleeps until `wake` is notified (an upload, a sync
+    /// asked for) or a second passes (retries and scheduled syncs come due), and never
+    /// stops on an error: it logs it and tries again.
     pub async fn run_worker(self: Arc<Self>, wake: Arc<tokio::sync::Notify>) {
         let mut since_optimize = 0usize;
         loop {
+            // A source due for a sync goes first: what it queues is work for every worker.
+            match self.process_next_sync().await {
+                Ok(Some(synced)) => {
+                    synced.log();
+                    if let crate::source::SyncOutcome::Done(result) = &synced.outcome {
+                        since_optimize += result.deleted as usize;
+                        if result.queued() > 0 {
+                            wake.notify_waiters();
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "source sync step failed; retrying"),
+            }
             match self.process_next().await {
                 Ok(Some(p)) => {
                     since_optimize += 1;
@@ -708,7 +847,7 @@ impl Ingestor {
             .map_err(|e| Error::internal("cannot read the stored original", e))
     }
 
-    fn crash_point(&self, stage: Stage) -> bool {
+    pub(crate) fn crash_point(&self, stage: Stage) -> bool {
         let mut crash = self
             .crash_after
             .lock()
@@ -863,8 +1002,9 @@ impl Ingestor {
     }
 }
 
-enum JobError {
-    /// The document itself is the problem: retrying the same bytes gives the same answer.
+pub(crate) enum JobError {
+    /// The document (or the source) itself is the problem: retrying the same bytes gives
+    /// the same answer.
     Permanent(String),
     Other(Error),
 }
@@ -895,11 +1035,11 @@ fn store_error(path: &Path, e: std::io::Error) -> Error {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn title_from(file_name: &str) -> String {
+pub(crate) fn title_from(file_name: &str) -> String {
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
     let stem = base
         .rsplit_once('.')

@@ -16,6 +16,15 @@ pub struct Model {
     pub error_message: Option<String>,
     pub current_version: i32,
     pub storage_key: String,
+    /// The synced source that owns it (`sources`); `None` for an upload.
+    pub source_id: Option<Uuid>,
+    /// Its key in that source, unique there: for a folder, the path relative to the
+    /// folder, `/`-separated.
+    pub source_key: Option<String>,
+    /// The source file's modification time when it was last read, in nanoseconds since
+    /// the epoch: with `size_bytes`, a sync skips the file unread while both are the same.
+    /// `None` forces a read (and a hash) at the next sync.
+    pub source_mtime_ns: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -13,5 +13,6 @@ pub mod membership;
 pub mod message;
 pub mod session;
 pub mod site_setting;
+pub mod source;
 pub mod user;
 pub mod workspace;

@@ -107,6 +107,7 @@ on_both_backends!(
             "chunks",
             "ingest_jobs",
             "audit_events",
+            "sources",
         ] {
             assert!(tables.iter().any(|n| n == t), "{t} missing from {tables:?}");
         }
@@ -116,7 +117,9 @@ on_both_backends!(
         store.migrate_down_all().await.unwrap();
         let tables = table_names(&store).await;
         assert!(
-            !tables.iter().any(|n| n == "users" || n == "documents"),
+            !tables
+                .iter()
+                .any(|n| n == "users" || n == "documents" || n == "sources"),
             "{tables:?}"
         );
         assert!(!store.pending_migrations().await.unwrap().is_empty());
@@ -984,5 +987,155 @@ on_both_backends!(
                 .is_none()
         );
         assert_eq!(store.role_of(ws, squatter.id).await.unwrap(), None);
+    }
+);
+
+fn folder(ws: Uuid, name: &str, interval_secs: Option<u64>) -> lectern_store::NewSource {
+    lectern_store::NewSource {
+        workspace_id: ws,
+        name: name.into(),
+        kind: lectern_store::source_kind::FOLDER.into(),
+        settings: serde_json::json!({"path": "/srv/docs"}),
+        interval_secs,
+    }
+}
+
+on_both_backends!(
+    a_sources_sync_is_claimed_like_a_job_and_scheduled_again,
+    |db: TestDatabase| async move {
+        use lectern_store::sync_state;
+        let clock = TestClock::new();
+        let store = db.store().await.with_clock(&clock);
+        let ws = store.create_workspace("Docs", None).await.unwrap();
+        let once = store
+            .create_source(folder(ws.id, "once", None))
+            .await
+            .unwrap();
+        assert_eq!(
+            (once.sync_state.as_str(), once.run_after),
+            (sync_state::QUEUED, Some(clock.now())),
+            "the first sync is due at once"
+        );
+        let again = store.create_source(folder(ws.id, "once", None)).await;
+        assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
+        let bad = store.create_source(folder(ws.id, "fast", Some(1))).await;
+        assert!(matches!(bad, Err(Error::Invalid(_))), "{bad:?}");
+
+        let claimed = store.claim_next_sync(LEASE).await.unwrap().expect("due");
+        assert_eq!((claimed.id, claimed.attempts), (once.id, 1));
+        assert!(store.claim_next_sync(LEASE).await.unwrap().is_none());
+        let busy = store.request_sync(once.id).await;
+        assert!(matches!(busy, Err(Error::Conflict(_))), "{busy:?}");
+        store.heartbeat_sync(&claimed, LEASE).await.unwrap();
+        assert!(
+            store
+                .complete_sync(&claimed, serde_json::json!({"added": 1}))
+                .await
+                .unwrap()
+        );
+        let done = store.source(once.id).await.unwrap().unwrap();
+        assert_eq!(
+            (done.sync_state.as_str(), done.run_after, done.attempts),
+            (sync_state::IDLE, None, 0),
+            "no schedule: nothing queued"
+        );
+        assert_eq!(done.last_result, Some(serde_json::json!({"added": 1})));
+        assert_eq!(done.last_sync_at, Some(clock.now()));
+        // A claim that ended is no longer anyone's.
+        assert!(store.heartbeat_sync(&claimed, LEASE).await.is_err());
+        assert!(
+            !store
+                .complete_sync(&claimed, serde_json::json!({}))
+                .await
+                .unwrap()
+        );
+
+        // Asked for, it is due at once; with a schedule, it comes due again on time.
+        store.request_sync(once.id).await.unwrap();
+        let claimed = store
+            .claim_next_sync(LEASE)
+            .await
+            .unwrap()
+            .expect("asked for");
+        store
+            .fail_sync(&claimed, "the folder is gone", false, Duration::ZERO, 5)
+            .await
+            .unwrap();
+        let failed = store.source(once.id).await.unwrap().unwrap();
+        assert_eq!(failed.last_error.as_deref(), Some("the folder is gone"));
+        assert_eq!(failed.last_result, None);
+        let hourly = store
+            .create_source(folder(ws.id, "hourly", Some(3600)))
+            .await
+            .unwrap();
+        let claimed = store.claim_next_sync(LEASE).await.unwrap().expect("due");
+        assert_eq!(claimed.id, hourly.id);
+        store
+            .complete_sync(&claimed, serde_json::json!({}))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(3599));
+        assert!(store.claim_next_sync(LEASE).await.unwrap().is_none());
+        clock.advance(Duration::from_secs(1));
+        let claimed = store
+            .claim_next_sync(LEASE)
+            .await
+            .unwrap()
+            .expect("on time");
+        assert_eq!(claimed.id, hourly.id);
+
+        // A transient failure is retried after the backoff.
+        assert!(
+            store
+                .fail_sync(&claimed, "the index is down", true, LEASE, 5)
+                .await
+                .unwrap()
+        );
+        assert!(store.claim_next_sync(LEASE).await.unwrap().is_none());
+        clock.advance(LEASE);
+        let retried = store
+            .claim_next_sync(LEASE)
+            .await
+            .unwrap()
+            .expect("retried");
+        assert_eq!((retried.id, retried.attempts), (hourly.id, 2));
+
+        // A sync whose worker dies every time is set aside after its last claim.
+        for attempt in 3..=MAX_CLAIMS {
+            clock.advance(LEASE + Duration::from_secs(1));
+            let again = store.claim_next_sync(LEASE).await.unwrap().expect("again");
+            assert_eq!(again.attempts, attempt);
+        }
+        clock.advance(LEASE + Duration::from_secs(1));
+        assert!(store.claim_next_sync(LEASE).await.unwrap().is_none());
+        let aside = store.source(hourly.id).await.unwrap().unwrap();
+        assert_eq!(
+            (aside.sync_state.as_str(), aside.attempts),
+            (sync_state::QUEUED, 0)
+        );
+        assert!(
+            aside
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("set aside")),
+            "{aside:?}"
+        );
+
+        // A source being removed is never claimed, nor synced on request.
+        store.mark_source_deleting(hourly.id).await.unwrap();
+        clock.advance(Duration::from_secs(7200));
+        assert!(store.claim_next_sync(LEASE).await.unwrap().is_none());
+        let removing = store.request_sync(hourly.id).await;
+        assert!(matches!(removing, Err(Error::Conflict(_))), "{removing:?}");
+        store.delete_source_row(hourly.id).await.unwrap();
+        assert_eq!(store.list_sources(ws.id).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .find_source(ws.id, "once")
+                .await
+                .unwrap()
+                .map(|s| s.id),
+            Some(once.id)
+        );
     }
 );

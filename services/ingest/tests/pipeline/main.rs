@@ -32,6 +32,8 @@ async fn env(db: TestDatabase) -> Env {
     settings.ingest.pdfium_lib = std::env::var_os("LECTERN_PDFIUM_LIB")
         .map(PathBuf::from)
         .or(Some(pdfium));
+    // Folder sources of the tests live in temporary folders.
+    settings.ingest.source_roots = vec![std::env::temp_dir()];
     let ctx = Context::open(settings, true).await.unwrap();
     let search = SearchAdapters::open(&ctx.settings).await.unwrap();
     let ingestor = Ingestor::new(&ctx, &search).unwrap();
@@ -434,3 +436,5 @@ on_both_backends!(
         }
     }
 );
+
+mod sources;

@@ -1,0 +1,403 @@
+//! Folder sources end to end on real files, the real embedding model, the embedded index,
+//! and SQLite and PostgreSQL: a sync follows a folder's changes exactly (new, changed,
+//! deleted and moved files, one point per chunk row), skips unchanged files fast, and a
+//! sync cut short is finished by the next claim without duplicates.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use lectern_api::ingest::{CreateSource, SyncResult};
+use lectern_ingest::source::SyncOutcome;
+use lectern_store::entity::document;
+
+use super::*;
+
+const TRAVEL: &str = "# Travel policy\n\n## Trains\n\nSecond class for trips under four hours; first class above.\n\n## Hotels\n\nBook through the travel desk; the nightly cap is 140 euros.\n";
+const TRAVEL_V2: &str = "# Travel policy\n\n## Trains\n\nAll train journeys are booked in second class, however long they take.\n\n## Hotels\n\nBook through the travel desk; the nightly cap is 160 euros.\n";
+const LEAVE: &str = "# Annual leave\n\nStaff get twenty-five days of paid annual leave every year, and carry over five.\n";
+const EXPENSES: &str = "# Expenses\n\nReceipts are needed for every item above twenty euros; claims are paid monthly.\n";
+const SECURITY: &str =
+    "# Security\n\nLaptops lock after five idle minutes, and badges are worn at all times.\n";
+
+fn write(folder: &Path, key: &str, text: &str) {
+    let path = folder.join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn folder_source(folder: &Path, include: &[&str], exclude: &[&str]) -> CreateSource {
+    CreateSource {
+        kind: "folder".into(),
+        name: None,
+        settings: serde_json::json!({
+            "path": folder.to_str().unwrap(),
+            "include": include,
+            "exclude": exclude,
+        }),
+        interval_secs: None,
+    }
+}
+
+/// Runs the due sync, which must complete.
+async fn sync(ingestor: &Ingestor) -> SyncResult {
+    let synced = ingestor
+        .process_next_sync()
+        .await
+        .unwrap()
+        .expect("a sync is due");
+    match synced.outcome {
+        SyncOutcome::Done(result) => result,
+        other => panic!("the sync did not complete: {other:?}"),
+    }
+}
+
+fn counts(r: &SyncResult) -> [u64; 6] {
+    [
+        r.added,
+        r.changed,
+        r.renamed,
+        r.deleted,
+        r.unchanged,
+        r.failed,
+    ]
+}
+
+async fn documents_by_key(e: &Env, source: uuid::Uuid) -> HashMap<String, document::Model> {
+    e.ctx
+        .store
+        .source_documents(source)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.source_key.clone().unwrap(), d))
+        .collect()
+}
+
+/// Every document of the workspace ready, its current version's chunk rows as many as
+/// its points (no duplicate, no older version left), and no point of anything else.
+async fn assert_consistent(e: &Env, ws: uuid::Uuid) {
+    let docs = e.ctx.store.list_documents(ws).await.unwrap();
+    let mut rows = 0;
+    for d in &docs {
+        assert_eq!(d.status, "ready", "{}: {:?}", d.file_name, d.error_message);
+        let chunks = e
+            .ctx
+            .store
+            .chunks_of(d.id, d.current_version)
+            .await
+            .unwrap();
+        assert!(!chunks.is_empty(), "{}", d.file_name);
+        assert_eq!(
+            e.search.index.count_document(ws, d.id, None).await.unwrap(),
+            chunks.len(),
+            "{}: one point per chunk row of the current version",
+            d.file_name
+        );
+        rows += chunks.len();
+    }
+    assert_eq!(e.search.index.count_points(Some(ws)).await.unwrap(), rows);
+}
+
+on_both_backends!(
+    a_folder_sync_follows_new_changed_deleted_and_moved_files_exactly,
+    |e: Env| async move {
+        let e = e;
+        let ws = e.workspace("Handbook").await;
+        let folder = tempfile::tempdir().unwrap();
+        let f = folder.path();
+        write(f, "travel.md", TRAVEL);
+        write(f, "leave.md", LEAVE);
+        write(f, "policies/expenses.md", EXPENSES);
+        write(
+            f,
+            "drafts/wip.md",
+            "# Work in progress\n\nNot for anyone's eyes yet.\n",
+        );
+        write(f, "scan.tmp", "temporary");
+        write(f, ".hidden.md", "# Hidden\n\nNever read.\n");
+        let source = e
+            .ingestor
+            .add_source(ws, &folder_source(f, &["*.md"], &["drafts/**"]))
+            .await
+            .unwrap();
+        assert_eq!(source.name, f.file_name().unwrap().to_str().unwrap());
+        let first = sync(&e.ingestor).await;
+        assert_eq!(counts(&first), [3, 0, 0, 0, 0, 0], "{first:?}");
+        e.ingestor.run_until_idle(|_| {}).await.unwrap();
+        let before = documents_by_key(&e, source.id).await;
+        let mut keys: Vec<&str> = before.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["leave.md", "policies/expenses.md", "travel.md"]);
+        assert_consistent(&e, ws).await;
+
+        // One file changed, one added, one deleted, one moved to another folder.
+        write(f, "travel.md", TRAVEL_V2);
+        write(f, "policies/security.md", SECURITY);
+        std::fs::remove_file(f.join("leave.md")).unwrap();
+        std::fs::create_dir(f.join("finance")).unwrap();
+        std::fs::rename(
+            f.join("policies/expenses.md"),
+            f.join("finance/expenses-2027.md"),
+        )
+        .unwrap();
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        let second = sync(&e.ingestor).await;
+        assert_eq!(counts(&second), [1, 1, 1, 1, 0, 0], "{second:?}");
+        let processed = e.ingestor.run_until_idle(|_| {}).await.unwrap();
+        assert_eq!(
+            processed.len(),
+            2,
+            "only the new and the changed file are read"
+        );
+
+        let after = documents_by_key(&e, source.id).await;
+        let mut keys: Vec<&str> = after.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "finance/expenses-2027.md",
+                "policies/security.md",
+                "travel.md"
+            ]
+        );
+        let moved = &after["finance/expenses-2027.md"];
+        let was = &before["policies/expenses.md"];
+        assert_eq!(moved.id, was.id, "a move keeps the document");
+        assert_eq!(moved.current_version, 1, "and embeds nothing again");
+        assert_eq!(moved.file_name, "expenses-2027.md");
+        assert_eq!(moved.title, "expenses 2027");
+        assert_eq!(after["travel.md"].id, before["travel.md"].id);
+        assert_eq!(after["travel.md"].current_version, 2);
+        assert!(
+            e.ctx
+                .store
+                .document(before["leave.md"].id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_consistent(&e, ws).await;
+
+        // Search sees exactly the folder as it is now.
+        let scope = WorkspaceScope::local_cli(vec![ws]).unwrap();
+        let hits = e
+            .search(
+                &scope,
+                "second class however long",
+                SearchMode::Hybrid,
+                10,
+                None,
+            )
+            .await;
+        assert!(
+            hits.iter()
+                .any(|h| h.chunk.text.contains("however long they take")),
+            "the changed text is found"
+        );
+        let everything = e
+            .search(
+                &scope,
+                "travel leave expenses security",
+                SearchMode::Hybrid,
+                50,
+                None,
+            )
+            .await;
+        assert!(
+            everything
+                .iter()
+                .all(|h| !h.chunk.text.contains("under four hours")),
+            "the old version of the changed file is gone"
+        );
+        assert!(
+            everything
+                .iter()
+                .all(|h| h.chunk.document_id != before["leave.md"].id),
+            "the deleted file is gone"
+        );
+        assert!(
+            everything
+                .iter()
+                .any(|h| h.chunk.document_id == moved.id && h.chunk.text.contains("Receipts")),
+            "the moved file is still found"
+        );
+
+        // Nothing changed: nothing to do.
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        let third = sync(&e.ingestor).await;
+        assert_eq!(counts(&third), [0, 0, 0, 0, 3, 0], "{third:?}");
+        assert!(e.ingestor.run_until_idle(|_| {}).await.unwrap().is_empty());
+        let source = e.ctx.store.source(source.id).await.unwrap().unwrap();
+        assert_eq!(source.sync_state, "idle");
+        assert!(source.last_result.is_some() && source.last_error.is_none());
+
+        // A folder that lists empty (an unmounted disk, more likely than not) deletes
+        // nothing: the sync fails with the reason.
+        let aside = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(folder.path()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::rename(entry.path(), aside.path().join(entry.file_name())).unwrap();
+        }
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        let synced = e.ingestor.process_next_sync().await.unwrap().unwrap();
+        match &synced.outcome {
+            SyncOutcome::Failed { reason } => assert!(reason.contains("mounted"), "{reason}"),
+            other => panic!("an empty folder's sync: {other:?}"),
+        }
+        assert_eq!(documents_by_key(&e, source.id).await.len(), 3);
+        assert_consistent(&e, ws).await;
+
+        // Removing the source removes its documents, from the index too.
+        let source = e.ctx.store.source(source.id).await.unwrap().unwrap();
+        assert!(source.last_error.as_deref().is_some_and(|r| r.contains("mounted")));
+        assert_eq!(e.ingestor.remove_source(&source).await.unwrap(), 3);
+        assert!(e.ctx.store.source(source.id).await.unwrap().is_none());
+        assert!(e.ctx.store.list_documents(ws).await.unwrap().is_empty());
+        assert_eq!(e.search.index.count_points(Some(ws)).await.unwrap(), 0);
+    }
+);
+
+on_both_backends!(
+    uploads_and_sources_never_share_documents,
+    |e: Env| async move {
+        let e = e;
+        let ws = e.workspace("Handbook").await;
+        let folder = tempfile::tempdir().unwrap();
+        write(folder.path(), "travel.md", TRAVEL);
+        let source = e
+            .ingestor
+            .add_source(ws, &folder_source(folder.path(), &[], &[]))
+            .await
+            .unwrap();
+        sync(&e.ingestor).await;
+        // The same bytes under the same name, uploaded: a document of its own, which the
+        // source's next sync leaves alone (and the source's file does not version it).
+        let uploaded = e
+            .ingestor
+            .submit(ws, "travel.md", TRAVEL.into())
+            .await
+            .unwrap();
+        assert!(matches!(uploaded, Submitted::Queued { .. }), "{uploaded:?}");
+        assert_eq!(uploaded.document().source_id, None);
+        write(folder.path(), "travel.md", TRAVEL_V2);
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        assert_eq!(counts(&sync(&e.ingestor).await), [0, 1, 0, 0, 0, 0]);
+        let upload = e
+            .ctx
+            .store
+            .document(uploaded.document().id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(upload.current_version, 1);
+        assert_eq!(e.ctx.store.list_documents(ws).await.unwrap().len(), 2);
+    }
+);
+
+on_both_backends!(
+    a_second_sync_of_unchanged_files_finds_every_one_unchanged,
+    |e: Env| async move {
+        let e = e;
+        let ws = e.workspace("Archive").await;
+        let folder = tempfile::tempdir().unwrap();
+        // Written an hour ago: times recent enough to be still changing are not trusted.
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        for i in 0..300 {
+            let key = format!("year-{}/note-{i:04}.md", 2000 + i % 10);
+            write(
+                folder.path(),
+                &key,
+                &format!("# Note {i}\n\nThe archive's note number {i}.\n"),
+            );
+            std::fs::File::options()
+                .write(true)
+                .open(folder.path().join(&key))
+                .unwrap()
+                .set_modified(an_hour_ago)
+                .unwrap();
+        }
+        let source = e
+            .ingestor
+            .add_source(ws, &folder_source(folder.path(), &[], &[]))
+            .await
+            .unwrap();
+        let first = sync(&e.ingestor).await;
+        assert_eq!(first.added, 300, "{first:?}");
+        // The documents need not be indexed: the second sync compares files with rows.
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        // (How long that takes for 1,000 files: docs/BENCHMARKS.md, "Folder sources".)
+        let second = sync(&e.ingestor).await;
+        assert_eq!(counts(&second), [0, 0, 0, 0, 300, 0], "{second:?}");
+    }
+);
+
+on_both_backends!(
+    a_sync_cut_short_is_finished_by_the_next_claim_without_duplicates,
+    |e: Env| async move {
+        let e = e;
+        let ws = e.workspace("Handbook").await;
+        let folder = tempfile::tempdir().unwrap();
+        write(folder.path(), "leave.md", LEAVE);
+        write(folder.path(), "security.md", SECURITY);
+        write(folder.path(), "travel.md", TRAVEL);
+        // Both workers read the time from one clock that the test moves.
+        let clock = TestClock::new();
+        let clocked = e.ctx.store.clone().with_clock(&clock);
+        let survivor = Ingestor::new(&e.ctx, &e.search)
+            .unwrap()
+            .with_store(clocked.clone());
+        let dying = Ingestor::new(&e.ctx, &e.search)
+            .unwrap()
+            .with_store(clocked.clone());
+        let source = survivor
+            .add_source(ws, &folder_source(folder.path(), &[], &[]))
+            .await
+            .unwrap();
+        *dying.crash_after.lock().unwrap() = Some(Stage::SourceFile);
+        assert!(
+            dying.process_next_sync().await.is_err(),
+            "the simulated crash after the first file"
+        );
+        assert_eq!(documents_by_key(&e, source.id).await.len(), 1);
+        // The sync is still leased to the dead worker: nobody else can take it yet.
+        assert!(survivor.process_next_sync().await.unwrap().is_none());
+        clock.advance(Duration::from_secs(301));
+        let resumed = sync(&survivor).await;
+        assert_eq!(
+            counts(&resumed),
+            [2, 0, 0, 0, 1, 0],
+            "what was done is found done: {resumed:?}"
+        );
+        let docs = documents_by_key(&e, source.id).await;
+        assert_eq!(docs.len(), 3, "no file doubled: {docs:?}");
+        survivor.run_until_idle(|_| {}).await.unwrap();
+        assert_consistent(&e, ws).await;
+        let source = clocked.source(source.id).await.unwrap().unwrap();
+        assert_eq!((source.sync_state.as_str(), source.attempts), ("idle", 0));
+    }
+);
+
+on_both_backends!(
+    a_folder_outside_the_allowed_roots_or_a_bad_glob_is_refused,
+    |e: Env| async move {
+        let e = e;
+        let ws = e.workspace("Handbook").await;
+        let err = e
+            .ingestor
+            .add_source(ws, &folder_source(Path::new("/etc"), &[], &[]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, lectern_core::Error::Forbidden(_)), "{err}");
+        assert!(err.to_string().contains("ingest.source_roots"), "{err}");
+        let folder = tempfile::tempdir().unwrap();
+        let err = e
+            .ingestor
+            .add_source(ws, &folder_source(folder.path(), &["a[b"], &[]))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("\"a[b\""), "{err}");
+        assert!(e.ctx.store.list_sources(ws).await.unwrap().is_empty());
+    }
+);

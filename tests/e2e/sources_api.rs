@@ -1,0 +1,158 @@
+//! Synced folder sources over the ingest HTTP API, with the service's background workers:
+//! only site administrators add one, editors sync it, the workers run the sync and index
+//! what it found, and removing it removes its documents.
+
+use std::time::{Duration, Instant};
+
+use lectern_api::ingest::{CreateSource, SourceOut};
+use lectern_core::{Error, Role};
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+/// Polls the source until a sync ended after `after` and the workspace's documents are
+/// settled (the background workers run on their own); a deadline, not a speed assertion.
+async fn synced(
+    api: &lectern_api::Client,
+    ws: uuid::Uuid,
+    source: uuid::Uuid,
+    after: Option<chrono::DateTime<chrono::Utc>>,
+) -> SourceOut {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let s = api.source(ws, source).await.unwrap();
+        let docs = api.documents(ws).await.unwrap();
+        if s.last_sync_at
+            .is_some_and(|at| after.is_none_or(|a| at > a))
+            && s.state != "running"
+            && docs
+                .iter()
+                .all(|d| d.status == "ready" || d.status == "failed")
+        {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sync did not end: {s:?} {docs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn admin_with_key(app: &TestApp) -> String {
+    let admin = app
+        .ctx
+        .store
+        .create_user(lectern_store::NewUser {
+            email: "admin@example.org".into(),
+            display_name: None,
+            password_hash: None,
+            is_admin: true,
+            verified: Some(lectern_store::EmailProof::Administrator),
+        })
+        .await
+        .unwrap();
+    app.ctx
+        .store
+        .create_api_key(admin.id, "tests")
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_source_is_added_synced_and_removed_over_the_api() {
+    let folder = tempfile::tempdir().unwrap();
+    let f = folder.path();
+    std::fs::write(
+        f.join("travel.md"),
+        "# Travel\n\nTrains are second class under four hours.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        f.join("leave.md"),
+        "# Leave\n\nStaff get thirty days of annual leave.\n",
+    )
+    .unwrap();
+    let app = spawn_app_with(|s| s.ingest.source_roots = vec![f.to_owned()]).await;
+    let admin = app.api(&admin_with_key(&app).await);
+    let (editor_id, editor_key) = app.user_with_key("editor@example.org").await;
+    let editor = app.api(&editor_key);
+    let ws = admin.create_workspace("Handbook").await.unwrap().id;
+    app.ctx
+        .store
+        .set_member(ws, editor_id, Role::Editor)
+        .await
+        .unwrap();
+    let body = CreateSource {
+        kind: "folder".into(),
+        name: Some("policies".into()),
+        settings: serde_json::json!({"path": f.to_str().unwrap(), "include": ["*.md"]}),
+        interval_secs: None,
+    };
+
+    // Only a site administrator adds a folder: it reads the server's disk.
+    let refused = editor.create_source(ws, &body).await.unwrap_err();
+    assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
+    let outside = CreateSource {
+        settings: serde_json::json!({"path": "/etc"}),
+        ..body.clone()
+    };
+    let refused = admin.create_source(ws, &outside).await.unwrap_err();
+    assert!(
+        matches!(&refused, Error::Forbidden(m) if m.contains("ingest.source_roots")),
+        "{refused:?}"
+    );
+
+    let added = admin.create_source(ws, &body).await.unwrap();
+    assert_eq!(added.name, "policies");
+    assert_eq!(added.kind, "folder");
+    let first = synced(&admin, ws, added.id, None).await;
+    let result = first.last_result.clone().expect("a result");
+    assert_eq!((result.added, result.failed), (2, 0), "{first:?}");
+    assert_eq!(first.documents, 2);
+    assert_eq!(first.state, "idle");
+    let docs = admin.documents(ws).await.unwrap();
+    assert!(
+        docs.iter()
+            .all(|d| d.status == "ready" && d.source_id == Some(added.id)),
+        "{docs:?}"
+    );
+    let mut keys: Vec<_> = docs.iter().filter_map(|d| d.source_key.clone()).collect();
+    keys.sort();
+    assert_eq!(keys, ["leave.md", "travel.md"]);
+
+    // An editor syncs it; the workers find one file gone and one new.
+    std::fs::remove_file(f.join("leave.md")).unwrap();
+    std::fs::write(
+        f.join("security.md"),
+        "# Security\n\nBadges are worn at all times.\n",
+    )
+    .unwrap();
+    editor.sync_source(ws, added.id).await.unwrap();
+    let second = synced(&admin, ws, added.id, first.last_sync_at).await;
+    let result = second.last_result.clone().expect("a result");
+    assert_eq!(
+        (result.added, result.deleted, result.unchanged),
+        (1, 1, 1),
+        "{second:?}"
+    );
+    assert_eq!(admin.sources(ws).await.unwrap().len(), 1);
+
+    let openapi: serde_json::Value = app
+        .get("/v1/ingest/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        openapi["paths"]["/v1/workspaces/{ws}/sources/{source}/sync"]["post"].is_object(),
+        "{}",
+        openapi["paths"]
+    );
+
+    // Removing it removes its documents, points and all.
+    editor.delete_source(ws, added.id).await.unwrap();
+    assert!(admin.sources(ws).await.unwrap().is_empty());
+    assert!(admin.documents(ws).await.unwrap().is_empty());
+    assert_eq!(app.search.index.count_points(Some(ws)).await.unwrap(), 0);
+}
