@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lectern_core::{DocumentId, Error, Result, WorkspaceId};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -33,8 +33,8 @@ pub mod status {
 
 /// Job states as stored.
 pub mod job_state {
-    pub const QUEUED: &str = "queued";
-    pub const RUNNING: &str = "running";
+    pub const QUEUED: &str = crate::lease::QUEUED;
+    pub const RUNNING: &str = crate::lease::RUNNING;
     pub const DONE: &str = "done";
     pub const FAILED: &str = "failed";
 }
@@ -217,68 +217,7 @@ impl Store {
     /// lease ran out after [`MAX_CLAIMS`] claims is failed for good instead, with its
     /// document, and the next job is claimed.
     pub async fn claim_next_job(&self, lease: Duration) -> Result<Option<ingest_job::Model>> {
-        let now = self.now();
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| db_error("begin claim", e))?;
-        let job = loop {
-            let runnable = Condition::any()
-                .add(
-                    Condition::all()
-                        .add(ingest_job::Column::State.eq(job_state::QUEUED))
-                        .add(ingest_job::Column::RunAfter.lte(now)),
-                )
-                .add(
-                    Condition::all()
-                        .add(ingest_job::Column::State.eq(job_state::RUNNING))
-                        .add(ingest_job::Column::LeaseUntil.lt(now)),
-                );
-            let next = ingest_job::Entity::find()
-                .filter(runnable)
-                .order_by_asc(ingest_job::Column::RunAfter)
-                .limit(1)
-                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                .one(&txn)
-                .await
-                .map_err(|e| db_error("claim job", e))?;
-            let Some(job) = next else {
-                txn.commit().await.map_err(|e| db_error("claim job", e))?;
-                return Ok(None);
-            };
-            if job.state != job_state::RUNNING || job.attempts < MAX_CLAIMS {
-                break job;
-            }
-            tracing::warn!(
-                job = %job.id,
-                document = %job.document_id,
-                attempts = job.attempts,
-                "a job's lease ran out on its last attempt; failed for good"
-            );
-            let reason = format!(
-                "reading this file stopped the worker (a crash or a hang) and it was tried {} \
-                 times; it was set aside: check that it opens, or save it in another format, \
-                 and upload it again",
-                job.attempts
-            );
-            fail_for_good(&txn, &job, &reason, now).await?;
-        };
-        let attempts = job.attempts + 1;
-        let mut am = job.into_active_model();
-        am.state = Set(job_state::RUNNING.into());
-        am.attempts = Set(attempts);
-        am.lease_until = Set(Some(now + secs(lease)));
-        am.updated_at = Set(now);
-        let job = am
-            .update(&txn)
-            .await
-            .map_err(|e| db_error("claim job", e))?;
-        txn.commit().await.map_err(|e| db_error("claim job", e))?;
-        Ok(Some(job))
+        crate::lease::claim_next::<ingest_job::Entity>(&self.db, self.now(), lease).await
     }
 
     /// Extends a running job's lease; an error means the job is no longer this worker's.
@@ -588,4 +527,57 @@ async fn finish_job(
         .await
         .map(drop)
         .map_err(|e| db_error("finish job", e))
+}
+
+impl crate::lease::Leased for ingest_job::Entity {
+    const CLAIM: &'static str = "claim job";
+    fn state() -> ingest_job::Column {
+        ingest_job::Column::State
+    }
+    fn run_after() -> ingest_job::Column {
+        ingest_job::Column::RunAfter
+    }
+    fn lease_until() -> ingest_job::Column {
+        ingest_job::Column::LeaseUntil
+    }
+    fn is_running(m: &ingest_job::Model) -> bool {
+        m.state == job_state::RUNNING
+    }
+    fn attempts(m: &ingest_job::Model) -> i32 {
+        m.attempts
+    }
+    fn claimed(
+        m: ingest_job::Model,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> ingest_job::ActiveModel {
+        let attempts = m.attempts + 1;
+        let mut am = m.into_active_model();
+        am.state = Set(job_state::RUNNING.into());
+        am.attempts = Set(attempts);
+        am.lease_until = Set(Some(until));
+        am.updated_at = Set(now);
+        am
+    }
+    fn set_aside<'a>(
+        txn: &'a sea_orm::DatabaseTransaction,
+        job: &'a ingest_job::Model,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        async move {
+            tracing::warn!(
+                job = %job.id,
+                document = %job.document_id,
+                attempts = job.attempts,
+                "a job's lease ran out on its last attempt; failed for good"
+            );
+            let reason = format!(
+                "reading this file stopped the worker (a crash or a hang) and it was tried {} \
+                 times; it was set aside: check that it opens, or save it in another format, \
+                 and upload it again",
+                job.attempts
+            );
+            fail_for_good(txn, job, &reason, now).await
+        }
+    }
 }

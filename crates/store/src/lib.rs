@@ -10,6 +10,7 @@ mod conversations;
 pub mod documents;
 pub mod entity;
 mod error;
+mod lease;
 mod sources;
 mod store;
 #[cfg(feature = "testing")]

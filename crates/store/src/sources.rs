@@ -17,15 +17,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lectern_core::{DocumentId, Error, Result, WorkspaceId};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
-use crate::documents::{MAX_CLAIMS, document_row, insert_job, secs, status};
+use crate::documents::{document_row, insert_job, secs, status};
 use crate::entity::{document, ingest_job, source};
 use crate::error::db_error;
 use crate::{NewDocument, Store};
@@ -35,9 +34,9 @@ pub mod sync_state {
     /// Nothing queued: a sync runs when asked.
     pub const IDLE: &str = "idle";
     /// A sync is due at `run_after`.
-    pub const QUEUED: &str = "queued";
+    pub const QUEUED: &str = crate::lease::QUEUED;
     /// A worker holds the sync under a lease.
-    pub const RUNNING: &str = "running";
+    pub const RUNNING: &str = crate::lease::RUNNING;
     /// The source is being removed (its documents deleted); it is never claimed again.
     pub const DELETING: &str = "deleting";
 }
@@ -307,66 +306,7 @@ impl Store {
     /// lease ran out after [`MAX_CLAIMS`] claims is set aside instead (failed, with the
     /// next one scheduled as usual), and the next due sync is claimed.
     pub async fn claim_next_sync(&self, lease: Duration) -> Result<Option<source::Model>> {
-        let now = self.now();
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| db_error("begin claim", e))?;
-        let found = loop {
-            let runnable = Condition::any()
-                .add(
-                    Condition::all()
-                        .add(source::Column::SyncState.eq(sync_state::QUEUED))
-                        .add(source::Column::RunAfter.lte(now)),
-                )
-                .add(
-                    Condition::all()
-                        .add(source::Column::SyncState.eq(sync_state::RUNNING))
-                        .add(source::Column::LeaseUntil.lt(now)),
-                );
-            let next = source::Entity::find()
-                .filter(runnable)
-                .order_by_asc(source::Column::RunAfter)
-                .limit(1)
-                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                .one(&txn)
-                .await
-                .map_err(|e| db_error("claim sync", e))?;
-            let Some(found) = next else {
-                txn.commit().await.map_err(|e| db_error("claim sync", e))?;
-                return Ok(None);
-            };
-            if found.sync_state != sync_state::RUNNING || found.attempts < MAX_CLAIMS {
-                break found;
-            }
-            tracing::warn!(
-                source = %found.id,
-                attempts = found.attempts,
-                "a sync's lease ran out on its last attempt; set aside"
-            );
-            let reason = format!(
-                "the sync stopped the worker (a crash or a hang) {} times and was set aside; \
-                 look for a file in the source that makes Lectern crash, exclude it, and sync again",
-                found.attempts
-            );
-            end_sync(&txn, &found, None, Some(reason), now).await?;
-        };
-        let attempts = found.attempts + 1;
-        let mut am = found.into_active_model();
-        am.sync_state = Set(sync_state::RUNNING.into());
-        am.attempts = Set(attempts);
-        am.lease_until = Set(Some(now + secs(lease)));
-        am.updated_at = Set(now);
-        let claimed = am
-            .update(&txn)
-            .await
-            .map_err(|e| db_error("claim sync", e))?;
-        txn.commit().await.map_err(|e| db_error("claim sync", e))?;
-        Ok(Some(claimed))
+        crate::lease::claim_next::<source::Entity>(&self.db, self.now(), lease).await
     }
 
     /// Extends a running sync's lease; an error means the sync is no longer this claim's
@@ -521,4 +461,53 @@ async fn end_sync(
         .await
         .map_err(|e| db_error("end sync", e))?;
     Ok(updated.rows_affected > 0)
+}
+
+impl crate::lease::Leased for source::Entity {
+    const CLAIM: &'static str = "claim sync";
+    fn state() -> source::Column {
+        source::Column::SyncState
+    }
+    fn run_after() -> source::Column {
+        source::Column::RunAfter
+    }
+    fn lease_until() -> source::Column {
+        source::Column::LeaseUntil
+    }
+    fn is_running(m: &source::Model) -> bool {
+        m.sync_state == sync_state::RUNNING
+    }
+    fn attempts(m: &source::Model) -> i32 {
+        m.attempts
+    }
+    fn claimed(m: source::Model, until: DateTime<Utc>, now: DateTime<Utc>) -> source::ActiveModel {
+        let attempts = m.attempts + 1;
+        let mut am = m.into_active_model();
+        am.sync_state = Set(sync_state::RUNNING.into());
+        am.attempts = Set(attempts);
+        am.lease_until = Set(Some(until));
+        am.updated_at = Set(now);
+        am
+    }
+    fn set_aside<'a>(
+        txn: &'a sea_orm::DatabaseTransaction,
+        found: &'a source::Model,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        async move {
+            tracing::warn!(
+                source = %found.id,
+                attempts = found.attempts,
+                "a sync's lease ran out on its last attempt; set aside"
+            );
+            let reason = format!(
+                "the sync stopped the worker (a crash or a hang) {} times and was set aside; \
+                 look for a file in the source that makes Lectern crash, exclude it, and sync again",
+                found.attempts
+            );
+            end_sync(txn, found, None, Some(reason), now)
+                .await
+                .map(drop)
+        }
+    }
 }

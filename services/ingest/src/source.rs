@@ -28,11 +28,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use lectern_api::ingest::{CreateSource, FolderSettings, SourceOut, SyncResult};
 use lectern_core::{Error, Result, WorkspaceId};
 use lectern_store::entity::{document, source};
 use lectern_store::{NewSource, SourceFile, source_kind, status};
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -806,7 +806,8 @@ fn glob_set(globs: &[String]) -> Result<GlobSet> {
             .map_err(|e| invalid(e.kind().to_string()))?;
         set.add(glob);
     }
-    set.build().map_err(|e| Error::Invalid(format!("the globs: {e}")))
+    set.build()
+        .map_err(|e| Error::Invalid(format!("the globs: {e}")))
 }
 
 #[cfg(test)]

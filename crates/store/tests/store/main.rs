@@ -394,6 +394,11 @@ on_both_backends!(
         }
         store.set_member(handbook, bob, Role::Editor).await.unwrap();
         store.set_member(handbook, ada, Role::Owner).await.unwrap();
+
+        // Up, down and up again: on SQLite each way rebuilds the table, and nothing that
+        // points at a workspace may go with the old one. (Three down: the later migrations
+        // of verified addresses and of sources first.)
+        store.migrate().await.unwrap();
         store
             .create_document(NewDocument {
                 id: Uuid::new_v4(),
@@ -407,12 +412,7 @@ on_both_backends!(
             })
             .await
             .unwrap();
-
-        // Up, down and up again: on SQLite each way rebuilds the table, and nothing that
-        // points at a workspace may go with the old one.
-        // (Two down: the later migration of verified addresses first.)
-        store.migrate().await.unwrap();
-        Migrator::down(store.connection(), Some(2)).await.unwrap();
+        Migrator::down(store.connection(), Some(3)).await.unwrap();
         store.migrate().await.unwrap();
         assert!(store.pending_migrations().await.unwrap().is_empty());
 
@@ -445,15 +445,19 @@ on_both_backends!(
         store.create_workspace("Handbook", Some(bob)).await.unwrap();
 
         // Going back to names unique across the site is refused while two share one (the
-        // later migration, reverted first, is then all that is pending).
-        let err = Migrator::down(store.connection(), Some(2))
+        // later migrations, reverted first, are then all that is pending).
+        let err = Migrator::down(store.connection(), Some(3))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("Handbook"), "{err}");
         assert_eq!(
             store.pending_migrations().await.unwrap(),
-            ["m20261201_000002_email_verification"]
+            [
+                "m20261201_000002_email_verification",
+                "m20261202_000001_sources"
+            ]
         );
+        store.migrate().await.unwrap();
         assert_eq!(store.list_documents(handbook).await.unwrap().len(), 1);
     }
 );

@@ -251,7 +251,12 @@ on_both_backends!(
 
         // Removing the source removes its documents, from the index too.
         let source = e.ctx.store.source(source.id).await.unwrap().unwrap();
-        assert!(source.last_error.as_deref().is_some_and(|r| r.contains("mounted")));
+        assert!(
+            source
+                .last_error
+                .as_deref()
+                .is_some_and(|r| r.contains("mounted"))
+        );
         assert_eq!(e.ingestor.remove_source(&source).await.unwrap(), 3);
         assert!(e.ctx.store.source(source.id).await.unwrap().is_none());
         assert!(e.ctx.store.list_documents(ws).await.unwrap().is_empty());
