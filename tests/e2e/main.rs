@@ -9,4 +9,5 @@ mod oidc;
 mod query_api;
 mod serve;
 mod sources_api;
+mod sources_web;
 mod web;

@@ -1,6 +1,6 @@
 //! Lectern's web service: the server-rendered application people use: accounts,
-//! workspaces and members, uploads with live status, chat with streamed answers and
-//! citations that open on their page, feedback, administration.
+//! workspaces and members, uploads with live status, synced folders, chat with streamed
+//! answers and citations that open on their page, feedback, administration.
 //!
 //! The library holds the routes so that its own binary and the all-in-one `lectern serve`
 //! mount the same code. Documents and answers always go through the ingest and query
@@ -30,6 +30,7 @@ mod oidc;
 mod proxy;
 pub mod render;
 mod session;
+mod sources;
 mod throttle;
 mod views;
 mod workspaces;
@@ -197,6 +198,16 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
                     .route(
                         "/w/{ws}/documents.json",
                         web::get().to(workspaces::documents_json),
+                    )
+                    .route("/w/{ws}/sources", web::post().to(sources::add))
+                    .route("/w/{ws}/sources.json", web::get().to(sources::list_json))
+                    .route(
+                        "/w/{ws}/sources/{source}/sync",
+                        web::post().to(sources::sync),
+                    )
+                    .route(
+                        "/w/{ws}/sources/{source}/remove",
+                        web::post().to(sources::remove),
                     )
                     .route(
                         "/w/{ws}/documents/{doc}/delete",

@@ -1,8 +1,11 @@
-//! Workspaces, their documents (upload, live status, delete, re-index, originals), their
-//! members and invitations. Every handler first resolves the signed-in person's role in the
-//! workspace: a non-member gets "not found", exactly as for a workspace that does not
-//! exist; ingest then checks the same role again on its side. The one way in without a
-//! role is an invitation link, which an owner made and chose whom to give.
+//! Workspaces, their documents (upload, live status, delete, re-index, originals; the
+//! synced sources beside them, `sources.rs`), their members and invitations. Every
+//! handler first resolves the signed-in person's role in the workspace: a non-member gets
+//! "not found", exactly as for a workspace that does not exist; ingest then checks the
+//! same role again on its side. The one way in without a role is an invitation link,
+//! which an owner made and chose whom to give.
+
+use std::collections::HashMap;
 
 use actix_multipart::Multipart;
 use actix_web::http::header;
@@ -24,6 +27,7 @@ use crate::backend::Backend;
 use crate::error::{WebError, WebResult};
 use crate::mail::Mailer;
 use crate::render::PageRenderer;
+use crate::sources::{SourceForm, SourceRow};
 use crate::views::{Layout, flash, page, page_with, redirect, wants_json};
 
 #[derive(Template)]
@@ -56,7 +60,12 @@ pub async fn create(
 }
 
 /// The signed-in person's role in `ws` (admins act as owners), or "not found".
-async fn role(ctx: &Context, me: &SignedIn, ws: Uuid, action: Action) -> WebResult<(String, Role)> {
+pub(crate) async fn role(
+    ctx: &Context,
+    me: &SignedIn,
+    ws: Uuid,
+    action: Action,
+) -> WebResult<(String, Role)> {
     let (workspace, role) = me.caller().require(&ctx.store, ws, action).await?;
     Ok((workspace.name, role))
 }
@@ -71,11 +80,80 @@ struct WorkspaceNav {
 
 #[derive(Template)]
 #[template(path = "documents.html")]
-struct DocumentsPage {
+pub(crate) struct DocumentsPage {
     layout: Layout,
     nav: WorkspaceNav,
     can_edit: bool,
-    documents: Vec<DocumentOut>,
+    documents: Vec<DocumentRow>,
+    /// The workspace's synced sources (`sources.rs`).
+    sources: Vec<SourceRow>,
+    /// Site administrators add folder sources: a folder source reads the server's disk.
+    can_add_source: bool,
+    source_form: SourceForm,
+    /// Where folder sources may lie, as this process's settings say (ingest checks its
+    /// own): shown beside the form.
+    source_roots: Vec<String>,
+    min_interval: u64,
+    /// A refused form's reason (adding a source, syncing one).
+    error: Option<String>,
+}
+
+/// A document as the list shows it.
+struct DocumentRow {
+    doc: DocumentOut,
+    /// The name of the synced source it came from; its path in that source is
+    /// `doc.source_key`.
+    source: Option<String>,
+}
+
+/// The documents page of `ws`, with its sources; `error` and `source_form` give back a
+/// refused form.
+pub(crate) async fn documents_page(
+    ctx: &Context,
+    backend: &Backend,
+    me: &SignedIn,
+    ws: Uuid,
+    error: Option<String>,
+    source_form: SourceForm,
+) -> WebResult<DocumentsPage> {
+    let (ws_name, role) = role(ctx, me, ws, Action::Read).await?;
+    let client = backend.client(me.id())?;
+    let (documents, sources) = futures::try_join!(client.documents(ws), client.sources(ws))?;
+    let names: HashMap<Uuid, String> = sources.iter().map(|s| (s.id, s.name.clone())).collect();
+    let documents = documents
+        .into_iter()
+        .map(|doc| DocumentRow {
+            source: doc.source_id.and_then(|id| names.get(&id).cloned()),
+            doc,
+        })
+        .collect();
+    let now = chrono::Utc::now();
+    Ok(DocumentsPage {
+        layout: Layout::signed_in(me, format!("Documents · {ws_name}"), "workspaces"),
+        nav: WorkspaceNav {
+            ws_id: ws,
+            ws_name,
+            role: role.as_str(),
+            tab: "documents",
+        },
+        can_edit: role.can_edit(),
+        documents,
+        sources: sources
+            .into_iter()
+            .map(|s| SourceRow::new(s, now))
+            .collect(),
+        can_add_source: me.user.is_admin,
+        source_form,
+        source_roots: ctx
+            .settings
+            .ingest
+            .source_roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect(),
+        min_interval: lectern_store::MIN_SYNC_INTERVAL_SECS,
+        error,
+    })
 }
 
 pub async fn documents(
@@ -85,19 +163,7 @@ pub async fn documents(
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
     let ws = path.into_inner();
-    let (ws_name, role) = role(&ctx, &me, ws, Action::Read).await?;
-    let documents = backend.client(me.id())?.documents(ws).await?;
-    page(&DocumentsPage {
-        layout: Layout::signed_in(&me, format!("Documents · {ws_name}"), "workspaces"),
-        nav: WorkspaceNav {
-            ws_id: ws,
-            ws_name,
-            role: role.as_str(),
-            tab: "documents",
-        },
-        can_edit: role.can_edit(),
-        documents,
-    })
+    page(&documents_page(&ctx, &backend, &me, ws, None, SourceForm::default()).await?)
 }
 
 /// The documents' statuses, for the page's live updates.

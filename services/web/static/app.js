@@ -78,6 +78,34 @@
     window.setTimeout(poll, 1000);
   }
 
+  // ---- Sources: while a sync runs or is due, its state live; the page again when it ends ----
+  const sourceList = document.getElementById("source-list");
+  if (sourceList && sourceList.querySelector("tr[data-busy]")) {
+    const sameTime = (a, b) => a === b || (a !== "" && b !== "" && Date.parse(a) === Date.parse(b));
+    async function pollSources() {
+      try {
+        const res = await fetch(sourceList.dataset.statusUrl, { headers: { Accept: "application/json" } });
+        if (res.ok) {
+          const { sources } = await res.json();
+          const rows = sourceList.querySelectorAll("tbody tr");
+          // A sync ended (or a source came or went): its result and documents are on the page.
+          if (sources.length !== rows.length) { window.location.reload(); return; }
+          for (const s of sources) {
+            const row = document.getElementById(`source-${s.id}`);
+            if (!row || !sameTime(row.dataset.lastSync, s.last_sync_at || "")) { window.location.reload(); return; }
+            if (row.dataset.state === s.state) continue;
+            row.dataset.state = s.state;
+            const badge = row.querySelector(".state .badge");
+            badge.className = `badge ${s.state}`;
+            badge.textContent = s.state;
+          }
+        }
+      } catch (_) { /* try again on the next tick */ }
+      window.setTimeout(pollSources, 2000);
+    }
+    window.setTimeout(pollSources, 1500);
+  }
+
   // ---- Chat: streamed answers ----
   const ask = document.getElementById("ask");
   const messages = document.getElementById("messages");
