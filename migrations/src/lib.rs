@@ -14,6 +14,7 @@ mod m20261130_000001_web;
 mod m20261201_000001_workspace_names_per_owner;
 mod m20261201_000002_email_verification;
 mod m20261202_000001_sources;
+mod m20261203_000001_web_sources;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_workspace_names_per_owner::Migration),
             Box::new(m20261201_000002_email_verification::Migration),
             Box::new(m20261202_000001_sources::Migration),
+            Box::new(m20261203_000001_web_sources::Migration),
         ]
     }
 }

@@ -101,6 +101,8 @@ pub struct TextUpload {
 
 /// The kind of source that reads a directory on the server's disk.
 pub const FOLDER_SOURCE: &str = "folder";
+/// The kind of a web source ([`WebSettings`]).
+pub const WEB_SOURCE: &str = "web";
 
 /// A source to add to a workspace: Lectern reads it now and again (when asked, or every
 /// `interval_secs`), adding new and changed documents and removing those gone from it.
@@ -137,6 +139,26 @@ pub struct FolderSettings {
     /// starting with `.`) are always left out.
     #[serde(default)]
     pub exclude: Vec<String>,
+}
+
+/// A web source's settings: a site crawled breadth-first from `url`, following links
+/// that stay under `prefix`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    /// The start page: an `http` or `https` URL.
+    pub url: String,
+    /// Only URLs that start with this are fetched; default: the start URL's directory
+    /// (`https://example.org/docs/intro.html` gives `https://example.org/docs/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Links followed from the start page at most (0: the start page and the site map
+    /// only); default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+    /// Pages (and PDFs) fetched at most in one crawl; default 500.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u32>,
 }
 
 /// What one sync found and did.

@@ -238,6 +238,11 @@ pub struct IngestSettings {
     /// paths; a source's folder, its symbolic links resolved, must lie inside one). Empty,
     /// the default: folder sources are refused.
     pub source_roots: Vec<PathBuf>,
+    /// Whether web sources may fetch from private, loopback, link-local and other
+    /// non-global addresses (a site on this network). Off, the default: such an address,
+    /// by name or after a redirect, is refused, so a crawl cannot reach the server's own
+    /// network.
+    pub crawl_allow_private: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -354,6 +359,7 @@ impl Default for Settings {
                 lease_secs: 300,
                 workers: 2,
                 source_roots: Vec::new(),
+                crawl_allow_private: false,
             },
             llm: LlmSettings {
                 backend: "local".into(),

@@ -451,6 +451,8 @@ pub(crate) fn document_row(
         source_id: Set(None),
         source_key: Set(None),
         source_mtime_ns: Set(None),
+        source_etag: Set(None),
+        source_last_modified: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

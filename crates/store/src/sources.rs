@@ -45,6 +45,8 @@ pub mod sync_state {
 pub mod source_kind {
     /// A directory on the server's disk, read recursively.
     pub const FOLDER: &str = "folder";
+    /// A web site, crawled from a start URL within a URL prefix.
+    pub const WEB: &str = "web";
 }
 
 /// The shortest schedule: a sync every 10 seconds.
@@ -76,6 +78,9 @@ pub struct SourceFile {
     /// `None` makes the next sync read it again (a time too recent to trust: the file
     /// may still be changing within the clock's resolution).
     pub mtime_ns: Option<i64>,
+    /// For a web page: the `ETag` and `Last-Modified` headers its server sent, as sent.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
 }
 
 impl Store {
@@ -228,6 +233,27 @@ impl Store {
             .await
             .map(drop)
             .map_err(|e| db_error("record a source file", e))
+    }
+
+    /// Records the validators a web page's server last sent (`ETag`, `Last-Modified`),
+    /// asked again at the next crawl so that an unchanged page costs a `304`.
+    pub async fn mark_web_page_seen(
+        &self,
+        document: DocumentId,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    ) -> Result<()> {
+        document::Entity::update_many()
+            .col_expr(document::Column::SourceEtag, Expr::value(etag))
+            .col_expr(
+                document::Column::SourceLastModified,
+                Expr::value(last_modified),
+            )
+            .filter(document::Column::Id.eq(document))
+            .exec(&self.db)
+            .await
+            .map(drop)
+            .map_err(|e| db_error("record a web page", e))
     }
 
     /// A file of the source moved (the same bytes at a new key): the document follows it,
@@ -420,6 +446,8 @@ fn with_source(mut row: document::ActiveModel, file: &SourceFile) -> document::A
     row.source_id = Set(Some(file.source_id));
     row.source_key = Set(Some(file.key.clone()));
     row.source_mtime_ns = Set(file.mtime_ns);
+    row.source_etag = Set(file.etag.clone());
+    row.source_last_modified = Set(file.last_modified.clone());
     row
 }
 

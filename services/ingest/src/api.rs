@@ -16,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use lectern_api::ErrorBody;
 use lectern_api::ingest::{
-    CreateSource, CreateWorkspace, DocumentList, DocumentOut, FolderSettings, SourceList,
+    CreateSource, CreateWorkspace, DocumentList, DocumentOut, FolderSettings, SourceList, WebSettings,
     SourceOut, SyncResult, TextDocument, TextUpload, UploadOut, UploadResult, WorkspaceList,
     WorkspaceOut, upload_request_limit,
 };
@@ -67,7 +67,7 @@ fn document_row_out(d: document::Model, chunks: u64) -> DocumentOut {
 #[openapi(
     info(title = "Lectern ingest API", description = "Workspaces and their documents: upload, status, delete, re-index; synced sources (folders on the server) kept in step with a workspace. Authenticate with `Authorization: Bearer <API key>`."),
     paths(list_workspaces, create_workspace, upload, list_documents, get_document, delete_document, reindex_document, original, list_sources, create_source, get_source, sync_source, delete_source),
-    components(schemas(WorkspaceOut, CreateWorkspace, WorkspaceList, DocumentOut, DocumentList, UploadOut, UploadResult, TextDocument, TextUpload, CreateSource, FolderSettings, SourceOut, SourceList, SyncResult, ErrorBody)),
+    components(schemas(WorkspaceOut, CreateWorkspace, WorkspaceList, DocumentOut, DocumentList, UploadOut, UploadResult, TextDocument, TextUpload, CreateSource, FolderSettings, WebSettings, SourceOut, SourceList, SyncResult, ErrorBody)),
     modifiers(&BearerAuth),
     security(("api_key" = []))
 )]
@@ -323,7 +323,7 @@ async fn create_source(
     caller.require(&ctx.store, ws, Action::Edit).await?;
     if !caller.user.is_admin {
         return Err(Error::Forbidden(
-            "only a site administrator may add a folder source: it reads the server's disk".into(),
+            "only a site administrator may add a source: a folder reads the server's disk, a web site makes the server fetch from the network".into(),
         )
         .into());
     }

@@ -14,6 +14,7 @@ pub mod chunk;
 pub mod parse;
 pub mod pipeline;
 pub mod source;
+pub mod web;
 
 /// The service's name in logs, metrics and `/ready`.
 pub const NAME: &str = "ingest";

@@ -100,6 +100,10 @@ pub struct Ingestor {
     pub(crate) max_attempts: i32,
     /// Directories under which folder sources may lie (`ingest.source_roots`).
     pub(crate) source_roots: Vec<PathBuf>,
+    /// Whether web sources may reach private addresses (`ingest.crawl_allow_private`).
+    pub(crate) crawl_allow_private: bool,
+    /// The crawler's `User-Agent`.
+    pub(crate) user_agent: String,
     /// Jobs processed at once by `run_until_idle`.
     workers: usize,
     /// How long a claimed job stays this worker's without a heartbeat.
@@ -252,6 +256,8 @@ impl Ingestor {
             max_file_bytes: s.ingest.max_file_mb * 1024 * 1024,
             max_attempts: s.ingest.max_attempts,
             source_roots: s.ingest.source_roots.clone(),
+            crawl_allow_private: s.ingest.crawl_allow_private,
+            user_agent: crate::web::user_agent(s.web.public_url.as_deref()),
             workers: s.ingest.workers,
             lease: Duration::from_secs(s.ingest.lease_secs.max(1)),
             placing: tokio::sync::Mutex::new(()),
@@ -263,6 +269,13 @@ impl Ingestor {
     /// whose clock they move, so leases expire without sleeping).
     pub fn with_store(mut self, store: Store) -> Self {
         self.store = store;
+        self
+    }
+
+    /// The same pipeline with web sources allowed (or not) to reach private addresses:
+    /// tests crawl a server on the loopback address.
+    pub fn with_crawl_allow_private(mut self, allow: bool) -> Self {
+        self.crawl_allow_private = allow;
         self
     }
 

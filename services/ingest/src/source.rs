@@ -133,9 +133,12 @@ impl Ingestor {
         workspace: WorkspaceId,
         new: &CreateSource,
     ) -> Result<source::Model> {
+        if new.kind == source_kind::WEB {
+            return self.add_web_source(workspace, new).await;
+        }
         if new.kind != source_kind::FOLDER {
             return Err(Error::Invalid(format!(
-                "unknown source kind {:?}: Lectern syncs \"folder\" sources",
+                "unknown source kind {:?}: Lectern syncs \"folder\" and \"web\" sources",
                 new.kind
             )));
         }
@@ -249,6 +252,20 @@ impl Ingestor {
     /// One sync of a claimed source (see the module doc). `Ok(None)`: a simulated crash.
     async fn sync(&self, source: &source::Model) -> Result<Option<SyncResult>, JobError> {
         let started = Instant::now();
+        if source.kind == source_kind::WEB {
+            let run = SyncRun {
+                ingestor: self,
+                source,
+                result: SyncResult::default(),
+                last_beat: Instant::now(),
+                racy_after: 0,
+            };
+            let crawled = self.crawl(run).await?;
+            return Ok(crawled.map(|mut result| {
+                result.seconds = started.elapsed().as_secs_f64();
+                result
+            }));
+        }
         if source.kind != source_kind::FOLDER {
             return Err(JobError::Permanent(format!(
                 "unknown source kind {:?}",
@@ -397,6 +414,8 @@ impl Ingestor {
                         source_id: source.id,
                         key: found.key.clone(),
                         mtime_ns: run.seen(found.mtime_ns),
+                        etag: None,
+                        last_modified: None,
                     };
                     let name = file_name_of(&found.key);
                     match store
@@ -448,6 +467,8 @@ impl Ingestor {
                 source_id: run.source.id,
                 key: found.key.clone(),
                 mtime_ns: run.seen(found.mtime_ns),
+                etag: None,
+                last_modified: None,
             },
             file_name: file_name_of(&found.key),
             existing,
@@ -474,19 +495,19 @@ impl Ingestor {
 }
 
 /// A sync under way: its claim, its counts, and when its lease was last renewed.
-struct SyncRun<'a> {
-    ingestor: &'a Ingestor,
-    source: &'a source::Model,
-    result: SyncResult,
-    last_beat: Instant,
+pub(crate) struct SyncRun<'a> {
+    pub(crate) ingestor: &'a Ingestor,
+    pub(crate) source: &'a source::Model,
+    pub(crate) result: SyncResult,
+    pub(crate) last_beat: Instant,
     /// Modification times after this (ns since the epoch) are too recent to record.
-    racy_after: i64,
+    pub(crate) racy_after: i64,
 }
 
 impl SyncRun<'_> {
     /// Renews the lease when a third of it has passed, or at once with `now` (before a
     /// change is recorded). An error means the sync is no longer this worker's: stop.
-    async fn beat(&mut self, now: bool) -> Result<(), JobError> {
+    pub(crate) async fn beat(&mut self, now: bool) -> Result<(), JobError> {
         if now || self.last_beat.elapsed() > self.ingestor.lease / 3 {
             self.ingestor
                 .store()
@@ -502,7 +523,7 @@ impl SyncRun<'_> {
         (mtime_ns <= self.racy_after).then_some(mtime_ns)
     }
 
-    fn skip(&mut self, note: String) {
+    pub(crate) fn skip(&mut self, note: String) {
         self.result.skipped_total += 1;
         if self.result.skipped.len() < MAX_NOTES {
             self.result.skipped.push(note);
@@ -512,7 +533,7 @@ impl SyncRun<'_> {
     /// One file could not be recorded. A transient failure (the database or the index
     /// down) or an internal one stops the sync, to be retried; any other is noted, and the
     /// sync goes on with the next file (the next sync tries this one again).
-    fn file_failed(&mut self, key: &str, e: Error) -> Result<(), JobError> {
+    pub(crate) fn file_failed(&mut self, key: &str, e: Error) -> Result<(), JobError> {
         if e.is_transient() || matches!(e, Error::Internal { .. }) {
             return Err(JobError::Other(e));
         }

@@ -25,6 +25,12 @@ pub struct Model {
     /// the epoch: with `size_bytes`, a sync skips the file unread while both are the same.
     /// `None` forces a read (and a hash) at the next sync.
     pub source_mtime_ns: Option<i64>,
+    /// For a web page: the `ETag` its server last sent, as sent; asked again with
+    /// `If-None-Match`, so an unchanged page costs a `304`.
+    pub source_etag: Option<String>,
+    /// For a web page: the `Last-Modified` header its server last sent, verbatim; asked
+    /// again with `If-Modified-Since`.
+    pub source_last_modified: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
