@@ -9,7 +9,9 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::Subcommand;
 use lectern::Local;
-use lectern_api::ingest::{CreateSource, FOLDER_SOURCE, FolderSettings, SourceOut};
+use lectern_api::ingest::{
+    CreateSource, FOLDER_SOURCE, FolderSettings, SourceOut, WEB_SOURCE, WebSettings,
+};
 use lectern_ingest::pipeline::{Ingestor, Outcome};
 use lectern_ingest::source::{SyncOutcome, source_view};
 use lectern_store::entity::{source, workspace};
@@ -18,9 +20,10 @@ use serde_json::json;
 
 #[derive(Subcommand, Debug)]
 pub enum SourceCommand {
-    /// Add a folder of this server as a source of a workspace (created if missing), then
-    /// sync it: its files become documents, and later syncs keep them in step with it.
-    /// The folder must lie under one of `ingest.source_roots`.
+    /// Add a folder of this server (or, with `--web URL`, a web site) as a source of a
+    /// workspace (created if missing), then sync it: its files (or pages) become
+    /// documents, and later syncs keep them in step with it. The folder must lie under
+    /// one of `ingest.source_roots`.
     Add {
         #[arg(long, value_name = "NAME")]
         workspace: String,
@@ -43,8 +46,20 @@ pub enum SourceCommand {
         /// Print one JSON object instead of the summary.
         #[arg(long)]
         json: bool,
-        #[arg(value_name = "FOLDER")]
-        path: PathBuf,
+        /// Crawl this web site instead of a folder: pages within `--prefix`, from this URL.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["path", "include", "exclude"])]
+        web: Option<String>,
+        /// Only URLs starting with this are fetched (default: the start URL's directory).
+        #[arg(long, value_name = "URL", requires = "web")]
+        prefix: Option<String>,
+        /// Links followed from the start page at most (default 5).
+        #[arg(long, value_name = "N", requires = "web")]
+        depth: Option<u32>,
+        /// Pages fetched at most in one crawl (default 500).
+        #[arg(long, value_name = "N", requires = "web")]
+        pages: Option<u32>,
+        #[arg(value_name = "FOLDER", required_unless_present = "web")]
+        path: Option<PathBuf>,
     },
     /// List the sources (of one workspace, or of all) with their last sync.
     List {
@@ -83,6 +98,10 @@ pub async fn run(local: &Local, command: SourceCommand) -> anyhow::Result<()> {
             every,
             no_sync,
             json,
+            web,
+            prefix,
+            depth,
+            pages,
             path,
         } => {
             // The operator's own workspace of that name first, as `lectern ingest` does.
@@ -93,23 +112,39 @@ pub async fn run(local: &Local, command: SourceCommand) -> anyhow::Result<()> {
                 Some(ws) => ws,
                 None => store.create_workspace(&workspace, None).await?,
             };
-            // Relative to where the command runs; the check against the allowed roots
-            // sees the resolved path.
-            let path = std::path::absolute(&path)
-                .with_context(|| format!("{}: not a usable path", path.display()))?;
-            let settings = FolderSettings {
-                path: path
-                    .to_str()
-                    .context("the folder's path is not UTF-8")?
-                    .to_owned(),
-                include,
-                exclude,
-            };
-            let new = CreateSource {
-                kind: FOLDER_SOURCE.into(),
-                name,
-                settings: serde_json::to_value(settings)?,
-                interval_secs: every,
+            let new = match (web, path) {
+                (Some(url), _) => CreateSource {
+                    kind: WEB_SOURCE.into(),
+                    name,
+                    settings: serde_json::to_value(WebSettings {
+                        url,
+                        prefix,
+                        depth,
+                        pages,
+                    })?,
+                    interval_secs: every,
+                },
+                (None, Some(path)) => {
+                    // Relative to where the command runs; the check against the allowed
+                    // roots sees the resolved path.
+                    let path = std::path::absolute(&path)
+                        .with_context(|| format!("{}: not a usable path", path.display()))?;
+                    let settings = FolderSettings {
+                        path: path
+                            .to_str()
+                            .context("the folder's path is not UTF-8")?
+                            .to_owned(),
+                        include,
+                        exclude,
+                    };
+                    CreateSource {
+                        kind: FOLDER_SOURCE.into(),
+                        name,
+                        settings: serde_json::to_value(settings)?,
+                        interval_secs: every,
+                    }
+                }
+                (None, None) => anyhow::bail!("name a FOLDER, or a site with --web URL"),
             };
             let ingestor = local.ingestor()?;
             let added = ingestor.add_source(ws.id, &new).await?;
@@ -298,7 +333,10 @@ async fn print_source(store: &Store, s: source::Model, json_out: bool) -> anyhow
 
 /// One line: name, folder, state, documents and the last sync.
 fn describe(s: &SourceOut) -> String {
-    let folder = s.settings["path"].as_str().unwrap_or("?");
+    let folder = s.settings["path"]
+        .as_str()
+        .or_else(|| s.settings["url"].as_str())
+        .unwrap_or("?");
     let schedule = s
         .interval_secs
         .map_or_else(|| "when asked".to_owned(), |i| format!("every {i} s"));
