@@ -406,3 +406,30 @@ on_both_backends!(
         assert!(e.ctx.store.list_sources(ws).await.unwrap().is_empty());
     }
 );
+
+on_both_backends!(
+    a_web_source_on_a_loopback_address_is_refused_unless_allowed,
+    |e: Env| async move {
+        let e = e;
+        let ws = e.workspace("Site").await;
+        for url in [
+            "http://127.0.0.1:9/docs/",
+            "http://[::1]:9/docs/",
+            "http://localhost:9/docs/",
+        ] {
+            let new = CreateSource {
+                kind: "web".into(),
+                name: None,
+                settings: serde_json::json!({ "url": url }),
+                interval_secs: None,
+            };
+            let err = e.ingestor.add_source(ws, &new).await.unwrap_err();
+            assert!(
+                matches!(err, lectern_core::Error::Forbidden(_))
+                    && err.to_string().contains("crawl_allow_private"),
+                "{url}: {err}"
+            );
+        }
+        assert!(e.ctx.store.list_sources(ws).await.unwrap().is_empty());
+    }
+);
