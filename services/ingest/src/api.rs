@@ -16,9 +16,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use lectern_api::ErrorBody;
 use lectern_api::ingest::{
-    CreateSource, CreateWorkspace, DocumentList, DocumentOut, FolderSettings, SourceList, WebSettings,
-    SourceOut, SyncResult, TextDocument, TextUpload, UploadOut, UploadResult, WorkspaceList,
-    WorkspaceOut, upload_request_limit,
+    CreateSource, CreateWorkspace, DocumentList, DocumentOut, FolderSettings, SourceList,
+    SourceOut, SyncResult, TextDocument, TextUpload, UploadOut, UploadResult, WebSettings,
+    WorkspaceList, WorkspaceOut, upload_request_limit,
 };
 use lectern_auth::{Action, Caller};
 use lectern_core::{DocumentId, Error, Role, WorkspaceId};

@@ -11,10 +11,10 @@ use lectern_search::SearchAdapters;
 
 pub mod api;
 pub mod chunk;
+pub mod crawl;
 pub mod parse;
 pub mod pipeline;
 pub mod source;
-pub mod web;
 
 /// The service's name in logs, metrics and `/ready`.
 pub const NAME: &str = "ingest";

@@ -257,7 +257,7 @@ impl Ingestor {
             max_attempts: s.ingest.max_attempts,
             source_roots: s.ingest.source_roots.clone(),
             crawl_allow_private: s.ingest.crawl_allow_private,
-            user_agent: crate::web::user_agent(s.web.public_url.as_deref()),
+            user_agent: crate::crawl::user_agent(s.web.public_url.as_deref()),
             workers: s.ingest.workers,
             lease: Duration::from_secs(s.ingest.lease_secs.max(1)),
             placing: tokio::sync::Mutex::new(()),

@@ -439,18 +439,31 @@ impl Ingestor {
                 return Ok(None);
             }
         }
-        for doc in gone.into_values() {
+        if !self.delete_gone(&mut run, gone.into_values()).await? {
+            return Ok(None);
+        }
+        run.result.seconds = started.elapsed().as_secs_f64();
+        Ok(Some(run.result))
+    }
+
+    /// Deletes the source's documents whose file or page is gone, each on its own.
+    /// `Ok(false)`: a simulated crash stopped it.
+    pub(crate) async fn delete_gone(
+        &self,
+        run: &mut SyncRun<'_>,
+        gone: impl IntoIterator<Item = document::Model>,
+    ) -> Result<bool, JobError> {
+        for doc in gone {
             run.beat(true).await?;
             match self.delete(&doc).await {
                 Ok(()) => run.result.deleted += 1,
                 Err(e) => run.file_failed(doc.source_key.as_deref().unwrap_or_default(), e)?,
             }
             if self.crash_point(Stage::SourceFile) {
-                return Ok(None);
+                return Ok(false);
             }
         }
-        run.result.seconds = started.elapsed().as_secs_f64();
-        Ok(Some(run.result))
+        Ok(true)
     }
 
     /// Reads a new or changed file into the pipeline: a new document of its key, the next

@@ -433,3 +433,186 @@ on_both_backends!(
         assert!(e.ctx.store.list_sources(ws).await.unwrap().is_empty());
     }
 );
+
+/// A static site on loopback, as a documentation server answers: each file of `root` with
+/// an ETag (its content's hash) and 304 to a matching `If-None-Match`, 404 for anything
+/// else. It counts the pages it sent whole and those it answered 304.
+struct Site {
+    url: String,
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    not_modified: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+async fn serve_site(root: std::path::PathBuf) -> Site {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (sent, not_modified) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (s, n) = (sent.clone(), not_modified.clone());
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (root, s, n) = (root.clone(), s.clone(), n.clone());
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 16_384 {
+                    if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let path = path.split(['?', '#']).next().unwrap_or_default();
+                let if_none_match = head.lines().find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("if-none-match")
+                        .then(|| value.trim().to_owned())
+                });
+                let file = root.join(path.trim_start_matches('/'));
+                let body = if path.contains("..") {
+                    None
+                } else {
+                    std::fs::read(&file).ok()
+                };
+                let response = match body {
+                    Some(body) => {
+                        use sha2::Digest;
+                        let etag = format!("\"{:x}\"", sha2::Sha256::digest(&body));
+                        if if_none_match.as_deref() == Some(etag.as_str()) {
+                            n.fetch_add(1, Ordering::SeqCst);
+                            format!("HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n").into_bytes()
+                        } else {
+                            s.fetch_add(1, Ordering::SeqCst);
+                            let mut r = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nETag: {etag}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .into_bytes();
+                            r.extend_from_slice(&body);
+                            r
+                        }
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = socket.write_all(&response).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    Site {
+        url,
+        sent,
+        not_modified,
+        _server: server,
+    }
+}
+
+on_both_backends!(
+    a_web_source_follows_a_documentation_site_within_its_prefix,
+    |e: Env| async move {
+        use std::sync::atomic::Ordering;
+        let e = e;
+        // The Python tutorial's HTML (Debian's python3.11-doc), served on loopback, which
+        // the crawler may reach only with crawl_allow_private.
+        let pages = std::env::var_os("LECTERN_TEST_DOCS_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| lectern_core::default_cache_dir().join("test-docs"))
+            .join("python-tutorial");
+        let site_root = tempfile::tempdir().unwrap();
+        let tutorial = site_root.path().join("tutorial");
+        std::fs::create_dir_all(&tutorial).unwrap();
+        for page in std::fs::read_dir(&pages)
+            .unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-test-docs.sh)", pages.display()))
+        {
+            let page = page.unwrap();
+            std::fs::copy(page.path(), tutorial.join(page.file_name())).unwrap();
+        }
+        let site = serve_site(site_root.path().to_owned()).await;
+        let ingestor = Ingestor::new(&e.ctx, &e.search)
+            .unwrap()
+            .with_crawl_allow_private(true);
+        let ws = e.workspace("Python").await;
+        let source = ingestor
+            .add_source(
+                ws,
+                &CreateSource {
+                    kind: "web".into(),
+                    name: None,
+                    settings: serde_json::json!({
+                        "url": format!("{}/tutorial/index.html", site.url),
+                        "depth": 1,
+                        "pages": 6,
+                    }),
+                    interval_secs: None,
+                },
+            )
+            .await
+            .unwrap();
+
+        let first = sync(&ingestor).await;
+        assert!(first.added >= 4 && first.failed == 0, "{first:?}");
+        ingestor.run_until_idle(|_| {}).await.unwrap();
+        let crawled = documents_by_key(&e, source.id).await;
+        assert_eq!(crawled.len() as u64, first.added);
+        let prefix = format!("{}/tutorial/", site.url);
+        for key in crawled.keys() {
+            assert!(key.starts_with(&prefix), "{key} lies outside the prefix");
+        }
+        assert!(crawled.contains_key(&format!("{prefix}index.html")));
+        assert_consistent(&e, ws).await;
+        // Searched, a page's passage comes back as that page's document.
+        let scope = WorkspaceScope::checked(&[ws], &[ws]).unwrap();
+        let (page_url, page) = crawled
+            .iter()
+            .find(|(k, _)| !k.ends_with("index.html"))
+            .unwrap();
+        let hits = e
+            .search(&scope, &page.title, SearchMode::Hybrid, 5, None)
+            .await;
+        assert!(
+            hits.iter().any(|h| h.chunk.document_id == page.id),
+            "searching {:?} finds nothing of {page_url}",
+            page.title
+        );
+
+        // Again, nothing changed: every page answers 304, nothing is fetched whole.
+        let sent = site.sent.load(Ordering::SeqCst);
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        let second = sync(&ingestor).await;
+        assert_eq!(
+            [second.added, second.changed, second.deleted],
+            [0, 0, 0],
+            "{second:?}"
+        );
+        assert_eq!(second.unchanged, first.added, "{second:?}");
+        assert_eq!(
+            site.sent.load(Ordering::SeqCst),
+            sent,
+            "a page was fetched whole again"
+        );
+        assert!(site.not_modified.load(Ordering::SeqCst) >= first.added as usize);
+
+        // A page removed from the site is removed from the workspace and the index.
+        std::fs::remove_file(tutorial.join(page_url.rsplit('/').next().unwrap())).unwrap();
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        let third = sync(&ingestor).await;
+        assert_eq!(third.deleted, 1, "{third:?}");
+        ingestor.run_until_idle(|_| {}).await.unwrap();
+        assert!(!documents_by_key(&e, source.id).await.contains_key(page_url));
+        let hits = e
+            .search(&scope, &page.title, SearchMode::Hybrid, 20, None)
+            .await;
+        assert!(hits.iter().all(|h| h.chunk.document_id != page.id));
+        assert_consistent(&e, ws).await;
+    }
+);

@@ -171,9 +171,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         let resolving = async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
                 .filter(|a| allow_private || is_global(a.ip()))
@@ -302,7 +301,9 @@ fn sitemap_locs(xml: &str) -> Vec<String> {
     let mut rest = xml;
     while let Some(start) = rest.find("<loc>") {
         rest = &rest[start + 5..];
-        let Some(end) = rest.find("</loc>") else { break };
+        let Some(end) = rest.find("</loc>") else {
+            break;
+        };
         let loc = rest[..end].trim().replace("&amp;", "&");
         out.push(loc);
         rest = &rest[end..];
@@ -328,7 +329,9 @@ fn file_name_for(url: &Url, kind: Kind) -> String {
     }
     let lower = name.to_ascii_lowercase();
     match kind {
-        Kind::Html if !(lower.ends_with(".html") || lower.ends_with(".htm")) => name.push_str(".html"),
+        Kind::Html if !(lower.ends_with(".html") || lower.ends_with(".htm")) => {
+            name.push_str(".html")
+        }
         Kind::Pdf if !lower.ends_with(".pdf") => name.push_str(".pdf"),
         _ => {}
     }
@@ -499,7 +502,13 @@ impl Fetcher {
                 .map(str::to_owned)
         };
         let media = header(reqwest::header::CONTENT_TYPE)
-            .map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+            .map(|t| {
+                t.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default();
         let kind = match media.as_str() {
             "text/html" | "application/xhtml+xml" => Kind::Html,
@@ -583,9 +592,13 @@ impl Ingestor {
         let source = run.source;
         let site = Site::from_settings(&source.settings, self.crawl_allow_private)
             .map_err(|e| JobError::Permanent(e.to_string()))?;
-        let fetcher = Fetcher::new(&self.user_agent, self.crawl_allow_private, self.max_file_bytes())?;
+        let fetcher = Fetcher::new(
+            &self.user_agent,
+            self.crawl_allow_private,
+            self.max_file_bytes(),
+        )?;
         let store = self.store();
-        let mut by_key: HashMap<String, document::Model> = store
+        let by_key: HashMap<String, document::Model> = store
             .source_documents(source.id)
             .await?
             .into_iter()
@@ -616,7 +629,12 @@ impl Ingestor {
         queue.push_back((site.start.clone(), 0));
         let sitemaps: Vec<String> = match &robot {
             Some(r) if !r.sitemaps.is_empty() => r.sitemaps.clone(),
-            _ => vec![origin.join("/sitemap.xml").expect("a fixed path").to_string()],
+            _ => vec![
+                origin
+                    .join("/sitemap.xml")
+                    .expect("a fixed path")
+                    .to_string(),
+            ],
         };
         for map in sitemaps {
             let Some(map) = Url::parse(&map).ok().and_then(normalise) else {
@@ -679,19 +697,30 @@ impl Ingestor {
                     seen.insert(key.clone());
                     seen.insert(url.to_string());
                     if kind == Kind::Html && depth < site.depth {
-                        body_links = Some((at.clone(), String::from_utf8_lossy(&body).into_owned()));
+                        body_links =
+                            Some((at.clone(), String::from_utf8_lossy(&body).into_owned()));
                     }
                     let existing = by_key.get(&key);
                     let sha = hex(&Sha256::digest(&body));
                     match existing {
                         Some(doc) if doc.sha256 == sha => {
-                            store.mark_web_page_seen(doc.id, etag, last_modified).await?;
+                            store
+                                .mark_web_page_seen(doc.id, etag, last_modified)
+                                .await?;
                             run.result.unchanged += 1;
                         }
                         _ => {
                             run.beat(true).await?;
-                            self.take_page(&mut run, &at, kind, body, existing, etag, last_modified)
-                                .await?;
+                            self.take_page(
+                                &mut run,
+                                &at,
+                                kind,
+                                body,
+                                existing,
+                                etag,
+                                last_modified,
+                            )
+                            .await?;
                             if self.crash_point(Stage::SourceFile) {
                                 return Ok(None);
                             }
@@ -707,7 +736,9 @@ impl Ingestor {
                     let key = at.to_string();
                     seen.insert(key.clone());
                     let existing = by_key.get(&key);
-                    if existing.is_some_and(|d| d.status == status::FAILED && d.size_bytes == size as i64) {
+                    if existing
+                        .is_some_and(|d| d.status == status::FAILED && d.size_bytes == size as i64)
+                    {
                         run.result.unchanged += 1;
                     } else {
                         run.beat(true).await?;
@@ -719,7 +750,10 @@ impl Ingestor {
                             existing,
                         };
                         let reason = over_the_limit(size, self.max_file_bytes());
-                        match self.refuse_source_file(&entry, size, String::new(), &reason).await {
+                        match self
+                            .refuse_source_file(&entry, size, String::new(), &reason)
+                            .await
+                        {
                             Ok(_) => run.result.failed += 1,
                             Err(e) => run.file_failed(&key, e)?,
                         }
@@ -747,9 +781,7 @@ impl Ingestor {
         if fetched_ok == 0 {
             return Err(JobError::Permanent(format!(
                 "the crawl fetched no page, so nothing was deleted{}",
-                first_failure
-                    .map(|f| format!(": {f}"))
-                    .unwrap_or_default()
+                first_failure.map(|f| format!(": {f}")).unwrap_or_default()
             )));
         }
         let doomed: Vec<document::Model> = by_key
@@ -757,15 +789,8 @@ impl Ingestor {
             .filter(|(key, _)| !seen.contains(key) && (gone.contains(key) || !troubled))
             .map(|(_, doc)| doc)
             .collect();
-        for doc in doomed {
-            run.beat(true).await?;
-            match self.delete(&doc).await {
-                Ok(()) => run.result.deleted += 1,
-                Err(e) => run.file_failed(doc.source_key.as_deref().unwrap_or_default(), e)?,
-            }
-            if self.crash_point(Stage::SourceFile) {
-                return Ok(None);
-            }
+        if !self.delete_gone(&mut run, doomed).await? {
+            return Ok(None);
         }
         Ok(Some(run.result))
     }
@@ -914,7 +939,11 @@ mod tests {
             assert!(matches!(err, Error::Forbidden(_)), "{refused}: {err}");
         }
         assert!(check_url(&url("http://127.0.0.1:8080/"), true).is_ok());
-        for scheme in ["file:///etc/passwd", "ftp://example.org/", "gopher://example.org/"] {
+        for scheme in [
+            "file:///etc/passwd",
+            "ftp://example.org/",
+            "gopher://example.org/",
+        ] {
             assert!(check_url(&url(scheme), true).is_err(), "{scheme}");
         }
     }
@@ -966,17 +995,35 @@ mod tests {
     #[test]
     fn site_maps_and_file_names() {
         let xml = "<urlset><url><loc> https://e.org/a?x=1&amp;y=2 </loc></url><url><loc>https://e.org/b</loc></url></urlset>";
-        assert_eq!(sitemap_locs(xml), ["https://e.org/a?x=1&y=2", "https://e.org/b"]);
+        assert_eq!(
+            sitemap_locs(xml),
+            ["https://e.org/a?x=1&y=2", "https://e.org/b"]
+        );
         let url = |s: &str| Url::parse(s).unwrap();
-        assert_eq!(file_name_for(&url("https://e.org/docs/"), Kind::Html), "index.html");
-        assert_eq!(file_name_for(&url("https://e.org/docs/a.html"), Kind::Html), "a.html");
-        assert_eq!(file_name_for(&url("https://e.org/docs/page"), Kind::Html), "page.html");
-        assert_eq!(file_name_for(&url("https://e.org/get?id=3"), Kind::Pdf), "get.pdf");
+        assert_eq!(
+            file_name_for(&url("https://e.org/docs/"), Kind::Html),
+            "index.html"
+        );
+        assert_eq!(
+            file_name_for(&url("https://e.org/docs/a.html"), Kind::Html),
+            "a.html"
+        );
+        assert_eq!(
+            file_name_for(&url("https://e.org/docs/page"), Kind::Html),
+            "page.html"
+        );
+        assert_eq!(
+            file_name_for(&url("https://e.org/get?id=3"), Kind::Pdf),
+            "get.pdf"
+        );
     }
 
     #[test]
     fn the_user_agent_names_lectern_and_the_deployment() {
         assert!(user_agent(None).starts_with("Lectern/"));
-        assert!(user_agent(Some("https://lectern.example.org")).ends_with("(+https://lectern.example.org)"));
+        assert!(
+            user_agent(Some("https://lectern.example.org"))
+                .ends_with("(+https://lectern.example.org)")
+        );
     }
 }
