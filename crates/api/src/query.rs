@@ -55,6 +55,9 @@ pub struct Passage {
     /// text is a span of the document, the header is the context the model reads with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_header: Option<String>,
+    /// The page's address, for a document of a web source (a citation links to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// The fused rank score (higher is better; comparable within one search only).
     pub score: f32,
 }
@@ -77,6 +80,9 @@ pub struct PassageInContext {
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_header: Option<String>,
+    /// The page's address, for a document of a web source (a citation links to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// The chunks before it, in document order.
     pub before: Vec<Excerpt>,
     /// The chunks after it, in document order.
@@ -119,6 +125,9 @@ pub struct Citation {
     pub document: String,
     pub title: String,
     pub page: u32,
+    /// The page's address, for a document of a web source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// The cited passage.
     pub quote: String,
     pub span_start: usize,

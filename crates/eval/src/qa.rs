@@ -266,6 +266,7 @@ mod tests {
             span: Span { start: 0, end: 1 },
             text: "x".into(),
             table_header: None,
+            url: None,
             score: 1.0,
         }
     }

@@ -433,6 +433,7 @@ impl Draft {
                     document: p.document.clone(),
                     title: p.title.clone(),
                     page: p.page,
+                    url: p.url.clone(),
                     quote: p.text.clone(),
                     span_start: p.span.start,
                     span_end: p.span.end,

@@ -195,6 +195,7 @@ mod tests {
             },
             text: text.into(),
             table_header: None,
+            url: None,
             score: 1.0,
         }
     }

@@ -248,6 +248,7 @@ mod tests {
             span: Span { start: 0, end: 10 },
             text: "The GNUTERM variable selects the terminal at start-up.".into(),
             table_header: None,
+            url: None,
             score: 1.0,
         }
     }

@@ -156,6 +156,7 @@ mod tests {
             },
             text: text.into(),
             table_header: None,
+            url: None,
             score: 0.5,
         }
     }

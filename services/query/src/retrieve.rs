@@ -100,17 +100,20 @@ impl Retriever {
         // Document names from SQL, in one query; a hit whose document is gone (deleted a
         // moment ago) is skipped.
         let ids: Vec<DocumentId> = hits.iter().map(|h| h.chunk.document_id).collect();
-        let names: HashMap<DocumentId, String> = self
+        let names: HashMap<DocumentId, (String, Option<String>)> = self
             .store
             .documents(&ids)
             .await?
             .into_iter()
-            .map(|d| (d.id, d.file_name))
+            .map(|d| {
+                let url = web_address(&d);
+                (d.id, (d.file_name, url))
+            })
             .collect();
         let mut passages: Vec<Passage> = Vec::new();
         let mut kept_shingles: Vec<HashSet<u64>> = Vec::new();
         for hit in hits {
-            let Some(document) = names.get(&hit.chunk.document_id).cloned() else {
+            let Some((document, url)) = names.get(&hit.chunk.document_id).cloned() else {
                 continue;
             };
             let shingles = shingles(&hit.chunk.text);
@@ -133,6 +136,7 @@ impl Retriever {
                 span: c.span,
                 text: c.text,
                 table_header: c.table_header,
+                url,
                 score: hit.score,
             });
             if passages.len() == options.limit {
@@ -192,6 +196,7 @@ impl Retriever {
             chunk_id,
             workspace_id: c.workspace_id,
             document_id: c.document_id,
+            url: web_address(&document),
             document: document.file_name,
             title: c.title,
             page: c.pages.start,
@@ -203,6 +208,14 @@ impl Retriever {
             after,
         })
     }
+}
+
+/// The address of a document that came from a web source (its source key), if it did.
+fn web_address(d: &lectern_store::entity::document::Model) -> Option<String> {
+    d.source_key
+        .as_ref()
+        .filter(|k| k.starts_with("https://") || k.starts_with("http://"))
+        .cloned()
 }
 
 /// Hashes of the lower-cased word trigrams of a text.

@@ -15,8 +15,10 @@ use lectern_query::prompt;
 use lectern_query::retrieve::Retriever;
 use lectern_runtime::Settings;
 use lectern_search::SearchAdapters;
-use lectern_store::NewDocument;
+use lectern_store::entity::document;
 use lectern_store::testing::TestDatabase;
+use lectern_store::{NameScope, NewDocument};
+use sea_orm::{ActiveModelTrait, Set};
 use uuid::Uuid;
 
 const LEAVE: &str = "Staff get 30 days of annual leave each calendar year.";
@@ -168,6 +170,37 @@ async fn a_cited_answer_keeps_its_citations_and_their_pages() {
     let prompt = &f.requests()[0].messages;
     let text: String = prompt.iter().map(|m| m.content.as_str()).collect();
     assert!(text.contains("[1] Doc 1") && text.contains(LEAVE), "{text}");
+    assert_eq!(c.url, None, "an uploaded file has no address");
+
+    // The same page read by a web source: its citation links to the page.
+    let store = &f.answerer.retriever.store;
+    let ws = store
+        .find_workspace_by_name(NameScope::Operator, "Handbook")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let leave = store
+        .find_document_by_file_name(ws, "doc-1.pdf")
+        .await
+        .unwrap()
+        .unwrap();
+    let url = "https://intranet.example/hr/leave.html";
+    document::ActiveModel {
+        id: Set(leave.id),
+        source_key: Set(Some(url.into())),
+        file_name: Set("leave.html".into()),
+        ..Default::default()
+    }
+    .update(store.connection())
+    .await
+    .unwrap();
+    let a = f
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap();
+    assert_eq!(a.citations[0].url.as_deref(), Some(url), "{a:?}");
+    assert_eq!(a.citations[0].document, "leave.html");
 }
 
 #[tokio::test]

@@ -239,6 +239,8 @@ pub struct CitationView {
     pub marked: String,
     pub after: String,
     pub original: String,
+    /// The page on the web, for a document of a web source.
+    pub url: Option<String>,
     pub page_view: Option<PageView>,
 }
 
@@ -346,6 +348,7 @@ pub async fn citation(
         marked: reflow_piece(&marked),
         after: reflow_piece(&chars[end..].iter().collect::<String>()),
         original: original_href(workspace, citation.document_id, citation.page),
+        url: citation.url.clone(),
         page_view,
     };
     if query_map(&req).contains_key("fragment") {

@@ -168,6 +168,7 @@ mod tests {
                     document: "d.pdf".into(),
                     title: "D".into(),
                     page: 1,
+                    url: None,
                     quote: String::new(),
                     span_start: 0,
                     span_end: 0,
