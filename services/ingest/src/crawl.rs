@@ -49,6 +49,20 @@ const MAX_DEPTH: u32 = 50;
 const MAX_PAGES: u32 = 100_000;
 /// robots.txt and site maps read at most (Google reads 500 KiB of robots.txt).
 const MAX_ROBOTS_BYTES: u64 = 512 * 1024;
+/// Site maps read per crawl.
+const MAX_SITEMAPS: usize = 10;
+/// Pages larger than this are stored and indexed, but their links are not followed (a
+/// document tree of a page that large would take gigabytes).
+const MAX_LINK_PAGE_BYTES: usize = 8 << 20;
+
+/// A small file of the site (robots.txt, a site map).
+enum Small {
+    /// The server has none (a 4xx).
+    Missing,
+    /// Larger than it may be.
+    TooLarge,
+    Text(String),
+}
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -459,18 +473,18 @@ impl Fetcher {
 
     /// A small text resource (robots.txt, a site map): `Ok(None)` when the server has
     /// none (a `4xx`), `Err` when it failed (a `5xx`, the network).
-    async fn small(&self, url: &Url) -> std::result::Result<Option<String>, String> {
+    async fn small(&self, url: &Url) -> std::result::Result<Small, String> {
         let (_, response) = self.get(url, None, None).await?;
         let status = response.status();
         if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
-            return Ok(None);
+            return Ok(Small::Missing);
         }
         if !status.is_success() {
             return Err(format!("{url}: answered {status}"));
         }
         match Self::body(response, MAX_ROBOTS_BYTES).await {
-            Ok(body) => Ok(Some(String::from_utf8_lossy(&body).into_owned())),
-            Err(Ok(_)) => Ok(None),
+            Ok(body) => Ok(Small::Text(String::from_utf8_lossy(&body).into_owned())),
+            Err(Ok(_)) => Ok(Small::TooLarge),
             Err(Err(e)) => Err(format!("{url}: {e}")),
         }
     }
@@ -613,8 +627,8 @@ impl Ingestor {
             .map_err(|e| JobError::Permanent(e.to_string()))?;
         let robots_url = origin.join("/robots.txt").expect("a fixed path");
         let robot = match fetcher.small(&robots_url).await {
-            Ok(Some(txt)) => texting_robots::Robot::new(ROBOTS_AGENT, txt.as_bytes()).ok(),
-            Ok(None) => None,
+            Ok(Small::Text(txt)) => texting_robots::Robot::new(ROBOTS_AGENT, txt.as_bytes()).ok(),
+            Ok(Small::Missing | Small::TooLarge) => None,
             Err(e) => {
                 return Err(JobError::Permanent(format!(
                     "robots.txt could not be read, so nothing was crawled (nor deleted): {e}"
@@ -625,6 +639,8 @@ impl Ingestor {
 
         let mut queue: VecDeque<(Url, u32)> = VecDeque::new();
         let mut queued: HashSet<String> = HashSet::new();
+        // Links kept to visit, bounded: a page of a million links cannot fill memory.
+        let max_queued = (site.pages as usize).saturating_mul(4).max(1_000);
         queued.insert(site.start.to_string());
         queue.push_back((site.start.clone(), 0));
         let sitemaps: Vec<String> = match &robot {
@@ -636,30 +652,49 @@ impl Ingestor {
                     .to_string(),
             ],
         };
-        for map in sitemaps {
+        // A page only a site map lists is known only through it: a site map that could
+        // not be read whole makes the crawl incomplete, so that nothing is deleted for it.
+        let mut troubled = false;
+        // The crawl stopped before it saw the whole site (its page limit, or links left
+        // out to bound its memory): pages not seen are kept.
+        let mut truncated = false;
+        for map in sitemaps.into_iter().take(MAX_SITEMAPS) {
             let Some(map) = Url::parse(&map).ok().and_then(normalise) else {
                 continue;
             };
-            if let Ok(Some(xml)) = fetcher.small(&map).await {
-                for loc in sitemap_locs(&xml) {
-                    if let Some(url) = Url::parse(&loc).ok().and_then(normalise)
-                        && site.takes(&url)
-                        && queued.insert(url.to_string())
-                    {
-                        queue.push_back((url, 0));
+            run.beat(false).await?;
+            match fetcher.small(&map).await {
+                Ok(Small::Text(xml)) => {
+                    for loc in sitemap_locs(&xml) {
+                        if let Some(url) = Url::parse(&loc).ok().and_then(normalise)
+                            && site.takes(&url)
+                            && !queued.contains(url.as_str())
+                        {
+                            if queued.len() >= max_queued {
+                                truncated = true;
+                                break;
+                            }
+                            queued.insert(url.to_string());
+                            queue.push_back((url, 0));
+                        }
                     }
                 }
+                Ok(Small::Missing) => {}
+                Ok(Small::TooLarge) | Err(_) => troubled = true,
             }
         }
 
         let mut seen: HashSet<String> = HashSet::new();
         let mut gone: HashSet<String> = HashSet::new();
+        // The final addresses fetched in this crawl: a page reached again (through a
+        // redirect, or under two links) is taken once.
+        let mut taken: HashSet<String> = HashSet::new();
         let mut fetched_ok = 0u64;
-        let mut troubled = false;
         let mut first_failure: Option<String> = None;
         let mut requests = 0u32;
         while let Some((url, depth)) = queue.pop_front() {
             if requests >= site.pages {
+                truncated = true;
                 break;
             }
             let key = url.to_string();
@@ -675,6 +710,10 @@ impl Ingestor {
                 Fetched::NotModified { url: at } => {
                     fetched_ok += 1;
                     seen.insert(key.clone());
+                    seen.insert(at.to_string());
+                    if !taken.insert(at.to_string()) {
+                        continue;
+                    }
                     run.result.unchanged += 1;
                     // Its links, from the stored original.
                     if let Some(doc) = existing
@@ -696,9 +735,17 @@ impl Ingestor {
                     let key = at.to_string();
                     seen.insert(key.clone());
                     seen.insert(url.to_string());
+                    if !taken.insert(key.clone()) {
+                        continue;
+                    }
                     if kind == Kind::Html && depth < site.depth {
-                        body_links =
-                            Some((at.clone(), String::from_utf8_lossy(&body).into_owned()));
+                        if body.len() <= MAX_LINK_PAGE_BYTES {
+                            body_links =
+                                Some((at.clone(), String::from_utf8_lossy(&body).into_owned()));
+                        } else {
+                            // Its links are not followed: what only it links to is kept.
+                            truncated = true;
+                        }
                     }
                     let existing = by_key.get(&key);
                     let sha = hex(&Sha256::digest(&body));
@@ -770,7 +817,12 @@ impl Ingestor {
             }
             if let Some((at, html)) = body_links {
                 for link in links(&at, &html) {
-                    if site.takes(&link) && queued.insert(link.to_string()) {
+                    if site.takes(&link) && !queued.contains(link.as_str()) {
+                        if queued.len() >= max_queued {
+                            truncated = true;
+                            break;
+                        }
+                        queued.insert(link.to_string());
                         queue.push_back((link, depth + 1));
                     }
                 }
@@ -786,7 +838,9 @@ impl Ingestor {
         }
         let doomed: Vec<document::Model> = by_key
             .into_iter()
-            .filter(|(key, _)| !seen.contains(key) && (gone.contains(key) || !troubled))
+            .filter(|(key, _)| {
+                !seen.contains(key) && (gone.contains(key) || !(troubled || truncated))
+            })
             .map(|(_, doc)| doc)
             .collect();
         if !self.delete_gone(&mut run, doomed).await? {

@@ -614,5 +614,35 @@ on_both_backends!(
             .await;
         assert!(hits.iter().all(|h| h.chunk.document_id != page.id));
         assert_consistent(&e, ws).await;
+
+        // A new page linked first: the crawl reaches its page limit before the pages it
+        // saw last time, and keeps them (a crawl that did not see the whole site deletes
+        // only what answered 404).
+        let before = documents_by_key(&e, source.id).await;
+        let index = tutorial.join("index.html");
+        let mut html = std::fs::read_to_string(&index).unwrap();
+        let body = html.find("<body").unwrap();
+        let open = body + html[body..].find('>').unwrap() + 1;
+        html.insert_str(open, "<p><a href=\"aaa-news.html\">News</a></p>");
+        std::fs::write(&index, html).unwrap();
+        std::fs::write(
+            tutorial.join("aaa-news.html"),
+            "<html><head><title>News</title></head><body><h1>News</h1><p>The tutorial now covers pattern matching.</p></body></html>",
+        )
+        .unwrap();
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        let fourth = sync(&ingestor).await;
+        assert_eq!(fourth.deleted, 0, "{fourth:?}");
+        let after = documents_by_key(&e, source.id).await;
+        assert!(
+            after.contains_key(&format!("{prefix}aaa-news.html")),
+            "{fourth:?}"
+        );
+        for key in before.keys() {
+            assert!(
+                after.contains_key(key),
+                "{key} was deleted by a crawl cut short"
+            );
+        }
     }
 );
