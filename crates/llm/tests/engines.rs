@@ -233,7 +233,7 @@ fn copy_request(text: &str) -> GenerationRequest {
 async fn speculative_decoding_changes_the_speed_not_the_answer() {
     let texts = [
         "The gnuplot command set terminal selects the output device, and set output names the file.",
-        "Paris is the capital of France. The Seine flows through Paris to the sea.",
+        "The set output command names the file that receives the plot, and set terminal png selects the PNG device.",
     ];
     // Engines of their own, so that no other test's requests share their caches.
     let plain = LlamaEngine::load(&smollm2_options()).unwrap();

@@ -390,7 +390,7 @@ impl Ingestor {
         file_name: &str,
         path: &Path,
     ) -> Result<Submitted> {
-        match self.receive_path(path).await? {
+        match self.receive_path(path, None).await? {
             Ok(incoming) => self.submit_file(workspace, file_name, incoming).await,
             Err(size) => {
                 let reason = over_the_limit(size, self.max_file_bytes);
@@ -406,11 +406,19 @@ impl Ingestor {
     /// Copies a file of this machine's disk into the incoming folder in pieces, hashing
     /// it as it goes; `Ok(Err(size))` for a file over the size limit, left unread. A file
     /// that cannot be read is an "invalid" error naming it.
-    pub(crate) async fn receive_path(&self, path: &Path) -> Result<Result<Incoming, u64>> {
+    pub(crate) async fn receive_path(
+        &self,
+        path: &Path,
+        expected: Option<FileIdentity>,
+    ) -> Result<Result<Incoming, u64>> {
         use tokio::io::AsyncReadExt;
         let unreadable = |e: std::io::Error| Error::Invalid(format!("{}: {e}", path.display()));
         let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
-        let size = file.metadata().await.map_err(unreadable)?.len();
+        let meta = file.metadata().await.map_err(unreadable)?;
+        if let Some(expected) = expected {
+            expected.check(&meta).map_err(unreadable)?;
+        }
+        let size = meta.len();
         if size > self.max_file_bytes {
             return Ok(Err(size));
         }
@@ -1071,5 +1079,34 @@ mod tests {
         assert_eq!(title_from("annual_leave-policy.pdf"), "annual leave policy");
         assert_eq!(title_from(".bashrc"), ".bashrc");
         assert_eq!(title_from("notes"), "notes");
+    }
+}
+
+/// Which file a path led to when it was listed (device and inode), so that reading it later
+/// can tell whether another file was put in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
+    /// An error when `meta` (of the file just opened) is not the file listed.
+    pub(crate) fn check(self, meta: &std::fs::Metadata) -> std::io::Result<()> {
+        if Self::of(meta) == self {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(
+                "the file was replaced after the folder was listed; it is read at the next sync",
+            ))
+        }
     }
 }

@@ -37,7 +37,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::pipeline::{
-    Ingestor, JobError, SourceEntry, Stage, Submitted, hex, over_the_limit, title_from,
+    FileIdentity, Ingestor, JobError, SourceEntry, Stage, Submitted, hex, over_the_limit,
+    title_from,
 };
 
 /// Notes on skipped files kept in a sync's result; the rest are only counted.
@@ -334,7 +335,7 @@ impl Ingestor {
                 let sha = if found.size > max {
                     None
                 } else {
-                    match hash_file(found.path.clone()).await {
+                    match hash_file(found.path.clone(), found.identity).await {
                         Ok(sha) => Some(sha),
                         Err(e) => {
                             run.skip(format!("{}: {e}", found.key));
@@ -361,7 +362,7 @@ impl Ingestor {
                 }
                 continue;
             }
-            match hash_file(found.path.clone()).await {
+            match hash_file(found.path.clone(), found.identity).await {
                 Ok(sha) if sha == doc.sha256 => {
                     // Touched, not changed: its time is recorded, so that the next sync
                     // need not read it.
@@ -486,7 +487,7 @@ impl Ingestor {
             file_name: file_name_of(&found.key),
             existing,
         };
-        let submitted = match self.receive_path(&found.path).await {
+        let submitted = match self.receive_path(&found.path, Some(found.identity)).await {
             Ok(Ok(incoming)) => self.submit_source_file(&entry, incoming).await,
             Ok(Err(size)) => {
                 let reason = over_the_limit(size, self.max_file_bytes());
@@ -611,6 +612,9 @@ struct Found {
     path: PathBuf,
     size: u64,
     mtime_ns: i64,
+    /// The file the listing saw (device and inode): a file read later must still be it,
+    /// not a link or folder swapped in meanwhile that leads out of the folder.
+    identity: FileIdentity,
 }
 
 #[derive(Debug, Default)]
@@ -733,6 +737,7 @@ fn walk(
             path: target,
             size: meta.len(),
             mtime_ns: meta.modified().map(epoch_ns).unwrap_or(0),
+            identity: FileIdentity::of(&meta),
         });
     }
 }
@@ -757,9 +762,10 @@ fn epoch_ns(t: SystemTime) -> i64 {
 }
 
 /// The SHA-256 of a file, in hex, read in pieces on a blocking thread.
-async fn hash_file(path: PathBuf) -> std::io::Result<String> {
+async fn hash_file(path: PathBuf, identity: FileIdentity) -> std::io::Result<String> {
     tokio::task::spawn_blocking(move || -> std::io::Result<String> {
         let mut file = std::fs::File::open(&path)?;
+        identity.check(&file.metadata()?)?;
         let mut sha = Sha256::new();
         let mut piece = vec![0; HASH_PIECE];
         loop {
@@ -976,5 +982,25 @@ mod tests {
             listing.skipped
         );
         assert!(listing.unreadable.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_file_swapped_for_a_link_out_of_the_folder_after_listing_is_not_read() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let r = std::fs::canonicalize(root.path()).unwrap();
+        std::fs::create_dir_all(r.join("sub")).unwrap();
+        std::fs::write(r.join("sub/a.md"), "a").unwrap();
+        std::fs::write(outside.path().join("a.md"), "the server's secret").unwrap();
+        let listing = list_folder(&r, &Filter::default()).unwrap();
+        let found = &listing.files[0];
+        assert!(hash_file(found.path.clone(), found.identity).await.is_ok());
+        // The folder is swapped for a link to another one between listing and reading.
+        std::fs::rename(r.join("sub"), r.join("old")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), r.join("sub")).unwrap();
+        let err = hash_file(found.path.clone(), found.identity)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("replaced"), "{err}");
     }
 }
