@@ -80,7 +80,9 @@ done
 if [ "$tutorial_missing" = 1 ]; then
     deb_tmp="$(mktemp -d "$LECTERN_CACHE_DIR/test-docs.XXXXXX")"
     echo "fetch-test-docs: downloading Debian's python3.11-doc for its tutorial pages" >&2
+    # Package lists may be missing on a fresh machine: read them once and try again.
     (cd "$deb_tmp" && apt-get download -qq python3.11-doc >&2) \
+        || { [ "$(id -u)" -eq 0 ] && apt-get update -qq >&2 && (cd "$deb_tmp" && apt-get download -qq python3.11-doc >&2); } \
         || { echo "fetch-test-docs: apt-get download python3.11-doc failed" >&2; rm -rf "$deb_tmp"; exit 1; }
     dpkg-deb -x "$deb_tmp"/python3.11-doc_*.deb "$deb_tmp/x"
     mkdir -p "$tutorial"
