@@ -190,6 +190,7 @@ impl Store {
     ) -> Result<(document::Model, ingest_job::Model)> {
         let now = self.now();
         let txn = self.begin().await?;
+        source_takes_documents(&txn, file.source_id).await?;
         let doc = with_source(document_row(new, status::QUEUED, None, now), file)
             .insert(&txn)
             .await
@@ -210,13 +211,19 @@ impl Store {
         file: &SourceFile,
         reason: &str,
     ) -> Result<document::Model> {
-        with_source(
+        let txn = self.begin().await?;
+        source_takes_documents(&txn, file.source_id).await?;
+        let doc = with_source(
             document_row(new, status::FAILED, Some(reason), self.now()),
             file,
         )
-        .insert(&self.db)
+        .insert(&txn)
         .await
-        .map_err(|e| db_error("create document", e))
+        .map_err(|e| db_error("create document", e))?;
+        txn.commit()
+            .await
+            .map_err(|e| db_error("create document", e))?;
+        Ok(doc)
     }
 
     /// Records the modification time at which a source document's file was last read
@@ -440,6 +447,26 @@ impl Store {
             .map(drop)
             .map_err(|e| db_error("remove source", e))
     }
+}
+
+/// A document may be added to a source only while the source is there and not being
+/// removed. The row is read with a shared lock, so that a removal (which first marks the
+/// source `deleting`) waits for a sync's insert to commit, and then finds the document
+/// and deletes it too; a sync that comes after the mark is refused.
+async fn source_takes_documents(txn: &sea_orm::DatabaseTransaction, source_id: Uuid) -> Result<()> {
+    use sea_orm::QuerySelect;
+    let found = source::Entity::find_by_id(source_id)
+        .filter(source::Column::SyncState.ne(sync_state::DELETING))
+        .lock_shared()
+        .one(txn)
+        .await
+        .map_err(|e| db_error("find source", e))?;
+    if found.is_none() {
+        return Err(Error::Conflict(
+            "the source is being removed; its sync stops".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn with_source(mut row: document::ActiveModel, file: &SourceFile) -> document::ActiveModel {

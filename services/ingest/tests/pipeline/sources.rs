@@ -261,6 +261,35 @@ on_both_backends!(
         assert!(e.ctx.store.source(source.id).await.unwrap().is_none());
         assert!(e.ctx.store.list_documents(ws).await.unwrap().is_empty());
         assert_eq!(e.search.index.count_points(Some(ws)).await.unwrap(), 0);
+        // A sync still running when its source was removed adds nothing afterwards.
+        let late = e
+            .ctx
+            .store
+            .create_source_document(
+                lectern_store::NewDocument {
+                    id: uuid::Uuid::new_v4(),
+                    workspace_id: ws,
+                    title: "Late".into(),
+                    file_name: "late.md".into(),
+                    media_type: "text/markdown".into(),
+                    sha256: "ab".repeat(32),
+                    size_bytes: 4,
+                    storage_key: "originals/late".into(),
+                },
+                &lectern_store::SourceFile {
+                    source_id: source.id,
+                    key: "late.md".into(),
+                    mtime_ns: None,
+                    etag: None,
+                    last_modified: None,
+                },
+            )
+            .await;
+        assert!(
+            matches!(late, Err(lectern_core::Error::Conflict(_))),
+            "{late:?}"
+        );
+        assert!(e.ctx.store.list_documents(ws).await.unwrap().is_empty());
     }
 );
 
