@@ -66,17 +66,8 @@ impl Store {
         &self,
         new: NewDocument,
     ) -> Result<(document::Model, ingest_job::Model)> {
-        let now = self.now();
-        let txn = self.db.begin().await.map_err(|e| db_error("begin", e))?;
-        let doc = document_row(new, status::QUEUED, None, now)
-            .insert(&txn)
-            .await
-            .map_err(|e| db_error("create document", e))?;
-        let job = insert_job(&txn, doc.id, 1, now).await?;
-        txn.commit()
-            .await
-            .map_err(|e| db_error("create document", e))?;
-        Ok((doc, job))
+        let (doc, job) = self.insert_document(new, None, None).await?;
+        Ok((doc, job.expect("a queued document has a job")))
     }
 
     /// Records a document that could not even be accepted (unreadable type, too large):
@@ -86,10 +77,42 @@ impl Store {
         new: NewDocument,
         reason: &str,
     ) -> Result<document::Model> {
-        document_row(new, status::FAILED, Some(reason), self.now())
-            .insert(&self.db)
+        Ok(self.insert_document(new, None, Some(reason)).await?.0)
+    }
+
+    /// Inserts a document row in one transaction: queued with a job for its version 1,
+    /// or failed with `failed`'s reason and no job. A document of a source (`file`) is
+    /// added only while the source takes documents.
+    pub(crate) async fn insert_document(
+        &self,
+        new: NewDocument,
+        file: Option<&crate::SourceFile>,
+        failed: Option<&str>,
+    ) -> Result<(document::Model, Option<ingest_job::Model>)> {
+        let now = self.now();
+        let txn = self.begin().await?;
+        let state = if failed.is_some() {
+            status::FAILED
+        } else {
+            status::QUEUED
+        };
+        let mut row = document_row(new, state, failed, now);
+        if let Some(file) = file {
+            crate::sources::source_takes_documents(&txn, file.source_id).await?;
+            row = crate::sources::with_source(row, file);
+        }
+        let doc = row
+            .insert(&txn)
             .await
-            .map_err(|e| db_error("create document", e))
+            .map_err(|e| db_error("create document", e))?;
+        let job = match failed {
+            None => Some(insert_job(&txn, doc.id, 1, now).await?),
+            Some(_) => None,
+        };
+        txn.commit()
+            .await
+            .map_err(|e| db_error("create document", e))?;
+        Ok((doc, job))
     }
 
     /// Queues a new version of an existing document (changed content under the same name).

@@ -24,7 +24,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::documents::{document_row, insert_job, secs, status};
+use crate::documents::secs;
 use crate::entity::{document, ingest_job, source};
 use crate::error::db_error;
 use crate::{NewDocument, Store};
@@ -188,18 +188,8 @@ impl Store {
         new: NewDocument,
         file: &SourceFile,
     ) -> Result<(document::Model, ingest_job::Model)> {
-        let now = self.now();
-        let txn = self.begin().await?;
-        source_takes_documents(&txn, file.source_id).await?;
-        let doc = with_source(document_row(new, status::QUEUED, None, now), file)
-            .insert(&txn)
-            .await
-            .map_err(|e| db_error("create document", e))?;
-        let job = insert_job(&txn, doc.id, 1, now).await?;
-        txn.commit()
-            .await
-            .map_err(|e| db_error("create document", e))?;
-        Ok((doc, job))
+        let (doc, job) = self.insert_document(new, Some(file), None).await?;
+        Ok((doc, job.expect("a queued document has a job")))
     }
 
     /// Records a file of a source that could not be accepted (unreadable type, too large),
@@ -211,19 +201,7 @@ impl Store {
         file: &SourceFile,
         reason: &str,
     ) -> Result<document::Model> {
-        let txn = self.begin().await?;
-        source_takes_documents(&txn, file.source_id).await?;
-        let doc = with_source(
-            document_row(new, status::FAILED, Some(reason), self.now()),
-            file,
-        )
-        .insert(&txn)
-        .await
-        .map_err(|e| db_error("create document", e))?;
-        txn.commit()
-            .await
-            .map_err(|e| db_error("create document", e))?;
-        Ok(doc)
+        Ok(self.insert_document(new, Some(file), Some(reason)).await?.0)
     }
 
     /// Records the modification time at which a source document's file was last read
@@ -453,7 +431,10 @@ impl Store {
 /// removed. The row is read with a shared lock, so that a removal (which first marks the
 /// source `deleting`) waits for a sync's insert to commit, and then finds the document
 /// and deletes it too; a sync that comes after the mark is refused.
-async fn source_takes_documents(txn: &sea_orm::DatabaseTransaction, source_id: Uuid) -> Result<()> {
+pub(crate) async fn source_takes_documents(
+    txn: &sea_orm::DatabaseTransaction,
+    source_id: Uuid,
+) -> Result<()> {
     use sea_orm::QuerySelect;
     let found = source::Entity::find_by_id(source_id)
         .filter(source::Column::SyncState.ne(sync_state::DELETING))
@@ -469,7 +450,10 @@ async fn source_takes_documents(txn: &sea_orm::DatabaseTransaction, source_id: U
     Ok(())
 }
 
-fn with_source(mut row: document::ActiveModel, file: &SourceFile) -> document::ActiveModel {
+pub(crate) fn with_source(
+    mut row: document::ActiveModel,
+    file: &SourceFile,
+) -> document::ActiveModel {
     row.source_id = Set(Some(file.source_id));
     row.source_key = Set(Some(file.key.clone()));
     row.source_mtime_ns = Set(file.mtime_ns);
