@@ -233,6 +233,7 @@ pub async fn retrieval(
                             title: "bench".into(),
                             text: sample[j].clone(),
                             table_header: None,
+                            anchor: None,
                         },
                         dense,
                     }

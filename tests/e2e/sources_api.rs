@@ -1,10 +1,12 @@
-//! Synced folder sources over the ingest HTTP API, with the service's background workers:
-//! only site administrators add one, editors sync it, the workers run the sync and index
-//! what it found, and removing it removes its documents.
+//! Synced sources over the ingest HTTP API, with the service's background workers: only
+//! site administrators add one, editors sync it, the workers run the sync and index what
+//! it found, and removing it removes its documents; a crawled site is answered from with
+//! links to its pages.
 
 use std::time::{Duration, Instant};
 
 use lectern_api::ingest::{CreateSource, SourceOut};
+use lectern_api::query::AnswerBody;
 use lectern_core::{Error, Role};
 
 use crate::helpers::{TestApp, spawn_app_with};
@@ -57,6 +59,129 @@ async fn admin_with_key(app: &TestApp) -> String {
         .await
         .unwrap()
         .1
+}
+
+/// A documentation site served by Python's own `http.server` (which answers
+/// `If-Modified-Since` with 304) on a free loopback port; stopped when dropped.
+struct PythonServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PythonServer {
+    async fn start(root: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .arg("--directory")
+            .arg(root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(&url).await.is_err() {
+            assert!(Instant::now() < deadline, "http.server did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { child, url }
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Python tutorial (Debian's python3.11-doc HTML) crawled as a web source through the
+/// API, then asked about: the answer cites the page by its address, at the section the
+/// passage is in; a second crawl takes nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawled_site_is_answered_from_with_links_to_its_pages() {
+    let pages = std::env::var_os("LECTERN_TEST_DOCS_DIR")
+        .map(std::path::PathBuf::from)
+        .expect("LECTERN_TEST_DOCS_DIR (run scripts/fetch-test-docs.sh, or scripts/test.sh)")
+        .join("python-tutorial");
+    let root = tempfile::tempdir().unwrap();
+    let tutorial = root.path().join("tutorial");
+    std::fs::create_dir_all(&tutorial).unwrap();
+    for page in std::fs::read_dir(&pages).unwrap() {
+        let page = page.unwrap();
+        std::fs::copy(page.path(), tutorial.join(page.file_name())).unwrap();
+    }
+    let server = PythonServer::start(root.path()).await;
+    let app = spawn_app_with(|s| s.ingest.crawl_allow_private = true).await;
+    let admin = app.api(&admin_with_key(&app).await);
+    let ws = admin.create_workspace("Python").await.unwrap().id;
+    let prefix = format!("{}/tutorial/", server.url);
+    let added = admin
+        .create_source(
+            ws,
+            &CreateSource {
+                kind: "web".into(),
+                name: Some("tutorial".into()),
+                settings: serde_json::json!({
+                    "url": format!("{prefix}index.html"),
+                    "depth": 1,
+                    "pages": 4,
+                }),
+                interval_secs: None,
+            },
+        )
+        .await
+        .unwrap();
+    let first = synced(&admin, ws, added.id, None).await;
+    let result = first.last_result.clone().expect("a result");
+    assert!(result.added >= 3 && result.failed == 0, "{first:?}");
+    let docs = admin.documents(ws).await.unwrap();
+    assert!(
+        docs.iter().any(|d| d.source_key.as_deref() == Some(&format!("{prefix}appetite.html"))),
+        "the tutorial's first chapter was not crawled: {docs:?}"
+    );
+
+    let answer = admin
+        .answer(&AnswerBody {
+            question: "What is the Python language named after?".into(),
+            workspaces: vec![ws],
+            ..AnswerBody::default()
+        })
+        .await
+        .unwrap()
+        .answer;
+    assert!(!answer.abstained, "{answer:#?}");
+    assert!(!answer.citations.is_empty(), "{answer:#?}");
+    for c in &answer.citations {
+        let url = c.url.as_deref().expect("a web page's citation has its address");
+        let (page, section) = url.split_once('#').expect("and its section");
+        assert!(page.starts_with(&prefix) && !section.is_empty(), "{url}");
+        // The page, at that anchor, is there to follow.
+        let html = reqwest::get(page).await.unwrap().text().await.unwrap();
+        assert!(html.contains(&format!("id=\"{section}\"")), "{url}");
+    }
+    assert!(
+        answer
+            .citations
+            .iter()
+            .any(|c| c.url.as_deref().unwrap_or_default().contains("appetite.html")),
+        "{answer:#?}"
+    );
+
+    // Nothing changed on the site: the second crawl fetches no page whole.
+    admin.sync_source(ws, added.id).await.unwrap();
+    let second = synced(&admin, ws, added.id, first.last_sync_at).await;
+    let again = second.last_result.clone().expect("a result");
+    assert_eq!(
+        (again.added, again.changed, again.deleted, again.unchanged),
+        (0, 0, 0, result.added),
+        "{second:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

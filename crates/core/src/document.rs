@@ -21,6 +21,10 @@ pub struct Heading {
     pub level: u8,
     pub text: String,
     pub offset: usize,
+    /// Where a link can point at this heading in its page (an HTML `id`, without the
+    /// `#`), when the format has such a thing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
 }
 
 impl ParsedDocument {
@@ -40,6 +44,16 @@ impl ParsedDocument {
     pub fn heading_at(&self, offset: usize) -> Option<&Heading> {
         let before = self.headings.partition_point(|h| h.offset <= offset);
         self.headings[..before].last()
+    }
+
+    /// The anchor of the nearest heading at or before `offset` that has one: where a link
+    /// to the passage at `offset` should land.
+    pub fn anchor_at(&self, offset: usize) -> Option<&str> {
+        let before = self.headings.partition_point(|h| h.offset <= offset);
+        self.headings[..before]
+            .iter()
+            .rev()
+            .find_map(|h| h.anchor.as_deref())
     }
 }
 
@@ -89,11 +103,13 @@ mod tests {
                     level: 1,
                     text: "One".into(),
                     offset: 0,
+                    anchor: Some("one".into()),
                 },
                 Heading {
                     level: 2,
                     text: "Two".into(),
                     offset: 15,
+                    anchor: None,
                 },
             ],
         };
@@ -108,6 +124,9 @@ mod tests {
         );
         assert_eq!(doc.heading_at(14).unwrap().text, "One");
         assert_eq!(doc.heading_at(15).unwrap().text, "Two");
+        // "Two" has no anchor: a link lands at the nearest heading before it that has.
+        assert_eq!(doc.anchor_at(20), Some("one"));
+        assert_eq!(ParsedDocument::default().anchor_at(0), None);
         assert_eq!(ParsedDocument::default().page_at(5), 1);
         assert_eq!(ParsedDocument::default().page_count(), 1);
     }

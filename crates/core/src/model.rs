@@ -204,6 +204,9 @@ pub struct ChunkPoint {
     /// The header row and rule of the Markdown table the text starts inside of, when the
     /// text starts below them (the text is a span of the document; the header is not).
     pub table_header: Option<String>,
+    /// For a web page: the anchor (an element id) of the nearest heading before the text,
+    /// so that a citation links to its section.
+    pub anchor: Option<String>,
 }
 
 impl ChunkPoint {

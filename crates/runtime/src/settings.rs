@@ -243,6 +243,10 @@ pub struct IngestSettings {
     /// by name or after a redirect, is refused, so a crawl cannot reach the server's own
     /// network.
     pub crawl_allow_private: bool,
+    /// Pages a crawl fetches at once from its site (1 to 16). A site whose robots.txt
+    /// asks for a `Crawl-delay` is fetched one page at a time, that long apart (at most
+    /// a minute).
+    pub crawl_concurrency: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -360,6 +364,7 @@ impl Default for Settings {
                 workers: 2,
                 source_roots: Vec::new(),
                 crawl_allow_private: false,
+                crawl_concurrency: 4,
             },
             llm: LlmSettings {
                 backend: "local".into(),
@@ -587,6 +592,9 @@ impl Settings {
             || self.ingest.chunk_overlap_tokens >= self.ingest.chunk_tokens / 2
         {
             return invalid("ingest.chunk_tokens must be at least 32, and chunk_overlap_tokens under half of it".into());
+        }
+        if !(1..=16).contains(&self.ingest.crawl_concurrency) {
+            return invalid("ingest.crawl_concurrency must be between 1 and 16".into());
         }
         if let Some(root) = self
             .ingest

@@ -25,11 +25,16 @@ pub(crate) fn to_json(c: &ChunkPoint) -> Value {
     if let Some(header) = &c.table_header {
         value[TABLE_HEADER] = json!(header);
     }
+    if let Some(anchor) = &c.anchor {
+        value[ANCHOR] = json!(anchor);
+    }
     value
 }
 
 /// Only on points whose text starts inside a table (older points never have it).
 const TABLE_HEADER: &str = "table_header";
+/// Only on web pages' points whose text follows a heading with an anchor.
+const ANCHOR: &str = "anchor";
 
 pub(crate) fn from_json(map: &Map<String, Value>) -> Result<ChunkPoint> {
     let bad = |field: &str| Error::internal_msg(format!("index point without a valid {field:?}"));
@@ -63,6 +68,7 @@ pub(crate) fn from_json(map: &Map<String, Value>) -> Result<ChunkPoint> {
             .get(TABLE_HEADER)
             .and_then(Value::as_str)
             .map(str::to_owned),
+        anchor: map.get(ANCHOR).and_then(Value::as_str).map(str::to_owned),
     })
 }
 
@@ -103,17 +109,19 @@ mod tests {
             title: "Manual".into(),
             text: "Naïve café ☕".into(),
             table_header: None,
+            anchor: None,
         };
         let Value::Object(map) = to_json(&chunk) else {
             panic!("not an object")
         };
         assert!(
-            !map.contains_key(TABLE_HEADER),
+            !map.contains_key(TABLE_HEADER) && !map.contains_key(ANCHOR),
             "written only when there is one"
         );
         assert_eq!(from_json(&map).unwrap(), chunk);
         let rows = ChunkPoint {
             table_header: Some("| a | b |\n| --- | --- |".into()),
+            anchor: Some("rates".into()),
             ..chunk
         };
         let Value::Object(map) = to_json(&rows) else {

@@ -45,6 +45,8 @@ pub struct Chunk {
     /// [`embedding_text`]), so a row cut off from its header still says what its columns
     /// hold.
     pub table_header: Option<String>,
+    /// Where a link to the chunk lands in its page (see [`ParsedDocument::anchor_at`]).
+    pub anchor: Option<String>,
     pub token_count: usize,
 }
 
@@ -136,6 +138,7 @@ impl Chunker {
                     },
                     heading: doc.heading_at(start).map(|h| h.text.clone()),
                     table_header: tables.header_at(byte, text),
+                    anchor: doc.anchor_at(start).map(str::to_owned),
                     token_count: self.count_tokens(text),
                 }
             })

@@ -102,6 +102,8 @@ pub struct Ingestor {
     pub(crate) source_roots: Vec<PathBuf>,
     /// Whether web sources may reach private addresses (`ingest.crawl_allow_private`).
     pub(crate) crawl_allow_private: bool,
+    /// Pages a crawl fetches at once (`ingest.crawl_concurrency`).
+    pub(crate) crawl_concurrency: usize,
     /// The crawler's `User-Agent`.
     pub(crate) user_agent: String,
     /// Jobs processed at once by `run_until_idle`.
@@ -257,6 +259,7 @@ impl Ingestor {
             max_attempts: s.ingest.max_attempts,
             source_roots: s.ingest.source_roots.clone(),
             crawl_allow_private: s.ingest.crawl_allow_private,
+            crawl_concurrency: s.ingest.crawl_concurrency.clamp(1, 16),
             user_agent: crate::crawl::user_agent(s.web.public_url.as_deref()),
             workers: s.ingest.workers,
             lease: Duration::from_secs(s.ingest.lease_secs.max(1)),
@@ -276,6 +279,12 @@ impl Ingestor {
     /// tests crawl a server on the loopback address.
     pub fn with_crawl_allow_private(mut self, allow: bool) -> Self {
         self.crawl_allow_private = allow;
+        self
+    }
+
+    /// The same pipeline fetching `pages` pages of a site at once.
+    pub fn with_crawl_concurrency(mut self, pages: usize) -> Self {
+        self.crawl_concurrency = pages.clamp(1, 16);
         self
     }
 
@@ -957,6 +966,7 @@ impl Ingestor {
                         title: title.clone(),
                         text: c.text.clone(),
                         table_header: c.table_header.clone(),
+                        anchor: c.anchor.clone(),
                     },
                     dense,
                 })

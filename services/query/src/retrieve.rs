@@ -136,7 +136,7 @@ impl Retriever {
                 span: c.span,
                 text: c.text,
                 table_header: c.table_header,
-                url,
+                url: url.map(|u| at_anchor(u, c.anchor.as_deref())),
                 score: hit.score,
             });
             if passages.len() == options.limit {
@@ -196,7 +196,7 @@ impl Retriever {
             chunk_id,
             workspace_id: c.workspace_id,
             document_id: c.document_id,
-            url: web_address(&document),
+            url: web_address(&document).map(|u| at_anchor(u, c.anchor.as_deref())),
             document: document.file_name,
             title: c.title,
             page: c.pages.start,
@@ -216,6 +216,26 @@ fn web_address(d: &lectern_store::entity::document::Model) -> Option<String> {
         .as_ref()
         .filter(|k| k.starts_with("https://") || k.starts_with("http://"))
         .cloned()
+}
+
+/// A page's address pointing at a section of it: the anchor as a fragment, with the
+/// characters a fragment cannot hold escaped.
+fn at_anchor(mut url: String, anchor: Option<&str>) -> String {
+    let Some(anchor) = anchor else {
+        return url;
+    };
+    if let Some(hash) = url.find('#') {
+        url.truncate(hash);
+    }
+    url.push('#');
+    for c in anchor.chars() {
+        match c {
+            ' ' | '"' | '<' | '>' | '`' | '#' | '%' => url.push_str(&format!("%{:02X}", c as u32)),
+            c if c.is_control() => {}
+            c => url.push(c),
+        }
+    }
+    url
 }
 
 /// Hashes of the lower-cased word trigrams of a text.
@@ -250,6 +270,21 @@ fn overlap(a: &HashSet<u64>, b: &HashSet<u64>) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_web_citation_points_at_its_section() {
+        let page = "https://docs.example/tutorial/intro.html".to_owned();
+        assert_eq!(at_anchor(page.clone(), None), page);
+        assert_eq!(
+            at_anchor(page.clone(), Some("using-lists")),
+            "https://docs.example/tutorial/intro.html#using-lists"
+        );
+        // A fragment already there is replaced; what a fragment cannot hold is escaped.
+        assert_eq!(
+            at_anchor(format!("{page}#top"), Some("a b#c\"ü")),
+            "https://docs.example/tutorial/intro.html#a%20b%23c%22ü"
+        );
+    }
 
     #[test]
     fn near_duplicates_overlap_and_distinct_texts_do_not() {

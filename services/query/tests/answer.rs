@@ -76,6 +76,7 @@ async fn fixture(texts: &[&str], llm: Option<ScriptedGenerator>) -> Fixture {
                 title: format!("Doc {i}"),
                 text: (*text).to_owned(),
                 table_header: None,
+                anchor: None,
             },
             dense: embedder.vector(text),
         });

@@ -100,6 +100,7 @@ fn chunk(workspace: Uuid, document: Uuid, version: i32, index: u32, text: &str) 
         title: "Staff handbook".into(),
         text: text.into(),
         table_header: None,
+        anchor: None,
     }
 }
 

@@ -132,6 +132,7 @@ impl Blocks {
                 level,
                 text: block.to_owned(),
                 offset: self.chars,
+                anchor: None,
             });
         }
         self.chars += block.chars().count();
@@ -302,7 +303,8 @@ mod tests {
             [Heading {
                 level: 2,
                 text: "Travel".into(),
-                offset: 0
+                offset: 0,
+                anchor: None,
             }]
         );
     }

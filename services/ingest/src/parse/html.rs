@@ -34,7 +34,8 @@ const BLOCKS: &[&str] = &[
     "hr",
 ];
 
-/// The main text of a page: `<main>` or `<article>` when there is one, else `<body>`;
+/// The main text of a page: `<main>` (or an element of role `main`) or `<article>` when
+/// there is one, else `<body>`;
 /// scripts, styles and navigation dropped; headings kept as structure; blocks separated
 /// by blank lines; tables as Markdown table lines (`| a | b |`, the first row set off as
 /// the header), so that each value keeps its row and column. A table inside a cell is
@@ -53,7 +54,7 @@ pub fn parse(source: &str) -> ParsedDocument {
                 .join(" ")
         })
         .filter(|t| !t.is_empty());
-    let root = ["main", "article", "body"]
+    let root = ["main", "[role=main]", "article", "body"]
         .iter()
         .find_map(|s| html.select(&select(s)).next())
         .unwrap_or_else(|| html.root_element());
@@ -97,11 +98,64 @@ enum Kind {
     Cell,
 }
 
-/// An element being walked: whether it is a block, and the heading it starts (level,
-/// offset in chars, offset in bytes).
+/// An element being walked: whether it is a block, and the heading it starts.
 struct Frame {
     kind: Kind,
-    heading: Option<(u8, usize, usize)>,
+    heading: Option<Opened>,
+}
+
+/// A heading being read: its level, where it starts (in chars and in bytes), and its
+/// anchor.
+struct Opened {
+    level: u8,
+    offset: usize,
+    byte: usize,
+    anchor: Option<String>,
+}
+
+/// Where a link can land on a heading: its own `id`; else an `id` or `name` inside it (an
+/// `<a name>` of older pages); else the fragment of a permalink inside it (`<a
+/// href="#usage">¶</a>`, as documentation generators write); else the `id` of the section
+/// it opens (a heading first in an element with an `id`, as in `<section id>`).
+fn anchor_of(heading: ElementRef) -> Option<String> {
+    let usable = |id: &str| {
+        let id = id.trim();
+        (!id.is_empty() && id.len() <= 200).then(|| id.to_owned())
+    };
+    if let Some(id) = heading.value().id().and_then(usable) {
+        return Some(id);
+    }
+    let inside = || heading.descendants().filter_map(ElementRef::wrap).skip(1);
+    if let Some(id) = inside().find_map(|e| e.value().id().or_else(|| e.value().attr("name"))) {
+        return usable(id);
+    }
+    if let Some(fragment) = inside()
+        .filter(|e| e.value().name() == "a")
+        .find_map(|e| e.value().attr("href")?.strip_prefix('#'))
+    {
+        return usable(fragment);
+    }
+    let parent = heading.parent().and_then(ElementRef::wrap)?;
+    let first = parent.children().find(|n| n.value().is_element())?;
+    (first.id() == heading.id())
+        .then(|| parent.value().id())
+        .flatten()
+        .and_then(usable)
+}
+
+/// A permalink next to a heading or a term (`<a class="headerlink" href="#x">¶</a>`): a
+/// link within the page whose text is a symbol, not words. Its symbol is not text.
+fn is_permalink(element: ElementRef) -> bool {
+    element.value().name() == "a"
+        && element
+            .value()
+            .attr("href")
+            .is_some_and(|h| h.starts_with('#'))
+        && {
+            let text: String = element.text().collect();
+            let text = text.trim();
+            !text.is_empty() && text.chars().count() <= 2 && !text.chars().any(char::is_alphanumeric)
+        }
 }
 
 impl Extract {
@@ -152,7 +206,7 @@ impl Extract {
     /// Enters an element; `None` when its content is skipped.
     fn open(&mut self, element: ElementRef) -> Option<Frame> {
         let name = element.value().name();
-        if SKIPPED.contains(&name) {
+        if SKIPPED.contains(&name) || is_permalink(element) {
             return None;
         }
         // Cells of the innermost table only: a table inside a cell is that cell's text.
@@ -201,7 +255,12 @@ impl Extract {
         let heading = match level {
             Some(level) if !self.in_heading => {
                 self.in_heading = true;
-                Some((level, self.chars, self.text.len()))
+                Some(Opened {
+                    level,
+                    offset: self.chars,
+                    byte: self.text.len(),
+                    anchor: anchor_of(element),
+                })
             }
             _ => None,
         };
@@ -209,14 +268,15 @@ impl Extract {
     }
 
     fn close(&mut self, frame: Frame) {
-        if let Some((level, offset, byte)) = frame.heading {
+        if let Some(opened) = frame.heading {
             self.in_heading = false;
-            let heading = self.text.get(byte..).unwrap_or_default().trim();
+            let heading = self.text.get(opened.byte..).unwrap_or_default().trim();
             if !heading.is_empty() {
                 self.headings.push(Heading {
-                    level,
+                    level: opened.level,
                     text: heading.to_owned(),
-                    offset,
+                    offset: opened.offset,
+                    anchor: opened.anchor,
                 });
             }
         }
@@ -327,6 +387,17 @@ mod tests {
     }
 
     #[test]
+    fn an_element_of_role_main_is_the_main_text() {
+        // As documentation generators write pages: navigation in `div`s around it.
+        let doc = parse(
+            "<body><div role=\"navigation\">previous | next | index</div>\
+             <div class=\"body\" role=\"main\"><h1>Lists</h1><p>Lists hold items.</p></div>\
+             <div class=\"footer\">Copyright</div></body>",
+        );
+        assert_eq!(doc.text, "Lists\n\nLists hold items.");
+    }
+
+    #[test]
     fn a_heading_inside_a_heading_is_part_of_it() {
         // Each level used to be a heading of its own holding all the text below it:
         // `<h1><div>` 50,000 times over a long page made 50,000 copies of the page.
@@ -354,6 +425,45 @@ mod tests {
             "Rates\n\nDaily rates\n\n| Grade | Daily rate |\n| --- | --- |\n\
              | A \\| B | 120 EUR |\n| C | 150 EUR |\n\nAfter the table."
         );
+    }
+
+    #[test]
+    fn headings_know_where_a_link_to_them_lands() {
+        // As documentation generators write them: a section's id, a permalink, an
+        // `<a name>`, the heading's own id; and a heading with none.
+        let doc = parse(
+            "<main><section id=\"install\"><h1>Install<a class=\"headerlink\" href=\"#install\" \
+             title=\"Permalink\">¶</a></h1><p>Run the installer.</p>\
+             <h2>Linux<a href=\"#on-linux\">#</a></h2><p>Use the package.</p>\
+             <h2><a name=\"mac\"></a>macOS</h2><p>Drag the app.</p>\
+             <h3 id=\"arm\">Apple silicon</h3><p>Native.</p>\
+             <div id=\"content\"><p>Intro.</p><h2>Windows</h2><p>Run setup.</p></div>\
+             </section></main>",
+        );
+        let h: Vec<_> = doc
+            .headings
+            .iter()
+            .map(|h| (h.text.as_str(), h.anchor.as_deref()))
+            .collect();
+        assert_eq!(
+            h,
+            [
+                ("Install", Some("install")),
+                ("Linux", Some("on-linux")),
+                ("macOS", Some("mac")),
+                ("Apple silicon", Some("arm")),
+                // Not first in its element: the `div`'s id is not its anchor.
+                ("Windows", None),
+            ]
+        );
+        // The permalinks' symbols are not text.
+        assert!(!doc.text.contains('¶') && !doc.text.contains('#'), "{}", doc.text);
+        let windows = doc.text.find("Run setup").unwrap();
+        let at = doc.text[..windows].chars().count();
+        assert_eq!(doc.anchor_at(at), Some("arm"));
+        // A link whose text is words stays text.
+        let doc = parse("<p>See <a href=\"#usage\">usage</a>.</p>");
+        assert_eq!(doc.text, "See usage.");
     }
 
     #[test]

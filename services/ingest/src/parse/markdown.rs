@@ -23,6 +23,7 @@ pub fn parse(source: &str) -> ParsedDocument {
                         level: level as u8,
                         text: title.to_owned(),
                         offset,
+                        anchor: None,
                     });
                 }
             }

@@ -465,28 +465,44 @@ on_both_backends!(
 
 /// A static site on loopback, as a documentation server answers: each file of `root` with
 /// an ETag (its content's hash) and 304 to a matching `If-None-Match`, 404 for anything
-/// else. It counts the pages it sent whole and those it answered 304.
+/// else. It counts the pages it sent whole and those it answered 304, and records when
+/// each `.html` page was asked for and how many were being answered at once at most.
 struct Site {
     url: String,
     sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     not_modified: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    most_at_once: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
     _server: tokio::task::JoinHandle<()>,
 }
 
 async fn serve_site(root: std::path::PathBuf) -> Site {
-    use std::sync::Arc;
+    serve_site_slowly(root, Duration::ZERO).await
+}
+
+/// [`serve_site`], each page taking `think` before it is sent.
+async fn serve_site_slowly(root: std::path::PathBuf, think: Duration) -> Site {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (sent, not_modified) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let (s, n) = (sent.clone(), not_modified.clone());
+    let (most_at_once, asked) = (Arc::new(AtomicUsize::new(0)), Arc::new(Mutex::new(Vec::new())));
+    let (s, n, m, a) = (
+        sent.clone(),
+        not_modified.clone(),
+        most_at_once.clone(),
+        asked.clone(),
+    );
+    let now_answering = Arc::new(AtomicUsize::new(0));
     let server = tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
-            let (root, s, n) = (root.clone(), s.clone(), n.clone());
+            let (root, s, n, m, a) = (root.clone(), s.clone(), n.clone(), m.clone(), a.clone());
+            let answering = now_answering.clone();
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
@@ -504,6 +520,13 @@ async fn serve_site(root: std::path::PathBuf) -> Site {
                     name.eq_ignore_ascii_case("if-none-match")
                         .then(|| value.trim().to_owned())
                 });
+                let page = path.ends_with(".html");
+                if page {
+                    a.lock().unwrap().push(std::time::Instant::now());
+                    let at_once = answering.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(at_once, Ordering::SeqCst);
+                    tokio::time::sleep(think).await;
+                }
                 let file = root.join(path.trim_start_matches('/'));
                 let body = if path.contains("..") {
                     None
@@ -533,6 +556,9 @@ async fn serve_site(root: std::path::PathBuf) -> Site {
                             .to_vec()
                     }
                 };
+                if page {
+                    answering.fetch_sub(1, Ordering::SeqCst);
+                }
                 let _ = socket.write_all(&response).await;
                 let _ = socket.shutdown().await;
             });
@@ -542,7 +568,85 @@ async fn serve_site(root: std::path::PathBuf) -> Site {
         url,
         sent,
         not_modified,
+        most_at_once,
+        asked,
         _server: server,
+    }
+}
+
+/// A small site: an index linking to `pages` pages, each of a sentence.
+fn small_site(root: &Path, pages: usize) {
+    let links: String = (1..=pages)
+        .map(|i| format!("<li><a href=\"page{i}.html\">Page {i}</a></li>"))
+        .collect();
+    write(
+        root,
+        "docs/index.html",
+        &format!("<html><head><title>Index</title></head><body><h1>Index</h1><ul>{links}</ul></body></html>"),
+    );
+    for i in 1..=pages {
+        write(
+            root,
+            &format!("docs/page{i}.html"),
+            &format!("<html><head><title>Page {i}</title></head><body><h1 id=\"top\">Page {i}</h1><p>Page {i} explains topic number {i} of the small site.</p></body></html>"),
+        );
+    }
+}
+
+async fn add_site(ingestor: &Ingestor, ws: uuid::Uuid, site: &Site) {
+    ingestor
+        .add_source(
+            ws,
+            &CreateSource {
+                kind: "web".into(),
+                name: None,
+                settings: serde_json::json!({ "url": format!("{}/docs/index.html", site.url) }),
+                interval_secs: None,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// A crawl fetches a few pages at once; a site whose robots.txt asks for a crawl delay
+/// gets one request at a time, that delay apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_fetches_pages_at_once_unless_robots_asks_for_a_delay() {
+    use std::sync::atomic::Ordering;
+    let e = env(TestDatabase::sqlite()).await;
+    let ingestor = Ingestor::new(&e.ctx, &e.search)
+        .unwrap()
+        .with_crawl_allow_private(true)
+        .with_crawl_concurrency(4);
+
+    let root = tempfile::tempdir().unwrap();
+    small_site(root.path(), 6);
+    let site = serve_site_slowly(root.path().to_owned(), Duration::from_millis(300)).await;
+    add_site(&ingestor, e.workspace("Fast").await, &site).await;
+    let result = sync(&ingestor).await;
+    assert_eq!([result.added, result.failed], [7, 0], "{result:?}");
+    assert!(
+        site.most_at_once.load(Ordering::SeqCst) >= 2,
+        "the pages were fetched one at a time"
+    );
+    assert!(site.most_at_once.load(Ordering::SeqCst) <= 4);
+
+    let root = tempfile::tempdir().unwrap();
+    small_site(root.path(), 2);
+    write(root.path(), "robots.txt", "User-agent: *\nCrawl-delay: 1\n");
+    let polite = serve_site(root.path().to_owned()).await;
+    add_site(&ingestor, e.workspace("Polite").await, &polite).await;
+    let result = sync(&ingestor).await;
+    assert_eq!([result.added, result.failed], [3, 0], "{result:?}");
+    assert_eq!(polite.most_at_once.load(Ordering::SeqCst), 1);
+    let asked = polite.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 3);
+    for pair in asked.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(900),
+            "pages asked for {gap:?} apart, under the crawl delay"
+        );
     }
 }
 
@@ -612,6 +716,14 @@ on_both_backends!(
             hits.iter().any(|h| h.chunk.document_id == page.id),
             "searching {:?} finds nothing of {page_url}",
             page.title
+        );
+        // Its passages know the section they are in (the pages' `<section id>`), so that a
+        // citation links there.
+        assert!(
+            hits.iter()
+                .filter(|h| h.chunk.document_id == page.id)
+                .all(|h| h.chunk.anchor.as_deref().is_some_and(|a| !a.is_empty())),
+            "a passage of {page_url} without its section's anchor"
         );
 
         // Again, nothing changed: every page answers 304, nothing is fetched whole.
