@@ -1,5 +1,7 @@
 //! `lectern check`: do the database and the index agree? Run it on a quiet system: the
 //! embedded index refuses a second opener, so `lectern serve` must be stopped first.
+//! `lectern check --repair` mends what can be mended safely, the documents whose source
+//! is gone (below), and checks again.
 //!
 //! For every workspace and document:
 //! - the status is `ready`, `failed` with a reason, or `queued`/`processing` with a job
@@ -10,7 +12,13 @@
 //! - a failed version left no points behind (an older version that was ready stays
 //!   searchable, as it was before the failed one was uploaded);
 //! - every point of a workspace belongs to one of its documents, and every point to a
-//!   workspace that still exists (no orphans).
+//!   workspace that still exists (no orphans);
+//! - every document of a synced source names a source of its workspace that is there and
+//!   not being removed: one whose source row is gone, or whose source's removal was cut
+//!   short (marked `deleting`, and nothing removing it on a quiet system), would stay
+//!   searchable with no source to sync or remove it. `--repair` deletes such documents
+//!   through the pipeline's own delete (index points, rows, originals), and finishes the
+//!   removal of a source left half removed as `lectern source remove` does.
 //!
 //! Counts, not ids: the index is compared through `count_document` and `count_points`,
 //! which every implementation answers exactly.
@@ -18,8 +26,9 @@
 use std::collections::{HashMap, HashSet};
 
 use lectern_core::VectorIndex;
-use lectern_store::entity::{document, workspace};
-use lectern_store::{Store, status};
+use lectern_ingest::pipeline::Ingestor;
+use lectern_store::entity::{document, source, workspace};
+use lectern_store::{Store, status, sync_state};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -38,7 +47,29 @@ pub struct Report {
     pub points: usize,
     /// Points that belong to no document.
     pub orphan_points: usize,
+    /// Documents whose source is gone or being removed: what `--repair` deletes.
+    pub sourceless: Vec<Sourceless>,
     pub problems: Vec<Problem>,
+}
+
+/// A document of a synced source that is gone, or whose removal was cut short.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sourceless {
+    pub document: Uuid,
+    pub source: Uuid,
+    /// The source's row is there, marked as being removed: finishing its removal deletes
+    /// the document (and the row). Otherwise the row is gone.
+    pub removing: bool,
+}
+
+/// What `lectern check --repair` did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Repaired {
+    /// Documents deleted (their index points, rows and originals) because their source
+    /// was gone or being removed.
+    pub documents_deleted: u64,
+    /// Sources whose removal, cut short, was finished.
+    pub removals_finished: u64,
 }
 
 impl Report {
@@ -58,6 +89,7 @@ impl Report {
             "chunks": self.chunks,
             "points": self.points,
             "orphan_points": self.orphan_points,
+            "documents_without_source": self.sourceless.len(),
             "problems": problems,
         })
     }
@@ -115,6 +147,16 @@ pub async fn check(store: &Store, index: &dyn VectorIndex) -> anyhow::Result<Rep
         .collect();
     let workspaces = store.all_workspaces().await?;
     report.workspaces = workspaces.len();
+    let mut sources: HashMap<Uuid, source::Model> = HashMap::new();
+    for ws in &workspaces {
+        sources.extend(
+            store
+                .list_sources(ws.id)
+                .await?
+                .into_iter()
+                .map(|s| (s.id, s)),
+        );
+    }
     let mut in_workspaces = 0usize;
     for ws in &workspaces {
         let docs = store.list_documents(ws.id).await?;
@@ -180,6 +222,32 @@ pub async fn check(store: &Store, index: &dyn VectorIndex) -> anyhow::Result<Rep
                 }
                 other => found.push(format!("unknown status {other:?}")),
             }
+            if let Some(source_id) = doc.source_id {
+                match sources.get(&source_id).filter(|s| s.workspace_id == ws.id) {
+                    None => {
+                        found.push(format!(
+                            "its source {source_id} is gone (a removal cut short?), so no sync or removal will ever delete it: `lectern check --repair` deletes it, with its points and original"
+                        ));
+                        report.sourceless.push(Sourceless {
+                            document: doc.id,
+                            source: source_id,
+                            removing: false,
+                        });
+                    }
+                    Some(s) if s.sync_state == sync_state::DELETING => {
+                        found.push(format!(
+                            "its source {:?} is being removed, and nothing is removing it (a removal cut short): `lectern source remove --workspace {:?} {:?}` or `lectern check --repair` finishes it",
+                            s.name, ws.name, s.name
+                        ));
+                        report.sourceless.push(Sourceless {
+                            document: doc.id,
+                            source: source_id,
+                            removing: true,
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
             report.problems.extend(
                 found
                     .into_iter()
@@ -213,12 +281,69 @@ pub async fn check(store: &Store, index: &dyn VectorIndex) -> anyhow::Result<Rep
     Ok(report)
 }
 
-/// `lectern check [--json]`: prints the report; `Ok(false)` when it found problems.
-pub async fn run(store: &Store, index: &dyn VectorIndex, json_out: bool) -> anyhow::Result<bool> {
-    let report = check(store, index).await?;
+/// Deletes the documents the report found without a source (see the module doc): each
+/// one whose source row is gone through the pipeline's delete, and each source left
+/// half removed through [`Ingestor::remove_source`], which deletes its documents left and
+/// then its row.
+pub async fn repair(
+    store: &Store,
+    ingestor: &Ingestor,
+    report: &Report,
+) -> anyhow::Result<Repaired> {
+    let mut repaired = Repaired::default();
+    let mut finished: HashSet<Uuid> = HashSet::new();
+    for s in &report.sourceless {
+        if s.removing {
+            if finished.insert(s.source)
+                && let Some(source) = store.source(s.source).await?
+            {
+                repaired.documents_deleted += ingestor.remove_source(&source).await?;
+                repaired.removals_finished += 1;
+            }
+        } else if let Some(doc) = store.document(s.document).await? {
+            ingestor.delete(&doc).await?;
+            repaired.documents_deleted += 1;
+        }
+    }
+    Ok(repaired)
+}
+
+/// `lectern check [--repair] [--json]`: prints the report (after the repair, with what it
+/// did, when `repair_with` is given); `Ok(false)` when it found problems.
+pub async fn run(
+    store: &Store,
+    index: &dyn VectorIndex,
+    repair_with: Option<&Ingestor>,
+    json_out: bool,
+) -> anyhow::Result<bool> {
+    let mut report = check(store, index).await?;
+    let mut repaired = None;
+    if let Some(ingestor) = repair_with {
+        let done = if report.sourceless.is_empty() {
+            Repaired::default()
+        } else {
+            let done = repair(store, ingestor, &report).await?;
+            report = check(store, index).await?;
+            done
+        };
+        repaired = Some(done);
+    }
     if json_out {
-        println!("{}", report.to_json());
+        let mut out = report.to_json();
+        if let Some(r) = &repaired {
+            out["repaired"] = json!({
+                "documents_deleted": r.documents_deleted,
+                "removals_finished": r.removals_finished,
+            });
+        }
+        println!("{out}");
     } else {
+        if let Some(r) = &repaired {
+            println!(
+                "repaired: {} documents whose source was gone deleted, {} removals of sources finished",
+                r.documents_deleted, r.removals_finished
+            );
+        }
         println!(
             "{} workspaces, {} documents: {} ready, {} failed, {} queued or processing; \
              {} chunk rows, {} points in the index",

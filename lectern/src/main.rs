@@ -107,11 +107,16 @@ enum Command {
     },
     /// Check that the database and the index agree: every document ready (its chunk rows
     /// and index points equal), failed with a reason, or waiting for a job; no orphan
-    /// points. Exits 1 and lists the problems otherwise. Stop `lectern serve` first.
+    /// points; no document whose synced source is gone. Exits 1 and lists the problems
+    /// otherwise. Stop `lectern serve` first.
     Check {
         /// Print one JSON object (totals and problems) instead of the summary.
         #[arg(long)]
         json: bool,
+        /// Delete the documents whose source is gone (their points and originals too) and
+        /// finish the removal of sources left half removed, then check again.
+        #[arg(long)]
+        repair: bool,
     },
     /// Print the configuration in force, after files and environment (secrets hidden).
     Config,
@@ -373,14 +378,20 @@ async fn run() -> anyhow::Result<()> {
         Command::ApiKey(command) => {
             accounts::api_key(&migrated_store(&settings).await?, command).await?;
         }
-        Command::Check { json } => {
-            // A check changes nothing: a schema with pending migrations is refused.
+        Command::Check { json, repair } => {
+            // A check migrates nothing: a schema with pending migrations is refused.
             let ctx = lectern_runtime::Context::open(settings, false).await?;
             let search = lectern_search::SearchAdapters::open(&ctx.settings)
                 .await
                 .context("could not open the embedding model or the index")?;
-            let consistent = check::run(&ctx.store, search.index.as_ref(), json).await?;
-            drop((search, ctx));
+            let ingestor = if repair {
+                Some(lectern_ingest::pipeline::Ingestor::new(&ctx, &search)?)
+            } else {
+                None
+            };
+            let consistent =
+                check::run(&ctx.store, search.index.as_ref(), ingestor.as_ref(), json).await?;
+            drop((ingestor, search, ctx));
             if !consistent {
                 std::process::exit(1);
             }

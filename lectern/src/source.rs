@@ -1,7 +1,8 @@
 //! `lectern source ...`: synced sources from the command line, on this machine's data.
 //! `add` and `sync` run the sync here (and any other one that is due), then index what it
 //! queued, through the same pipeline the ingest service runs; `lectern serve` runs them in
-//! its background workers instead, on their schedule.
+//! its background workers instead, on their schedule. `edit` changes a source, checked as
+//! `add` checks it; the next sync applies the change.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -10,7 +11,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use lectern::Local;
 use lectern_api::ingest::{
-    CreateSource, FOLDER_SOURCE, FolderSettings, SourceOut, WEB_SOURCE, WebSettings,
+    CreateSource, FOLDER_SOURCE, FolderSettings, SourceOut, UpdateSource, WEB_SOURCE, WebSettings,
 };
 use lectern_ingest::pipeline::{Ingestor, Outcome};
 use lectern_ingest::source::{SyncOutcome, source_view};
@@ -60,6 +61,49 @@ pub enum SourceCommand {
         pages: Option<u32>,
         #[arg(value_name = "FOLDER", required_unless_present = "web")]
         path: Option<PathBuf>,
+    },
+    /// Change a source: its name, schedule, or settings (a folder's globs; a web site's
+    /// prefix, depth and page limit). The next sync applies them: files or pages the
+    /// source no longer takes are removed then.
+    Edit {
+        #[arg(long, value_name = "NAME")]
+        workspace: String,
+        /// A new name in the workspace.
+        #[arg(long)]
+        name: Option<String>,
+        /// Take only files matching these globs (repeat), instead of the current ones.
+        #[arg(long = "include", value_name = "GLOB", conflicts_with = "all_files")]
+        include: Vec<String>,
+        /// Take every file (no include glob) from now on.
+        #[arg(long)]
+        all_files: bool,
+        /// Leave out files matching these globs (repeat), instead of the current ones.
+        #[arg(long = "exclude", value_name = "GLOB", conflicts_with = "no_exclude")]
+        exclude: Vec<String>,
+        /// Leave out no file (hidden ones still are) from now on.
+        #[arg(long)]
+        no_exclude: bool,
+        /// Sync every SECS seconds while `lectern serve` runs.
+        #[arg(long = "every", value_name = "SECS", conflicts_with = "when_asked")]
+        every: Option<u64>,
+        /// Sync only when asked from now on.
+        #[arg(long)]
+        when_asked: bool,
+        /// A web site: fetch only URLs starting with this (`""`: the start URL's directory).
+        #[arg(long, value_name = "URL")]
+        prefix: Option<String>,
+        /// A web site: links followed from the start page at most.
+        #[arg(long, value_name = "N")]
+        depth: Option<u32>,
+        /// A web site: pages fetched at most in one crawl.
+        #[arg(long, value_name = "N")]
+        pages: Option<u32>,
+        /// Print one JSON object instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// The source's name or id.
+        #[arg(value_name = "SOURCE")]
+        source: String,
     },
     /// List the sources (of one workspace, or of all) with their last sync.
     List {
@@ -152,6 +196,63 @@ pub async fn run(local: &Local, command: SourceCommand) -> anyhow::Result<()> {
                 print_source(store, added, json).await?;
             } else {
                 sync_here(store, &ingestor, added, json).await?;
+            }
+        }
+        SourceCommand::Edit {
+            workspace,
+            name,
+            include,
+            all_files,
+            exclude,
+            no_exclude,
+            every,
+            when_asked,
+            prefix,
+            depth,
+            pages,
+            json,
+            source,
+        } => {
+            let ws = workspace_named(store, &workspace).await?;
+            let found = source_named(store, &ws, &source).await?;
+            let mut settings = serde_json::Map::new();
+            if all_files || !include.is_empty() {
+                settings.insert("include".into(), json!(include));
+            }
+            if no_exclude || !exclude.is_empty() {
+                settings.insert("exclude".into(), json!(exclude));
+            }
+            if let Some(prefix) = prefix {
+                settings.insert("prefix".into(), json!(prefix));
+            }
+            if let Some(depth) = depth {
+                settings.insert("depth".into(), json!(depth));
+            }
+            if let Some(pages) = pages {
+                settings.insert("pages".into(), json!(pages));
+            }
+            let edit = UpdateSource {
+                name,
+                interval_secs: if when_asked {
+                    Some(None)
+                } else {
+                    every.map(Some)
+                },
+                settings: (!settings.is_empty()).then_some(serde_json::Value::Object(settings)),
+            };
+            if edit == UpdateSource::default() {
+                anyhow::bail!(
+                    "nothing to change: give --name, --every or --when-asked, --include, --exclude, --prefix, --depth or --pages"
+                );
+            }
+            let changed = local.ingestor()?.edit_source(&found, &edit).await?;
+            let name = changed.name.clone();
+            print_source(store, changed, json).await?;
+            if !json {
+                println!(
+                    "the next sync applies it (now: lectern source sync --workspace {:?} {name:?})",
+                    ws.name
+                );
             }
         }
         SourceCommand::List { workspace, json } => {

@@ -88,6 +88,163 @@ fn check_finds_ingested_documents_consistent_and_a_lost_row_not() {
     assert!(problem.contains("belong to no document"), "{problem}");
 }
 
+#[test]
+fn check_finds_documents_whose_source_is_gone_and_repair_deletes_them() {
+    let data = tempfile::tempdir().unwrap();
+    let allowed = tempfile::tempdir().unwrap();
+    let handbook = allowed.path().join("handbook");
+    let archive = allowed.path().join("archive");
+    for dir in [&handbook, &archive] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(
+        handbook.join("travel.md"),
+        "# Travel\n\nTrains are second class under four hours; first class above.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        handbook.join("leave.md"),
+        "# Annual leave\n\nEmployees are entitled to thirty days of paid annual leave.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        archive.join("security.md"),
+        "# Security\n\nBadges are worn at all times inside the building.\n",
+    )
+    .unwrap();
+    let config = allowed.path().join("lectern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ingest]\nsource_roots = [{:?}]\n",
+            allowed.path().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    for folder in [&handbook, &archive] {
+        let out = lectern(data.path())
+            .arg("--config")
+            .arg(&config)
+            .args(["source", "add", "--workspace", "Handbook", "--json"])
+            .arg(folder)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (code, found) = check(data.path());
+    assert_eq!(code, Some(0), "{found}");
+    assert_eq!(found["documents"], 3, "{found}");
+    assert_eq!(found["documents_without_source"], 0, "{found}");
+
+    // The handbook's source row lost (a removal cut short after the row went, or a
+    // database mended by hand), and the archive's removal cut short after it was marked:
+    // their documents stay searchable, with nothing left to sync or remove them.
+    let db = format!("sqlite://{}", data.path().join("lectern.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let documents = rt.block_on(async {
+        let store = lectern_store::Store::connect(&db).await.unwrap();
+        let ws = store
+            .find_workspace_by_name(lectern_store::NameScope::Operator, "Handbook")
+            .await
+            .unwrap()
+            .expect("the workspace");
+        let source = |name: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .find_source(ws.id, name)
+                    .await
+                    .unwrap()
+                    .expect("the source")
+            }
+        };
+        store
+            .delete_source_row(source("handbook").await.id)
+            .await
+            .unwrap();
+        store
+            .mark_source_deleting(source("archive").await.id)
+            .await
+            .unwrap();
+        store.list_documents(ws.id).await.unwrap()
+    });
+    assert_eq!(documents.len(), 3);
+    let (code, found) = check(data.path());
+    assert_eq!(code, Some(1), "{found}");
+    assert_eq!(found["consistent"], false);
+    assert_eq!(found["documents_without_source"], 3, "{found}");
+    let problems: Vec<&str> = found["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["problem"].as_str().unwrap())
+        .collect();
+    assert_eq!(problems.len(), 3, "{found}");
+    assert_eq!(
+        problems
+            .iter()
+            .filter(|p| p.contains("is gone") && p.contains("lectern check --repair"))
+            .count(),
+        2,
+        "{problems:#?}"
+    );
+    assert_eq!(
+        problems
+            .iter()
+            .filter(|p| p.contains("is being removed") && p.contains("lectern source remove"))
+            .count(),
+        1,
+        "{problems:#?}"
+    );
+
+    // --repair deletes them the normal way (index points, rows, originals), finishes the
+    // archive's removal, and checks again.
+    let out = lectern(data.path())
+        .args(["check", "--repair", "--json"])
+        .output()
+        .unwrap();
+    let repaired: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "lectern check --repair printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.code(), Some(0), "{repaired}");
+    assert_eq!(repaired["consistent"], true, "{repaired}");
+    assert_eq!(repaired["repaired"]["documents_deleted"], 3, "{repaired}");
+    assert_eq!(repaired["repaired"]["removals_finished"], 1, "{repaired}");
+    assert_eq!(repaired["documents"], 0, "{repaired}");
+    assert_eq!(repaired["points"], 0, "{repaired}");
+    for doc in &documents {
+        assert!(
+            !data
+                .path()
+                .join("originals")
+                .join(doc.id.to_string())
+                .exists(),
+            "the original of {} is gone too",
+            doc.file_name
+        );
+    }
+    let sources = rt.block_on(async {
+        let store = lectern_store::Store::connect(&db).await.unwrap();
+        let ws = store
+            .find_workspace_by_name(lectern_store::NameScope::Operator, "Handbook")
+            .await
+            .unwrap()
+            .expect("the workspace");
+        store.list_sources(ws.id).await.unwrap()
+    });
+    assert!(sources.is_empty(), "{sources:?}");
+    // Nothing left to repair: a second run says so and passes.
+    let (code, found) = check(data.path());
+    assert_eq!(code, Some(0), "{found}");
+}
+
 /// The hostile-upload drill, small: 50 hostile files and 5 good ones from
 /// scripts/drill/mutate.py (the full drill is scripts/drill/hostile.sh).
 #[test]

@@ -1,7 +1,9 @@
 //! `lectern source`: a folder of real documents (a paper, a Word file, Markdown) kept in
 //! step with a workspace, as a user runs it. One file changed, one added, one deleted and
-//! one moved: after the next sync, search finds exactly the folder as it is, the moved
-//! PDF was not read again, and `lectern check` finds one point per chunk row.
+//! one moved: after the next sync, search finds exactly the folder as it is (the moved
+//! PDF under its new name and title, not read again), and `lectern check` finds one point
+//! per chunk row. An exclude glob added with `lectern source edit` removes what it leaves
+//! out at the next sync.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -284,9 +286,14 @@ fn a_synced_folder_follows_its_files_exactly() {
     let hits = search(data, config, typeface);
     assert!(
         hits.iter().any(|p| p["document"] == "acm-sample.pdf"
+            && p["title"] == "acm sample"
             && p["document_id"] == moved.id.to_string()
             && p["text"].as_str().unwrap().contains("Libertine")),
-        "the moved paper is found under its new name: {hits:#?}"
+        "the moved paper is found under its new name and title: {hits:#?}"
+    );
+    assert!(
+        hits.iter().all(|p| p["title"] != "sample sigconf"),
+        "no passage shows the old title: {hits:#?}"
     );
     let hits = search(
         data,
@@ -342,6 +349,64 @@ fn a_synced_folder_follows_its_files_exactly() {
     assert_eq!(sources[0]["state"], "idle");
     assert_eq!(sources[0]["documents"], 4);
     assert_eq!(sources[0]["last_result"]["unchanged"], 4, "{listed}");
+
+    // Changed: the archive left out from now on, and a schedule. Refused changes say why
+    // and change nothing.
+    let edit = |args: &[&str]| {
+        let mut all = vec!["source", "edit", "--workspace", "Handbook"];
+        all.extend_from_slice(args);
+        all.push("handbook");
+        run(data, Some(config), &all)
+    };
+    let out = edit(&[]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("nothing to change"), "{said}");
+    let out = edit(&["--include", "a[b"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("the glob \"a[b\""), "{said}");
+    let out = edit(&["--depth", "2"]);
+    assert!(!out.status.success(), "a folder has no depth");
+    let out = edit(&["--exclude", "archive/**", "--every", "3600", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let changed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        changed["source"]["settings"]["exclude"],
+        serde_json::json!(["archive/**"]),
+        "{changed}"
+    );
+    assert_eq!(
+        changed["source"]["settings"]["include"],
+        serde_json::json!(["*.{md,pdf,docx}"]),
+        "what was not given stays: {changed}"
+    );
+    assert_eq!(changed["source"]["interval_secs"], 3600, "{changed}");
+    // The next sync applies it: the moved paper, now in the archive, goes.
+    let fourth = json_of(
+        data,
+        config,
+        &[
+            "source",
+            "sync",
+            "--workspace",
+            "Handbook",
+            "--json",
+            "handbook",
+        ],
+    );
+    assert_eq!(result_counts(&fourth), [0, 0, 0, 1, 3, 0], "{fourth}");
+    let report = consistent(data, config);
+    assert_eq!(report["documents"], 3, "{report}");
+    let hits = search(data, config, typeface);
+    assert!(
+        hits.iter().all(|p| p["document"] != "acm-sample.pdf"),
+        "the excluded paper is out of the index: {hits:#?}"
+    );
 
     // Removing the source removes its documents and their points.
     let out = run(

@@ -1,12 +1,13 @@
 //! Synced sources over the ingest HTTP API, with the service's background workers: only
-//! site administrators add one, editors sync it, the workers run the sync and index what
-//! it found, and removing it removes its documents; a crawled site is answered from with
-//! links to its pages.
+//! site administrators add or change one, editors sync it, the workers run the sync and
+//! index what it found (a changed source's next sync takes what its new settings say), and
+//! removing it removes its documents; a crawled site is answered from with links to its
+//! pages.
 
 use std::time::{Duration, Instant};
 
-use lectern_api::ingest::{CreateSource, SourceOut};
-use lectern_api::query::AnswerBody;
+use lectern_api::ingest::{CreateSource, SourceOut, UpdateSource};
+use lectern_api::query::{AnswerBody, SearchBody};
 use lectern_core::{Error, Role};
 
 use crate::helpers::{TestApp, spawn_app_with};
@@ -280,4 +281,177 @@ async fn a_folder_source_is_added_synced_and_removed_over_the_api() {
     assert!(admin.sources(ws).await.unwrap().is_empty());
     assert!(admin.documents(ws).await.unwrap().is_empty());
     assert_eq!(app.search.index.count_points(Some(ws)).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_changed_over_the_api_takes_its_new_settings_and_a_moved_file_its_new_name() {
+    let folder = tempfile::tempdir().unwrap();
+    let f = folder.path();
+    std::fs::write(
+        f.join("travel.md"),
+        "# Travel\n\nTrains are second class under four hours; first class above.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        f.join("leave.md"),
+        "# Leave\n\nStaff get thirty days of annual leave.\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(f.join("drafts")).unwrap();
+    std::fs::write(
+        f.join("drafts/parking.md"),
+        "# Parking\n\nVisitors park in the north car park.\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(f.join("archive")).unwrap();
+    let app = spawn_app_with(|s| s.ingest.source_roots = vec![f.to_owned()]).await;
+    let admin = app.api(&admin_with_key(&app).await);
+    let (editor_id, editor_key) = app.user_with_key("editor@example.org").await;
+    let editor = app.api(&editor_key);
+    let ws = admin.create_workspace("Handbook").await.unwrap().id;
+    app.ctx
+        .store
+        .set_member(ws, editor_id, Role::Editor)
+        .await
+        .unwrap();
+    let add = |name: &str, path: &std::path::Path| CreateSource {
+        kind: "folder".into(),
+        name: Some(name.into()),
+        settings: serde_json::json!({"path": path.to_str().unwrap()}),
+        interval_secs: None,
+    };
+    let archive = admin
+        .create_source(ws, &add("archive", f.join("archive").as_path()))
+        .await
+        .unwrap();
+    synced(&admin, ws, archive.id, None).await;
+    let added = admin.create_source(ws, &add("policies", f)).await.unwrap();
+    let first = synced(&admin, ws, added.id, None).await;
+    assert_eq!(first.documents, 3, "{first:?}");
+
+    // Only a site administrator changes a source, as only one adds it.
+    let narrower = UpdateSource {
+        settings: Some(serde_json::json!({"exclude": ["drafts/"]})),
+        interval_secs: Some(Some(3600)),
+        ..UpdateSource::default()
+    };
+    let refused = editor
+        .update_source(ws, added.id, &narrower)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
+    // Checked as when it was added: a bad glob, a folder out of bounds, a name taken.
+    let bad_glob = UpdateSource {
+        settings: Some(serde_json::json!({"include": ["*.{md"]})),
+        ..UpdateSource::default()
+    };
+    let refused = admin
+        .update_source(ws, added.id, &bad_glob)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::Invalid(m) if m.contains("the glob")),
+        "{refused:?}"
+    );
+    let outside = UpdateSource {
+        settings: Some(serde_json::json!({"path": "/etc"})),
+        ..UpdateSource::default()
+    };
+    let refused = admin
+        .update_source(ws, added.id, &outside)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::Forbidden(m) if m.contains("ingest.source_roots")),
+        "{refused:?}"
+    );
+    let taken = UpdateSource {
+        name: Some("archive".into()),
+        ..UpdateSource::default()
+    };
+    let refused = admin.update_source(ws, added.id, &taken).await.unwrap_err();
+    assert!(
+        matches!(&refused, Error::Conflict(m) if m.contains("already has a source named")),
+        "{refused:?}"
+    );
+    let unchanged = admin.source(ws, added.id).await.unwrap();
+    assert_eq!(unchanged.settings, first.settings);
+    assert_eq!(unchanged.name, "policies");
+
+    let changed = admin.update_source(ws, added.id, &narrower).await.unwrap();
+    assert_eq!(changed.settings["exclude"], serde_json::json!(["drafts/"]));
+    assert_eq!(changed.settings["path"], first.settings["path"]);
+    assert_eq!(changed.interval_secs, Some(3600));
+    assert_eq!(
+        changed.state, "queued",
+        "scheduled an hour after its last sync"
+    );
+    assert!(
+        changed
+            .next_sync_at
+            .is_some_and(|at| at > chrono::Utc::now())
+    );
+
+    // A file moved meanwhile; the next sync drops the excluded draft and follows the move.
+    std::fs::rename(f.join("travel.md"), f.join("travel-rules.md")).unwrap();
+    editor.sync_source(ws, added.id).await.unwrap();
+    let second = synced(&admin, ws, added.id, first.last_sync_at).await;
+    let result = second.last_result.clone().expect("a result");
+    assert_eq!(
+        (
+            result.added,
+            result.renamed,
+            result.deleted,
+            result.unchanged
+        ),
+        (0, 1, 1, 1),
+        "{second:?}"
+    );
+    assert_eq!(second.documents, 2);
+    assert_eq!(second.interval_secs, Some(3600), "the schedule stays");
+    let docs = admin.documents(ws).await.unwrap();
+    assert!(
+        docs.iter()
+            .all(|d| d.source_key.as_deref() != Some("drafts/parking.md")),
+        "{docs:?}"
+    );
+
+    // Search and its citations name the moved file by its new name and title, read from
+    // the database: its points were not written again.
+    let found = admin
+        .search(&SearchBody {
+            question: "second class trains under four hours".into(),
+            workspaces: vec![ws],
+            documents: None,
+            limit: Some(5),
+        })
+        .await
+        .unwrap();
+    let travel = found
+        .passages
+        .iter()
+        .find(|p| p.text.contains("second class"))
+        .unwrap_or_else(|| panic!("{:#?}", found.passages));
+    assert_eq!(travel.document, "travel-rules.md");
+    assert_eq!(travel.title, "travel rules");
+    assert!(
+        found
+            .passages
+            .iter()
+            .all(|p| !p.text.contains("north car park")),
+        "the excluded draft is gone from the index: {:#?}",
+        found.passages
+    );
+
+    let openapi: serde_json::Value = app
+        .get("/v1/ingest/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        openapi["paths"]["/v1/workspaces/{ws}/sources/{source}"]["patch"].is_object(),
+        "{}",
+        openapi["paths"]
+    );
 }

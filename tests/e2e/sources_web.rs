@@ -101,7 +101,7 @@ async fn folder_sources_on_the_workspace_page_follow_roles() {
     assert_eq!(empty.status, 200);
     assert!(empty.body.contains("id=\"add-source\""), "{}", empty.body);
     assert!(
-        empty.body.contains("No synced folders yet"),
+        empty.body.contains("No synced folders or web sites yet"),
         "{}",
         empty.body
     );
@@ -292,4 +292,337 @@ async fn folder_sources_on_the_workspace_page_follow_roles() {
     assert!(app.ctx.store.list_documents(ws).await.unwrap().is_empty());
     let nothing = viewer.get(&page).await;
     assert!(!nothing.body.contains("Sources</h2>"), "{}", nothing.body);
+}
+
+/// A small documentation site on loopback (which the crawler reaches only with
+/// `ingest.crawl_allow_private`): a guide under `/docs/` whose first page links to a page
+/// beside it and to one outside the prefix. Its address.
+fn serve_site() -> String {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    fn html(body: &'static str) -> HttpResponse {
+        HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(body)
+    }
+    async fn index() -> HttpResponse {
+        html(
+            "<html><head><title>Guide</title></head><body><main><h1>The guide</h1>\
+             <p>The guide explains how the ledger service is run day to day.</p>\
+             <p><a href=\"install.html\">Installing</a> and <a href=\"/blog/news.html\">news</a>.</p>\
+             </main></body></html>",
+        )
+    }
+    async fn install() -> HttpResponse {
+        html(
+            "<html><head><title>Installing</title></head><body><main><h1>Installing</h1>\
+             <p>Install the quorvex ledger package, then start its service.</p></main></body></html>",
+        )
+    }
+    async fn news() -> HttpResponse {
+        html(
+            "<html><head><title>News</title></head><body><main><h1>News</h1>\
+             <p>The blog is outside the guide.</p></main></body></html>",
+        )
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/docs/index.html", web::get().to(index))
+            .route("/docs/install.html", web::get().to(install))
+            .route("/blog/news.html", web::get().to(news))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_are_changed_and_web_sites_added_on_the_workspace_page() {
+    let root = tempfile::tempdir().unwrap();
+    let folder = root.path().join("handbook");
+    write(
+        &folder,
+        "travel.md",
+        "# Travel\n\nTrains are second class under four hours.\n",
+    );
+    write(
+        &folder,
+        "drafts/wip.md",
+        "# Draft\n\nNot ready to be read.\n",
+    );
+    write(&folder, "notes/empty.md", "");
+    let allowed = root.path().to_owned();
+    let app = spawn_app_with(move |s| {
+        s.ingest.source_roots = vec![allowed];
+        s.ingest.crawl_allow_private = true;
+    })
+    .await;
+    let site = serve_site();
+
+    let mut admin = Browser::new(&app);
+    admin.sign_up("root@example.org", PASSWORD).await;
+    let mut editor = Browser::new(&app);
+    editor.sign_up("editor@example.org", PASSWORD).await;
+    let ws = admin.create_workspace("Handbook").await;
+    let editor_id = user_id(&app, "editor@example.org").await;
+    app.ctx
+        .store
+        .set_member(ws, editor_id, Role::Editor)
+        .await
+        .unwrap();
+    let page = format!("/w/{ws}/documents");
+    let add = format!("/w/{ws}/sources");
+    let path = folder.to_str().unwrap();
+    let added = admin.submit(&page, &add, &[("path", path)]).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let id = app.ctx.store.list_sources(ws).await.unwrap()[0].id;
+    let first = synced(&app, ws, id, None).await;
+
+    // The empty file failed: the source lists its failed document with the reason.
+    let listed = admin.get(&page).await;
+    for shown in [
+        "1 document(s) failed",
+        "<li><code>notes/empty.md</code>: the file is empty</li>",
+        "2 added · 0 changed · 0 renamed · 0 deleted · 0 unchanged · ",
+    ] {
+        assert!(listed.body.contains(shown), "{shown}: {}", listed.body);
+    }
+
+    // The administrator gets an edit form, filled in with the source as it is; an
+    // editor gets none, and may not post one.
+    let edit = format!("/w/{ws}/sources/{id}/edit");
+    for shown in [
+        format!("action=\"{edit}\""),
+        "value=\"handbook\"".to_owned(),
+    ] {
+        assert!(listed.body.contains(&shown), "{shown}: {}", listed.body);
+    }
+    let seen = editor.get(&page).await;
+    assert!(!seen.body.contains("/edit\""), "{}", seen.body);
+    assert!(
+        !seen.body.contains("id=\"add-web-source\""),
+        "{}",
+        seen.body
+    );
+    let refused = editor
+        .submit(&page, &edit, &[("name", "mine"), ("path", path)])
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    // A refused edit comes back as the notice, its form open and filled in as sent.
+    let bad_glob = admin
+        .submit(
+            &page,
+            &edit,
+            &[("name", "handbook"), ("path", path), ("include", "*.{md")],
+        )
+        .await;
+    assert_eq!(bad_glob.status, 400, "{}", bad_glob.body);
+    assert!(bad_glob.body.contains("the glob"), "{}", bad_glob.body);
+    assert!(
+        bad_glob
+            .body
+            .contains(&format!("id=\"edit-source-{id}\" open")),
+        "{}",
+        bad_glob.body
+    );
+    assert!(
+        bad_glob.body.contains(">*.{md</textarea>"),
+        "{}",
+        bad_glob.body
+    );
+
+    // Changed: renamed, the drafts and notes left out, synced every hour.
+    let changed = admin
+        .submit(
+            &page,
+            &edit,
+            &[
+                ("name", "policies"),
+                ("path", path),
+                ("include", "*.md"),
+                ("exclude", "drafts/**, notes/**"),
+                ("interval", "3600"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    let row = app.ctx.store.source(id).await.unwrap().unwrap();
+    assert_eq!(row.name, "policies");
+    assert_eq!(
+        row.settings["exclude"],
+        serde_json::json!(["drafts/**", "notes/**"])
+    );
+    assert_eq!(row.interval_secs, Some(3600));
+    let listed = admin.get(&page).await;
+    for shown in [
+        "“policies” changed",
+        "every 3600 s",
+        "<code>notes/**</code>",
+        ">drafts/**\nnotes/**</textarea>",
+    ] {
+        assert!(listed.body.contains(shown), "{shown}: {}", listed.body);
+    }
+    // The next sync applies it: what the source no longer takes is deleted.
+    let sync = format!("/w/{ws}/sources/{id}/sync");
+    assert_eq!(admin.submit(&page, &sync, &[]).await.status, 303);
+    let second = synced(&app, ws, id, first.last_sync_at).await;
+    assert_eq!(second.name, "policies");
+    let listed = admin.get(&page).await;
+    assert!(
+        listed
+            .body
+            .contains("0 added · 0 changed · 0 renamed · 2 deleted · 1 unchanged · 0 failed"),
+        "{}",
+        listed.body
+    );
+    assert!(
+        !listed.body.contains("document(s) failed"),
+        "{}",
+        listed.body
+    );
+    let keys: Vec<Option<String>> = app
+        .ctx
+        .store
+        .list_documents(ws)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.source_key)
+        .collect();
+    assert_eq!(keys, [Some("travel.md".to_owned())]);
+
+    // A web site, from its own small form; the form's mistakes and ingest's refusals come
+    // back as the notice with the form as it was sent.
+    let page_html = admin.get(&page).await;
+    assert!(
+        page_html.body.contains("id=\"add-web-source\""),
+        "{}",
+        page_html.body
+    );
+    let not_http = admin
+        .submit(
+            &page,
+            &add,
+            &[("kind", "web"), ("url", "ftp://example.org/docs/")],
+        )
+        .await;
+    assert_eq!(not_http.status, 400, "{}", not_http.body);
+    assert!(
+        not_http.body.contains("not an http(s) URL")
+            && not_http.body.contains("value=\"ftp://example.org/docs/\""),
+        "{}",
+        not_http.body
+    );
+    let start = format!("{site}/docs/index.html");
+    let deep = admin
+        .submit(
+            &page,
+            &add,
+            &[("kind", "web"), ("url", start.as_str()), ("depth", "deep")],
+        )
+        .await;
+    assert_eq!(deep.status, 400, "{}", deep.body);
+    assert!(deep.body.contains("whole number"), "{}", deep.body);
+    assert_eq!(app.ctx.store.list_sources(ws).await.unwrap().len(), 1);
+
+    let crawled = admin
+        .submit(
+            &page,
+            &add,
+            &[
+                ("kind", "web"),
+                ("url", start.as_str()),
+                ("depth", "1"),
+                ("pages", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(crawled.status, 303, "{}", crawled.body);
+    let web = app
+        .ctx
+        .store
+        .list_sources(ws)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.kind == "web")
+        .expect("the web source");
+    assert_eq!(web.name, "127.0.0.1", "the site's host");
+    let crawl = synced(&app, ws, web.id, None).await;
+    assert!(crawl.last_error.is_none(), "{crawl:?}");
+    let install = format!("{site}/docs/install.html");
+    let pages: Vec<String> = app
+        .ctx
+        .store
+        .source_documents(web.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|d| d.source_key)
+        .collect();
+    assert_eq!(
+        pages,
+        [start.clone(), install.clone()],
+        "none outside the prefix"
+    );
+    let listed = admin.get(&page).await;
+    for shown in [
+        "Web source “127.0.0.1” added".to_owned(),
+        format!("<code class=\"path\">{start}</code>"),
+        format!("under {site}/docs/ · depth 1 · at most 10 pages"),
+        format!(">{install}</span>"),
+    ] {
+        assert!(listed.body.contains(&shown), "{shown}: {}", listed.body);
+    }
+
+    // A name another source has is refused; a smaller depth drops the page below.
+    let folder_edit = admin
+        .submit(&page, &edit, &[("name", "127.0.0.1"), ("path", path)])
+        .await;
+    assert_eq!(folder_edit.status, 409, "{}", folder_edit.body);
+    assert!(
+        folder_edit.body.contains("already has a source named"),
+        "{}",
+        folder_edit.body
+    );
+    let web_edit = format!("/w/{ws}/sources/{}/edit", web.id);
+    let shallower = admin
+        .submit(
+            &page,
+            &web_edit,
+            &[
+                ("name", "guide"),
+                ("url", start.as_str()),
+                ("prefix", ""),
+                ("depth", "0"),
+                ("pages", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(shallower.status, 303, "{}", shallower.body);
+    let web_sync = format!("/w/{ws}/sources/{}/sync", web.id);
+    assert_eq!(admin.submit(&page, &web_sync, &[]).await.status, 303);
+    let again = synced(&app, ws, web.id, crawl.last_sync_at).await;
+    assert_eq!(again.name, "guide");
+    assert_eq!(again.settings["depth"], 0);
+    assert_eq!(
+        again.settings["prefix"],
+        format!("{site}/docs/"),
+        "the default"
+    );
+    let pages: Vec<String> = app
+        .ctx
+        .store
+        .source_documents(web.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|d| d.source_key)
+        .collect();
+    assert_eq!(pages, [start], "the page a link below is no longer reached");
 }

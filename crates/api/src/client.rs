@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::ingest::{
     CreateSource, CreateWorkspace, DocumentList, DocumentOut, SourceList, SourceOut, TextUpload,
-    UploadResult, WorkspaceList, WorkspaceOut,
+    UpdateSource, UploadResult, WorkspaceList, WorkspaceOut,
 };
 use crate::query::{
     AnswerBody, AnswerEvent, AnswerResult, ConversationDetail, ConversationList, ConversationOut,
@@ -297,6 +297,22 @@ impl Client {
     pub async fn source(&self, ws: Uuid, source: Uuid) -> Result<SourceOut, Error> {
         let path = format!("/v1/workspaces/{ws}/sources/{source}");
         self.get(Service::Ingest, &path).await
+    }
+
+    /// Changes the source's name, schedule or settings; the next sync applies them.
+    pub async fn update_source(
+        &self,
+        ws: Uuid,
+        source: Uuid,
+        body: &UpdateSource,
+    ) -> Result<SourceOut, Error> {
+        let path = format!("/v1/workspaces/{ws}/sources/{source}");
+        self.json(
+            Service::Ingest,
+            self.request(Service::Ingest, Method::PATCH, &path)
+                .json(body),
+        )
+        .await
     }
 
     /// Queues a sync of the source now.

@@ -122,6 +122,43 @@ pub struct CreateSource {
     pub interval_secs: Option<u64>,
 }
 
+/// Changes to a source (`PATCH`): each field given replaces the current one, the others
+/// stay as they are. The next sync applies them: a narrower glob or prefix, or a smaller
+/// depth, removes the documents the source no longer takes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSource {
+    /// A new name, unique in the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Seconds between scheduled syncs (10 at least); `null`: only when asked.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    #[schema(value_type = Option<u64>)]
+    pub interval_secs: Option<Option<u64>>,
+    /// The settings to change, as an object of the kind's keys ([`FolderSettings`],
+    /// [`WebSettings`]): a key given replaces its value, a key given as `null` goes back to
+    /// its default, and the keys not given stay. The result is checked exactly as when a
+    /// source is added (a folder inside `ingest.source_roots`; a web site's address
+    /// public); the kind itself cannot change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// A field that is there, `null` or not: `Some(None)` for `null`, so that "absent" (the
+/// field's default, `None`) and "cleared" differ.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 /// A folder source's settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -222,4 +259,33 @@ pub struct SourceOut {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SourceList {
     pub sources: Vec<SourceOut>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_tells_a_cleared_schedule_from_an_unchanged_one() {
+        let unchanged: UpdateSource = serde_json::from_str(r#"{"name": "handbook"}"#).unwrap();
+        assert_eq!(unchanged.interval_secs, None);
+        assert_eq!(unchanged.name.as_deref(), Some("handbook"));
+        let cleared: UpdateSource = serde_json::from_str(r#"{"interval_secs": null}"#).unwrap();
+        assert_eq!(cleared.interval_secs, Some(None));
+        let set: UpdateSource = serde_json::from_str(r#"{"interval_secs": 3600}"#).unwrap();
+        assert_eq!(set.interval_secs, Some(Some(3600)));
+        // Written back as read: absent stays absent, a cleared schedule is `null`.
+        assert_eq!(
+            serde_json::to_value(&unchanged).unwrap(),
+            serde_json::json!({"name": "handbook"})
+        );
+        assert_eq!(
+            serde_json::to_value(&cleared).unwrap(),
+            serde_json::json!({"interval_secs": null})
+        );
+        assert!(
+            serde_json::from_str::<UpdateSource>(r#"{"kind": "web"}"#).is_err(),
+            "the kind cannot change"
+        );
+    }
 }

@@ -42,6 +42,8 @@ pub struct Passage {
     pub document_id: Uuid,
     /// The original file name.
     pub document: String,
+    /// The document's title, as it is now (a synced file moved or renamed shows its new
+    /// one).
     pub title: String,
     /// The first page of the passage (1-based).
     pub page: u32,

@@ -199,6 +199,9 @@ pub struct ChunkPoint {
     pub chunk_index: u32,
     pub pages: PageRange,
     pub span: Span,
+    /// The document's title when this version was indexed (it was embedded with the
+    /// text). A synced file moved or renamed keeps its points and gets a new title in the
+    /// store only: what is shown reads the title from the store, not from here.
     pub title: String,
     pub text: String,
     /// The header row and rule of the Markdown table the text starts inside of, when the

@@ -22,7 +22,8 @@ pub use access::{API_KEY_PREFIX, WorkspaceAccess, secret_hash};
 pub use documents::{NewChunk, job_state, status};
 pub use sea_orm::DatabaseBackend;
 pub use sources::{
-    MAX_SYNC_INTERVAL_SECS, MIN_SYNC_INTERVAL_SECS, NewSource, SourceFile, source_kind, sync_state,
+    MAX_SYNC_INTERVAL_SECS, MIN_SYNC_INTERVAL_SECS, NewSource, SourceChanges, SourceFile,
+    source_kind, sync_state,
 };
 pub use store::{AuditEvent, EmailProof, NameScope, NewDocument, NewUser, Store, redact};
 pub use trust::{EMAIL_VERIFICATION_TTL, INVITATION_TTL, Shared};

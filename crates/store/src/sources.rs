@@ -67,6 +67,53 @@ pub struct NewSource {
     pub interval_secs: Option<u64>,
 }
 
+/// What an edit of a source changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SourceChanges {
+    pub name: Option<String>,
+    /// The kind's settings, whole, checked by the caller (the ingest service).
+    pub settings: Option<serde_json::Value>,
+    /// `Some(None)`: synced only when asked from now on.
+    pub interval_secs: Option<Option<u64>>,
+}
+
+/// A source's name, trimmed, or why it is refused.
+fn checked_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::Invalid(
+            "a source name needs 1 to 100 characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Refuses a schedule outside [`MIN_SYNC_INTERVAL_SECS`]..=[`MAX_SYNC_INTERVAL_SECS`].
+fn check_interval(interval_secs: Option<u64>) -> Result<()> {
+    if let Some(every) = interval_secs
+        && !(MIN_SYNC_INTERVAL_SECS..=MAX_SYNC_INTERVAL_SECS).contains(&every)
+    {
+        return Err(Error::Invalid(format!(
+            "a source's schedule is between {MIN_SYNC_INTERVAL_SECS} seconds and a year ({MAX_SYNC_INTERVAL_SECS} seconds), not {every}"
+        )));
+    }
+    Ok(())
+}
+
+/// A unique-name conflict, said for a person; any other error as it was.
+fn name_taken(e: Error, name: &str) -> Error {
+    match e {
+        Error::Conflict(_) => Error::Conflict(format!(
+            "this workspace already has a source named {name:?}; choose another name"
+        )),
+        other => other,
+    }
+}
+
+fn being_removed() -> Error {
+    Error::Conflict("this source is being removed".into())
+}
+
 /// The file a document of a source stands for, as a sync last saw it.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -86,19 +133,8 @@ pub struct SourceFile {
 impl Store {
     /// Adds a source with its first sync due at once. Names are unique per workspace.
     pub async fn create_source(&self, new: NewSource) -> Result<source::Model> {
-        let name = new.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::Invalid(
-                "a source name needs 1 to 100 characters".into(),
-            ));
-        }
-        if let Some(every) = new.interval_secs
-            && !(MIN_SYNC_INTERVAL_SECS..=MAX_SYNC_INTERVAL_SECS).contains(&every)
-        {
-            return Err(Error::Invalid(format!(
-                "a source's schedule is between {MIN_SYNC_INTERVAL_SECS} seconds and a year ({MAX_SYNC_INTERVAL_SECS} seconds), not {every}"
-            )));
-        }
+        let name = checked_name(&new.name)?;
+        check_interval(new.interval_secs)?;
         let now = self.now();
         source::ActiveModel {
             id: Set(Uuid::new_v4()),
@@ -119,12 +155,89 @@ impl Store {
         }
         .insert(&self.db)
         .await
-        .map_err(|e| match db_error("add source", e) {
-            Error::Conflict(_) => Error::Conflict(format!(
-                "this workspace already has a source named {name:?}; choose another name"
-            )),
-            other => other,
-        })
+        .map_err(|e| name_taken(db_error("add source", e), &name))
+    }
+
+    /// Changes a source's name, settings or schedule, checked as when it was added. A sync
+    /// running now goes on with the settings it started with; the next one applies the
+    /// new ones. A new schedule moves a sync that was only scheduled (due later), or
+    /// schedules one for a source synced only when asked (its last sync plus the new
+    /// interval, or now if that has passed); without a schedule, a sync only scheduled is
+    /// dropped. A sync due now (asked for, or overdue) stays due, and a running one ends
+    /// by scheduling the next with the new interval. A source being removed cannot change.
+    pub async fn update_source(&self, id: Uuid, changes: SourceChanges) -> Result<source::Model> {
+        let missing = || Error::NotFound("no such source".into());
+        let found = self.source(id).await?.ok_or_else(missing)?;
+        if found.sync_state == sync_state::DELETING {
+            return Err(being_removed());
+        }
+        let now = self.now();
+        let mut row = source::ActiveModel {
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        let mut name = found.name.clone();
+        if let Some(new) = &changes.name {
+            name = checked_name(new)?;
+            row.name = Set(name.clone());
+        }
+        if let Some(every) = changes.interval_secs {
+            check_interval(every)?;
+            row.interval_secs = Set(every.map(|s| s as i64));
+        }
+        if let Some(settings) = changes.settings {
+            row.settings = Set(settings);
+        }
+        let updated = source::Entity::update_many()
+            .set(row)
+            .filter(source::Column::Id.eq(id))
+            .filter(source::Column::SyncState.ne(sync_state::DELETING))
+            .exec(&self.db)
+            .await
+            .map_err(|e| name_taken(db_error("change source", e), &name))?;
+        if updated.rows_affected == 0 {
+            return Err(being_removed());
+        }
+        if let Some(every) = changes.interval_secs {
+            self.reschedule(&found, every, now).await?;
+        }
+        self.source(id).await?.ok_or_else(missing)
+    }
+
+    /// Moves the sync that `found` (the row before an edit) had only scheduled, or
+    /// schedules one, for the schedule `every` (see [`Store::update_source`]). Nothing is
+    /// changed when the row's sync meanwhile became due or was claimed.
+    async fn reschedule(
+        &self,
+        found: &source::Model,
+        every: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let scheduled =
+            found.sync_state == sync_state::QUEUED && found.run_after.is_some_and(|at| at > now);
+        let idle = found.sync_state == sync_state::IDLE;
+        let (state, run_after) = match every {
+            Some(every) if scheduled || idle => {
+                let next = found.last_sync_at.unwrap_or(now) + secs(Duration::from_secs(every));
+                (sync_state::QUEUED, Some(next.max(now)))
+            }
+            None if scheduled => (sync_state::IDLE, None),
+            _ => return Ok(()),
+        };
+        let mut still = Condition::all()
+            .add(source::Column::Id.eq(found.id))
+            .add(source::Column::SyncState.eq(found.sync_state.clone()));
+        if scheduled {
+            still = still.add(source::Column::RunAfter.gt(now));
+        }
+        source::Entity::update_many()
+            .col_expr(source::Column::SyncState, Expr::value(state))
+            .col_expr(source::Column::RunAfter, Expr::value(run_after))
+            .filter(still)
+            .exec(&self.db)
+            .await
+            .map(drop)
+            .map_err(|e| db_error("schedule a sync", e))
     }
 
     pub async fn source(&self, id: Uuid) -> Result<Option<source::Model>> {
@@ -284,9 +397,7 @@ impl Store {
         let found = self.source(id).await?.ok_or_else(missing)?;
         let state = found.sync_state.clone();
         match state.as_str() {
-            sync_state::DELETING => {
-                return Err(Error::Conflict("this source is being removed".into()));
-            }
+            sync_state::DELETING => return Err(being_removed()),
             sync_state::RUNNING if found.lease_until.is_some_and(|l| l >= now) => {
                 return Err(Error::Conflict(
                     "a sync of this source is running; its result will show when it ends".into(),
@@ -472,9 +583,13 @@ async fn end_sync(
     error: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let next = claimed
-        .interval_secs
-        .map(|every| now + secs(Duration::from_secs(every.max(0) as u64)));
+    // The schedule as it is now: it may have been changed while the sync ran.
+    let interval_secs = source::Entity::find_by_id(claimed.id)
+        .one(db)
+        .await
+        .map_err(|e| db_error("end sync", e))?
+        .map_or(claimed.interval_secs, |row| row.interval_secs);
+    let next = interval_secs.map(|every| now + secs(Duration::from_secs(every.max(0) as u64)));
     let ended = source::ActiveModel {
         sync_state: Set(if next.is_some() {
             sync_state::QUEUED

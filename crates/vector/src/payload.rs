@@ -1,5 +1,7 @@
 //! The payload stored with every point: enough to filter by tenant, document and version,
-//! and to cite page and passage without a trip to SQL.
+//! and to cite page and passage without a trip to SQL. The title is the one the version
+//! was indexed with (a rename does not write the points again); the document's name and
+//! current title are read from SQL wherever they are shown.
 
 use lectern_core::{ChunkPoint, Error, PageRange, Result, Span, WorkspaceScope};
 use serde_json::{Map, Value, json};

@@ -1,6 +1,6 @@
 //! The ingest service's HTTP API: workspaces, uploads (multipart files or JSON texts),
 //! documents with their status, delete, re-index and the stored original, and synced
-//! sources (add, list, sync now, remove). Every route
+//! sources (add, list, change, sync now, remove). Every route
 //! authenticates the caller ([`Caller`]) and checks the caller's role in the workspace;
 //! a workspace or document the caller may not see is "not found".
 
@@ -17,8 +17,8 @@ use futures::StreamExt;
 use lectern_api::ErrorBody;
 use lectern_api::ingest::{
     CreateSource, CreateWorkspace, DocumentList, DocumentOut, FolderSettings, SourceList,
-    SourceOut, SyncResult, TextDocument, TextUpload, UploadOut, UploadResult, WebSettings,
-    WorkspaceList, WorkspaceOut, upload_request_limit,
+    SourceOut, SyncResult, TextDocument, TextUpload, UpdateSource, UploadOut, UploadResult,
+    WebSettings, WorkspaceList, WorkspaceOut, upload_request_limit,
 };
 use lectern_auth::{Action, Caller};
 use lectern_core::{DocumentId, Error, Role, WorkspaceId};
@@ -65,9 +65,9 @@ fn document_row_out(d: document::Model, chunks: u64) -> DocumentOut {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Lectern ingest API", description = "Workspaces and their documents: upload, status, delete, re-index; synced sources (folders on the server) kept in step with a workspace. Authenticate with `Authorization: Bearer <API key>`."),
-    paths(list_workspaces, create_workspace, upload, list_documents, get_document, delete_document, reindex_document, original, list_sources, create_source, get_source, sync_source, delete_source),
-    components(schemas(WorkspaceOut, CreateWorkspace, WorkspaceList, DocumentOut, DocumentList, UploadOut, UploadResult, TextDocument, TextUpload, CreateSource, FolderSettings, WebSettings, SourceOut, SourceList, SyncResult, ErrorBody)),
+    info(title = "Lectern ingest API", description = "Workspaces and their documents: upload, status, delete, re-index; synced sources (folders on the server, web sites) kept in step with a workspace. Authenticate with `Authorization: Bearer <API key>`."),
+    paths(list_workspaces, create_workspace, upload, list_documents, get_document, delete_document, reindex_document, original, list_sources, create_source, get_source, update_source, sync_source, delete_source),
+    components(schemas(WorkspaceOut, CreateWorkspace, WorkspaceList, DocumentOut, DocumentList, UploadOut, UploadResult, TextDocument, TextUpload, CreateSource, UpdateSource, FolderSettings, WebSettings, SourceOut, SourceList, SyncResult, ErrorBody)),
     modifiers(&BearerAuth),
     security(("api_key" = []))
 )]
@@ -103,6 +103,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/workspaces/{ws}/sources/{source}",
             web::get().to(get_source),
+        )
+        .route(
+            "/v1/workspaces/{ws}/sources/{source}",
+            web::patch().to(update_source),
         )
         .route(
             "/v1/workspaces/{ws}/sources/{source}",
@@ -321,16 +325,48 @@ async fn create_source(
 ) -> Result<HttpResponse> {
     let ws = path.into_inner();
     caller.require(&ctx.store, ws, Action::Edit).await?;
-    if !caller.user.is_admin {
-        return Err(Error::Forbidden(
-            "only a site administrator may add a source: a folder reads the server's disk, a web site makes the server fetch from the network".into(),
-        )
-        .into());
-    }
+    require_site_admin(&caller, "add")?;
     let added = api.ingestor.add_source(ws, &body).await?;
     api.wake.notify_one();
     audit(&ctx, &caller, "source.add", ws, added.name.clone()).await;
     Ok(HttpResponse::Created().json(source_out(&ctx, added).await?))
+}
+
+/// Adding or changing a source is for site administrators only: a folder reads the
+/// server's disk, a web site makes the server fetch from the network.
+fn require_site_admin(caller: &Caller, verb: &str) -> Result<()> {
+    if caller.user.is_admin {
+        return Ok(());
+    }
+    Err(Error::Forbidden(format!(
+        "only a site administrator may {verb} a source: a folder reads the server's disk, a web site makes the server fetch from the network"
+    ))
+    .into())
+}
+
+/// Changes a source: its name, its schedule (`interval_secs`; `null`: only when asked) or
+/// its settings (`settings`: the keys to change, e.g. `{"include": ["*.md"]}` for a
+/// folder or `{"depth": 2}` for a web site; `null` puts a key back to its default). The
+/// settings are checked exactly as when the source was added, a new folder or start URL
+/// too. The next sync applies them: a file or page the source no longer takes is deleted
+/// then. Only site administrators change sources, as only they add them.
+#[utoipa::path(patch, path = "/v1/workspaces/{ws}/sources/{source}", params(("ws" = Uuid, Path), ("source" = Uuid, Path)), request_body = UpdateSource,
+    responses((status = 200, body = SourceOut), (status = 400, description = "bad settings, globs, name or schedule, or a folder that cannot be opened", body = ErrorBody), (status = 403, description = "not a site administrator, or a folder outside the allowed directories, or a private address", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the workspace has another source of that name, or the source is being removed", body = ErrorBody)))]
+async fn update_source(
+    ctx: web::Data<Context>,
+    api: web::Data<IngestApi>,
+    caller: Caller,
+    path: web::Path<(Uuid, Uuid)>,
+    body: web::Json<UpdateSource>,
+) -> Result<HttpResponse> {
+    let (ws, id) = path.into_inner();
+    let found = source_in(&ctx, &caller, ws, id, Action::Edit).await?;
+    require_site_admin(&caller, "change")?;
+    let changed = api.ingestor.edit_source(&found, &body).await?;
+    // A new schedule may make a sync due now.
+    api.wake.notify_one();
+    audit(&ctx, &caller, "source.edit", ws, changed.name.clone()).await;
+    Ok(HttpResponse::Ok().json(source_out(&ctx, changed).await?))
 }
 
 /// One source, with its last sync.

@@ -31,15 +31,15 @@ use std::time::Duration;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 
-use lectern_api::ingest::{CreateSource, SyncResult, WebSettings};
-use lectern_core::{Error, Result, WorkspaceId};
-use lectern_store::entity::{document, source};
-use lectern_store::{NewSource, SourceFile, source_kind, status};
+use lectern_api::ingest::{SyncResult, WebSettings};
+use lectern_core::{Error, Result};
+use lectern_store::entity::document;
+use lectern_store::{SourceFile, status};
 use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::{Ingestor, JobError, SourceEntry, Stage, Submitted, hex, over_the_limit};
-use crate::source::SyncRun;
+use crate::source::{CheckedSettings, SyncRun};
 
 /// The token Lectern answers to in robots.txt.
 pub const ROBOTS_AGENT: &str = "Lectern";
@@ -564,15 +564,15 @@ fn describe(url: &Url, e: &reqwest::Error) -> String {
 }
 
 impl Ingestor {
-    /// A web source's settings checked and completed (the prefix filled in), and its
-    /// start URL's host checked: a host that is, or resolves only to, a private address
-    /// is refused unless `ingest.crawl_allow_private` is set.
-    pub(crate) async fn add_web_source(
+    /// A web source's settings checked and completed (the prefix, depth and page limit
+    /// filled in), and its start URL's host checked: a host that is, or resolves only to,
+    /// a private address is refused unless `ingest.crawl_allow_private` is set. For
+    /// adding a source and for changing one alike.
+    pub(crate) async fn checked_web_settings(
         &self,
-        workspace: WorkspaceId,
-        new: &CreateSource,
-    ) -> Result<source::Model> {
-        let site = Site::from_settings(&new.settings, self.crawl_allow_private)?;
+        settings: &serde_json::Value,
+    ) -> Result<CheckedSettings> {
+        let site = Site::from_settings(settings, self.crawl_allow_private)?;
         if !self.crawl_allow_private
             && let Some(host) = site.start.host_str()
             && host.parse::<IpAddr>().is_err()
@@ -586,21 +586,12 @@ impl Ingestor {
                 }
             }
         }
-        let name = match &new.name {
-            Some(name) => name.clone(),
-            None => site.start.host_str().unwrap_or("web").to_owned(),
-        };
         let settings = serde_json::to_value(site.settings())
             .map_err(|e| Error::internal("cannot store the source's settings", e))?;
-        self.store()
-            .create_source(NewSource {
-                workspace_id: workspace,
-                name,
-                kind: source_kind::WEB.into(),
-                settings,
-                interval_secs: new.interval_secs,
-            })
-            .await
+        Ok(CheckedSettings {
+            settings,
+            default_name: site.start.host_str().unwrap_or("web").to_owned(),
+        })
     }
 
     /// One crawl of a claimed web source (see the module doc). `Ok(None)`: a simulated

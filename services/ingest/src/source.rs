@@ -29,10 +29,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use lectern_api::ingest::{CreateSource, FolderSettings, SourceOut, SyncResult};
+use lectern_api::ingest::{CreateSource, FolderSettings, SourceOut, SyncResult, UpdateSource};
 use lectern_core::{Error, Result, WorkspaceId};
 use lectern_store::entity::{document, source};
-use lectern_store::{NewSource, SourceFile, source_kind, status};
+use lectern_store::{NewSource, SourceChanges, SourceFile, source_kind, status};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -125,25 +125,86 @@ pub fn source_view(s: source::Model, documents: u64) -> SourceOut {
     }
 }
 
+/// A source's settings as they are stored, checked ([`Ingestor::checked_settings`]).
+pub(crate) struct CheckedSettings {
+    pub(crate) settings: serde_json::Value,
+    /// The name a new source takes when none is given: the folder's own name, or the
+    /// site's host.
+    pub(crate) default_name: String,
+}
+
 impl Ingestor {
-    /// Adds a source to the workspace, its settings checked (a folder: inside an allowed
-    /// root, its globs valid) and its path stored resolved; its first sync is queued at
-    /// once. Who may add one is the caller's to check (site administrators, for folders).
+    /// Adds a source to the workspace, its settings checked ([`Ingestor::checked_settings`])
+    /// and stored as checked; its first sync is queued at once. Who may add one is the
+    /// caller's to check (site administrators).
     pub async fn add_source(
         &self,
         workspace: WorkspaceId,
         new: &CreateSource,
     ) -> Result<source::Model> {
-        if new.kind == source_kind::WEB {
-            return self.add_web_source(workspace, new).await;
+        let checked = self.checked_settings(&new.kind, &new.settings).await?;
+        self.store()
+            .create_source(NewSource {
+                workspace_id: workspace,
+                name: new.name.clone().unwrap_or(checked.default_name),
+                kind: new.kind.clone(),
+                settings: checked.settings,
+                interval_secs: new.interval_secs,
+            })
+            .await
+    }
+
+    /// Changes a source's name, schedule or settings. The settings given are merged into
+    /// the current ones (a key given replaces its value, one given as `null` goes back to
+    /// its default) and the result is checked exactly as when a source is added
+    /// ([`Ingestor::checked_settings`]), so that a folder moved or a start URL changed is
+    /// held to the same rules. The next sync applies them: a file or page the source no
+    /// longer takes is deleted then, as one gone from the folder or the site. Who may
+    /// change one is the caller's to check (site administrators, as for adding).
+    pub async fn edit_source(
+        &self,
+        source: &source::Model,
+        edit: &UpdateSource,
+    ) -> Result<source::Model> {
+        let settings = match &edit.settings {
+            Some(given) => {
+                let merged = merge_settings(&source.settings, given)?;
+                Some(self.checked_settings(&source.kind, &merged).await?.settings)
+            }
+            None => None,
+        };
+        self.store()
+            .update_source(
+                source.id,
+                SourceChanges {
+                    name: edit.name.clone(),
+                    settings,
+                    interval_secs: edit.interval_secs,
+                },
+            )
+            .await
+    }
+
+    /// Checks a source's settings for its kind, the one check for adding a source and for
+    /// changing one: a folder must lie inside an allowed root (its path is stored resolved)
+    /// and its globs must be valid; a web site's URL, prefix and limits must be valid and
+    /// its address public ([`Ingestor::checked_web_settings`]).
+    pub(crate) async fn checked_settings(
+        &self,
+        kind: &str,
+        settings: &serde_json::Value,
+    ) -> Result<CheckedSettings> {
+        match kind {
+            source_kind::WEB => self.checked_web_settings(settings).await,
+            source_kind::FOLDER => self.checked_folder_settings(settings),
+            other => Err(Error::Invalid(format!(
+                "unknown source kind {other:?}: Lectern syncs \"folder\" and \"web\" sources"
+            ))),
         }
-        if new.kind != source_kind::FOLDER {
-            return Err(Error::Invalid(format!(
-                "unknown source kind {:?}: Lectern syncs \"folder\" and \"web\" sources",
-                new.kind
-            )));
-        }
-        let settings = folder_settings(&new.settings).map_err(Error::Invalid)?;
+    }
+
+    fn checked_folder_settings(&self, settings: &serde_json::Value) -> Result<CheckedSettings> {
+        let settings = folder_settings(settings).map_err(Error::Invalid)?;
         Filter::new(&settings.include, &settings.exclude)?;
         let folder = resolve_folder(&self.source_roots, &settings.path)?;
         let path = folder
@@ -155,25 +216,17 @@ impl Ingestor {
                 ))
             })?
             .to_owned();
-        let name = match &new.name {
-            Some(name) => name.clone(),
-            None => folder
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("folder")
-                .to_owned(),
-        };
+        let default_name = folder
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("folder")
+            .to_owned();
         let settings = serde_json::to_value(FolderSettings { path, ..settings })
             .map_err(|e| Error::internal("cannot store the source's settings", e))?;
-        self.store()
-            .create_source(NewSource {
-                workspace_id: workspace,
-                name,
-                kind: source_kind::FOLDER.into(),
-                settings,
-                interval_secs: new.interval_secs,
-            })
-            .await
+        Ok(CheckedSettings {
+            settings,
+            default_name,
+        })
     }
 
     /// Removes a source and every document it owns (their index points, chunk rows and
@@ -563,6 +616,28 @@ fn folder_settings(settings: &serde_json::Value) -> std::result::Result<FolderSe
             "a folder source's settings are {{\"path\": \"/absolute/folder\", \"include\": [globs], \"exclude\": [globs]}}: {e}"
         )
     })
+}
+
+/// `current` settings with the keys of `given` (an object) replaced, and those given as
+/// `null` removed (back to their defaults).
+fn merge_settings(
+    current: &serde_json::Value,
+    given: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let Some(changes) = given.as_object() else {
+        return Err(Error::Invalid(
+            "a source's settings are changed with an object of the keys to change, e.g. {\"include\": [\"*.md\"]}".into(),
+        ));
+    };
+    let mut merged = current.as_object().cloned().unwrap_or_default();
+    for (key, value) in changes {
+        if value.is_null() {
+            merged.remove(key);
+        } else {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    Ok(serde_json::Value::Object(merged))
 }
 
 /// The folder `path` names, its symbolic links resolved, when it lies inside one of the

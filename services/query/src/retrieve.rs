@@ -97,23 +97,25 @@ impl Retriever {
         };
         let hits = self.index.search(scope, &request).await?;
 
-        // Document names from SQL, in one query; a hit whose document is gone (deleted a
-        // moment ago) is skipped.
+        // Document names and titles from SQL, in one query: what can change without the
+        // points being written again (a synced file moved or renamed keeps its points) is
+        // read here, never from the points' payload. A hit whose document is gone (deleted
+        // a moment ago) is skipped.
         let ids: Vec<DocumentId> = hits.iter().map(|h| h.chunk.document_id).collect();
-        let names: HashMap<DocumentId, (String, Option<String>)> = self
+        let names: HashMap<DocumentId, (String, String, Option<String>)> = self
             .store
             .documents(&ids)
             .await?
             .into_iter()
             .map(|d| {
                 let url = web_address(&d);
-                (d.id, (d.file_name, url))
+                (d.id, (d.file_name, d.title, url))
             })
             .collect();
         let mut passages: Vec<Passage> = Vec::new();
         let mut kept_shingles: Vec<HashSet<u64>> = Vec::new();
         for hit in hits {
-            let Some((document, url)) = names.get(&hit.chunk.document_id).cloned() else {
+            let Some((document, title, url)) = names.get(&hit.chunk.document_id).cloned() else {
                 continue;
             };
             let shingles = shingles(&hit.chunk.text);
@@ -130,7 +132,7 @@ impl Retriever {
                 workspace_id: c.workspace_id,
                 document_id: c.document_id,
                 document,
-                title: c.title,
+                title,
                 page: c.pages.start,
                 pages: c.pages,
                 span: c.span,
@@ -198,7 +200,7 @@ impl Retriever {
             document_id: c.document_id,
             url: web_address(&document).map(|u| at_anchor(u, c.anchor.as_deref())),
             document: document.file_name,
-            title: c.title,
+            title: document.title,
             page: c.pages.start,
             pages: c.pages,
             span: c.span,

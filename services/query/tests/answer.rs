@@ -204,6 +204,74 @@ async fn a_cited_answer_keeps_its_citations_and_their_pages() {
     assert_eq!(a.citations[0].document, "leave.html");
 }
 
+/// A synced file moved or renamed keeps its points (nothing is embedded again) while its
+/// row takes the new name and title: what a search, a citation and the prompt show is
+/// read from the row, never the title the points were written with.
+#[tokio::test]
+async fn a_renamed_document_is_shown_and_cited_by_its_new_name_and_title() {
+    let f = fixture(
+        &[PARKING, LEAVE, PRINTERS],
+        Some(ScriptedGenerator::answering(
+            "Staff get 30 days of annual leave each year [1].",
+        )),
+    )
+    .await;
+    let store = &f.answerer.retriever.store;
+    let ws = store
+        .find_workspace_by_name(NameScope::Operator, "Handbook")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let leave = store
+        .find_document_by_file_name(ws, "doc-1.pdf")
+        .await
+        .unwrap()
+        .unwrap();
+    // What `Store::rename_source_document` changes: the name and the title.
+    document::ActiveModel {
+        id: Set(leave.id),
+        file_name: Set("annual-leave.pdf".into()),
+        title: Set("annual leave".into()),
+        ..Default::default()
+    }
+    .update(store.connection())
+    .await
+    .unwrap();
+
+    let found = f
+        .answerer
+        .search(&f.scope, "How many days of annual leave?", 3, None)
+        .await
+        .unwrap();
+    let passage = found
+        .passages
+        .iter()
+        .find(|p| p.document_id == leave.id)
+        .expect("the leave passage");
+    assert_eq!(
+        (passage.document.as_str(), passage.title.as_str()),
+        ("annual-leave.pdf", "annual leave")
+    );
+    let a = f
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap();
+    let c = &a.citations[0];
+    assert_eq!(
+        (c.document.as_str(), c.title.as_str()),
+        ("annual-leave.pdf", "annual leave"),
+        "{a:?}"
+    );
+    let prompt: String = f.requests()[0]
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect();
+    assert!(prompt.contains("[1] annual leave"), "{prompt}");
+    assert!(!prompt.contains("Doc 1"), "the old title: {prompt}");
+}
+
 #[tokio::test]
 async fn a_refusal_abstains_on_weak_evidence_but_quotes_strong_evidence() {
     // Weak: the passage shares only a word or two with the question.

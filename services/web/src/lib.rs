@@ -210,6 +210,10 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
                         web::post().to(sources::remove),
                     )
                     .route(
+                        "/w/{ws}/sources/{source}/edit",
+                        web::post().to(sources::edit),
+                    )
+                    .route(
                         "/w/{ws}/documents/{doc}/delete",
                         web::post().to(workspaces::delete),
                     )

@@ -27,7 +27,7 @@ use crate::backend::Backend;
 use crate::error::{WebError, WebResult};
 use crate::mail::Mailer;
 use crate::render::PageRenderer;
-use crate::sources::{SourceForm, SourceRow};
+use crate::sources::{Entered, FailedDocument, SourceForm, SourceRow};
 use crate::views::{Layout, flash, page, page_with, redirect, wants_json};
 
 #[derive(Template)]
@@ -87,14 +87,16 @@ pub(crate) struct DocumentsPage {
     documents: Vec<DocumentRow>,
     /// The workspace's synced sources (`sources.rs`).
     sources: Vec<SourceRow>,
-    /// Site administrators add folder sources: a folder source reads the server's disk.
+    /// Site administrators add and change sources: a folder source reads the server's
+    /// disk, a web source makes the server fetch from the network.
     can_add_source: bool,
+    /// The add forms as a refused one was sent (empty otherwise).
     source_form: SourceForm,
     /// Where folder sources may lie, as this process's settings say (ingest checks its
     /// own): shown beside the form.
     source_roots: Vec<String>,
     min_interval: u64,
-    /// A refused form's reason (adding a source, syncing one).
+    /// A refused form's reason (adding, changing or syncing a source).
     error: Option<String>,
 }
 
@@ -106,7 +108,7 @@ struct DocumentRow {
     source: Option<String>,
 }
 
-/// The documents page of `ws`, with its sources; `error` and `source_form` give back a
+/// The documents page of `ws`, with its sources; `error` and `entered` give back a
 /// refused form.
 pub(crate) async fn documents_page(
     ctx: &Context,
@@ -114,12 +116,27 @@ pub(crate) async fn documents_page(
     me: &SignedIn,
     ws: Uuid,
     error: Option<String>,
-    source_form: SourceForm,
+    entered: Entered,
 ) -> WebResult<DocumentsPage> {
     let (ws_name, role) = role(ctx, me, ws, Action::Read).await?;
     let client = backend.client(me.id())?;
     let (documents, sources) = futures::try_join!(client.documents(ws), client.sources(ws))?;
     let names: HashMap<Uuid, String> = sources.iter().map(|s| (s.id, s.name.clone())).collect();
+    // Each source's failed documents, listed with the source too.
+    let mut failures: HashMap<Uuid, Vec<FailedDocument>> = HashMap::new();
+    for doc in &documents {
+        if let Some(source) = doc.source_id
+            && doc.status == lectern_store::status::FAILED
+        {
+            failures.entry(source).or_default().push(FailedDocument {
+                key: doc
+                    .source_key
+                    .clone()
+                    .unwrap_or_else(|| doc.file_name.clone()),
+                reason: doc.error.clone().unwrap_or_default(),
+            });
+        }
+    }
     let documents = documents
         .into_iter()
         .map(|doc| DocumentRow {
@@ -128,6 +145,24 @@ pub(crate) async fn documents_page(
         })
         .collect();
     let now = chrono::Utc::now();
+    let (source_form, editing) = match entered {
+        Entered::Nothing => (SourceForm::default(), None),
+        Entered::Add(form) => (form, None),
+        Entered::Edit(id, form) => (SourceForm::default(), Some((id, form))),
+    };
+    let mut rows: Vec<SourceRow> = sources
+        .into_iter()
+        .map(|s| SourceRow::new(s, now))
+        .collect();
+    for row in &mut rows {
+        row.failures = failures.remove(&row.id).unwrap_or_default();
+    }
+    if let Some((id, form)) = editing
+        && let Some(row) = rows.iter_mut().find(|r| r.id == id)
+    {
+        row.form = form;
+        row.editing = true;
+    }
     Ok(DocumentsPage {
         layout: Layout::signed_in(me, format!("Documents · {ws_name}"), "workspaces"),
         nav: WorkspaceNav {
@@ -138,10 +173,7 @@ pub(crate) async fn documents_page(
         },
         can_edit: role.can_edit(),
         documents,
-        sources: sources
-            .into_iter()
-            .map(|s| SourceRow::new(s, now))
-            .collect(),
+        sources: rows,
         can_add_source: me.user.is_admin,
         source_form,
         source_roots: ctx
@@ -163,7 +195,7 @@ pub async fn documents(
     path: web::Path<Uuid>,
 ) -> WebResult<HttpResponse> {
     let ws = path.into_inner();
-    page(&documents_page(&ctx, &backend, &me, ws, None, SourceForm::default()).await?)
+    page(&documents_page(&ctx, &backend, &me, ws, None, Entered::Nothing).await?)
 }
 
 /// The documents' statuses, for the page's live updates.

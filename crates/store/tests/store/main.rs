@@ -1149,3 +1149,149 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(
+    a_changed_source_is_checked_as_added_and_its_schedule_follows,
+    |db: TestDatabase| async move {
+        use lectern_store::{SourceChanges, sync_state};
+        let clock = TestClock::new();
+        let store = db.store().await.with_clock(&clock);
+        let ws = store.create_workspace("Docs", None).await.unwrap();
+        let handbook = store
+            .create_source(folder(ws.id, "handbook", None))
+            .await
+            .unwrap();
+        let claimed = store.claim_next_sync(LEASE).await.unwrap().expect("due");
+        store
+            .complete_sync(&claimed, serde_json::json!({}))
+            .await
+            .unwrap();
+        let synced_at = clock.now();
+
+        // The name and the schedule are checked as when a source is added.
+        let archive = store
+            .create_source(folder(ws.id, "archive", None))
+            .await
+            .unwrap();
+        let change = |changes: SourceChanges| store.update_source(handbook.id, changes);
+        let taken = change(SourceChanges {
+            name: Some(" archive ".into()),
+            ..SourceChanges::default()
+        })
+        .await;
+        assert!(
+            matches!(&taken, Err(Error::Conflict(m)) if m.contains("already has a source named \"archive\"")),
+            "{taken:?}"
+        );
+        let blank = change(SourceChanges {
+            name: Some("  ".into()),
+            ..SourceChanges::default()
+        })
+        .await;
+        assert!(matches!(blank, Err(Error::Invalid(_))), "{blank:?}");
+        let fast = change(SourceChanges {
+            interval_secs: Some(Some(1)),
+            ..SourceChanges::default()
+        })
+        .await;
+        assert!(matches!(fast, Err(Error::Invalid(_))), "{fast:?}");
+        store.delete_source_row(archive.id).await.unwrap();
+        let same = store.source(handbook.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                same.name.as_str(),
+                same.interval_secs,
+                same.sync_state.as_str()
+            ),
+            ("handbook", None, sync_state::IDLE),
+            "nothing refused was written"
+        );
+
+        // Renamed, its settings replaced, and scheduled: an hour after its last sync.
+        clock.advance(Duration::from_secs(600));
+        let changed = change(SourceChanges {
+            name: Some("policies".into()),
+            settings: Some(serde_json::json!({"path": "/srv/policies", "include": ["*.md"]})),
+            interval_secs: Some(Some(3600)),
+        })
+        .await
+        .unwrap();
+        assert_eq!(changed.name, "policies");
+        assert_eq!(changed.settings["path"], "/srv/policies");
+        assert_eq!(changed.interval_secs, Some(3600));
+        assert_eq!(changed.sync_state, sync_state::QUEUED);
+        let due = changed.run_after.expect("scheduled");
+        assert_eq!((due - synced_at).num_seconds(), 3600);
+        assert!(
+            store.claim_next_sync(LEASE).await.unwrap().is_none(),
+            "not due yet"
+        );
+
+        // Only when asked: the scheduled sync is dropped.
+        let asked = change(SourceChanges {
+            interval_secs: Some(None),
+            ..SourceChanges::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            (
+                asked.sync_state.as_str(),
+                asked.run_after,
+                asked.interval_secs
+            ),
+            (sync_state::IDLE, None, None)
+        );
+        assert_eq!(asked.name, "policies", "what was not given stays");
+        // A schedule shorter than the time since the last sync: due at once.
+        let sooner = change(SourceChanges {
+            interval_secs: Some(Some(300)),
+            ..SourceChanges::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            (sooner.sync_state.as_str(), sooner.run_after),
+            (sync_state::QUEUED, Some(clock.now()))
+        );
+
+        // Changed while its sync runs: the sync goes on, and ends by scheduling the next
+        // one with the new interval.
+        let claimed = store.claim_next_sync(LEASE).await.unwrap().expect("due");
+        assert_eq!(claimed.id, handbook.id);
+        let during = change(SourceChanges {
+            interval_secs: Some(Some(7200)),
+            ..SourceChanges::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(during.sync_state, sync_state::RUNNING);
+        clock.advance(Duration::from_secs(5));
+        assert!(
+            store
+                .complete_sync(&claimed, serde_json::json!({}))
+                .await
+                .unwrap()
+        );
+        let done = store.source(handbook.id).await.unwrap().unwrap();
+        assert_eq!(done.sync_state, sync_state::QUEUED);
+        assert_eq!(
+            (done.run_after.expect("scheduled") - clock.now()).num_seconds(),
+            7200
+        );
+        assert_eq!(done.settings["include"], serde_json::json!(["*.md"]));
+
+        // A source being removed cannot change.
+        store.mark_source_deleting(handbook.id).await.unwrap();
+        let removing = change(SourceChanges {
+            name: Some("kept".into()),
+            ..SourceChanges::default()
+        })
+        .await;
+        assert!(matches!(removing, Err(Error::Conflict(_))), "{removing:?}");
+        let missing = store
+            .update_source(Uuid::new_v4(), SourceChanges::default())
+            .await;
+        assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+    }
+);

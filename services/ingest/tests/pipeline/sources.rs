@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use lectern_api::ingest::{CreateSource, SyncResult};
+use lectern_api::ingest::{CreateSource, SyncResult, UpdateSource};
 use lectern_ingest::source::SyncOutcome;
 use lectern_store::entity::document;
 
@@ -433,6 +433,186 @@ on_both_backends!(
             .unwrap_err();
         assert!(err.to_string().contains("\"a[b\""), "{err}");
         assert!(e.ctx.store.list_sources(ws).await.unwrap().is_empty());
+    }
+);
+
+on_both_backends!(
+    a_changed_folder_source_takes_what_its_new_settings_say_at_the_next_sync,
+    |e: Env| async move {
+        let e = e;
+        let ws = e.workspace("Handbook").await;
+        let folder = tempfile::tempdir().unwrap();
+        let f = folder.path();
+        write(f, "travel.md", TRAVEL);
+        write(f, "leave.md", LEAVE);
+        write(f, "policies/expenses.md", EXPENSES);
+        write(f, "drafts/security.md", SECURITY);
+        let source = e
+            .ingestor
+            .add_source(ws, &folder_source(f, &[], &[]))
+            .await
+            .unwrap();
+        assert_eq!(counts(&sync(&e.ingestor).await), [4, 0, 0, 0, 0, 0]);
+        e.ingestor.run_until_idle(|_| {}).await.unwrap();
+        assert_consistent(&e, ws).await;
+        let settings = |value: serde_json::Value| UpdateSource {
+            settings: Some(value),
+            ..UpdateSource::default()
+        };
+
+        // Refused exactly as an added source would be, and nothing changes.
+        for (bad, said) in [
+            (serde_json::json!({"include": ["a[b"]}), "\"a[b\""),
+            (serde_json::json!({"path": "/etc"}), "ingest.source_roots"),
+            (
+                serde_json::json!({"path": "relative/docs"}),
+                "absolute path",
+            ),
+            (serde_json::json!({"path": null}), "path"),
+            (
+                serde_json::json!({"url": "https://example.org/"}),
+                "unknown field",
+            ),
+            (serde_json::json!(["*.md"]), "object"),
+        ] {
+            let err = e
+                .ingestor
+                .edit_source(&source, &settings(bad.clone()))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(said), "{bad}: {err}");
+        }
+        let unchanged = e.ctx.store.source(source.id).await.unwrap().unwrap();
+        assert_eq!(unchanged.settings, source.settings);
+
+        // A narrower include: the next sync deletes the files it leaves out, from the
+        // index too, and keeps the others as they are.
+        let changed = e
+            .ingestor
+            .edit_source(
+                &source,
+                &UpdateSource {
+                    name: Some("policies".into()),
+                    settings: Some(serde_json::json!({"include": ["policies/**", "/travel.md"]})),
+                    interval_secs: Some(Some(3600)),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed.name, "policies");
+        assert_eq!(
+            changed.settings["path"], source.settings["path"],
+            "the folder kept, resolved"
+        );
+        assert_eq!(changed.interval_secs, Some(3600));
+        let before = documents_by_key(&e, source.id).await;
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        let narrowed = sync(&e.ingestor).await;
+        assert_eq!(counts(&narrowed), [0, 0, 0, 2, 2, 0], "{narrowed:?}");
+        assert!(e.ingestor.run_until_idle(|_| {}).await.unwrap().is_empty());
+        let after = documents_by_key(&e, source.id).await;
+        let mut keys: Vec<&str> = after.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["policies/expenses.md", "travel.md"]);
+        assert_eq!(after["travel.md"].id, before["travel.md"].id);
+        assert_consistent(&e, ws).await;
+        for gone in ["leave.md", "drafts/security.md"] {
+            assert_eq!(
+                e.search
+                    .index
+                    .count_document(ws, before[gone].id, None)
+                    .await
+                    .unwrap(),
+                0,
+                "{gone} is out of the index"
+            );
+        }
+
+        // `null` puts the include back to its default: every file again.
+        let widened = e
+            .ingestor
+            .edit_source(&changed, &settings(serde_json::json!({"include": null})))
+            .await
+            .unwrap();
+        assert_eq!(widened.settings["include"], serde_json::json!([]));
+        e.ctx.store.request_sync(source.id).await.unwrap();
+        assert_eq!(counts(&sync(&e.ingestor).await), [2, 0, 0, 0, 2, 0]);
+        e.ingestor.run_until_idle(|_| {}).await.unwrap();
+        assert_consistent(&e, ws).await;
+        assert_eq!(documents_by_key(&e, source.id).await.len(), 4);
+    }
+);
+
+on_both_backends!(
+    a_changed_web_source_is_held_to_the_rules_it_was_added_under,
+    |e: Env| async move {
+        let e = e;
+        let ws = e.workspace("Site").await;
+        // A public address written as one: nothing is fetched (no sync runs here).
+        let added = e
+            .ingestor
+            .add_source(
+                ws,
+                &CreateSource {
+                    kind: "web".into(),
+                    name: None,
+                    settings: serde_json::json!({"url": "https://1.1.1.1/docs/intro.html", "depth": 3}),
+                    interval_secs: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(added.settings["prefix"], "https://1.1.1.1/docs/");
+        let settings = |value: serde_json::Value| UpdateSource {
+            settings: Some(value),
+            ..UpdateSource::default()
+        };
+        for (bad, said) in [
+            (
+                serde_json::json!({"url": "http://127.0.0.1:9/docs/"}),
+                "crawl_allow_private",
+            ),
+            (serde_json::json!({"url": "file:///etc/passwd"}), "http"),
+            (serde_json::json!({"pages": 0}), "pages 1 to"),
+            (serde_json::json!({"depth": 500}), "depth is at most"),
+            (serde_json::json!({"include": ["*.md"]}), "unknown field"),
+            // The prefix given stays: a start URL outside it is refused.
+            (
+                serde_json::json!({"url": "https://1.1.1.1/blog/"}),
+                "does not lie under the prefix",
+            ),
+        ] {
+            let err = e
+                .ingestor
+                .edit_source(&added, &settings(bad.clone()))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(said), "{bad}: {err}");
+        }
+        let unchanged = e.ctx.store.source(added.id).await.unwrap().unwrap();
+        assert_eq!(unchanged.settings, added.settings);
+
+        // A new start URL with the prefix back to its default, and a smaller depth.
+        let moved = e
+            .ingestor
+            .edit_source(
+                &added,
+                &settings(
+                    serde_json::json!({"url": "https://1.1.1.1/blog/", "prefix": null, "depth": 1}),
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            moved.settings,
+            serde_json::json!({
+                "url": "https://1.1.1.1/blog/",
+                "prefix": "https://1.1.1.1/blog/",
+                "depth": 1,
+                "pages": 500,
+            })
+        );
+        assert_eq!(moved.kind, "web");
     }
 );
 
