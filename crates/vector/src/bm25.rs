@@ -141,10 +141,7 @@ impl Bm25 {
             .zip(texts.iter().zip(own))
             .map(|(p, (text, own))| {
                 let told = own.or_else(|| document_language(p.chunk.document_id));
-                (
-                    self.document_in(text, told.unwrap_or(self.default)),
-                    told,
-                )
+                (self.document_in(text, told.unwrap_or(self.default)), told)
             })
             .collect()
     }

@@ -203,7 +203,10 @@ impl VectorIndex for ServerIndex {
         if points.is_empty() {
             return Ok(());
         }
-        if let Some(bad) = points.iter().find(|p| p.dense.len() != self.model.dimension) {
+        if let Some(bad) = points
+            .iter()
+            .find(|p| p.dense.len() != self.model.dimension)
+        {
             return Err(Error::Invalid(format!(
                 "a vector of {} dimensions cannot go into an index of {}",
                 bad.dense.len(),

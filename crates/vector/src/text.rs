@@ -300,7 +300,11 @@ mod tests {
             ),
             Some(Language::English)
         );
-        assert_eq!(Language::detect("12 345 | 7.5"), None, "no words to tell it by");
+        assert_eq!(
+            Language::detect("12 345 | 7.5"),
+            None,
+            "no words to tell it by"
+        );
         assert_eq!(Language::detect("Table 3. Rates"), None, "too few letters");
         assert_eq!(
             Language::detect("Ημέρες άδειας"),

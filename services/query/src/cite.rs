@@ -203,8 +203,7 @@ pub fn words_in(text: &str, language: Option<Language>) -> Vec<String> {
     let words = text
         .split(|c: char| !c.is_alphanumeric())
         .map(str::to_lowercase);
-    let long_enough =
-        |w: &String| w.chars().count() >= 3 || w.chars().all(|c| c.is_ascii_digit());
+    let long_enough = |w: &String| w.chars().count() >= 3 || w.chars().all(|c| c.is_ascii_digit());
     match language {
         None | Some(Language::English) => words
             .filter(long_enough)
@@ -756,7 +755,10 @@ mod tests {
 
         // Chinese, written without spaces: pairs of characters.
         let chinese = "根据规定，员工每年享有三十天带薪年假。";
-        assert!(words_in("员工每年享有三十天年假", Some(Language::Chinese)).contains(&"年假".to_owned()));
+        assert!(
+            words_in("员工每年享有三十天年假", Some(Language::Chinese))
+                .contains(&"年假".to_owned())
+        );
         assert!(lexical_support("员工每年享有三十天年假。", chinese) > 0.7);
         assert!(lexical_support("食堂每周五供应披萨。", chinese) < 0.2);
     }
@@ -767,10 +769,12 @@ mod tests {
         assert_eq!(Language::detect(english), Some(Language::English));
         assert!((support(english, GERMAN_PASSAGE, 0.8) - 0.8).abs() < 1e-6);
         assert_eq!(support(english, GERMAN_PASSAGE, -0.3), 0.0);
-        let passage = "Employees are entitled to thirty days of paid annual leave per calendar year.";
+        let passage =
+            "Employees are entitled to thirty days of paid annual leave per calendar year.";
         assert!(
-            (support(english, passage, 0.8) - support_score(lexical_support(english, passage), 0.8))
-                .abs()
+            (support(english, passage, 0.8)
+                - support_score(lexical_support(english, passage), 0.8))
+            .abs()
                 < 1e-6,
             "one language: words and meaning"
         );

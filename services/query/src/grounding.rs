@@ -253,10 +253,16 @@ mod tests {
         for want in ["gnuterm", "macos", "5.4"] {
             assert!(t.contains(&want.to_owned()), "{want} in {t:?}");
         }
-        assert!(!t.contains(&"umgebungsvariable".to_owned()) && !t.contains(&"terminal".to_owned()));
+        assert!(
+            !t.contains(&"umgebungsvariable".to_owned()) && !t.contains(&"terminal".to_owned())
+        );
         // The same sentence in English: its capitalised words past the first are names.
-        let t = key_terms("The employees of Acme Corporation get thirty days of leave each year [1].");
-        assert!(t.contains(&"acme".to_owned()) && t.contains(&"corporation".to_owned()), "{t:?}");
+        let t =
+            key_terms("The employees of Acme Corporation get thirty days of leave each year [1].");
+        assert!(
+            t.contains(&"acme".to_owned()) && t.contains(&"corporation".to_owned()),
+            "{t:?}"
+        );
 
         // A German answer whose nouns the source inflects otherwise is not left out.
         let mut source = gnuterm_source();

@@ -249,7 +249,11 @@ contract!(german_is_indexed_and_searched_as_german, |index: Arc<
         .await
         .unwrap();
     assert!(!hits.is_empty(), "BM25 found nothing");
-    assert!(texts(&hits)[0].contains("Urlaubstage"), "{:?}", texts(&hits));
+    assert!(
+        texts(&hits)[0].contains("Urlaubstage"),
+        "{:?}",
+        texts(&hits)
+    );
 });
 
 contract!(search_never_leaves_the_scope, |index: Arc<
