@@ -308,6 +308,11 @@ pub struct IndexSettings {
     /// Reciprocal rank fusion constant for hybrid search: larger flattens the weight of
     /// the top ranks of each side.
     pub rrf_k: u32,
+    /// BM25's default language (Qdrant's name, e.g. `english`, `german`): text whose own
+    /// language cannot be told (too short, mixed) is stemmed and its stop words dropped as
+    /// this language's, and every question is also searched in it. Text whose language
+    /// can be told is analysed in its own. Changing it means a new index, re-indexed.
+    pub language: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -349,6 +354,7 @@ impl Default for Settings {
                 qdrant_api_key: None,
                 collection: "lectern_chunks".into(),
                 rrf_k: 60,
+                language: "english".into(),
             },
             ingest: IngestSettings {
                 pdfium_lib: Some(assets.join("pdfium/libpdfium.so")).filter(|p| p.is_file()),

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use lectern_core::{Embedder, VectorIndex};
 use lectern_embed::{EmbedderOptions, FastEmbedder};
 use lectern_runtime::Settings;
+use lectern_vector::text::Language;
 use lectern_vector::{Bm25, EdgeIndex, SearchTuning, ServerIndex};
 
 /// The embedding model and the vector index of one process.
@@ -58,7 +59,14 @@ pub async fn open_index(
     embedder: &dyn Embedder,
 ) -> anyhow::Result<Arc<dyn VectorIndex>> {
     let model = embedder.model().clone();
-    let bm25 = Bm25::new(Bm25::default_config())?;
+    let language = Language::from_name(&settings.index.language).ok_or_else(|| {
+        anyhow::anyhow!(
+            "index.language {:?} is not a language Lectern analyses; use one of: {}",
+            settings.index.language,
+            Language::names()
+        )
+    })?;
+    let bm25 = Bm25::new(Bm25::config_for(language))?;
     let tuning = SearchTuning {
         rrf_k: settings.index.rrf_k,
         ..SearchTuning::default()

@@ -242,17 +242,18 @@ impl VectorIndex for EdgeIndex {
             )));
         }
         self.blocking(move |shard, bm25| {
+            let terms = bm25.chunks(&points);
             let points: Vec<PointStructPersisted> = points
                 .into_iter()
-                .map(|p| {
-                    let sparse = bm25.document(&format!("{}\n{}", p.chunk.title, p.chunk.text));
+                .zip(terms)
+                .map(|(p, (sparse, language))| {
                     PointStruct::new(
                         PointId::Uuid(p.chunk.point_id()),
                         Vectors::new_named([
                             (DENSE, Vector::new_dense(p.dense)),
                             (SPARSE, Vector::from(sparse)),
                         ]),
-                        payload::to_json(&p.chunk),
+                        payload::to_json(&p.chunk, language),
                     )
                     .into()
                 })

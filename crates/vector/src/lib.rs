@@ -4,13 +4,16 @@
 //! All Qdrant calls live here. Both implementations store the same payload, compute the
 //! same BM25 sparse vectors on the client (one function, [`Bm25`]), fuse dense and sparse
 //! candidates with the same reciprocal rank fusion, and refuse to open an index built with
-//! another embedding model. One contract test suite runs against both.
+//! another embedding model. One contract test suite runs against both. Text is analysed
+//! in its own language ([`text`]: Qdrant's stop words and stemmers), which the query
+//! service's citation check shares.
 
 mod bm25;
 mod edge;
 mod meta;
 mod payload;
 mod server;
+pub mod text;
 
 pub use bm25::Bm25;
 pub use edge::EdgeIndex;

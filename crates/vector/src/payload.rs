@@ -7,11 +7,15 @@ use lectern_core::{ChunkPoint, Error, PageRange, Result, Span, WorkspaceScope};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::text::Language;
+
 pub(crate) const WORKSPACE: &str = "workspace_id";
 pub(crate) const DOCUMENT: &str = "document_id";
 pub(crate) const VERSION: &str = "version";
 
-pub(crate) fn to_json(c: &ChunkPoint) -> Value {
+/// The payload of a chunk whose text is in `language` (recorded when it was told, for
+/// filtering by language; nothing reads it back yet).
+pub(crate) fn to_json(c: &ChunkPoint, language: Option<Language>) -> Value {
     let mut value = json!({
         WORKSPACE: c.workspace_id.to_string(),
         DOCUMENT: c.document_id.to_string(),
@@ -30,8 +34,14 @@ pub(crate) fn to_json(c: &ChunkPoint) -> Value {
     if let Some(anchor) = &c.anchor {
         value[ANCHOR] = json!(anchor);
     }
+    if let Some(language) = language {
+        value[LANGUAGE] = json!(language.name());
+    }
     value
 }
+
+/// Only on points whose language was told (older points never have it).
+const LANGUAGE: &str = "language";
 
 /// Only on points whose text starts inside a table (older points never have it).
 const TABLE_HEADER: &str = "table_header";
@@ -113,22 +123,24 @@ mod tests {
             table_header: None,
             anchor: None,
         };
-        let Value::Object(map) = to_json(&chunk) else {
+        let Value::Object(map) = to_json(&chunk, None) else {
             panic!("not an object")
         };
         assert!(
             !map.contains_key(TABLE_HEADER) && !map.contains_key(ANCHOR),
             "written only when there is one"
         );
+        assert!(!map.contains_key(LANGUAGE), "written only when told");
         assert_eq!(from_json(&map).unwrap(), chunk);
         let rows = ChunkPoint {
             table_header: Some("| a | b |\n| --- | --- |".into()),
             anchor: Some("rates".into()),
             ..chunk
         };
-        let Value::Object(map) = to_json(&rows) else {
+        let Value::Object(map) = to_json(&rows, Some(Language::German)) else {
             panic!("not an object")
         };
+        assert_eq!(map[LANGUAGE], "german");
         assert_eq!(from_json(&map).unwrap(), rows);
     }
 

@@ -203,22 +203,23 @@ impl VectorIndex for ServerIndex {
         if points.is_empty() {
             return Ok(());
         }
+        if let Some(bad) = points
+            .iter()
+            .find(|p| p.dense.len() != self.model.dimension)
+        {
+            return Err(Error::Invalid(format!(
+                "a vector of {} dimensions cannot go into an index of {}",
+                bad.dense.len(),
+                self.model.dimension
+            )));
+        }
+        let terms = self.bm25.chunks(&points);
         let mut structs = Vec::with_capacity(points.len());
-        for p in points {
-            if p.dense.len() != self.model.dimension {
-                return Err(Error::Invalid(format!(
-                    "a vector of {} dimensions cannot go into an index of {}",
-                    p.dense.len(),
-                    self.model.dimension
-                )));
-            }
-            let sparse = self
-                .bm25
-                .document(&format!("{}\n{}", p.chunk.title, p.chunk.text));
+        for (p, (sparse, language)) in points.into_iter().zip(terms) {
             let vectors = NamedVectors::default()
                 .add_vector(DENSE, Vector::new_dense(p.dense))
                 .add_vector(SPARSE, Vector::new_sparse(sparse.indices, sparse.values));
-            let payload = Payload::try_from(payload::to_json(&p.chunk))
+            let payload = Payload::try_from(payload::to_json(&p.chunk, language))
                 .map_err(|e| Error::internal("build point payload", e))?;
             structs.push(PointStruct::new(
                 p.chunk.point_id().to_string(),

@@ -11,6 +11,7 @@ pub use lectern_api::query::{Answer, Citation, EvidenceScore, Timings};
 use lectern_core::{DocumentId, Error, Result, SearchMode, WorkspaceScope};
 use lectern_llm::{ChatMessage, ChatRole, GenerationRequest, Generator};
 use lectern_runtime::QuerySettings;
+use lectern_vector::text::Language;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -145,10 +146,11 @@ impl Answerer {
         let draft = Draft {
             search_query,
             evidence: evidence_of(&q.text, &retrieved),
+            not_found: prompt::not_found(&q.text),
             started,
         };
         if self.evidently_absent(&q.text, &retrieved, &draft.evidence) {
-            let _ = tokens.send(prompt::NOT_FOUND.to_owned());
+            let _ = tokens.send(draft.not_found.to_owned());
             return Ok(draft.abstention(retrieved.passages, timings));
         }
         let sources = self
@@ -259,7 +261,8 @@ impl Answerer {
         retrieved.passages.is_empty()
             || retrieved.best_similarity < self.settings.abstain_below
             || (cite::content_words(question).len() >= 2
-                && evidence.coverage < self.settings.abstain_coverage)
+                && evidence.coverage < self.settings.abstain_coverage
+                && !across_languages(question, &retrieved.passages))
     }
 
     /// Narrows the retrieved passages to the evidence the model reads: at most
@@ -279,7 +282,7 @@ impl Answerer {
         }
         Ok(evidence::narrow_all(
             &retrieved.query_vector,
-            &cite::content_words(question),
+            &question_terms(question, &retrieved.passages),
             &passages,
             &per_passage,
             self.settings.evidence_sentences,
@@ -305,7 +308,7 @@ impl Answerer {
         let quotes = evidence::sentence_ranges_of(&sources);
         let texts: Vec<String> = quotes.iter().map(|q| q.text.clone()).collect();
         let vectors = self.retriever.embed(texts).await?;
-        let terms = cite::content_words(&draft.search_query);
+        let terms = question_terms(&draft.search_query, &sources);
         let chosen = evidence::best_quotes(&retrieved.query_vector, &terms, &quotes, &vectors, 3);
         if chosen.is_empty() {
             return Ok(draft.abstention(sources, timings));
@@ -386,6 +389,8 @@ impl Answerer {
 struct Draft {
     search_query: String,
     evidence: EvidenceScore,
+    /// "Not found", in the language of the question.
+    not_found: &'static str,
     started: Instant,
 }
 
@@ -393,7 +398,7 @@ impl Draft {
     fn abstention(self, passages: Vec<Passage>, mut timings: Timings) -> Answer {
         timings.total_ms = self.started.elapsed().as_millis() as u64;
         Answer {
-            answer: prompt::NOT_FOUND.to_owned(),
+            answer: self.not_found.to_owned(),
             abstained: true,
             search_query: self.search_query,
             // "You may look here": the closest passages, best first.
@@ -466,18 +471,38 @@ impl Draft {
 /// words that the three best passages hold, the best dense similarity, and the question's
 /// key terms (names, numbers, commands) that none of them holds.
 pub fn evidence_of(question: &str, retrieved: &Retrieved) -> EvidenceScore {
-    let best: Vec<&str> = retrieved
-        .passages
-        .iter()
-        .take(3)
-        .map(|p| p.text.as_str())
-        .collect();
-    let joined = best.join("\n");
+    let joined = best_text(&retrieved.passages);
     EvidenceScore {
-        coverage: evidence::term_coverage(&cite::content_words(question), &joined),
+        coverage: evidence::term_coverage(&cite::Terms::of_question(question, &joined), &joined),
         similarity: retrieved.best_similarity,
         missing: grounding::missing_terms(question, &grounding::comparable(&joined)),
     }
+}
+
+/// The text of the three best passages, one after the other.
+fn best_text(passages: &[Passage]) -> String {
+    passages
+        .iter()
+        .take(3)
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The question's content words, in its language, or that of the best passages when its
+/// own cannot be told.
+fn question_terms(question: &str, passages: &[Passage]) -> cite::Terms {
+    cite::Terms::of_question(question, &best_text(passages))
+}
+
+/// Whether the question and the best passages are in two different languages (both
+/// told): their words cannot meet, so how many of the question's words the passages hold
+/// says nothing about whether they answer it.
+pub fn across_languages(question: &str, passages: &[Passage]) -> bool {
+    matches!(
+        (Language::detect(question), Language::detect(&best_text(passages))),
+        (Some(a), Some(b)) if a != b
+    )
 }
 
 /// The history of a conversation as chat messages (answers without their markers, so

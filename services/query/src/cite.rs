@@ -2,11 +2,18 @@
 //! no source, split the answer into sentences, and score how well each sentence is
 //! supported by the passages it cites (lexical overlap and embedding similarity).
 //! Pure functions; the embeddings come from the caller.
+//!
+//! Words are compared in the language of the text (the index's own analysis: Qdrant's
+//! stop words and stemmer, see [`lectern_vector::text`]); English, and text whose language
+//! cannot be told, keep the light English analysis below. A sentence and a passage in two
+//! different languages share no words to count: there the embedding alone measures
+//! support.
 
 use std::collections::HashSet;
 
 use lectern_api::markers;
 pub use lectern_api::query::Sentence;
+use lectern_vector::text::{Language, Words};
 use unicode_segmentation::UnicodeSegmentation;
 
 /// The answer with markers cleaned: those naming no source removed, the rest written as
@@ -179,16 +186,90 @@ const STOPWORDS: &[&str] = &[
     "documents",
 ];
 
-/// The content words of a text: lower-cased, three letters or more, no stop words, with a
-/// light plural/inflection trim so "days" meets "day".
+/// The content words of a text, in its own language when that can be told (see
+/// [`words_in`]).
 pub fn content_words(text: &str) -> Vec<String> {
+    words_in(text, Language::detect(text))
+}
+
+/// The content words of a text analysed as `language`'s: lower-cased, three letters or
+/// more (or a number), no stop words, stemmed. English, and text of no known language
+/// (`None`), keep a short list of stop words (with the words answers use to talk about
+/// their sources) and a light plural/inflection trim so "days" meets "day". Other
+/// languages: the index's stop words and stemmer. Chinese and Japanese, written without
+/// spaces: overlapping pairs of characters, which need no dictionary.
+pub fn words_in(text: &str, language: Option<Language>) -> Vec<String> {
     let text = markers::rewrite(text, |_| " ".to_owned());
-    text.split(|c: char| !c.is_alphanumeric())
-        .map(str::to_lowercase)
-        .filter(|w| w.chars().count() >= 3 || w.chars().all(|c| c.is_ascii_digit()))
-        .filter(|w| !w.is_empty() && !STOPWORDS.contains(&w.as_str()))
-        .map(|w| stem(&w))
-        .collect()
+    let words = text
+        .split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase);
+    let long_enough = |w: &String| w.chars().count() >= 3 || w.chars().all(|c| c.is_ascii_digit());
+    match language {
+        None | Some(Language::English) => words
+            .filter(long_enough)
+            .filter(|w| !w.is_empty() && !STOPWORDS.contains(&w.as_str()))
+            .map(|w| stem(&w))
+            .collect(),
+        Some(language) if language.unspaced() => words
+            .filter(|w| !w.is_empty())
+            .flat_map(|w| {
+                if w.is_ascii() {
+                    return if long_enough(&w) { vec![w] } else { Vec::new() };
+                }
+                let chars: Vec<char> = w.chars().collect();
+                if chars.len() == 1 {
+                    return vec![w];
+                }
+                chars
+                    .windows(2)
+                    .map(|pair| pair.iter().collect::<String>())
+                    .collect()
+            })
+            .collect(),
+        Some(language) => {
+            let analysis = Words::of(language);
+            words
+                .filter(long_enough)
+                .filter(|w| !w.is_empty() && !analysis.is_stop_word(w))
+                .map(|w| analysis.stem(&w))
+                .collect()
+        }
+    }
+}
+
+/// Content words made by one analysis, for comparing with other text analysed the same
+/// way: a question's words with the passages'.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Terms {
+    pub language: Option<Language>,
+    pub words: Vec<String>,
+}
+
+impl Terms {
+    /// The content words of `text`, in its own language when that can be told.
+    pub fn of(text: &str) -> Self {
+        Self::in_language(text, Language::detect(text))
+    }
+
+    /// The content words of a question, in its own language when that can be told, else
+    /// in that of `context` (the passages it will be compared with): a question too short
+    /// to tell is most likely in the language of what answers it.
+    pub fn of_question(question: &str, context: &str) -> Self {
+        let language = Language::detect(question).or_else(|| Language::detect(context));
+        Self::in_language(question, language)
+    }
+
+    fn in_language(text: &str, language: Option<Language>) -> Self {
+        Self {
+            language,
+            words: words_in(text, language),
+        }
+    }
+
+    /// The content words of `text` in the same analysis.
+    pub fn words_of(&self, text: &str) -> Vec<String> {
+        words_in(text, self.language)
+    }
 }
 
 fn stem(word: &str) -> String {
@@ -202,27 +283,45 @@ fn stem(word: &str) -> String {
     word.to_owned()
 }
 
-/// The share of the sentence's content words found in the passage.
+/// The share of the sentence's content words found in the passage, both analysed in the
+/// sentence's language (the passage's when the sentence's cannot be told).
 pub fn lexical_support(sentence: &str, passage: &str) -> f32 {
-    let words = content_words(sentence);
+    let language = Language::detect(sentence).or_else(|| Language::detect(passage));
+    overlap(sentence, passage, language)
+}
+
+fn overlap(sentence: &str, passage: &str, language: Option<Language>) -> f32 {
+    let words = words_in(sentence, language);
     if words.is_empty() {
         return 0.0;
     }
-    let passage: HashSet<String> = content_words(passage).into_iter().collect();
+    let passage: HashSet<String> = words_in(passage, language).into_iter().collect();
     let found = words.iter().filter(|w| passage.contains(*w)).count();
     found as f32 / words.len() as f32
+}
+
+/// How well a passage supports a sentence, given the similarity of their embeddings:
+/// [`support_score`] of their lexical overlap and the similarity, except when the two are
+/// in different languages (both told), where shared words say nothing and the similarity
+/// alone decides (with a multilingual embedding model, a faithful translation is close).
+pub fn support(sentence: &str, passage: &str, similarity: f32) -> f32 {
+    match (Language::detect(sentence), Language::detect(passage)) {
+        (Some(a), Some(b)) if a != b => similarity.max(0.0),
+        (a, b) => support_score(overlap(sentence, passage, a.or(b)), similarity),
+    }
 }
 
 /// The sentence of `passage` sharing the most content words with `claims`, as a character
 /// span of the passage (what a reader should look at); the whole passage when no sentence
 /// shares a word.
 pub fn best_supporting_span(claims: &[&str], passage: &str) -> (usize, usize) {
-    let words: HashSet<String> = claims.iter().flat_map(|c| content_words(c)).collect();
+    let language = Language::detect(passage).or_else(|| Language::detect(&claims.join(" ")));
+    let words: HashSet<String> = claims.iter().flat_map(|c| words_in(c, language)).collect();
     let chars: Vec<char> = passage.chars().collect();
     let mut best = (0usize, 0usize, chars.len());
     for (start, end) in sentence_ranges(passage) {
         let sentence: String = chars[start..end].iter().collect();
-        let shared: HashSet<String> = content_words(&sentence)
+        let shared: HashSet<String> = words_in(&sentence, language)
             .into_iter()
             .filter(|w| words.contains(w))
             .collect();
@@ -305,10 +404,7 @@ pub fn score_sentences(
             .filter_map(|&n| {
                 let text = passage_text(n)?;
                 let pv = passage_vector(n)?;
-                Some(support_score(
-                    lexical_support(&sentence.text, &text),
-                    cosine(vector, &pv),
-                ))
+                Some(support(&sentence.text, &text, cosine(vector, &pv)))
             })
             .fold(0.0f32, f32::max);
         sentence.support = best;
@@ -338,12 +434,7 @@ pub fn attribute_uncited(
         let best = sources
             .iter()
             .enumerate()
-            .map(|(i, (text, pv))| {
-                (
-                    i + 1,
-                    support_score(lexical_support(&sentence.text, text), cosine(vector, pv)),
-                )
-            })
+            .map(|(i, (text, pv))| (i + 1, support(&sentence.text, text, cosine(vector, pv))))
             .max_by(|a, b| a.1.total_cmp(&b.1));
         let Some((n, score)) = best else { continue };
         sentence.support = score;
@@ -373,9 +464,11 @@ pub fn attribute_uncited(
     (out, resplit)
 }
 
-/// Phrases with which a model says the sources do not hold the answer.
+/// Phrases with which a model says the sources do not hold the answer: the one it is told
+/// to use ([`crate::prompt::NOT_FOUND`]), what models say instead, and both in the
+/// languages models most often answer in when they translate it.
 pub fn says_not_found(answer: &str) -> bool {
-    let a = answer.to_lowercase();
+    let a = answer.to_lowercase().replace('\u{2019}', "'");
     [
         "do not contain",
         "does not contain",
@@ -394,6 +487,45 @@ pub fn says_not_found(answer: &str) -> bool {
         "i do not know",
         "not provided in the",
         "there is no mention",
+        // German
+        "enthalten die antwort nicht",
+        "enthalten keine",
+        "enthält keine",
+        "enthält die antwort nicht",
+        "keine informationen",
+        "keine angaben",
+        "nicht erwähnt",
+        "nicht gefunden",
+        "nicht finden",
+        "weiß ich nicht",
+        "ich weiß es nicht",
+        // French
+        "ne contiennent pas",
+        "ne contient pas",
+        "aucune information",
+        "pas d'information",
+        "ne mentionnent pas",
+        "ne mentionne pas",
+        "n'est pas mentionné",
+        "ne trouve pas",
+        "n'ai pas trouvé",
+        "je ne sais pas",
+        // Spanish
+        "no contienen",
+        "no contiene",
+        "no hay información",
+        "ninguna información",
+        "no se menciona",
+        "no encuentro",
+        "no he encontrado",
+        "no pude encontrar",
+        "no puedo encontrar",
+        "no lo sé",
+        // Italian, Portuguese, Dutch: the fixed answer as they translate it
+        "non contengono",
+        "não contêm",
+        "bevatten het antwoord niet",
+        "bevatten geen",
     ]
     .iter()
     .any(|p| a.contains(p))
@@ -557,6 +689,119 @@ mod tests {
                 "Tables\nspan pages.",
             ]
         );
+    }
+
+    const GERMAN_PASSAGE: &str = "Alle Mitarbeiter haben Anspruch auf dreißig Urlaubstagen im Kalenderjahr. Nicht genommener Urlaub verfällt Ende März des folgenden Jahres.";
+
+    #[test]
+    fn german_support_is_measured_with_german_words() {
+        assert_eq!(Language::detect(GERMAN_PASSAGE), Some(Language::German));
+        let supported = "Die Mitarbeiter erhalten dreißig Urlaubstage im Kalenderjahr [1].";
+        let unsupported = "Die Kantine serviert freitags immer eine frische Pizza mit Salat [1].";
+        assert!(
+            lexical_support(supported, GERMAN_PASSAGE) > 0.7,
+            "{}",
+            lexical_support(supported, GERMAN_PASSAGE)
+        );
+        assert!(lexical_support(unsupported, GERMAN_PASSAGE) < 0.2);
+        // German stems meet "Urlaubstage" and "Urlaubstagen", and "die" is no content
+        // word: the English analysis sees less of the support.
+        assert!(
+            overlap(supported, GERMAN_PASSAGE, Some(Language::German))
+                > overlap(supported, GERMAN_PASSAGE, None)
+        );
+
+        let mut s = split_sentences(&format!("{supported} {unsupported}"));
+        score_sentences(
+            &mut s,
+            &[vec![1.0, 0.0], vec![0.0, 1.0]],
+            |n| (n == 1).then(|| GERMAN_PASSAGE.to_owned()),
+            |n| (n == 1).then(|| vec![1.0, 0.0]),
+            0.5,
+        );
+        assert!(s[0].supported && s[0].support > 0.8, "{:?}", s[0]);
+        assert!(!s[1].supported && s[1].support < 0.3, "{:?}", s[1]);
+    }
+
+    #[test]
+    fn spanish_support_is_measured_with_spanish_words() {
+        let passage = "Los empleados tienen derecho a treinta días de vacaciones pagadas por cada año de servicio.";
+        assert_eq!(Language::detect(passage), Some(Language::Spanish));
+        let supported = "Cada empleado tiene treinta días de vacaciones pagadas al año [1].";
+        let unsupported = "La cafetería sirve pizza los viernes por la tarde [1].";
+        assert!(
+            lexical_support(supported, passage) > 0.7,
+            "{}",
+            lexical_support(supported, passage)
+        );
+        assert!(lexical_support(unsupported, passage) < 0.2);
+        // "los", "de", "por": stop words, never content.
+        let words = content_words(passage);
+        assert!(!words.iter().any(|w| w == "los" || w == "por"), "{words:?}");
+    }
+
+    #[test]
+    fn support_is_found_in_a_non_latin_script() {
+        let passage = "Сотрудники имеют право на тридцать дней оплачиваемого отпуска в каждом календарном году.";
+        assert_eq!(Language::detect(passage), Some(Language::Russian));
+        let supported = "Каждый сотрудник получает тридцать дней оплачиваемого отпуска в году [1].";
+        let unsupported = "Столовая подаёт пиццу по пятницам вечером [1].";
+        assert!(
+            lexical_support(supported, passage) > 0.6,
+            "{}",
+            lexical_support(supported, passage)
+        );
+        assert!(lexical_support(unsupported, passage) < 0.2);
+
+        // Chinese, written without spaces: pairs of characters.
+        let chinese = "根据规定，员工每年享有三十天带薪年假。";
+        assert!(
+            words_in("员工每年享有三十天年假", Some(Language::Chinese))
+                .contains(&"年假".to_owned())
+        );
+        assert!(lexical_support("员工每年享有三十天年假。", chinese) > 0.7);
+        assert!(lexical_support("食堂每周五供应披萨。", chinese) < 0.2);
+    }
+
+    #[test]
+    fn across_languages_the_embedding_alone_measures_support() {
+        let english = "Employees get thirty days of paid annual leave every calendar year [1].";
+        assert_eq!(Language::detect(english), Some(Language::English));
+        assert!((support(english, GERMAN_PASSAGE, 0.8) - 0.8).abs() < 1e-6);
+        assert_eq!(support(english, GERMAN_PASSAGE, -0.3), 0.0);
+        let passage =
+            "Employees are entitled to thirty days of paid annual leave per calendar year.";
+        assert!(
+            (support(english, passage, 0.8)
+                - support_score(lexical_support(english, passage), 0.8))
+            .abs()
+                < 1e-6,
+            "one language: words and meaning"
+        );
+        // English keeps its analysis, whether told or not.
+        assert_eq!(
+            words_in(english, Some(Language::English)),
+            words_in(english, None)
+        );
+    }
+
+    #[test]
+    fn refusals_in_other_languages_are_recognised() {
+        for refusal in [
+            "Die Dokumente enthalten keine Informationen über Parkplätze.",
+            "Les documents ne contiennent pas la réponse.",
+            "Je ne trouve pas cette information dans les documents.",
+            "Los documentos no contienen información sobre el aparcamiento.",
+            "No se menciona en los documentos.",
+        ] {
+            assert!(says_not_found(refusal), "{refusal}");
+        }
+        assert!(!says_not_found(
+            "Die Mitarbeiter erhalten dreißig Urlaubstage im Jahr [1]."
+        ));
+        assert!(!says_not_found(
+            "Los empleados tienen treinta días de vacaciones [1]."
+        ));
     }
 
     #[test]

@@ -7,17 +7,19 @@
 use std::collections::HashMap;
 
 pub use crate::cite::sentence_ranges;
-use crate::cite::{content_words, cosine};
+use crate::cite::{Terms, cosine};
 use crate::retrieve::Passage;
 
-/// The share of the question's content words a text holds (0..1).
-pub fn term_coverage(question_terms: &[String], text: &str) -> f32 {
-    if question_terms.is_empty() {
+/// The share of the question's content words a text holds (0..1), the text analysed as
+/// the question was.
+pub fn term_coverage(question_terms: &Terms, text: &str) -> f32 {
+    let terms = &question_terms.words;
+    if terms.is_empty() {
         return 0.0;
     }
-    let words = content_words(text);
-    let found = question_terms.iter().filter(|t| words.contains(t)).count();
-    found as f32 / question_terms.len() as f32
+    let words = question_terms.words_of(text);
+    let found = terms.iter().filter(|t| words.contains(t)).count();
+    found as f32 / terms.len() as f32
 }
 
 /// The passage narrowed to characters `[start, end)` of its text, its span moved with it.
@@ -56,7 +58,7 @@ pub fn per_page(passages: &[Passage], per_page: usize) -> Vec<Passage> {
 /// [`sentence_ranges`] cuts it.
 pub fn narrow_all(
     question_vector: &[f32],
-    question_terms: &[String],
+    question_terms: &Terms,
     passages: &[Passage],
     sentence_vectors: &[Vec<Vec<f32>>],
     max_sentences: usize,
@@ -127,18 +129,18 @@ pub fn sentence_ranges_of(sources: &[Passage]) -> Vec<Quote> {
 /// read as nonsense when quoted alone.
 pub fn best_quotes(
     question_vector: &[f32],
-    question_terms: &[String],
+    question_terms: &Terms,
     quotes: &[Quote],
     vectors: &[Vec<f32>],
     k: usize,
 ) -> Vec<Quote> {
-    let needed = (question_terms.len() as f32 / 2.0).ceil().min(2.0);
+    let needed = (question_terms.words.len() as f32 / 2.0).ceil().min(2.0);
     let mut scored: Vec<(f32, &Quote)> = quotes
         .iter()
         .zip(vectors)
         .filter(|(q, _)| {
             let coverage = term_coverage(question_terms, &q.text);
-            coverage * question_terms.len() as f32 >= needed && q.text.chars().count() >= 20
+            coverage * question_terms.words.len() as f32 >= needed && q.text.chars().count() >= 20
         })
         .map(|(q, v)| {
             let score = sentence_score(
@@ -207,7 +209,7 @@ mod tests {
         let text: String = document.chars().skip(start).collect();
         let p = passage(1, 1, &text, start);
         let terms =
-            crate::cite::content_words("How many days of leave, and who approves leave requests?");
+            crate::cite::Terms::of("How many days of leave, and who approves leave requests?");
         let ranges = sentence_ranges(&text);
         assert_eq!(ranges.len(), 5);
         // Vectors: only the two leave sentences resemble the question.
@@ -259,7 +261,7 @@ mod tests {
                 text: "Annual leave is 30 days for every member of staff.".into(),
             },
         ];
-        let terms = crate::cite::content_words("How many days of annual leave do staff get?");
+        let terms = crate::cite::Terms::of("How many days of annual leave do staff get?");
         let best = best_quotes(&[1.0], &terms, &quotes, &[vec![1.0], vec![1.0]], 3);
         assert_eq!(best.len(), 1);
         assert_eq!(best[0].source, 1);
@@ -276,7 +278,7 @@ mod tests {
             quote("Annual leave is 30 days for every member of staff."),
             quote("In two-column mode, annual leave days of staff may contain both a"),
         ];
-        let terms = crate::cite::content_words("How many days of annual leave do staff get?");
+        let terms = crate::cite::Terms::of("How many days of annual leave do staff get?");
         let vectors = vec![vec![1.0]; 3];
         let best = best_quotes(&[1.0], &terms, &quotes, &vectors, 3);
         assert_eq!(best.len(), 1, "{best:?}");

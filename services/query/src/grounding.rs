@@ -4,15 +4,22 @@
 //! how close they are), combined with the model's own refusal.
 
 use lectern_api::markers;
+use lectern_vector::text::Language;
 
 use crate::cite::{MIN_CLAIM_WORDS, Sentence, content_words};
 use crate::retrieve::Passage;
 
 /// The terms of a sentence that must come from somewhere: numbers and anything with a
 /// digit, command-like tokens (`--flag`, `file.ext`, `a_b`, `x=1`), code in backticks, and
-/// names (capitalised words past the first, and words in capitals). Lower-cased.
+/// names (capitalised words past the first, and words in capitals). Lower-cased. In a
+/// language that capitalises every noun (German) a capital marks no name: there only
+/// words in capitals or of mixed case count as names ("GNUTERM", "macOS"), or every noun
+/// would have to appear in the sources as written, and an inflected one would not.
 pub fn key_terms(sentence: &str) -> Vec<String> {
     let text = markers::rewrite(sentence, |_| " ".to_owned());
+    // A guess is enough: a German sentence taken for another language checks more terms
+    // (as before), another taken for German checks fewer.
+    let capitals_mark_names = !Language::guess(&text).is_some_and(Language::capitalises_nouns);
     let mut out: Vec<String> = Vec::new();
     let mut push = |t: &str| {
         let t = comparable(t.trim());
@@ -48,7 +55,8 @@ pub fn key_terms(sentence: &str) -> Vec<String> {
         let capitalised = letters.first().is_some_and(|c| c.is_uppercase());
         let all_caps = letters.len() >= 2 && letters.iter().all(|c| c.is_uppercase());
         let mixed = letters.iter().skip(1).any(|c| c.is_uppercase());
-        if has_digit || code_like || all_caps || mixed || (capitalised && !first && w != "I") {
+        let name = capitals_mark_names && capitalised && !first && w != "I";
+        if has_digit || code_like || all_caps || mixed || name {
             push(w);
         }
     }
@@ -232,6 +240,36 @@ mod tests {
         );
         assert!(!t.contains(&"1".to_owned()), "markers are not terms: {t:?}");
         assert!(key_terms("Use the default settings.").is_empty());
+    }
+
+    #[test]
+    fn german_nouns_are_not_taken_for_names() {
+        let answer = "Die Mitarbeiter erhalten jedes Jahr dreißig Urlaubstage, die der Vorgesetzte genehmigt [1].";
+        assert!(key_terms(answer).is_empty(), "{:?}", key_terms(answer));
+        // What marks a name in any language still does.
+        let t = key_terms(
+            "Die Umgebungsvariable GNUTERM wählt unter macOS das Terminal aus, seit der Version 5.4 [1].",
+        );
+        for want in ["gnuterm", "macos", "5.4"] {
+            assert!(t.contains(&want.to_owned()), "{want} in {t:?}");
+        }
+        assert!(
+            !t.contains(&"umgebungsvariable".to_owned()) && !t.contains(&"terminal".to_owned())
+        );
+        // The same sentence in English: its capitalised words past the first are names.
+        let t =
+            key_terms("The employees of Acme Corporation get thirty days of leave each year [1].");
+        assert!(
+            t.contains(&"acme".to_owned()) && t.contains(&"corporation".to_owned()),
+            "{t:?}"
+        );
+
+        // A German answer whose nouns the source inflects otherwise is not left out.
+        let mut source = gnuterm_source();
+        source.text = "Jeder Mitarbeiter hat Anspruch auf dreißig Urlaubstagen im Jahr; der Vorgesetzte genehmigt den Urlaub.".into();
+        let sentences = crate::cite::split_sentences(answer);
+        let g = keep_grounded(answer, sentences, &[source]);
+        assert_eq!((g.kept, g.dropped), (1, 0), "{g:?}");
     }
 
     /// One passage, about the GNUTERM variable.

@@ -5,6 +5,7 @@
 
 use lectern_core::{Error, Result};
 use lectern_llm::{ChatMessage, ChatRole, Generator};
+use lectern_vector::text::Language;
 
 use crate::retrieve::Passage;
 
@@ -14,10 +15,28 @@ Rules:
 - Use only facts stated in the sources. Do not use outside knowledge.
 - After every sentence that states a fact, write the number of the source it comes from in square brackets, like [1] or [2][3].
 - If the sources do not contain the answer, say exactly: \"The documents do not contain the answer.\" and nothing else.
-- Answer in the language of the question, briefly and precisely.";
+- Answer in the language of the question, even when the sources are in another language. Write names, numbers and commands as the sources write them.
+- Answer briefly and precisely.";
 
-/// The answer given when the evidence is too weak to ask the model, or the model says so.
+/// The answer given when the evidence is too weak to ask the model, or the model says so
+/// (in English; see [`not_found`]). The model is told to say exactly this in any
+/// language, so that its refusal is recognised ([`crate::cite::says_not_found`]
+/// recognises translations too).
 pub const NOT_FOUND: &str = "The documents do not contain the answer.";
+
+/// [`NOT_FOUND`] in the language of the question, where Lectern has it and the language
+/// can be told; in English otherwise.
+pub fn not_found(question: &str) -> &'static str {
+    match Language::detect(question) {
+        Some(Language::German) => "Die Dokumente enthalten die Antwort nicht.",
+        Some(Language::French) => "Les documents ne contiennent pas la réponse.",
+        Some(Language::Spanish) => "Los documentos no contienen la respuesta.",
+        Some(Language::Italian) => "I documenti non contengono la risposta.",
+        Some(Language::Portuguese) => "Os documentos não contêm a resposta.",
+        Some(Language::Dutch) => "De documenten bevatten het antwoord niet.",
+        _ => NOT_FOUND,
+    }
+}
 
 /// One source as the model sees it.
 pub fn format_source(n: usize, p: &Passage) -> String {
@@ -100,7 +119,7 @@ pub fn rewrite_messages(history: &[ChatMessage], question: &str) -> Vec<ChatMess
     vec![
         ChatMessage::new(
             ChatRole::System,
-            "Rewrite the user's last question so that it can be understood without the conversation. Keep every name, number and term. Reply with the rewritten question only.",
+            "Rewrite the user's last question so that it can be understood without the conversation, in the language it was asked in. Keep every name, number and term. Reply with the rewritten question only.",
         ),
         ChatMessage::new(
             ChatRole::User,
@@ -188,6 +207,38 @@ mod tests {
         ];
         let messages = build("  How many days of leave do I get? ", &sources, &history);
         insta::assert_snapshot!(transcript(&messages));
+    }
+
+    #[test]
+    fn not_found_is_said_in_the_language_of_the_question() {
+        assert_eq!(
+            not_found("Wie viele Urlaubstage bekommen die Mitarbeiter im Jahr?"),
+            "Die Dokumente enthalten die Antwort nicht."
+        );
+        assert_eq!(
+            not_found("¿Cuántos días de vacaciones tienen los empleados cada año?"),
+            "Los documentos no contienen la respuesta."
+        );
+        assert_eq!(
+            not_found("How many days of annual leave do employees get each year?"),
+            NOT_FOUND
+        );
+        assert_eq!(not_found("Urlaub?"), NOT_FOUND, "too short to tell");
+        // Every translation is recognised as a refusal, should the model write it.
+        for question in [
+            "Wie viele Urlaubstage bekommen die Mitarbeiter im Jahr?",
+            "Combien de jours de congés les salariés ont-ils chaque année ?",
+            "¿Cuántos días de vacaciones tienen los empleados cada año?",
+            "Quanti giorni di ferie hanno i dipendenti ogni anno?",
+            "Quantos dias de férias os funcionários têm por ano?",
+            "Hoeveel vakantiedagen krijgen de werknemers per jaar?",
+        ] {
+            assert!(
+                crate::cite::says_not_found(not_found(question)),
+                "{question}: {}",
+                not_found(question)
+            );
+        }
     }
 
     #[test]

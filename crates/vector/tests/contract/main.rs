@@ -225,6 +225,38 @@ contract!(
     }
 );
 
+contract!(german_is_indexed_and_searched_as_german, |index: Arc<
+    dyn VectorIndex,
+>| async move {
+    let ws = Uuid::new_v4();
+    let document = Uuid::new_v4();
+    let chunks = [
+        "Die Mitarbeiter haben Anspruch auf dreißig Urlaubstage im Kalenderjahr; nicht genommene Urlaubstage verfallen Ende März des folgenden Jahres.",
+        "Reisekosten werden nur gegen Vorlage der Belege erstattet, die innerhalb von vier Wochen bei der Buchhaltung einzureichen sind.",
+        "Das Büro öffnet werktags um acht Uhr, der Empfang schließt um achtzehn Uhr.",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, t)| chunk(ws, document, 1, i as u32, t))
+    .collect();
+    index.upsert(embed_all(chunks)).await.unwrap();
+    let scope = WorkspaceScope::local_cli(vec![ws]).unwrap();
+    // Every word of the question is inflected otherwise than in the chunk: only German
+    // stemming, of the chunk and of the question, makes them meet (English stemming
+    // leaves "Urlaubstagen", "genommenen" and "verfallen" as they are).
+    let question = "Wann verfallen die nicht genommenen Urlaubstagen der Mitarbeiterinnen?";
+    let hits = index
+        .search(&scope, &request(question, SearchMode::Sparse, 3))
+        .await
+        .unwrap();
+    assert!(!hits.is_empty(), "BM25 found nothing");
+    assert!(
+        texts(&hits)[0].contains("Urlaubstage"),
+        "{:?}",
+        texts(&hits)
+    );
+});
+
 contract!(search_never_leaves_the_scope, |index: Arc<
     dyn VectorIndex,
 >| async move {
