@@ -27,6 +27,12 @@
 //! - not a table of contents: no cell of leader dots, and not a last column of page
 //!   numbers that never decrease beside text.
 //!
+//! Not found, and so left as PDFium reads them: a table drawn column by column (its cells
+//! come one to a line), and the rows from a cell that wraps onto a second line on (the
+//! run ends at that line). On a page with a table, the text around it is PDFium's
+//! characters as they come: PDFium's own text but for a line break where that text runs
+//! two lines together, and text outside the page's box, which that text leaves out.
+//!
 //! Characters are never reordered: a cell is a run of consecutive characters, and cells and
 //! rows follow PDFium's order. Only bars, rules, spaces and line breaks are added, and the
 //! whitespace between cells dropped, so the letters and digits of the text read in the same
