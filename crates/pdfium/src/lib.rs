@@ -9,6 +9,9 @@ use std::sync::{Mutex, OnceLock};
 pub use pdfium_render;
 use pdfium_render::prelude::Pdfium;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 /// The process's PDFium, bound on first use from `library`. A library that cannot be
 /// loaded is an error naming it, every time it is asked for (the first path wins).
 pub fn pdfium(library: &Path) -> Result<&'static Pdfium, String> {

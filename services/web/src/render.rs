@@ -398,26 +398,22 @@ mod tests {
     }
 
     /// A one-page PDF with nothing on its page, `width` by `height` points.
-    fn blank_pdf(width: u32, height: u32) -> Vec<u8> {
-        let objects = [
-            "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-            format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] >>"),
-        ];
-        let mut pdf = String::from("%PDF-1.4\n");
-        let mut offsets = Vec::new();
-        for (i, object) in objects.iter().enumerate() {
-            offsets.push(pdf.len());
-            pdf += &format!("{} 0 obj\n{object}\nendobj\n", i + 1);
-        }
-        let xref = pdf.len();
-        let size = objects.len() + 1;
-        pdf += &format!("xref\n0 {size}\n0000000000 65535 f \n");
-        for offset in offsets {
-            pdf += &format!("{offset:010} 00000 n \n");
-        }
-        pdf += &format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n");
-        pdf.into_bytes()
+    fn blank_pdf(width: f32, height: f32) -> Vec<u8> {
+        lectern_pdfium::testing::pdf(&[lectern_pdfium::testing::Page {
+            width,
+            height,
+            text: Vec::new(),
+        }])
+    }
+
+    fn test_pdfium() -> &'static Pdfium {
+        let library = std::env::var_os("LECTERN_PDFIUM_LIB")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                lectern_core::default_cache_dir().join("assets/pdfium/libpdfium.so")
+            });
+        lectern_pdfium::pdfium(&library)
+            .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-assets.sh pdfium)"))
     }
 
     /// Width and height from a PNG's header.
@@ -428,15 +424,9 @@ mod tests {
 
     #[test]
     fn page_images_stay_within_bounds_whatever_the_page_shape() {
-        let library = std::env::var_os("LECTERN_PDFIUM_LIB")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                lectern_core::default_cache_dir().join("assets/pdfium/libpdfium.so")
-            });
-        let pdfium = lectern_pdfium::pdfium(&library)
-            .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-assets.sh pdfium)"));
+        let pdfium = test_pdfium();
 
-        let page = render_png(pdfium, &blank_pdf(550, 778), 1).unwrap();
+        let page = render_png(pdfium, &blank_pdf(550.0, 778.0), 1).unwrap();
         assert_eq!(
             png_size(&page),
             (1100, 1556),
@@ -445,11 +435,67 @@ mod tests {
 
         // Ten times as tall as wide: at full width, 1100 by 11,000 pixels. (PDF's largest
         // page, 14,400 points tall and 1 wide, would be 1100 by 15.8 million.)
-        let strip = render_png(pdfium, &blank_pdf(200, 2000), 1).unwrap();
+        let strip = render_png(pdfium, &blank_pdf(200.0, 2000.0), 1).unwrap();
         let (width, height) = png_size(&strip);
         assert!(
             width <= IMAGE_WIDTH as u32 / 2 && height <= IMAGE_MAX_HEIGHT as u32,
             "{width}x{height}"
+        );
+    }
+
+    /// A PDF table read by ingest becomes Markdown rows (`| Pears | 12 | 0.80 |`, see
+    /// services/ingest/src/parse/pdf_tables.rs), and a citation quotes them so: the quote of
+    /// a cell, of a row with its bars, or of rows with their rule is marked on the cells
+    /// PDFium drew, as a quote of prose is.
+    #[test]
+    fn a_quote_of_table_rows_is_marked_on_their_cells() {
+        use lectern_pdfium::testing::{Page, Placed, pdf};
+        let rows = [
+            ["Item", "Quantity", "Price"],
+            ["Apples", "3", "1.20"],
+            ["Pears", "12", "0.80"],
+            ["Plums", "7", "2.45"],
+        ];
+        let mut text = vec![Placed::new(72.0, 740.0, "Fruit prices")];
+        for (r, row) in rows.iter().enumerate() {
+            let y = 700.0 - 14.0 * r as f32;
+            for (x, cell) in [72.0, 200.0, 300.0].into_iter().zip(row) {
+                text.push(Placed::new(x, y, *cell));
+            }
+        }
+        let bytes = pdf(&[Page::letter(text)]);
+        let marked = |quote: &str| {
+            let (_, height, boxes) = locate(test_pdfium(), &bytes, 1, &[quote.to_owned()]).unwrap();
+            assert_eq!(height, 792.0);
+            boxes
+        };
+        // Baselines from the top of the page: the header's 92, Apples' 106, Pears' 120.
+        let on_baseline = |r: &Rect, y: f32| r.y < y && r.y + r.h > y;
+
+        let cell = marked("Pears");
+        assert_eq!(cell.len(), 1, "{cell:?}");
+        assert!((cell[0].x - 72.0).abs() < 0.5, "{cell:?}");
+        assert!(
+            cell[0].x + cell[0].w < 110.0,
+            "the first cell only: {cell:?}"
+        );
+        assert!(on_baseline(&cell[0], 120.0), "{cell:?}");
+
+        let row = marked("| Pears | 12 | 0.80 |");
+        assert_eq!(row.len(), 1, "{row:?}");
+        assert!((row[0].x - 72.0).abs() < 0.5, "{row:?}");
+        let right = row[0].x + row[0].w;
+        assert!(
+            right > 315.0 && right < 330.0,
+            "to the end of 0.80: {row:?}"
+        );
+        assert!(on_baseline(&row[0], 120.0), "{row:?}");
+
+        let top = marked("| Item | Quantity | Price |\n| --- | --- | --- |\n| Apples | 3 | 1.20 |");
+        assert_eq!(top.len(), 2, "the header and the first row: {top:?}");
+        assert!(
+            on_baseline(&top[0], 92.0) && on_baseline(&top[1], 106.0),
+            "{top:?}"
         );
     }
 

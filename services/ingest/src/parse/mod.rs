@@ -1,8 +1,11 @@
 //! Parsing: bytes of a known media type in, text with page boundaries and headings out.
 //!
 //! Pure functions behind the core's `DocumentParser` seam. PDF has two backends: PDFium
-//! (bound at run time when its library is configured; faster, and keeps two-column order)
-//! and pdf-extract (pure Rust), which can panic or hang on real files and so runs isolated.
+//! (bound at run time when its library is configured; faster, keeps two-column order, and
+//! gives character boxes, from which tables are found: `pdf_tables.rs`) and pdf-extract
+//! (pure Rust), which can panic or hang on real files and so runs isolated. DOCX, HTML and
+//! (read with PDFium) PDF tables become Markdown table rows, so that a value keeps its row
+//! and column.
 //! The server parses each stored original in a worker process of its own ([`isolate`]).
 
 mod detect;
@@ -11,6 +14,7 @@ mod html;
 pub mod isolate;
 mod markdown;
 mod pdf;
+mod pdf_tables;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -5,6 +5,7 @@ use lectern_core::{ParseError, ParsedDocument};
 use pdfium_render::prelude::*;
 
 use super::normalise;
+use super::pdf_tables::{CharBox, PageChar, lay_out_tables, page_chars};
 
 /// Joins page texts, recording where each page starts. Pages are separated by a blank
 /// line so that no word runs across a page break.
@@ -35,7 +36,8 @@ pub fn pdfium(library: &Path) -> Result<&'static Pdfium, ParseError> {
     lectern_pdfium::pdfium(library).map_err(ParseError::Unsupported)
 }
 
-/// PDFium: text page by page, in reading order (two columns stay apart).
+/// PDFium: text page by page, in the order the file draws it (two columns stay apart); a
+/// page with a table has its rows as Markdown table rows (see `pdf_tables.rs`).
 pub fn parse_with_pdfium(library: &Path, bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
     let pdfium = pdfium(library)?;
     let document = pdfium
@@ -59,12 +61,32 @@ pub fn parse_with_pdfium(library: &Path, bytes: &[u8]) -> Result<ParsedDocument,
         let text = page
             .text()
             .map_err(|e| ParseError::Malformed(format!("page {}: {e}", pages.len() + 1)))?;
-        pages.push(text.all());
+        pages.push(match lay_out_tables(&read_chars(&text)) {
+            Some(laid) => {
+                debug_assert!(laid.sources.iter().flatten().is_sorted());
+                laid.text
+            }
+            None => text.all(),
+        });
     }
     if pages.is_empty() {
         return Err(ParseError::Malformed("the PDF has no pages".into()));
     }
     Ok(from_pages(title, pages))
+}
+
+/// The page's characters in PDFium's order, with their loose boxes (the same boxes the web
+/// app highlights a citation with).
+fn read_chars(text: &PdfPageText<'_>) -> Vec<PageChar> {
+    page_chars(text.chars().iter().map(|c| {
+        let bounds = c.loose_bounds().ok().map(|b| CharBox {
+            left: b.left().value,
+            bottom: b.bottom().value,
+            right: b.right().value,
+            top: b.top().value,
+        });
+        (c.unicode_value(), bounds)
+    }))
 }
 
 /// pdf-extract (pure Rust). It panics and can loop forever on real files, so it runs on a
@@ -117,5 +139,78 @@ mod tests {
         assert_eq!(doc.text, "one\n\ntwo fi\n\n");
         assert_eq!(doc.page_starts, [0, 5, 13]);
         assert_eq!(doc.page_at(6), 2);
+    }
+
+    /// A cell of a table in a real PDF, read by PDFium: in the laid-out text its characters
+    /// map back to the characters PDFium drew in that cell, and the bars around it to none.
+    #[test]
+    fn a_table_cells_characters_map_to_their_boxes_in_the_cell() {
+        use lectern_pdfium::testing::{Page, Placed, pdf};
+        let library = std::env::var_os("LECTERN_PDFIUM_LIB")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                lectern_core::default_cache_dir().join("assets/pdfium/libpdfium.so")
+            });
+        let pdfium =
+            pdfium(&library).unwrap_or_else(|e| panic!("{e} (run scripts/fetch-assets.sh pdfium)"));
+        let rows = [
+            ["Item", "Quantity", "Price"],
+            ["Apples", "3", "1.20"],
+            ["Pears", "12", "0.80"],
+            ["Plums", "7", "2.45"],
+        ];
+        let mut text = vec![Placed::new(72.0, 740.0, "Fruit prices")];
+        for (r, row) in rows.iter().enumerate() {
+            let y = 700.0 - 14.0 * r as f32;
+            for (x, cell) in [72.0, 200.0, 300.0].into_iter().zip(row) {
+                text.push(Placed::new(x, y, *cell));
+            }
+        }
+        let bytes = pdf(&[Page::letter(text)]);
+        let document = pdfium.load_pdf_from_byte_slice(&bytes, None).unwrap();
+        let page = document.pages().get(0).unwrap();
+        let chars = read_chars(&page.text().unwrap());
+        let laid = lay_out_tables(&chars).expect("the table is found");
+        assert!(
+            laid.text.contains("\n| Pears | 12 | 0.80 |\n"),
+            "{}",
+            laid.text
+        );
+
+        // "Pears", two characters into its row: drawn at x = 72 on the baseline y = 672.
+        let at = laid.text[..laid.text.find("| Pears").unwrap()]
+            .chars()
+            .count();
+        assert_eq!(
+            laid.sources[at..at + 2],
+            [None, None],
+            "the bar and space are added"
+        );
+        let cell: Vec<PageChar> = laid.sources[at + 2..at + 7]
+            .iter()
+            .map(|source| {
+                let index = source.expect("a character of the page");
+                *chars.iter().find(|c| c.index == index).unwrap()
+            })
+            .collect();
+        let word: String = cell.iter().map(|c| c.ch).collect();
+        assert_eq!(word, "Pears");
+        let boxes: Vec<CharBox> = cell.iter().map(|c| c.bounds.expect("a box")).collect();
+        assert!((boxes[0].left - 72.0).abs() < 0.5, "{boxes:?}");
+        for (b, next) in boxes.iter().zip(boxes.iter().skip(1)) {
+            assert!(b.right <= next.left + 0.01, "left to right: {boxes:?}");
+        }
+        for b in &boxes {
+            assert!(b.right < 110.0, "inside the first column: {b:?}");
+            assert!(
+                b.bottom < 672.0 && b.top > 672.0,
+                "on the row's baseline: {b:?}"
+            );
+        }
+        assert_eq!(
+            laid.sources[at + 7],
+            None,
+            "the space before the next bar is added"
+        );
     }
 }

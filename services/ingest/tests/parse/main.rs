@@ -477,6 +477,186 @@ fn table_rows_survive_into_chunks_with_their_header() {
     );
 }
 
+/// A PDF of three pages, drawn piece by piece as a PDF writer does: a table of 30 rates
+/// below a heading; prose in two columns, drawn line by line across both columns; prose
+/// followed by a numbered and a bulleted list, the markers set apart from the items.
+fn rates_pdf() -> Vec<u8> {
+    use lectern_pdfium::testing::{Page, Placed, pdf};
+    let mut rates = vec![
+        Placed {
+            size: 14.0,
+            ..Placed::new(72.0, 740.0, "Travel rates")
+        },
+        Placed::new(72.0, 716.0, "The daily rates by grade."),
+    ];
+    let mut y = 690.0;
+    for (grade, rate, receipts) in rate_rows() {
+        rates.extend([
+            Placed::new(72.0, y, grade),
+            Placed::new(200.0, y, rate),
+            Placed::new(320.0, y, receipts),
+        ]);
+        y -= 14.0;
+    }
+    rates.push(Placed::new(72.0, y - 12.0, "Rates change each April."));
+
+    let left = [
+        "Travel within the country is booked through",
+        "the office, which holds the contracts with",
+        "the rail and air carriers. Staff who book",
+        "privately are reimbursed at the rate of the",
+        "cheapest fare that was available on the day",
+        "of booking, and receipts must be kept for",
+        "six years. Claims are paid with the next",
+        "salary after approval by the line manager.",
+    ];
+    let right = [
+        "Meals are reimbursed up to the daily",
+        "allowance for the city of travel; alcohol is",
+        "not reimbursed. Travel within the country is",
+        "booked through the office, which holds the",
+        "contracts with the rail and air carriers.",
+        "Staff who book privately are reimbursed at",
+        "the rate of the cheapest fare that was",
+        "available on the day of booking, and",
+    ];
+    let mut columns = Vec::new();
+    for (i, (l, r)) in left.into_iter().zip(right).enumerate() {
+        let y = 740.0 - 12.0 * i as f32;
+        columns.extend([Placed::new(72.0, y, l), Placed::new(320.0, y, r)]);
+    }
+
+    let mut lists: Vec<Placed> = [
+        "Travel within the country is booked through the office, which holds the contracts with the rail",
+        "and air carriers. Staff who book privately are reimbursed at the rate of the cheapest fare that",
+        "was available on the day of booking, and receipts must be kept for six years. Claims are paid",
+        "with the next salary after approval by the line manager.",
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, line)| Placed::new(72.0, 740.0 - 12.0 * i as f32, line))
+    .collect();
+    let items = [
+        ("1.", "Apples"),
+        ("2.", "Pears"),
+        ("3.", "Plums"),
+        ("•", "Rail"),
+        ("•", "Air"),
+        ("•", "Taxi"),
+    ];
+    for (i, (marker, item)) in items.into_iter().enumerate() {
+        let y = 686.0 - 12.0 * i as f32 - if i >= 3 { 6.0 } else { 0.0 };
+        lists.extend([Placed::new(80.0, y, marker), Placed::new(100.0, y, item)]);
+    }
+    pdf(&[
+        Page::letter(rates),
+        Page::letter(columns),
+        Page::letter(lists),
+    ])
+}
+
+/// The rate table's rows, its header first.
+fn rate_rows() -> Vec<(String, String, String)> {
+    let mut rows = vec![(
+        "Grade".to_owned(),
+        "Daily rate".to_owned(),
+        "Receipts".to_owned(),
+    )];
+    rows.extend((1..=30).map(|i| {
+        let receipts = if i % 3 == 0 { "no" } else { "yes" };
+        (
+            format!("Grade {i}"),
+            format!("{} EUR", 100 + 7 * i),
+            receipts.to_owned(),
+        )
+    }));
+    rows
+}
+
+/// PDFium's own text of each page, as the parser kept it before tables were laid out.
+fn pdfium_page_texts(bytes: &[u8]) -> Vec<String> {
+    let lib = pdfium_parsers().pdfium.unwrap();
+    let pdfium = lectern_pdfium::pdfium(&lib).unwrap();
+    let document = pdfium.load_pdf_from_byte_slice(bytes, None).unwrap();
+    document
+        .pages()
+        .iter()
+        .map(|page| lectern_core::normalise(page.text().unwrap().all().trim_end()))
+        .collect()
+}
+
+/// A table in a PDF, found from PDFium's character boxes, becomes Markdown table rows with
+/// its header first, each row whole on one line; prose, two-column prose and lists on the
+/// other pages read exactly as PDFium reads them.
+#[test]
+fn a_pdf_tables_rows_become_markdown_rows_and_other_pages_stay_as_they_were() {
+    let bytes = rates_pdf();
+    let doc = pdfium_parsers()
+        .parse(&bytes, MediaType::Pdf.mime())
+        .unwrap();
+    assert_eq!(doc.page_count(), 3);
+    let rows: Vec<String> = rate_rows()
+        .iter()
+        .map(|(grade, rate, receipts)| format!("| {grade} | {rate} | {receipts} |"))
+        .collect();
+    let expected = format!(
+        "Travel rates\nThe daily rates by grade.\n\n{}\n| --- | --- | --- |\n{}\n\nRates change each April.",
+        rows[0],
+        rows[1..].join("\n")
+    );
+    assert_eq!(page_text(&doc, 1).trim_end(), expected);
+
+    let pdfium = pdfium_page_texts(&bytes);
+    for page in [2, 3] {
+        let text = page_text(&doc, page);
+        assert_eq!(text.trim_end(), pdfium[page - 1].trim_end(), "page {page}");
+        assert!(!text.contains('|'), "page {page} has no table: {text}");
+    }
+    assert!(
+        page_text(&doc, 2).contains("Travel within the country is booked through Meals are"),
+        "the two columns still read across, as PDFium reads them"
+    );
+    assert!(page_text(&doc, 3).contains("1. Apples\n2. Pears\n3. Plums\n• Rail\n"));
+}
+
+/// The PDF table's rows keep whole in chunks, and a chunk that starts below the header
+/// carries it to the embedder, as a DOCX or HTML table's does.
+#[test]
+fn a_pdf_tables_rows_survive_into_chunks_with_their_header() {
+    let doc = pdfium_parsers()
+        .parse(&rates_pdf(), MediaType::Pdf.mime())
+        .unwrap();
+    check_chunks(&doc, false);
+    let chunks = chunker().chunk(&doc, false);
+    for (grade, rate, receipts) in &rate_rows()[1..] {
+        let line = format!("| {grade} | {rate} | {receipts} |");
+        assert!(
+            chunks.iter().any(|c| c.text.lines().any(|l| l == line)),
+            "no chunk holds the row {line:?} whole"
+        );
+    }
+    let header = "| Grade | Daily rate | Receipts |\n| --- | --- | --- |";
+    let below: Vec<_> = chunks
+        .iter()
+        .filter(|c| c.text.starts_with("| Grade ") && !c.text.starts_with("| Grade |"))
+        .collect();
+    assert!(
+        below.len() >= 2,
+        "the table spans several chunks: {chunks:#?}"
+    );
+    for c in &below {
+        assert_eq!(c.table_header.as_deref(), Some(header), "{c:#?}");
+        assert_eq!(c.pages.start, 1);
+    }
+    assert!(
+        chunks
+            .iter()
+            .filter(|c| !c.text.starts_with('|'))
+            .all(|c| c.table_header.is_none()),
+        "only chunks that start in the table carry its header"
+    );
+}
+
 /// The ingest service's binary, built beside this test (target/<profile>/lectern-ingest).
 fn ingest_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
