@@ -258,8 +258,12 @@ async fn migrated_store(settings: &Settings) -> anyhow::Result<lectern_store::St
 }
 
 fn main() -> anyhow::Result<()> {
-    // First, before any thread starts: `lectern` is also the worker that parses one file.
-    lectern_ingest::parse::serve_if_worker();
+    // First, before any thread starts: `lectern` is also the worker that parses one file
+    // and the one that draws one page of a PDF.
+    lectern_runtime::worker::serve_if_worker(&[
+        lectern_ingest::parse::PARSE_JOB,
+        lectern_web::render::RENDER_JOB,
+    ]);
     actix_web::rt::System::new().block_on(run())
 }
 

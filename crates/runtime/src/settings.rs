@@ -101,6 +101,14 @@ pub struct WebSettings {
     /// an administrator verifies it (`lectern user verify EMAIL`), and owners pass
     /// invitation links on themselves.
     pub smtp: Option<SmtpSettings>,
+    /// Draw the citation panel's PDF pages in a worker process of their own (limited
+    /// memory and CPU time, no network), so a hostile PDF fails only its page. Off draws
+    /// them in the server.
+    pub isolate_rendering: bool,
+    /// Most data memory of one page-drawing worker.
+    pub render_memory_mb: u64,
+    /// How long drawing one page may take (wall clock, and CPU time of its worker).
+    pub render_timeout_secs: u64,
 }
 
 /// The mail server Lectern sends through.
@@ -420,6 +428,9 @@ impl Default for Settings {
                 trusted_proxies: Vec::new(),
                 oidc: None,
                 smtp: None,
+                isolate_rendering: true,
+                render_memory_mb: 1024,
+                render_timeout_secs: 30,
             },
             log: LogSettings {
                 format: "text".into(),

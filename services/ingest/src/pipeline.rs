@@ -246,7 +246,7 @@ impl Ingestor {
                 isolation: s
                     .ingest
                     .isolate_parsing
-                    .then(isolate::host_program)
+                    .then(|| lectern_runtime::worker::host_program(isolate::PARSE_JOB.name))
                     .flatten()
                     .map(|program| Isolation {
                         program,

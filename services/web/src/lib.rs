@@ -110,8 +110,18 @@ async fn workspace_home(path: web::Path<uuid::Uuid>) -> HttpResponse {
 pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
     let backend = web::Data::new(backend::Backend::new(ctx.clone())?);
     let oidc = web::Data::new(oidc::Oidc::new(ctx.settings.web.oidc.clone())?);
+    let web_settings = &ctx.settings.web;
     let renderer = web::Data::new(render::PageRenderer::new(
         ctx.settings.ingest.pdfium_lib.clone(),
+        web_settings
+            .isolate_rendering
+            .then(|| lectern_runtime::worker::host_program(render::RENDER_JOB.name))
+            .flatten()
+            .map(|program| lectern_runtime::worker::Isolation {
+                program,
+                memory_mb: web_settings.render_memory_mb,
+            }),
+        std::time::Duration::from_secs(web_settings.render_timeout_secs.max(1)),
     ));
     let throttle = web::Data::new(throttle::SignInThrottle::new(
         ctx.settings.web.max_failed_sign_ins,

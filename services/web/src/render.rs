@@ -3,12 +3,23 @@
 //! matched on letters and digits only (NFKC, lower case), window by window, so that the
 //! line breaks, hyphenation and spacing of extraction do not stop the match, and a passage
 //! that starts on the previous page is still found in its part on this one.
+//!
+//! A page is drawn once, image and characters together ([`RenderedPage`]), and kept. The
+//! server draws it in a worker process ([`RENDER_JOB`], through `lectern_runtime::worker`)
+//! with limited memory and CPU time and no network, so that a hostile PDF that crashes or
+//! stalls PDFium fails only that page; binaries whose `main` does not offer the job (test
+//! binaries) draw in process.
 
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use lectern_core::Error;
+use lectern_runtime::worker::{self, Death, Isolation, Job};
 use pdfium_render::prelude::*;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use lectern_api::Client;
@@ -22,12 +33,23 @@ const IMAGE_MAX_HEIGHT: i32 = 4 * IMAGE_WIDTH;
 /// Characters per matching window, and the step between windows.
 const WINDOW: usize = 24;
 const STEP: usize = 12;
-/// Originals and page images kept in memory.
+/// Originals and drawn pages kept in memory.
 const ORIGINALS: usize = 6;
 const IMAGES: usize = 48;
+/// Most bytes of a render worker's answer: the largest image (1100 by 4400 pixels,
+/// 19.4 MB even uncompressed) and the page's characters.
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+/// What every PNG file starts with.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// The web app's worker job: drawing one page of a PDF.
+pub const RENDER_JOB: Job = Job {
+    name: "render",
+    run: render_job,
+};
 
 /// A rectangle in page points, origin top left.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Rect {
     pub x: f32,
     pub y: f32,
@@ -43,6 +65,20 @@ pub struct PageView {
     /// Where the page image is served.
     pub image: String,
     pub boxes: Vec<Rect>,
+}
+
+/// A page drawn: its image and what the passage is found by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderedPage {
+    /// The page's size, in points.
+    pub width: f32,
+    pub height: f32,
+    /// The page's characters in PDFium's order: the character (none where PDFium knows
+    /// no Unicode for it) and its box on the page (none where it has no box).
+    pub chars: Vec<(Option<char>, Option<Rect>)>,
+    /// The page as a PNG image (after the rest in a worker's answer).
+    #[serde(skip)]
+    pub png: Vec<u8>,
 }
 
 /// A small least-recently-used cache.
@@ -80,25 +116,26 @@ type Bytes = Arc<Vec<u8>>;
 
 pub struct PageRenderer {
     library: Option<PathBuf>,
+    /// Pages are drawn in worker processes so bounded; `None` draws them in this process.
+    isolation: Option<Isolation>,
+    /// How long drawing one page may take in a worker.
+    timeout: Duration,
     originals: Mutex<Lru<(Uuid, i32), Bytes>>,
-    images: Mutex<Lru<(Uuid, i32, u32), Bytes>>,
+    images: Mutex<Lru<(Uuid, i32, u32), Arc<RenderedPage>>>,
 }
 
 impl PageRenderer {
     /// `library`: PDFium's shared library; without it, citations show the passage only.
-    pub fn new(library: Option<PathBuf>) -> Self {
+    /// `isolation`: the worker processes that draw pages (`timeout` each); `None` draws
+    /// them in this process.
+    pub fn new(library: Option<PathBuf>, isolation: Option<Isolation>, timeout: Duration) -> Self {
         Self {
             library: library.filter(|p| p.is_file()),
+            isolation,
+            timeout,
             originals: Mutex::new(Lru::new(ORIGINALS)),
             images: Mutex::new(Lru::new(IMAGES)),
         }
-    }
-
-    fn pdfium(&self) -> Result<&'static Pdfium, Error> {
-        let library = self.library.as_ref().ok_or_else(|| {
-            Error::NotFound("page images need PDFium, which is not installed".into())
-        })?;
-        lectern_pdfium::pdfium(library).map_err(Error::internal_msg)
     }
 
     /// The PDF's bytes (the caller's access checked by ingest), or `None` for other types.
@@ -121,6 +158,44 @@ impl PageRenderer {
         Ok(Some((document.version, bytes)))
     }
 
+    /// The page drawn, from the cache or drawn now (once for its image and its
+    /// passages); `None` when the document is not a PDF.
+    async fn page(
+        &self,
+        client: &Client,
+        ws: Uuid,
+        doc: Uuid,
+        page: u32,
+    ) -> Result<Option<Arc<RenderedPage>>, Error> {
+        let Some((version, bytes)) = self.pdf(client, ws, doc).await? else {
+            return Ok(None);
+        };
+        if let Some(drawn) = lock(&self.images).get(&(doc, version, page)) {
+            return Ok(Some(drawn));
+        }
+        let drawn = Arc::new(self.draw(bytes, page).await?);
+        lock(&self.images).put((doc, version, page), drawn.clone());
+        Ok(Some(drawn))
+    }
+
+    /// Draws page `page` (from 1) of the PDF `bytes`, uncached: in a worker process when
+    /// isolation is set, else here on the blocking pool. A worker that crashes, runs out
+    /// of memory or time is an error for this page, in words for the person.
+    pub async fn draw(&self, bytes: Arc<Vec<u8>>, page: u32) -> Result<RenderedPage, Error> {
+        let library = self.library.as_ref().ok_or_else(|| {
+            Error::NotFound("page images need PDFium, which is not installed".into())
+        })?;
+        if let Some(isolation) = &self.isolation {
+            return draw_in_worker(isolation, library, self.timeout, &bytes, page).await;
+        }
+        let pdfium = lectern_pdfium::pdfium(library).map_err(Error::internal_msg)?;
+        tokio::task::spawn_blocking(move || {
+            render_page(pdfium, &bytes, page, IMAGE_WIDTH, IMAGE_MAX_HEIGHT)
+        })
+        .await
+        .map_err(|e| Error::internal("page rendering failed", e))?
+    }
+
     /// The page as a PNG image.
     pub async fn page_png(
         &self,
@@ -129,23 +204,16 @@ impl PageRenderer {
         doc: Uuid,
         page: u32,
     ) -> Result<Vec<u8>, Error> {
-        let (version, bytes) = self
-            .pdf(client, ws, doc)
+        let drawn = self
+            .page(client, ws, doc, page)
             .await?
             .ok_or_else(|| Error::NotFound("only PDF pages have images".into()))?;
-        if let Some(png) = lock(&self.images).get(&(doc, version, page)) {
-            return Ok(png.to_vec());
-        }
-        let pdfium = self.pdfium()?;
-        let png = tokio::task::spawn_blocking(move || render_png(pdfium, &bytes, page))
-            .await
-            .map_err(|e| Error::internal("page rendering failed", e))??;
-        lock(&self.images).put((doc, version, page), Arc::new(png.clone()));
-        Ok(png)
+        Ok(drawn.png.clone())
     }
 
-    /// The page with the first of `quotes` that is found on it marked (the page is read
-    /// once); `None` when the document is not a PDF or PDFium is not installed.
+    /// The page with the first of `quotes` that is found on it marked (the page is drawn
+    /// once, for this and its image); `None` when the document is not a PDF or PDFium is
+    /// not installed.
     pub async fn page_view(
         &self,
         client: &Client,
@@ -157,14 +225,13 @@ impl PageRenderer {
         if self.library.is_none() {
             return Ok(None);
         }
-        let Some((_, bytes)) = self.pdf(client, ws, doc).await? else {
+        let Some(drawn) = self.page(client, ws, doc, page).await? else {
             return Ok(None);
         };
-        let pdfium = self.pdfium()?;
-        let (width, height, boxes) =
-            tokio::task::spawn_blocking(move || locate(pdfium, &bytes, page, &quotes))
-                .await
-                .map_err(|e| Error::internal("locating the passage failed", e))??;
+        let (width, height) = (drawn.width, drawn.height);
+        let boxes = tokio::task::spawn_blocking(move || mark(&drawn, &quotes))
+            .await
+            .map_err(|e| Error::internal("locating the passage failed", e))?;
         Ok(Some(PageView {
             width,
             height,
@@ -176,6 +243,144 @@ impl PageRenderer {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Draws a page in a worker: the PDF goes to its standard input.
+async fn draw_in_worker(
+    isolation: &Isolation,
+    library: &Path,
+    timeout: Duration,
+    bytes: &[u8],
+    page: u32,
+) -> Result<RenderedPage, Error> {
+    let numbers = [
+        bytes.len().to_string(),
+        page.to_string(),
+        IMAGE_WIDTH.to_string(),
+        IMAGE_MAX_HEIGHT.to_string(),
+    ];
+    let args = numbers.iter().map(OsStr::new).chain([library.as_os_str()]);
+    let answer = worker::run(isolation, RENDER_JOB.name, args, bytes, timeout, MAX_ANSWER)
+        .await
+        .map_err(|e| Error::internal("cannot start a worker to draw the page", e))?;
+    match answer {
+        Ok(answer) => read_answer(&answer),
+        Err(death) => Err(death_error(death, page, isolation.memory_mb, timeout)),
+    }
+}
+
+/// Why a render worker died, in words for the person looking at the page.
+fn death_error(death: Death, page: u32, memory_mb: u64, timeout: Duration) -> Error {
+    match death {
+        Death::OutOfMemory => Error::TooLarge(format!(
+            "drawing page {page} needed more than the {memory_mb} MB of memory a page may use"
+        )),
+        Death::Timeout => Error::Invalid(format!(
+            "drawing page {page} took longer than {} seconds; the PDF may be damaged",
+            timeout.as_secs()
+        )),
+        Death::Signal(signal) => Error::Invalid(format!(
+            "the PDF made the page renderer crash (signal {signal}); it is damaged, or page {page} needs more than the {memory_mb} MB of memory a page may use"
+        )),
+        Death::Exit(code) => {
+            Error::internal_msg(format!("a page renderer failed (exit status {code})"))
+        }
+        Death::AnswerTooLarge => Error::TooLarge(format!("page {page} holds too much to be shown")),
+    }
+}
+
+/// Why a page could not be drawn, as a worker answers it.
+#[derive(Debug, Serialize, Deserialize)]
+enum Failure {
+    NotFound(String),
+    Invalid(String),
+    Internal(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound(m) => Self::NotFound(m),
+            Error::Invalid(m) => Self::Invalid(m),
+            other => Self::Internal(match std::error::Error::source(&other) {
+                Some(source) => format!("{other}: {source}"),
+                None => other.to_string(),
+            }),
+        }
+    }
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::NotFound(m) => Error::NotFound(m),
+            Failure::Invalid(m) => Error::Invalid(m),
+            Failure::Internal(m) => Error::internal_msg(m),
+        }
+    }
+}
+
+/// The render job: `<PDF length> <page> <width> <max height> <PDFium library>`, the PDF
+/// on standard input. Answers one line of JSON, the outcome without the image, then the
+/// PNG's bytes.
+fn render_job(args: &[OsString], out: &mut dyn Write) -> Result<(), String> {
+    let [length, page, width, max_height, library] = args else {
+        return Err("usage: render PDF-LENGTH PAGE WIDTH MAX-HEIGHT PDFIUM".into());
+    };
+    let number = |s: &OsString| s.to_str().and_then(|s| s.parse::<u64>().ok());
+    let (Some(length), Some(page), Some(width), Some(max_height)) = (
+        number(length),
+        number(page).and_then(|n| u32::try_from(n).ok()),
+        number(width).and_then(|n| i32::try_from(n).ok()),
+        number(max_height).and_then(|n| i32::try_from(n).ok()),
+    ) else {
+        return Err("the length, page and sizes must be numbers".into());
+    };
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(length)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the PDF: {e}"))?;
+    let outcome: Result<RenderedPage, Failure> = match worker::socket_fault() {
+        Some(said) => Err(Failure::Invalid(said)),
+        None => lectern_pdfium::pdfium(Path::new(library))
+            .map_err(Error::internal_msg)
+            .and_then(|pdfium| render_page(pdfium, &bytes, page, width, max_height))
+            .map_err(Failure::from),
+    };
+    write_answer(out, &outcome).map_err(|e| format!("cannot write the page: {e}"))
+}
+
+/// One line of JSON (the outcome without the image), then the image's bytes.
+fn write_answer(
+    out: &mut dyn Write,
+    outcome: &Result<RenderedPage, Failure>,
+) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, outcome)?;
+    out.write_all(b"\n")?;
+    if let Ok(drawn) = outcome {
+        out.write_all(&drawn.png)?;
+    }
+    Ok(())
+}
+
+/// A render worker's answer (see [`write_answer`]) read back.
+fn read_answer(answer: &[u8]) -> Result<RenderedPage, Error> {
+    let unreadable = |why: String| {
+        Error::internal_msg(format!("a page renderer's answer was unreadable: {why}"))
+    };
+    let Some(end) = answer.iter().position(|&b| b == b'\n') else {
+        return Err(unreadable("no outcome".into()));
+    };
+    let outcome: Result<RenderedPage, Failure> =
+        serde_json::from_slice(&answer[..end]).map_err(|e| unreadable(e.to_string()))?;
+    let mut drawn = outcome?;
+    drawn.png = answer[end + 1..].to_vec();
+    if !drawn.png.starts_with(PNG_SIGNATURE) {
+        return Err(unreadable("no PNG image".into()));
+    }
+    Ok(drawn)
 }
 
 fn pdf_error(e: PdfiumError) -> Error {
@@ -195,16 +400,54 @@ fn open_page<'a>(document: &PdfDocument<'a>, page: u32) -> Result<PdfPage<'a>, E
         .map_err(pdf_error)
 }
 
-fn render_png(pdfium: &Pdfium, bytes: &[u8], page: u32) -> Result<Vec<u8>, Error> {
+/// Draws page `page` (from 1) of a PDF, `width` pixels wide and at most `max_height`
+/// tall, and reads its characters with their boxes.
+pub fn render_page(
+    pdfium: &Pdfium,
+    bytes: &[u8],
+    page: u32,
+    width: i32,
+    max_height: i32,
+) -> Result<RenderedPage, Error> {
     let document = pdfium
         .load_pdf_from_byte_slice(bytes, None)
         .map_err(pdf_error)?;
     let page = open_page(&document, page)?;
+    let png = encode_png(&page, width, max_height)?;
+    let (width, height) = (page.width().value, page.height().value);
+    let text = page.text().map_err(pdf_error)?;
+    let chars = text
+        .chars()
+        .iter()
+        .map(|c| {
+            // A box that is not finite cannot be drawn (nor sent as JSON).
+            let rect = c
+                .loose_bounds()
+                .ok()
+                .map(|b| Rect {
+                    x: b.left().value,
+                    y: height - b.top().value,
+                    w: b.right().value - b.left().value,
+                    h: b.top().value - b.bottom().value,
+                })
+                .filter(|r| [r.x, r.y, r.w, r.h].iter().all(|v| v.is_finite()));
+            (c.unicode_char(), rect)
+        })
+        .collect();
+    Ok(RenderedPage {
+        width,
+        height,
+        chars,
+        png,
+    })
+}
+
+fn encode_png(page: &PdfPage, width: i32, max_height: i32) -> Result<Vec<u8>, Error> {
     let bitmap = page
         .render_with_config(
             &PdfRenderConfig::new()
-                .set_target_width(IMAGE_WIDTH)
-                .set_maximum_height(IMAGE_MAX_HEIGHT),
+                .set_target_width(width)
+                .set_maximum_height(max_height),
         )
         .map_err(pdf_error)?;
     let (w, h) = (bitmap.width() as u32, bitmap.height() as u32);
@@ -316,32 +559,14 @@ pub fn merge_lines(rects: &[Rect]) -> Vec<Rect> {
     lines
 }
 
-fn locate(
-    pdfium: &Pdfium,
-    bytes: &[u8],
-    page: u32,
-    quotes: &[String],
-) -> Result<(f32, f32, Vec<Rect>), Error> {
-    let document = pdfium
-        .load_pdf_from_byte_slice(bytes, None)
-        .map_err(pdf_error)?;
-    let page = open_page(&document, page)?;
-    let (width, height) = (page.width().value, page.height().value);
-    let text = page.text().map_err(pdf_error)?;
-    let mut boxes: Vec<Option<Rect>> = Vec::new();
-    let mut chars: Vec<(usize, char)> = Vec::new();
-    for (i, c) in text.chars().iter().enumerate() {
-        boxes.push(c.loose_bounds().ok().map(|b| Rect {
-            x: b.left().value,
-            y: height - b.top().value,
-            w: b.right().value - b.left().value,
-            h: b.top().value - b.bottom().value,
-        }));
-        if let Some(ch) = c.unicode_char() {
-            chars.push((i, ch));
-        }
-    }
-    let page_chars = comparable(chars);
+/// The boxes, one per line, of the first of `quotes` found on the page; none when none is.
+pub fn mark(page: &RenderedPage, quotes: &[String]) -> Vec<Rect> {
+    let page_chars = comparable(
+        page.chars
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &(c, _))| c.map(|c| (i, c))),
+    );
     let letters: Vec<char> = page_chars.iter().map(|(c, _)| *c).collect();
     let found = quotes.iter().find_map(|quote| {
         let quote: Vec<char> = comparable(quote.chars().enumerate())
@@ -351,13 +576,13 @@ fn locate(
         find_quote(&letters, &quote)
     });
     let Some((start, end)) = found else {
-        return Ok((width, height, Vec::new()));
+        return Vec::new();
     };
     let (first, last) = (page_chars[start].1, page_chars[end - 1].1);
     let rects: Vec<Rect> = (first..=last)
-        .filter_map(|i| boxes.get(i).copied().flatten())
+        .filter_map(|i| page.chars.get(i).and_then(|&(_, rect)| rect))
         .collect();
-    Ok((width, height, merge_lines(&rects)))
+    merge_lines(&rects)
 }
 
 #[cfg(test)]
@@ -426,7 +651,12 @@ mod tests {
     fn page_images_stay_within_bounds_whatever_the_page_shape() {
         let pdfium = test_pdfium();
 
-        let page = render_png(pdfium, &blank_pdf(550.0, 778.0), 1).unwrap();
+        let draw = |pdf: &[u8]| {
+            render_page(pdfium, pdf, 1, IMAGE_WIDTH, IMAGE_MAX_HEIGHT)
+                .unwrap()
+                .png
+        };
+        let page = draw(&blank_pdf(550.0, 778.0));
         assert_eq!(
             png_size(&page),
             (1100, 1556),
@@ -435,7 +665,7 @@ mod tests {
 
         // Ten times as tall as wide: at full width, 1100 by 11,000 pixels. (PDF's largest
         // page, 14,400 points tall and 1 wide, would be 1100 by 15.8 million.)
-        let strip = render_png(pdfium, &blank_pdf(200.0, 2000.0), 1).unwrap();
+        let strip = draw(&blank_pdf(200.0, 2000.0));
         let (width, height) = png_size(&strip);
         assert!(
             width <= IMAGE_WIDTH as u32 / 2 && height <= IMAGE_MAX_HEIGHT as u32,
@@ -465,9 +695,10 @@ mod tests {
         }
         let bytes = pdf(&[Page::letter(text)]);
         let marked = |quote: &str| {
-            let (_, height, boxes) = locate(test_pdfium(), &bytes, 1, &[quote.to_owned()]).unwrap();
-            assert_eq!(height, 792.0);
-            boxes
+            let page =
+                render_page(test_pdfium(), &bytes, 1, IMAGE_WIDTH, IMAGE_MAX_HEIGHT).unwrap();
+            assert_eq!(page.height, 792.0);
+            mark(&page, &[quote.to_owned()])
         };
         // Baselines from the top of the page: the header's 92, Apples' 106, Pears' 120.
         let on_baseline = |r: &Rect, y: f32| r.y < y && r.y + r.h > y;
@@ -497,6 +728,54 @@ mod tests {
             on_baseline(&top[0], 92.0) && on_baseline(&top[1], 106.0),
             "{top:?}"
         );
+    }
+
+    /// What a worker answers is what the server reads back: the page, or the same error.
+    #[test]
+    fn a_worker_answer_reads_back_as_the_page_or_its_error() {
+        let r = |x: f32| Rect {
+            x,
+            y: 20.25,
+            w: 5.5,
+            h: 10.0,
+        };
+        let drawn = RenderedPage {
+            width: 612.0,
+            height: 792.0,
+            chars: vec![
+                (Some('a'), Some(r(1.0))),
+                (None, Some(r(7.125))),
+                (Some('\n'), None),
+            ],
+            png: [PNG_SIGNATURE, &b"\n rest of the image \n"[..]].concat(),
+        };
+        let answer = |outcome: Result<RenderedPage, Failure>| {
+            let mut out = Vec::new();
+            write_answer(&mut out, &outcome).unwrap();
+            read_answer(&out)
+        };
+        assert_eq!(answer(Ok(drawn.clone())).unwrap(), drawn);
+
+        let missing = answer(Err(Error::NotFound("no page 9".into()).into())).unwrap_err();
+        assert!(
+            matches!(&missing, Error::NotFound(m) if m == "no page 9"),
+            "{missing:?}"
+        );
+        let damaged = answer(Err(Error::Invalid("bad xref".into()).into())).unwrap_err();
+        assert!(
+            matches!(&damaged, Error::Invalid(m) if m == "bad xref"),
+            "{damaged:?}"
+        );
+
+        let garbage: [&[u8]; 3] = [
+            b"",
+            b"{\"Ok\":",
+            b"{\"Ok\":{\"width\":1,\"height\":1,\"chars\":[]}}\nGIF89a",
+        ];
+        for garbage in garbage {
+            let e = read_answer(garbage).unwrap_err();
+            assert!(matches!(e, Error::Internal { .. }), "{e:?}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use detect::{MediaType, detect_media_type};
-pub use isolate::{Isolation, serve_if_worker};
+pub use isolate::{Isolation, PARSE_JOB};
 use lectern_core::{DocumentParser, ParseError, ParsedDocument};
 pub use markdown::parse as parse_markdown;
 pub use pdf::pdfium;
