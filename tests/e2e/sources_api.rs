@@ -77,7 +77,13 @@ impl PythonServer {
             .unwrap()
             .port();
         let child = std::process::Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
             .arg("--directory")
             .arg(root)
             .stdout(std::process::Stdio::null())
@@ -143,7 +149,8 @@ async fn a_crawled_site_is_answered_from_with_links_to_its_pages() {
     assert!(result.added >= 3 && result.failed == 0, "{first:?}");
     let docs = admin.documents(ws).await.unwrap();
     assert!(
-        docs.iter().any(|d| d.source_key.as_deref() == Some(&format!("{prefix}appetite.html"))),
+        docs.iter()
+            .any(|d| d.source_key.as_deref() == Some(&format!("{prefix}appetite.html"))),
         "the tutorial's first chapter was not crawled: {docs:?}"
     );
 
@@ -159,7 +166,10 @@ async fn a_crawled_site_is_answered_from_with_links_to_its_pages() {
     assert!(!answer.abstained, "{answer:#?}");
     assert!(!answer.citations.is_empty(), "{answer:#?}");
     for c in &answer.citations {
-        let url = c.url.as_deref().expect("a web page's citation has its address");
+        let url = c
+            .url
+            .as_deref()
+            .expect("a web page's citation has its address");
         let (page, section) = url.split_once('#').expect("and its section");
         assert!(page.starts_with(&prefix) && !section.is_empty(), "{url}");
         // The page, at that anchor, is there to follow.
@@ -167,10 +177,11 @@ async fn a_crawled_site_is_answered_from_with_links_to_its_pages() {
         assert!(html.contains(&format!("id=\"{section}\"")), "{url}");
     }
     assert!(
-        answer
-            .citations
-            .iter()
-            .any(|c| c.url.as_deref().unwrap_or_default().contains("appetite.html")),
+        answer.citations.iter().any(|c| c
+            .url
+            .as_deref()
+            .unwrap_or_default()
+            .contains("appetite.html")),
         "{answer:#?}"
     );
 

@@ -224,6 +224,7 @@ mod tests {
                 title: "Handbook".into(),
                 text: text.into(),
                 table_header: None,
+                anchor: None,
             },
             dense: Vec::new(),
         }

@@ -861,6 +861,9 @@ impl Ingestor {
             }
         }
 
+        // Empty by now; its fetches borrowed the documents found before.
+        drop(in_flight);
+
         // A crawl that reached nothing says why, and deletes nothing.
         if fetched_ok == 0 {
             return Err(JobError::Permanent(format!(

@@ -41,6 +41,20 @@ fn in_worker(program: PathBuf, timeout: Duration) -> PageRenderer {
     )
 }
 
+/// The `lectern-web` binary cargo built for these tests, beside their `deps/` folder. (Not
+/// `env!("CARGO_BIN_EXE_lectern-web")`: the build's rustc wrapper is a POSIX shell script,
+/// and a shell drops variables whose names hold a `-`.)
+fn web_binary() -> PathBuf {
+    let test = std::env::current_exe().unwrap();
+    let binary = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps")
+        .join("lectern-web");
+    assert!(binary.is_file(), "{} is not built", binary.display());
+    binary
+}
+
 /// The web binary as a worker that makes `fault` on purpose: a script that switches the
 /// tests' fault on and runs it (a worker keeps that one variable of its environment).
 fn faulty_web_binary(dir: &Path, fault: &str) -> PathBuf {
@@ -50,7 +64,7 @@ fn faulty_web_binary(dir: &Path, fault: &str) -> PathBuf {
         &script,
         format!(
             "#!/bin/sh\nexport LECTERN_TEST_PARSER_FAULT={fault}\nexec '{}' \"$@\"\n",
-            env!("CARGO_BIN_EXE_lectern-web")
+            web_binary().display()
         ),
     )
     .unwrap();
@@ -77,10 +91,7 @@ async fn a_worker_draws_pages_as_the_server_would_and_a_dead_worker_fails_only_i
     let networking = faulty_web_binary(dir.path(), "socket");
     let pdf = Arc::new(dev_qa_pdf("sample-sigconf.pdf"));
     let here = PageRenderer::new(Some(pdfium_library()), None, Duration::from_secs(30));
-    let worker = in_worker(
-        PathBuf::from(env!("CARGO_BIN_EXE_lectern-web")),
-        Duration::from_secs(30),
-    );
+    let worker = in_worker(web_binary(), Duration::from_secs(30));
 
     for page in [1, 2] {
         let local: RenderedPage = here.draw(pdf.clone(), page).await.unwrap();

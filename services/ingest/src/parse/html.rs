@@ -154,7 +154,9 @@ fn is_permalink(element: ElementRef) -> bool {
         && {
             let text: String = element.text().collect();
             let text = text.trim();
-            !text.is_empty() && text.chars().count() <= 2 && !text.chars().any(char::is_alphanumeric)
+            !text.is_empty()
+                && text.chars().count() <= 2
+                && !text.chars().any(char::is_alphanumeric)
         }
 }
 
@@ -457,7 +459,11 @@ mod tests {
             ]
         );
         // The permalinks' symbols are not text.
-        assert!(!doc.text.contains('¶') && !doc.text.contains('#'), "{}", doc.text);
+        assert!(
+            !doc.text.contains('¶') && !doc.text.contains('#'),
+            "{}",
+            doc.text
+        );
         let windows = doc.text.find("Run setup").unwrap();
         let at = doc.text[..windows].chars().count();
         assert_eq!(doc.anchor_at(at), Some("arm"));

@@ -668,7 +668,10 @@ async fn serve_site_slowly(root: std::path::PathBuf, think: Duration) -> Site {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (sent, not_modified) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let (most_at_once, asked) = (Arc::new(AtomicUsize::new(0)), Arc::new(Mutex::new(Vec::new())));
+    let (most_at_once, asked) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(Mutex::new(Vec::new())),
+    );
     let (s, n, m, a) = (
         sent.clone(),
         not_modified.clone(),
@@ -762,13 +765,17 @@ fn small_site(root: &Path, pages: usize) {
     write(
         root,
         "docs/index.html",
-        &format!("<html><head><title>Index</title></head><body><h1>Index</h1><ul>{links}</ul></body></html>"),
+        &format!(
+            "<html><head><title>Index</title></head><body><h1>Index</h1><ul>{links}</ul></body></html>"
+        ),
     );
     for i in 1..=pages {
         write(
             root,
             &format!("docs/page{i}.html"),
-            &format!("<html><head><title>Page {i}</title></head><body><h1 id=\"top\">Page {i}</h1><p>Page {i} explains topic number {i} of the small site.</p></body></html>"),
+            &format!(
+                "<html><head><title>Page {i}</title></head><body><h1 id=\"top\">Page {i}</h1><p>Page {i} explains topic number {i} of the small site.</p></body></html>"
+            ),
         );
     }
 }
