@@ -107,10 +107,11 @@ impl Bm25 {
         self.document_in(text, Language::detect(text).unwrap_or(self.default))
     }
 
-    /// The terms of chunks about to be indexed, in order. Each chunk is analysed in its
-    /// own language when that can be told; else in the language most of the other chunks
-    /// of its document in `chunks` are in (a heading or a table row of a German manual is
-    /// German); else in the default language. With each, the language told, if any.
+    /// The terms of chunks about to be indexed, in order. Each chunk is analysed in the
+    /// language most chunks of its document in `chunks` are told to be in (a heading, a
+    /// table row or a code listing of a German manual is German, whatever its few words
+    /// look like); else in its own, for a document none of whose chunks could be told
+    /// alone; else in the default language. With each, the language used, if told.
     pub fn chunks(&self, chunks: &[IndexedChunk]) -> Vec<(SparseVector, Option<Language>)> {
         let texts: Vec<String> = chunks.iter().map(|p| indexed_text(&p.chunk)).collect();
         let own: Vec<Option<Language>> = texts.iter().map(|t| Language::detect(t)).collect();
@@ -140,7 +141,7 @@ impl Bm25 {
             .iter()
             .zip(texts.iter().zip(own))
             .map(|(p, (text, own))| {
-                let told = own.or_else(|| document_language(p.chunk.document_id));
+                let told = document_language(p.chunk.document_id).or(own);
                 (self.document_in(text, told.unwrap_or(self.default)), told)
             })
             .collect()
@@ -330,6 +331,21 @@ mod tests {
         assert_eq!(
             parts(&made[2].0),
             parts(&english_only().embed_document(&indexed_text(&chunks[2].chunk)))
+        );
+
+        // A document mostly in English is analysed in English throughout, the odd chunk
+        // that looks German too (a quotation, a misjudged listing).
+        let english = "Employees are entitled to thirty days of paid annual leave every calendar year, and unused days expire at the end of March.";
+        let chunks = [
+            chunk(3, 0, english),
+            chunk(3, 1, GERMAN),
+            chunk(3, 2, english),
+        ];
+        let made = now.chunks(&chunks);
+        assert!(made.iter().all(|(_, l)| *l == Some(Language::English)));
+        assert_eq!(
+            parts(&made[1].0),
+            parts(&english_only().embed_document(&indexed_text(&chunks[1].chunk)))
         );
     }
 

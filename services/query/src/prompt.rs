@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn not_found_is_said_in_the_language_of_the_question() {
         assert_eq!(
-            not_found("Wie viele Urlaubstage bekommen die Mitarbeiter im Jahr?"),
+            not_found("Wie viele Urlaubstagen haben die Mitarbeiter im Kalenderjahr?"),
             "Die Dokumente enthalten die Antwort nicht."
         );
         assert_eq!(
