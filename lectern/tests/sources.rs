@@ -368,7 +368,16 @@ fn a_synced_folder_follows_its_files_exactly() {
     assert!(said.contains("the glob \"a[b\""), "{said}");
     let out = edit(&["--depth", "2"]);
     assert!(!out.status.success(), "a folder has no depth");
-    let out = edit(&["--exclude", "archive/**", "--every", "3600", "--json"]);
+    // The excludes given replace the old ones, so the drafts' stays.
+    let out = edit(&[
+        "--exclude",
+        "drafts/**",
+        "--exclude",
+        "archive/**",
+        "--every",
+        "3600",
+        "--json",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -377,7 +386,7 @@ fn a_synced_folder_follows_its_files_exactly() {
     let changed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         changed["source"]["settings"]["exclude"],
-        serde_json::json!(["archive/**"]),
+        serde_json::json!(["drafts/**", "archive/**"]),
         "{changed}"
     );
     assert_eq!(
