@@ -44,6 +44,27 @@ impl Page {
     }
 }
 
+/// A one-page PDF with a heading ("Fruit prices", baseline 740) over a table of three
+/// columns (x 72, 200, 300) and four rows 14 points apart (baselines 700 to 658): `Item
+/// Quantity Price`, then `Apples 3 1.20`, `Pears 12 0.80` and `Plums 7 2.45`, each cell a
+/// text object of its own, as spreadsheets export them.
+pub fn fruit_prices() -> Vec<u8> {
+    let rows = [
+        ["Item", "Quantity", "Price"],
+        ["Apples", "3", "1.20"],
+        ["Pears", "12", "0.80"],
+        ["Plums", "7", "2.45"],
+    ];
+    let mut text = vec![Placed::new(72.0, 740.0, "Fruit prices")];
+    for (r, row) in rows.iter().enumerate() {
+        let y = 700.0 - 14.0 * r as f32;
+        for (x, cell) in [72.0, 200.0, 300.0].into_iter().zip(row) {
+            text.push(Placed::new(x, y, *cell));
+        }
+    }
+    pdf(&[Page::letter(text)])
+}
+
 /// A PDF of `pages`. Text is written in Windows-1252 (WinAnsiEncoding) as far as Latin-1
 /// and `•` go; any other character is written as `?`.
 pub fn pdf(pages: &[Page]) -> Vec<u8> {

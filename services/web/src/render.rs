@@ -679,21 +679,8 @@ mod tests {
     /// PDFium drew, as a quote of prose is.
     #[test]
     fn a_quote_of_table_rows_is_marked_on_their_cells() {
-        use lectern_pdfium::testing::{Page, Placed, pdf};
-        let rows = [
-            ["Item", "Quantity", "Price"],
-            ["Apples", "3", "1.20"],
-            ["Pears", "12", "0.80"],
-            ["Plums", "7", "2.45"],
-        ];
-        let mut text = vec![Placed::new(72.0, 740.0, "Fruit prices")];
-        for (r, row) in rows.iter().enumerate() {
-            let y = 700.0 - 14.0 * r as f32;
-            for (x, cell) in [72.0, 200.0, 300.0].into_iter().zip(row) {
-                text.push(Placed::new(x, y, *cell));
-            }
-        }
-        let bytes = pdf(&[Page::letter(text)]);
+        use lectern_pdfium::testing::fruit_prices;
+        let bytes = fruit_prices();
         let marked = |quote: &str| {
             let page =
                 render_page(test_pdfium(), &bytes, 1, IMAGE_WIDTH, IMAGE_MAX_HEIGHT).unwrap();

@@ -145,7 +145,7 @@ mod tests {
     /// map back to the characters PDFium drew in that cell, and the bars around it to none.
     #[test]
     fn a_table_cells_characters_map_to_their_boxes_in_the_cell() {
-        use lectern_pdfium::testing::{Page, Placed, pdf};
+        use lectern_pdfium::testing::fruit_prices;
         let library = std::env::var_os("LECTERN_PDFIUM_LIB")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| {
@@ -153,20 +153,7 @@ mod tests {
             });
         let pdfium =
             pdfium(&library).unwrap_or_else(|e| panic!("{e} (run scripts/fetch-assets.sh pdfium)"));
-        let rows = [
-            ["Item", "Quantity", "Price"],
-            ["Apples", "3", "1.20"],
-            ["Pears", "12", "0.80"],
-            ["Plums", "7", "2.45"],
-        ];
-        let mut text = vec![Placed::new(72.0, 740.0, "Fruit prices")];
-        for (r, row) in rows.iter().enumerate() {
-            let y = 700.0 - 14.0 * r as f32;
-            for (x, cell) in [72.0, 200.0, 300.0].into_iter().zip(row) {
-                text.push(Placed::new(x, y, *cell));
-            }
-        }
-        let bytes = pdf(&[Page::letter(text)]);
+        let bytes = fruit_prices();
         let document = pdfium.load_pdf_from_byte_slice(&bytes, None).unwrap();
         let page = document.pages().get(0).unwrap();
         let chars = read_chars(&page.text().unwrap());
