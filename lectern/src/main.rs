@@ -61,7 +61,7 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
-    /// Synced sources: folders of this server kept in step with a workspace.
+    /// Synced sources: folders of this server, or web sites, kept in step with a workspace.
     #[command(subcommand)]
     Source(source::SourceCommand),
     /// Search a workspace: the passages that best match the question.
