@@ -301,6 +301,15 @@ pub async fn repair(
                 repaired.removals_finished += 1;
             }
         } else if let Some(doc) = store.document(s.document).await? {
+            // Read again: a source added since the report (its first documents listed
+            // before it was) keeps them.
+            let owner = match doc.source_id {
+                Some(id) => store.source(id).await?,
+                None => None,
+            };
+            if owner.is_some_and(|o| o.workspace_id == doc.workspace_id) {
+                continue;
+            }
             ingestor.delete(&doc).await?;
             repaired.documents_deleted += 1;
         }

@@ -610,6 +610,17 @@ impl Settings {
         {
             return invalid("ingest.chunk_tokens must be at least 32, and chunk_overlap_tokens under half of it".into());
         }
+        if !(64..=65_536).contains(&self.ingest.parse_memory_mb)
+            || !(64..=65_536).contains(&self.web.render_memory_mb)
+        {
+            return invalid(
+                "ingest.parse_memory_mb and web.render_memory_mb must be between 64 and 65536"
+                    .into(),
+            );
+        }
+        if self.web.render_timeout_secs == 0 {
+            return invalid("web.render_timeout_secs must be at least 1".into());
+        }
         if !(1..=16).contains(&self.ingest.crawl_concurrency) {
             return invalid("ingest.crawl_concurrency must be between 1 and 16".into());
         }

@@ -214,7 +214,9 @@ async fn read_bounded(
     max: usize,
 ) -> std::io::Result<Option<Vec<u8>>> {
     let mut read = Vec::new();
-    from.take(max as u64 + 1).read_to_end(&mut read).await?;
+    from.take((max as u64).saturating_add(1))
+        .read_to_end(&mut read)
+        .await?;
     Ok((read.len() <= max).then_some(read))
 }
 

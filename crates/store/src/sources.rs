@@ -198,7 +198,11 @@ impl Store {
         if updated.rows_affected == 0 {
             return Err(being_removed());
         }
-        if let Some(every) = changes.interval_secs {
+        // Only a schedule that changed moves the next sync (a form sends the schedule
+        // with every edit, a rename too).
+        if let Some(every) = changes.interval_secs
+            && every.map(|s| s as i64) != found.interval_secs
+        {
             self.reschedule(&found, every, now).await?;
         }
         self.source(id).await?.ok_or_else(missing)
@@ -213,8 +217,10 @@ impl Store {
         every: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let scheduled =
-            found.sync_state == sync_state::QUEUED && found.run_after.is_some_and(|at| at > now);
+        // A retry after a failure (attempts made) keeps its time: it is not the schedule's.
+        let scheduled = found.sync_state == sync_state::QUEUED
+            && found.attempts == 0
+            && found.run_after.is_some_and(|at| at > now);
         let idle = found.sync_state == sync_state::IDLE;
         let (state, run_after) = match every {
             Some(every) if scheduled || idle => {

@@ -29,8 +29,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{FuturesOrdered, StreamExt};
-
 use lectern_api::ingest::{SyncResult, WebSettings};
 use lectern_core::{Error, Result};
 use lectern_store::entity::document;
@@ -390,6 +388,18 @@ enum Fetched {
     Failed(String),
 }
 
+/// A crawl's page fetches under way, in the order they were queued; those not taken yet
+/// are stopped when the crawl ends early (an error, its lease lost).
+struct Fetches<T>(VecDeque<tokio::task::JoinHandle<T>>);
+
+impl<T> Drop for Fetches<T> {
+    fn drop(&mut self) {
+        for fetch in &self.0 {
+            fetch.abort();
+        }
+    }
+}
+
 /// The HTTP side of one crawl.
 struct Fetcher {
     client: reqwest::Client,
@@ -696,17 +706,22 @@ impl Ingestor {
             .as_ref()
             .and_then(|r| r.delay)
             .filter(|d| d.is_finite() && *d > 0.0)
-            .map(|d| Duration::from_secs_f32(d).min(MAX_CRAWL_DELAY));
+            // Clamped before it becomes a duration: robots.txt may say 1e20.
+            .map(|d| Duration::from_secs_f32(d.min(MAX_CRAWL_DELAY.as_secs_f32())));
         let at_once = if delay.is_some() {
             1
         } else {
             self.crawl_concurrency.max(1)
         };
         let mut next_request = tokio::time::Instant::now();
-        let mut in_flight = FuturesOrdered::new();
+        // Fetches run as tasks of their own, so they go on while a page already fetched
+        // is stored and its links read.
+        let fetcher = Arc::new(fetcher);
+        let shared_site = Arc::new(site.clone());
+        let mut in_flight = Fetches(VecDeque::new());
         let mut at_limit = false;
         loop {
-            while in_flight.len() < at_once && !at_limit {
+            while in_flight.0.len() < at_once && !at_limit {
                 let Some((url, depth)) = queue.pop_front() else {
                     break;
                 };
@@ -724,17 +739,22 @@ impl Ingestor {
                 if let Some(delay) = delay {
                     next_request = next_request.max(tokio::time::Instant::now()) + delay;
                 }
-                let existing = by_key.get(url.as_str());
-                let (fetcher, site) = (&fetcher, &site);
-                in_flight.push_back(async move {
+                let known = by_key.get(url.as_str()).cloned();
+                let (fetcher, site) = (fetcher.clone(), shared_site.clone());
+                in_flight.0.push_back(tokio::spawn(async move {
                     tokio::time::sleep_until(start).await;
-                    let fetched = fetcher.page(&url, site, existing).await;
-                    (url, depth, existing, fetched)
-                });
+                    let fetched = fetcher.page(&url, &site, known.as_ref()).await;
+                    (url, depth, known, fetched)
+                }));
             }
-            let Some((url, depth, existing, fetched)) = in_flight.next().await else {
+            let Some(next) = in_flight.0.front_mut() else {
                 break;
             };
+            let joined = next.await;
+            in_flight.0.pop_front();
+            let (url, depth, known, fetched) =
+                joined.map_err(|e| Error::internal("a page's fetch stopped", e))?;
+            let existing = known.as_ref();
             let key = url.to_string();
             run.beat(false).await?;
             let mut body_links: Option<(Url, String)> = None;
@@ -860,9 +880,6 @@ impl Ingestor {
                 }
             }
         }
-
-        // Empty by now; its fetches borrowed the documents found before.
-        drop(in_flight);
 
         // A crawl that reached nothing says why, and deletes nothing.
         if fetched_ok == 0 {

@@ -168,7 +168,19 @@ impl Ingestor {
     ) -> Result<source::Model> {
         let settings = match &edit.settings {
             Some(given) => {
-                let merged = merge_settings(&source.settings, given)?;
+                let mut given = given.clone();
+                // A web site's new start URL without a prefix: a prefix that was only the
+                // old URL's default follows the new URL (kept, it would bound the crawl
+                // to the old place, or refuse the new URL as outside it).
+                if source.kind == source_kind::WEB
+                    && given.get("url").is_some()
+                    && given.get("prefix").is_none()
+                    && stored_prefix_is_default(&source.settings)
+                    && let Some(changes) = given.as_object_mut()
+                {
+                    changes.insert("prefix".into(), serde_json::Value::Null);
+                }
+                let merged = merge_settings(&source.settings, &given)?;
                 Some(self.checked_settings(&source.kind, &merged).await?.settings)
             }
             None => None,
@@ -616,6 +628,21 @@ fn folder_settings(settings: &serde_json::Value) -> std::result::Result<FolderSe
             "a folder source's settings are {{\"path\": \"/absolute/folder\", \"include\": [globs], \"exclude\": [globs]}}: {e}"
         )
     })
+}
+
+/// Whether a web source's stored prefix is the one its start URL gives by default.
+fn stored_prefix_is_default(settings: &serde_json::Value) -> bool {
+    let mut defaulted = settings.clone();
+    if let Some(keys) = defaulted.as_object_mut() {
+        keys.remove("prefix");
+    }
+    match (
+        crate::crawl::Site::from_settings(settings, true),
+        crate::crawl::Site::from_settings(&defaulted, true),
+    ) {
+        (Ok(stored), Ok(default)) => stored.prefix == default.prefix,
+        _ => false,
+    }
 }
 
 /// `current` settings with the keys of `given` (an object) replaced, and those given as

@@ -17,9 +17,10 @@ use crate::retrieve::Passage;
 /// would have to appear in the sources as written, and an inflected one would not.
 pub fn key_terms(sentence: &str) -> Vec<String> {
     let text = markers::rewrite(sentence, |_| " ".to_owned());
-    // A guess is enough: a German sentence taken for another language checks more terms
-    // (as before), another taken for German checks fewer.
-    let capitals_mark_names = !Language::guess(&text).is_some_and(Language::capitalises_nouns);
+    // Only a language told reliably: a German sentence not told checks more terms (as
+    // before), but an English one guessed German ("Contact Hans Müller in Berlin.") would
+    // check fewer, and let an invented name through.
+    let capitals_mark_names = !Language::detect(&text).is_some_and(Language::capitalises_nouns);
     let mut out: Vec<String> = Vec::new();
     let mut push = |t: &str| {
         let t = comparable(t.trim());

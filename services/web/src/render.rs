@@ -122,6 +122,9 @@ pub struct PageRenderer {
     timeout: Duration,
     originals: Mutex<Lru<(Uuid, i32), Bytes>>,
     images: Mutex<Lru<(Uuid, i32, u32), Arc<RenderedPage>>>,
+    /// Pages drawn at once, one per core: each drawing holds a worker's memory and a copy
+    /// of its PDF, so many requests at once wait their turn instead of exhausting both.
+    drawing: tokio::sync::Semaphore,
 }
 
 impl PageRenderer {
@@ -135,6 +138,9 @@ impl PageRenderer {
             timeout,
             originals: Mutex::new(Lru::new(ORIGINALS)),
             images: Mutex::new(Lru::new(IMAGES)),
+            drawing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            ),
         }
     }
 
@@ -170,6 +176,16 @@ impl PageRenderer {
         let Some((version, bytes)) = self.pdf(client, ws, doc).await? else {
             return Ok(None);
         };
+        if let Some(drawn) = lock(&self.images).get(&(doc, version, page)) {
+            return Ok(Some(drawn));
+        }
+        let _turn = self
+            .drawing
+            .acquire()
+            .await
+            .map_err(|e| Error::internal("page drawing stopped", e))?;
+        // Drawn meanwhile for another request (the image and the view of one page come
+        // together): drawn once.
         if let Some(drawn) = lock(&self.images).get(&(doc, version, page)) {
             return Ok(Some(drawn));
         }

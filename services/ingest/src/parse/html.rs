@@ -126,14 +126,19 @@ fn anchor_of(heading: ElementRef) -> Option<String> {
         return Some(id);
     }
     let inside = || heading.descendants().filter_map(ElementRef::wrap).skip(1);
-    if let Some(id) = inside().find_map(|e| e.value().id().or_else(|| e.value().attr("name"))) {
-        return usable(id);
+    if let Some(id) = inside().find_map(|e| {
+        e.value()
+            .id()
+            .or_else(|| e.value().attr("name"))
+            .and_then(usable)
+    }) {
+        return Some(id);
     }
     if let Some(fragment) = inside()
         .filter(|e| e.value().name() == "a")
-        .find_map(|e| e.value().attr("href")?.strip_prefix('#'))
+        .find_map(|e| e.value().attr("href")?.strip_prefix('#').and_then(usable))
     {
-        return usable(fragment);
+        return Some(fragment);
     }
     let parent = heading.parent().and_then(ElementRef::wrap)?;
     let first = parent.children().find(|n| n.value().is_element())?;

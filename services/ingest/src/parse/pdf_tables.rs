@@ -308,10 +308,18 @@ fn overlaps(column: Column, segment: &Segment) -> bool {
     segment.left < column.right && segment.right > column.left
 }
 
+/// The most columns a table is looked for with.
+const MAX_COLUMNS: usize = 64;
+
 /// The columns widened by a line's segments (a segment beside all of them adds one), or
 /// `None` when a segment spans two columns, two segments fall in one, or two columns
 /// come to touch.
 fn fit(columns: &[Column], segments: &[Segment]) -> Option<Vec<Column>> {
+    // No table has this many columns; a line of thousands of spaced glyphs (letter-spaced
+    // text, axis labels, a hostile page) would cost segments times columns.
+    if segments.len() > MAX_COLUMNS || columns.len() > MAX_COLUMNS {
+        return None;
+    }
     let mut out = columns.to_vec();
     for segment in segments {
         let hits: Vec<usize> = (0..out.len())

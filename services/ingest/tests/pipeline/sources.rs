@@ -576,11 +576,6 @@ on_both_backends!(
             (serde_json::json!({"pages": 0}), "pages 1 to"),
             (serde_json::json!({"depth": 500}), "depth is at most"),
             (serde_json::json!({"include": ["*.md"]}), "unknown field"),
-            // The prefix given stays: a start URL outside it is refused.
-            (
-                serde_json::json!({"url": "https://1.1.1.1/blog/"}),
-                "does not lie under the prefix",
-            ),
         ] {
             let err = e
                 .ingestor
@@ -613,6 +608,39 @@ on_both_backends!(
             })
         );
         assert_eq!(moved.kind, "web");
+
+        // A new start URL alone: the prefix was its old URL's default, and follows it.
+        let again = e
+            .ingestor
+            .edit_source(
+                &moved,
+                &settings(serde_json::json!({"url": "https://1.1.1.1/news/2026/"})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.settings["prefix"], "https://1.1.1.1/news/2026/");
+        assert_eq!(again.settings["depth"], 1, "what was not given stays");
+        // A prefix of its own stays: a start URL outside it is refused.
+        let wider = e
+            .ingestor
+            .edit_source(
+                &again,
+                &settings(serde_json::json!({"prefix": "https://1.1.1.1/news/"})),
+            )
+            .await
+            .unwrap();
+        let err = e
+            .ingestor
+            .edit_source(
+                &wider,
+                &settings(serde_json::json!({"url": "https://1.1.1.1/blog/"})),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("does not lie under the prefix"),
+            "{err}"
+        );
     }
 );
 
