@@ -318,7 +318,8 @@ fn serve(jobs: &[Job], args: Vec<OsString>) -> i32 {
     }
 }
 
-/// Limits this (single-threaded) process: data memory, CPU time, no core dumps, no sockets.
+/// Limits this (single-threaded) process: data memory, CPU time, no core dumps, no sockets,
+/// no io_uring, no reading of other processes.
 #[cfg(target_os = "linux")]
 fn confine(memory_mb: u64, cpu_secs: u64) -> Result<(), String> {
     use nix::sys::resource::{Resource, setrlimit};
@@ -333,8 +334,17 @@ fn confine(memory_mb: u64, cpu_secs: u64) -> Result<(), String> {
     let arch = std::env::consts::ARCH
         .try_into()
         .map_err(|e| format!("seccomp: {e:?}"))?;
+    // No sockets, nor the ways around that rule: io_uring opens sockets without socket(2),
+    // and ptrace or process_vm_readv would read the server's memory (the same user).
+    let denied = [
+        nix::libc::SYS_socket,
+        nix::libc::SYS_io_uring_setup,
+        nix::libc::SYS_ptrace,
+        nix::libc::SYS_process_vm_readv,
+        nix::libc::SYS_process_vm_writev,
+    ];
     let filter = SeccompFilter::new(
-        [(nix::libc::SYS_socket, Vec::new())].into_iter().collect(),
+        denied.into_iter().map(|call| (call, Vec::new())).collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(nix::libc::EACCES as u32),
         arch,
