@@ -455,35 +455,27 @@ on_both_backends!(
         assert_eq!(counts(&sync(&e.ingestor).await), [4, 0, 0, 0, 0, 0]);
         e.ingestor.run_until_idle(|_| {}).await.unwrap();
         assert_consistent(&e, ws).await;
-        let settings = |value: serde_json::Value| UpdateSource {
-            settings: Some(value),
-            ..UpdateSource::default()
-        };
 
         // Refused exactly as an added source would be, and nothing changes.
-        for (bad, said) in [
-            (serde_json::json!({"include": ["a[b"]}), "\"a[b\""),
-            (serde_json::json!({"path": "/etc"}), "ingest.source_roots"),
-            (
-                serde_json::json!({"path": "relative/docs"}),
-                "absolute path",
-            ),
-            (serde_json::json!({"path": null}), "path"),
-            (
-                serde_json::json!({"url": "https://example.org/"}),
-                "unknown field",
-            ),
-            (serde_json::json!(["*.md"]), "object"),
-        ] {
-            let err = e
-                .ingestor
-                .edit_source(&source, &settings(bad.clone()))
-                .await
-                .unwrap_err();
-            assert!(err.to_string().contains(said), "{bad}: {err}");
-        }
-        let unchanged = e.ctx.store.source(source.id).await.unwrap().unwrap();
-        assert_eq!(unchanged.settings, source.settings);
+        assert_refused(
+            &e,
+            &source,
+            vec![
+                (serde_json::json!({"include": ["a[b"]}), "\"a[b\""),
+                (serde_json::json!({"path": "/etc"}), "ingest.source_roots"),
+                (
+                    serde_json::json!({"path": "relative/docs"}),
+                    "absolute path",
+                ),
+                (serde_json::json!({"path": null}), "path"),
+                (
+                    serde_json::json!({"url": "https://example.org/"}),
+                    "unknown field",
+                ),
+                (serde_json::json!(["*.md"]), "object"),
+            ],
+        )
+        .await;
 
         // A narrower include: the next sync deletes the files it leaves out, from the
         // index too, and keeps the others as they are.
@@ -563,29 +555,21 @@ on_both_backends!(
             .await
             .unwrap();
         assert_eq!(added.settings["prefix"], "https://1.1.1.1/docs/");
-        let settings = |value: serde_json::Value| UpdateSource {
-            settings: Some(value),
-            ..UpdateSource::default()
-        };
-        for (bad, said) in [
-            (
-                serde_json::json!({"url": "http://127.0.0.1:9/docs/"}),
-                "crawl_allow_private",
-            ),
-            (serde_json::json!({"url": "file:///etc/passwd"}), "http"),
-            (serde_json::json!({"pages": 0}), "pages 1 to"),
-            (serde_json::json!({"depth": 500}), "depth is at most"),
-            (serde_json::json!({"include": ["*.md"]}), "unknown field"),
-        ] {
-            let err = e
-                .ingestor
-                .edit_source(&added, &settings(bad.clone()))
-                .await
-                .unwrap_err();
-            assert!(err.to_string().contains(said), "{bad}: {err}");
-        }
-        let unchanged = e.ctx.store.source(added.id).await.unwrap().unwrap();
-        assert_eq!(unchanged.settings, added.settings);
+        assert_refused(
+            &e,
+            &added,
+            vec![
+                (
+                    serde_json::json!({"url": "http://127.0.0.1:9/docs/"}),
+                    "crawl_allow_private",
+                ),
+                (serde_json::json!({"url": "file:///etc/passwd"}), "http"),
+                (serde_json::json!({"pages": 0}), "pages 1 to"),
+                (serde_json::json!({"depth": 500}), "depth is at most"),
+                (serde_json::json!({"include": ["*.md"]}), "unknown field"),
+            ],
+        )
+        .await;
 
         // A new start URL with the prefix back to its default, and a smaller depth.
         let moved = e
@@ -670,6 +654,33 @@ on_both_backends!(
         assert!(e.ctx.store.list_sources(ws).await.unwrap().is_empty());
     }
 );
+
+/// A change of settings only.
+fn settings(value: serde_json::Value) -> UpdateSource {
+    UpdateSource {
+        settings: Some(value),
+        ..UpdateSource::default()
+    }
+}
+
+/// Each of `refused` (settings, and words of the refusal) is refused with those words, and
+/// the source's settings stay as they were.
+async fn assert_refused(
+    e: &Env,
+    source: &lectern_store::entity::source::Model,
+    refused: Vec<(serde_json::Value, &str)>,
+) {
+    for (bad, said) in refused {
+        let err = e
+            .ingestor
+            .edit_source(source, &settings(bad.clone()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(said), "{bad}: {err}");
+    }
+    let unchanged = e.ctx.store.source(source.id).await.unwrap().unwrap();
+    assert_eq!(unchanged.settings, source.settings);
+}
 
 /// A static site on loopback, as a documentation server answers: each file of `root` with
 /// an ETag (its content's hash) and 304 to a matching `If-None-Match`, 404 for anything
