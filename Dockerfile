@@ -21,7 +21,10 @@ RUN cargo build --release --locked ${FEATURES:+--features lectern-llm/$FEATURES}
        target/release/lectern-query target/release/lectern-web /out/
 
 FROM debian:bookworm-slim
+# Tesseract reads scanned pages; add tesseract-ocr-LANG packages for the languages in
+# `ocr.languages`.
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libgomp1 \
+       tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/lectern --create-home lectern
 COPY --from=build /out/ /usr/local/bin/

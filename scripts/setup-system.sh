@@ -18,6 +18,12 @@ command -v pdftotext >/dev/null || need+=(poppler-utils)
 # The web app's browser tests drive Debian's headless Chromium through chromedriver.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# Scanned pages are read by Tesseract's command-line program; the OCR tests read English
+# and German scans.
+command -v tesseract >/dev/null || need+=(tesseract-ocr)
+for lang in eng deu; do
+    [ -f "/usr/share/tesseract-ocr/5/tessdata/$lang.traineddata" ] || need+=("tesseract-ocr-$lang")
+done
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "setup-system: please install: ${need[*]}" >&2

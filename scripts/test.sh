@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-lectern_prepare core pdfium llm
+lectern_prepare core pdfium llm e5
 # llama.cpp's own server, built for this CPU, for the side-by-side engine tests.
 set -a; eval "$(scripts/build-llama-server.sh)"; set +a
 # The OpenAI-compatibility test drives Lectern with the official client.
@@ -22,6 +22,7 @@ python3 -c "import mcp.client.streamable_http" 2>/dev/null || python3 -m pip ins
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q "aiosmtpd==1.4.*" >&2
 set -a
 eval "$(scripts/fetch-dev-qa.sh)"
+eval "$(scripts/fetch-dev-qa.sh multilingual)"
 eval "$(scripts/fetch-test-docs.sh)"
 set +a
 
@@ -38,5 +39,6 @@ fi
 # The dev set is what it says: every quote on its page, no unanswerable question answered
 # by the documents.
 python3 tests/data/dev-qa/verify_qa.py tests/data/dev-qa/qa.jsonl "$LECTERN_DEV_QA_DIR" >&2
+python3 tests/data/dev-qa-multilingual/verify_qa.py tests/data/dev-qa-multilingual/qa.jsonl "$LECTERN_DEV_QA_ML_DIR" >&2
 
 exec cargo test --workspace --locked "$@"

@@ -175,7 +175,7 @@ pub async fn retrieval(
     let query_vectors = {
         let embedder = ctx.search.embedder.clone();
         let q = questions.clone();
-        tokio::task::spawn_blocking(move || embedder.embed(&q)).await??
+        tokio::task::spawn_blocking(move || embedder.embed_queries(&q)).await??
     };
 
     let workspace = match keep {

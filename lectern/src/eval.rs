@@ -118,3 +118,55 @@ pub async fn qa(
     );
     Ok(())
 }
+
+pub async fn ocr(
+    settings: &lectern_runtime::Settings,
+    dir: &Path,
+    pages: usize,
+    scan_dpi: u32,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let library = settings
+        .ingest
+        .pdfium_lib
+        .clone()
+        .filter(|p| p.is_file())
+        .context("OCR needs PDFium (ingest.pdfium_lib; scripts/fetch-assets.sh pdfium)")?;
+    let engine = settings
+        .ocr
+        .engine()
+        .context("OCR is off (ocr.enabled = false)")?;
+    let dir = dir.to_owned();
+    let report = tokio::task::spawn_blocking(move || {
+        lectern::evaluation::ocr::ocr(&library, &engine, &dir, pages, scan_dpi)
+    })
+    .await??;
+    if json_out {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{} ({}), scans at {} dpi read at {} dpi: {} pages, {} words",
+        report.engine,
+        report.languages.join("+"),
+        report.scan_dpi,
+        report.ocr_dpi,
+        report.pages,
+        report.words
+    );
+    println!(
+        "word recall {:.4}, word precision {:.4}; {:.2} s a page (p50), {:.2} s (p90), {:.2} pages/s",
+        report.recall,
+        report.precision,
+        report.seconds_p50,
+        report.seconds_p90,
+        report.pages_per_second
+    );
+    for f in &report.files {
+        println!(
+            "  {:<28} recall {:.4}  pages {:?}",
+            f.file, f.recall, f.pages
+        );
+    }
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! The evaluation runs: they drive ingest, retrieval and answering on this machine's
 //! Lectern and score the results with `lectern-eval`'s pure metrics.
 
+pub mod ocr;
+
 use std::collections::HashMap;
 use std::path::Path;
 

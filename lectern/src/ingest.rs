@@ -50,6 +50,8 @@ struct Row {
     pages: Option<u32>,
     chunks: Option<usize>,
     error: Option<String>,
+    /// How its pages were read (pages read by OCR, pages without text).
+    notice: Option<String>,
 }
 
 /// What an ingest run came to.
@@ -114,6 +116,7 @@ pub async fn run(
             pages: doc.pages.map(|p| p as u32),
             chunks: None,
             error,
+            notice: None,
         });
     }
     ingestor
@@ -128,10 +131,15 @@ pub async fn run(
                 .find(|r| r.document_id == p.document_id && r.status == "queued")
             {
                 match &p.outcome {
-                    Outcome::Indexed { pages, chunks } => {
+                    Outcome::Indexed {
+                        pages,
+                        chunks,
+                        notice,
+                    } => {
                         row.status = "ingested";
                         row.pages = Some(*pages);
                         row.chunks = Some(*chunks);
+                        row.notice = notice.clone();
                     }
                     Outcome::Failed { reason } => {
                         row.status = "failed";
@@ -161,7 +169,7 @@ pub async fn run(
             .iter()
             .map(|r| {
                 json!({"path": r.path, "document_id": r.document_id, "status": r.status,
-                       "pages": r.pages, "chunks": r.chunks, "error": r.error})
+                       "pages": r.pages, "chunks": r.chunks, "error": r.error, "notice": r.notice})
             })
             .collect();
         let out = json!({
@@ -198,6 +206,11 @@ pub async fn run(
                 r.path.display(),
                 r.error.as_deref().unwrap_or("")
             );
+        }
+        for r in &rows {
+            if let Some(notice) = &r.notice {
+                println!("  {}: {notice}", r.path.display());
+            }
         }
     }
     Ok(Summary {

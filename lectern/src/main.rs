@@ -185,6 +185,21 @@ enum EvalCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// OCR's word recall and speed: pages of the text PDFs in DIR are drawn as scans
+    /// (image-only PDFs) and read back through ingest's parser with the `ocr` settings;
+    /// PDFium's text of each original page is the truth.
+    Ocr {
+        /// Pages to measure, spread over the PDFs.
+        #[arg(long, default_value_t = 50)]
+        pages: usize,
+        /// Resolution the scans are made at.
+        #[arg(long, default_value_t = 300)]
+        scan_dpi: u32,
+        #[arg(long)]
+        json: bool,
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -329,6 +344,12 @@ async fn run() -> anyhow::Result<()> {
         Command::Mcp { api_key, user } => {
             mcp::serve(settings, api_key, user).await?;
         }
+        Command::Eval(EvalCommand::Ocr {
+            pages,
+            scan_dpi,
+            json,
+            dir,
+        }) => eval::ocr(&settings, &dir, pages, scan_dpi, json).await?,
         Command::Eval(command) => {
             let ctx = open(settings).await?;
             match command {
@@ -343,6 +364,7 @@ async fn run() -> anyhow::Result<()> {
                     json,
                     file,
                 } => eval::qa(&ctx, &workspaces, &file, retrieval_only, json).await?,
+                EvalCommand::Ocr { .. } => unreachable!("measured without opening Lectern"),
             }
         }
         Command::Bench(BenchCommand::Ingest { json, paths }) => {

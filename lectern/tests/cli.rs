@@ -482,3 +482,55 @@ fn search_and_ask_through_a_running_server_with_an_api_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A scanned PDF is ingested from the command line with its text read by OCR, and the
+/// report says which pages were; `lectern eval ocr` finds the words of real text pages
+/// again in scans made of them (a few pages here; docs/EVALUATION.md has the 50-page
+/// figure).
+#[test]
+fn scans_are_read_by_ocr_and_ocr_is_measured_on_real_pages() {
+    let data = tempfile::tempdir().unwrap();
+    let docs = tempfile::tempdir().unwrap();
+    let test_docs = std::env::var_os("LECTERN_TEST_DOCS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| lectern_core::default_cache_dir().join("test-docs"));
+    std::fs::copy(test_docs.join("skew.pdf"), docs.path().join("skew.pdf")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&run_ok(
+        data.path(),
+        &[
+            "ingest",
+            "--workspace",
+            "Scans",
+            "--json",
+            docs.path().to_str().unwrap(),
+        ],
+    ))
+    .unwrap();
+    let doc = &report["documents"][0];
+    assert_eq!(doc["status"], "ingested", "{report}");
+    assert!(doc["chunks"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(
+        doc["notice"], "1 of 1 page was read by OCR (page 1).",
+        "{report}"
+    );
+
+    let dev_qa = std::env::var_os("LECTERN_DEV_QA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| lectern_core::default_cache_dir().join("dev-qa"));
+    let measured: serde_json::Value = serde_json::from_str(&run_ok(
+        data.path(),
+        &[
+            "eval",
+            "ocr",
+            "--pages",
+            "3",
+            "--json",
+            dev_qa.to_str().unwrap(),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(measured["pages"], 3, "{measured}");
+    assert!(measured["words"].as_u64().unwrap() >= 3 * 50, "{measured}");
+    let recall = measured["recall"].as_f64().unwrap();
+    assert!(recall >= 0.95, "word recall {recall}: {measured}");
+}

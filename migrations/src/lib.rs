@@ -15,6 +15,7 @@ mod m20261201_000001_workspace_names_per_owner;
 mod m20261201_000002_email_verification;
 mod m20261202_000001_sources;
 mod m20261203_000001_web_sources;
+mod m20261204_000001_document_notices;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_email_verification::Migration),
             Box::new(m20261202_000001_sources::Migration),
             Box::new(m20261203_000001_web_sources::Migration),
+            Box::new(m20261204_000001_document_notices::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app_with};
 
-fn test_doc(name: &str) -> Vec<u8> {
+pub(crate) fn test_doc(name: &str) -> Vec<u8> {
     let dir = std::env::var("LECTERN_TEST_DOCS_DIR")
         .expect("LECTERN_TEST_DOCS_DIR (run scripts/fetch-test-docs.sh, or scripts/test.sh)");
     std::fs::read(std::path::Path::new(&dir).join(name)).unwrap()

@@ -154,6 +154,28 @@ impl Browser {
         .await
     }
 
+    /// Asks `question` of workspace `ws` in a new conversation, as the chat form does:
+    /// `(conversation, message)` of the answer.
+    pub async fn ask(&mut self, csrf: &str, ws: Uuid, question: &str) -> (String, String) {
+        let asked = self
+            .post(
+                "/chat/ask",
+                &[
+                    ("csrf", csrf),
+                    ("question", question),
+                    ("ws", &ws.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(asked.status, 303, "{}", asked.body);
+        let location = asked.location.unwrap();
+        let (conversation, message) = location
+            .trim_start_matches("/chat/")
+            .split_once("#m-")
+            .unwrap();
+        (conversation.to_owned(), message.to_owned())
+    }
+
     /// Creates a workspace and returns its id.
     pub async fn create_workspace(&mut self, name: &str) -> Uuid {
         let page = self
@@ -765,22 +787,7 @@ async fn roles_are_enforced_on_every_route_and_documents_are_shown_as_text() {
     assert_eq!(app.ctx.store.list_documents(ws).await.unwrap().len(), 1);
 
     // The viewer asks; the answer page shows the document's text as text.
-    let asked = viewer
-        .post(
-            "/chat/ask",
-            &[
-                ("csrf", &csrf),
-                ("question", "Who approves travel bookings?"),
-                ("ws", &ws.to_string()),
-            ],
-        )
-        .await;
-    assert_eq!(asked.status, 303, "{}", asked.body);
-    let location = asked.location.unwrap();
-    let (conversation, message) = location
-        .trim_start_matches("/chat/")
-        .split_once("#m-")
-        .unwrap();
+    let (conversation, message) = viewer.ask(&csrf, ws, "Who approves travel bookings?").await;
     let chat = viewer.get(&format!("/chat/{conversation}")).await;
     assert_eq!(chat.status, 200);
     assert!(!chat.body.contains("<script>alert"), "{}", chat.body);
@@ -1488,4 +1495,54 @@ async fn assert_audited(app: &TestApp, actions: &[&str]) {
             "no {action} in the audit log"
         );
     }
+}
+
+/// A scan (ocrmypdf's linn.pdf: one page, no text layer) is read by OCR: the document
+/// list says so, a question about it is answered with a citation, and the citation panel
+/// marks the passage on the scanned page's image.
+#[tokio::test]
+async fn a_scan_is_read_by_ocr_and_its_citation_is_marked_on_the_page() {
+    let app = app().await;
+    let mut ada = Browser::new(&app);
+    ada.sign_up("ada@example.org", PASSWORD).await;
+    let ws = ada.create_workspace("Scans").await;
+    let page = format!("/w/{ws}/documents");
+    let csrf = ada.get(&page).await.csrf();
+    let scan = crate::ingest_api::test_doc("linn.pdf");
+    let uploaded = ada
+        .upload(&page, Some(&csrf), vec![("linn.pdf", scan)])
+        .await;
+    assert_eq!(uploaded.status, 303, "{}", uploaded.body);
+    let docs = ada.wait_until_read(ws).await;
+    let doc = &docs["documents"][0];
+    assert_eq!(doc["status"], "ready", "{docs}");
+    assert_eq!(doc["ocr_pages"], 1, "{docs}");
+    let notice = doc["notice"].as_str().unwrap();
+    assert!(notice.contains("1 of 1 page was read by OCR"), "{notice}");
+    let listing = ada.get(&page).await;
+    assert!(listing.body.contains("(1 OCR)"), "{}", listing.body);
+    assert!(listing.body.contains(notice), "{}", listing.body);
+
+    let (conversation, message) = ada.ask(&csrf, ws, "What is the LinnSequencer?").await;
+    let panel = ada
+        .get(&format!(
+            "/chat/{conversation}/m/{message}/cite/1?fragment=1"
+        ))
+        .await;
+    assert_eq!(
+        panel.status, 200,
+        "the answer cites the scan: {}",
+        panel.body
+    );
+    assert!(panel.body.contains("page 1"), "{}", panel.body);
+    assert!(
+        panel.body.contains("<rect class=\"hl\""),
+        "the passage is marked on the scan: {}",
+        panel.body
+    );
+    assert!(
+        !panel.body.contains("could not be located"),
+        "{}",
+        panel.body
+    );
 }

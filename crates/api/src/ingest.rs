@@ -49,6 +49,13 @@ pub struct DocumentOut {
     /// Why the document failed, said for a person.
     pub error: Option<String>,
     pub pages: Option<i32>,
+    /// Pages read by OCR (they had no text layer); none until it is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocr_pages: Option<i32>,
+    /// What the owner should know about how the pages were read: pages read by OCR,
+    /// pages left without text and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
     /// Chunks of the current version (0 until it is indexed).
     pub chunks: u64,
     pub version: i32,

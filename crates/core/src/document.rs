@@ -13,6 +13,16 @@ pub struct ParsedDocument {
     /// (the whole text is then page 1).
     pub page_starts: Vec<usize>,
     pub headings: Vec<Heading>,
+    /// Pages (from 1) whose text was read by OCR: they had no text layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ocr_pages: Vec<u32>,
+    /// Pages (from 1) left without text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_pages: Vec<u32>,
+    /// Why `empty_pages` were not read by OCR (OCR off, Tesseract missing, OCR failed);
+    /// none when OCR read them and found no words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +56,37 @@ impl ParsedDocument {
         self.headings[..before].last()
     }
 
+    /// What the owner should know about how the pages were read, when anything: pages read
+    /// by OCR, pages left without text and why.
+    pub fn notice(&self) -> Option<String> {
+        let pages = self.page_count();
+        let mut said = Vec::new();
+        if !self.ocr_pages.is_empty() {
+            let n = self.ocr_pages.len();
+            said.push(format!(
+                "{} of {pages} {} read by OCR ({}).",
+                n,
+                if n == 1 { "page was" } else { "pages were" },
+                page_list(&self.ocr_pages)
+            ));
+        }
+        if !self.empty_pages.is_empty() {
+            let list = page_list(&self.empty_pages);
+            let look = if self.empty_pages.len() == 1 {
+                "it looks"
+            } else {
+                "they look"
+            };
+            said.push(match &self.empty_reason {
+                Some(why) => format!("No text on {list}: {look} scanned, and {why}."),
+                None => {
+                    format!("No text on {list}, even by OCR: blank, or a picture without words.")
+                }
+            });
+        }
+        (!said.is_empty()).then(|| said.join(" "))
+    }
+
     /// The anchor of the nearest heading at or before `offset` that has one: where a link
     /// to the passage at `offset` should land.
     pub fn anchor_at(&self, offset: usize) -> Option<&str> {
@@ -65,8 +106,10 @@ pub enum ParseError {
     Empty,
     #[error("the PDF is encrypted and needs a password; remove the password and upload it again")]
     Encrypted,
-    #[error("no extractable text; the document looks scanned and OCR is not enabled")]
-    NoText,
+    /// No page has text; why, for a person (OCR off, Tesseract missing, or OCR found no
+    /// words).
+    #[error("no extractable text: {0}")]
+    NoText(String),
     #[error("the file is damaged or truncated: {0}")]
     Malformed(String),
     #[error("unsupported file type: {0}")]
@@ -88,9 +131,58 @@ pub trait DocumentParser: Send + Sync {
     fn parse(&self, bytes: &[u8], media_type: &str) -> Result<ParsedDocument, ParseError>;
 }
 
+/// "page 3", "pages 2-4 and 7": runs of consecutive pages joined.
+fn page_list(pages: &[u32]) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &p in pages {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == p => *end = p,
+            _ => runs.push((p, p)),
+        }
+    }
+    let runs: Vec<String> = runs
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    let word = if pages.len() == 1 { "page" } else { "pages" };
+    match runs.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{word} {} and {last}", rest.join(", ")),
+        _ => format!("{word} {}", runs.join("")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_notice_says_which_pages_were_read_by_ocr_and_which_are_empty() {
+        let mut doc = ParsedDocument {
+            text: "x".into(),
+            page_starts: (0..8).collect(),
+            ..ParsedDocument::default()
+        };
+        assert_eq!(doc.notice(), None);
+        doc.ocr_pages = vec![2, 3, 4, 7];
+        doc.empty_pages = vec![5];
+        assert_eq!(
+            doc.notice().unwrap(),
+            "4 of 8 pages were read by OCR (pages 2-4 and 7). No text on page 5, even by OCR: blank, or a picture without words."
+        );
+        doc.ocr_pages.clear();
+        doc.empty_pages = vec![1, 2, 3, 5];
+        doc.empty_reason = Some("OCR is off".into());
+        assert_eq!(
+            doc.notice().unwrap(),
+            "No text on pages 1-3 and 5: they look scanned, and OCR is off."
+        );
+    }
 
     #[test]
     fn pages_and_headings_are_found_by_offset() {
@@ -112,6 +204,7 @@ mod tests {
                     anchor: None,
                 },
             ],
+            ..ParsedDocument::default()
         };
         assert_eq!(
             [

@@ -18,7 +18,13 @@ pub struct EmbeddingModelInfo {
 /// is CPU-bound and blocking: async callers run it on a blocking thread.
 pub trait Embedder: Send + Sync {
     fn model(&self) -> &EmbeddingModelInfo;
+    /// Texts to be found: chunks, sentences of passages.
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+    /// Questions to find them with. Models trained with a different prefix for each side
+    /// (E5's `query: `) embed them so; for the others a question is a text like any.
+    fn embed_queries(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        self.embed(texts)
+    }
 }
 
 /// A chunk with its dense vector, ready to upsert. The sparse (BM25) vector is derived

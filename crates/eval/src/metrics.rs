@@ -6,6 +6,39 @@ use std::collections::HashMap;
 /// Graded relevance of documents for one query (0 means not relevant).
 pub type Qrels = HashMap<String, u32>;
 
+/// The words of a text as OCR is scored on them: NFKC, lower case, runs of letters and
+/// digits.
+pub fn words(text: &str) -> Vec<String> {
+    lectern_core::normalise(text)
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// How many of `truth`'s words `read` holds, each counted as often as both hold it (a
+/// multiset intersection): `(found, words in truth, words in read)`. Recall is found over
+/// the truth's words, precision found over the read ones.
+pub fn word_overlap(truth: &str, read: &str) -> (usize, usize, usize) {
+    let mut wanted: HashMap<String, usize> = HashMap::new();
+    let truth = words(truth);
+    for w in &truth {
+        *wanted.entry(w.clone()).or_default() += 1;
+    }
+    let read = words(read);
+    let mut found = 0;
+    for w in &read {
+        if let Some(n) = wanted.get_mut(w)
+            && *n > 0
+        {
+            *n -= 1;
+            found += 1;
+        }
+    }
+    (found, truth.len(), read.len())
+}
+
 /// nDCG@k: the discounted gain of the ranking over that of the ideal ranking.
 pub fn ndcg_at(ranked: &[String], qrels: &Qrels, k: usize) -> f64 {
     let dcg: f64 = ranked
@@ -97,6 +130,15 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_overlap_counts_each_word_as_often_as_both_hold_it() {
+        // "the" twice in the truth, three times read: two found; "ﬁnal" is "final".
+        let (found, truth, read) =
+            word_overlap("The ﬁnal report, the end.", "the final repart the the end");
+        assert_eq!((found, truth, read), (4, 5, 6));
+        assert_eq!(word_overlap("", "anything"), (0, 0, 1));
+    }
 
     fn docs(ids: &[&str]) -> Vec<String> {
         ids.iter().map(|s| s.to_string()).collect()

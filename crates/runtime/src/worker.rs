@@ -151,7 +151,7 @@ where
             command.env(key, value);
         }
     }
-    let mut child = command
+    command
         .stdin(if input.is_empty() {
             Stdio::null()
         } else {
@@ -159,8 +159,13 @@ where
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
+        .kill_on_drop(true);
+    // A group of its own, so that what the worker starts (Tesseract, for OCR) is killed
+    // with it when it is stopped early.
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = command.spawn()?;
+    let mut group = Group(child.id());
     let stdin = child.stdin.take();
     let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(std::io::Error::other(
@@ -194,12 +199,31 @@ where
         Ok(Err(Stop::Io(e))) => return Err(e),
         Ok(Ok(done)) => done,
     };
+    // It ended by itself, having waited for what it started: its group is not killed (its
+    // id may already be another's).
+    group.0 = None;
     if status.success() {
         return Ok(Ok(answer));
     }
     let errors = String::from_utf8_lossy(&errors);
     tracing::warn!(job, %status, stderr = %errors.trim(), "a worker died");
     Ok(Err(death_of(status, &errors)))
+}
+
+/// A worker's process group, killed when dropped (a worker stopped early takes what it
+/// started with it); `None` once there is nothing to kill.
+struct Group(Option<u32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(id) = self.0.and_then(|id| i32::try_from(id).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(id),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 /// Why reading a worker's answer stopped early.

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use lectern_core::{Embedder, VectorIndex};
-use lectern_embed::{EmbedderOptions, FastEmbedder};
+use lectern_embed::{E5Embedder, EmbedderOptions, FastEmbedder};
 use lectern_runtime::Settings;
 use lectern_vector::text::Language;
 use lectern_vector::{Bm25, EdgeIndex, SearchTuning, ServerIndex};
@@ -26,14 +26,26 @@ impl SearchAdapters {
     /// Loads the embedding model (downloading it first when `embedding.download` is set
     /// and it is missing), then opens the index for that model.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
-        let embedder: Arc<dyn Embedder> = Arc::new(open_embedder(settings).await?);
+        let embedder = open_embedder(settings).await?;
         let index = open_index(settings, embedder.as_ref()).await?;
         Ok(Self { embedder, index })
     }
 }
 
-async fn open_embedder(settings: &Settings) -> anyhow::Result<FastEmbedder> {
+async fn open_embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
     let e = &settings.embedding;
+    if e.engine == "e5" {
+        let (id, dir, batch, threads) = (
+            e.model_id.clone(),
+            e.model_dir.clone(),
+            e.batch_size,
+            e.threads,
+        );
+        let embedder =
+            tokio::task::spawn_blocking(move || E5Embedder::load(&id, &dir, batch, threads))
+                .await??;
+        return Ok(Arc::new(embedder));
+    }
     let options = EmbedderOptions {
         model_id: e.model_id.clone(),
         model_dir: e.model_dir.clone(),
@@ -50,7 +62,7 @@ async fn open_embedder(settings: &Settings) -> anyhow::Result<FastEmbedder> {
         FastEmbedder::load(&options)
     })
     .await??;
-    Ok(embedder)
+    Ok(Arc::new(embedder))
 }
 
 /// The index the settings name, for `embedder`'s model.

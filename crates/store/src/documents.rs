@@ -280,11 +280,11 @@ impl Store {
     }
 
     /// Stores the version's chunk rows (replacing any from an earlier attempt), marks the
-    /// job done and the document ready, in one transaction.
+    /// job done and the document ready, with how its pages were read, in one transaction.
     pub async fn complete_job(
         &self,
         job: &ingest_job::Model,
-        pages: i32,
+        pages: PagesRead,
         chunks: Vec<NewChunk>,
     ) -> Result<()> {
         let now = self.now();
@@ -324,7 +324,9 @@ impl Store {
         if doc.current_version == job.version {
             let mut am = doc.into_active_model();
             am.status = Set(status::READY.into());
-            am.pages = Set(Some(pages));
+            am.pages = Set(Some(pages.count));
+            am.ocr_pages = Set(Some(pages.ocr));
+            am.notice = Set(pages.notice);
             am.error_message = Set(None);
             am.updated_at = Set(now);
             am.update(&txn)
@@ -452,6 +454,16 @@ impl Store {
     }
 }
 
+/// How a version's pages were read, recorded when it is ready.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PagesRead {
+    pub count: i32,
+    /// Pages read by OCR.
+    pub ocr: i32,
+    /// What the owner should know about it (`ParsedDocument::notice`).
+    pub notice: Option<String>,
+}
+
 pub(crate) fn document_row(
     new: NewDocument,
     state: &str,
@@ -476,6 +488,8 @@ pub(crate) fn document_row(
         source_mtime_ns: Set(None),
         source_etag: Set(None),
         source_last_modified: Set(None),
+        ocr_pages: Set(None),
+        notice: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

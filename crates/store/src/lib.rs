@@ -19,7 +19,7 @@ mod trust;
 mod web;
 
 pub use access::{API_KEY_PREFIX, WorkspaceAccess, secret_hash};
-pub use documents::{NewChunk, job_state, status};
+pub use documents::{NewChunk, PagesRead, job_state, status};
 pub use sea_orm::DatabaseBackend;
 pub use sources::{
     MAX_SYNC_INTERVAL_SECS, MIN_SYNC_INTERVAL_SECS, NewSource, SourceChanges, SourceFile,

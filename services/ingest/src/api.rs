@@ -54,6 +54,8 @@ fn document_row_out(d: document::Model, chunks: u64) -> DocumentOut {
         status: d.status,
         error: d.error_message,
         pages: d.pages,
+        ocr_pages: d.ocr_pages,
+        notice: d.notice,
         chunks,
         version: d.current_version,
         source_id: d.source_id,

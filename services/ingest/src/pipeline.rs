@@ -14,7 +14,7 @@ use lectern_core::{
 use lectern_runtime::Context;
 use lectern_search::SearchAdapters;
 use lectern_store::entity::{document, ingest_job};
-use lectern_store::{NewChunk, NewDocument, SourceFile, Store};
+use lectern_store::{NewChunk, NewDocument, PagesRead, SourceFile, Store};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use uuid::Uuid;
@@ -62,6 +62,9 @@ pub enum Outcome {
     Indexed {
         pages: u32,
         chunks: usize,
+        /// How its pages were read, when there is something to say (pages read by OCR,
+        /// pages without text).
+        notice: Option<String>,
     },
     Failed {
         reason: String,
@@ -236,6 +239,13 @@ impl Ingestor {
                 context_prefix: s.ingest.context_prefix,
             },
         )?;
+        let ocr = s.ocr.engine();
+        if let Some(engine) = &ocr
+            && s.ingest.pdfium_lib.as_ref().is_some_and(|p| p.is_file())
+            && let Err(e) = lectern_pdfium::ocr::check(engine)
+        {
+            tracing::warn!(error = %e, "scanned pages will stay empty");
+        }
         Ok(Self {
             store: ctx.store.clone(),
             embedder: search.embedder.clone(),
@@ -252,6 +262,7 @@ impl Ingestor {
                         program,
                         memory_mb: s.ingest.parse_memory_mb,
                     }),
+                ocr,
             },
             chunker: Arc::new(chunker),
             originals: s.originals_dir(),
@@ -655,7 +666,11 @@ impl Ingestor {
         }
         let mut timings = StageTimings::default();
         let outcome = match self.run_job(&job, &mut timings).await {
-            Ok(Some((pages, chunks))) => Outcome::Indexed { pages, chunks },
+            Ok(Some((pages, chunks))) => Outcome::Indexed {
+                pages: pages.count as u32,
+                chunks,
+                notice: pages.notice,
+            },
             Ok(None) => return Err(Error::internal_msg("simulated crash")),
             Err(JobError::Permanent(reason)) => {
                 self.store
@@ -750,8 +765,12 @@ impl Ingestor {
                 Ok(Some(p)) => {
                     since_optimize += 1;
                     match &p.outcome {
-                        Outcome::Indexed { pages, chunks } => {
-                            tracing::info!(document = %p.document_id, pages, chunks, "document indexed")
+                        Outcome::Indexed {
+                            pages,
+                            chunks,
+                            notice,
+                        } => {
+                            tracing::info!(document = %p.document_id, pages, chunks, notice, "document indexed")
                         }
                         Outcome::Failed { reason } => {
                             tracing::warn!(document = %p.document_id, reason, "document failed")
@@ -893,7 +912,7 @@ impl Ingestor {
         &self,
         job: &ingest_job::Model,
         t: &mut StageTimings,
-    ) -> Result<Option<(u32, usize)>, JobError> {
+    ) -> Result<Option<(PagesRead, usize)>, JobError> {
         let doc = self
             .store
             .document(job.document_id)
@@ -936,7 +955,9 @@ impl Ingestor {
         .map_err(|e| Error::internal("chunker task failed", e))?;
         t.chunk = started.elapsed();
         if chunks.is_empty() {
-            return Err(JobError::Permanent(ParseError::NoText.to_string()));
+            return Err(JobError::Permanent(
+                ParseError::NoText("nothing in it could be indexed".into()).to_string(),
+            ));
         }
 
         let title = doc.title.clone();
@@ -991,8 +1012,12 @@ impl Ingestor {
                 token_count: c.token_count as i32,
             })
             .collect();
-        let pages = parsed.page_count() as u32;
-        self.store.complete_job(job, pages as i32, rows).await?;
+        let pages = PagesRead {
+            count: parsed.page_count() as i32,
+            ocr: parsed.ocr_pages.len() as i32,
+            notice: parsed.notice(),
+        };
+        self.store.complete_job(job, pages.clone(), rows).await?;
         // The new version is searchable: now the old ones go.
         for old in 1..job.version {
             self.index

@@ -59,6 +59,17 @@ impl Retriever {
             .map_err(|e| Error::internal("embedding task failed", e))?
     }
 
+    /// The question's vector (embedded as a question, for models that tell the sides).
+    pub async fn embed_query(&self, question: &str) -> Result<Vec<f32>> {
+        let embedder = self.embedder.clone();
+        let texts = vec![question.to_owned()];
+        tokio::task::spawn_blocking(move || embedder.embed_queries(&texts))
+            .await
+            .map_err(|e| Error::internal("embedding task failed", e))??
+            .pop()
+            .ok_or_else(|| Error::internal_msg("the embedder returned no vector"))
+    }
+
     pub async fn search(
         &self,
         scope: &WorkspaceScope,
@@ -69,11 +80,7 @@ impl Retriever {
         if question.is_empty() {
             return Err(Error::Invalid("the question is empty".into()));
         }
-        let query_vector = self
-            .embed(vec![question.to_owned()])
-            .await?
-            .pop()
-            .expect("one vector per text");
+        let query_vector = self.embed_query(question).await?;
         let request = SearchRequest {
             text: question.to_owned(),
             dense: query_vector.clone(),

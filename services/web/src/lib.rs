@@ -111,18 +111,21 @@ pub fn configure(ctx: Arc<Context>) -> anyhow::Result<Configure> {
     let backend = web::Data::new(backend::Backend::new(ctx.clone())?);
     let oidc = web::Data::new(oidc::Oidc::new(ctx.settings.web.oidc.clone())?);
     let web_settings = &ctx.settings.web;
-    let renderer = web::Data::new(render::PageRenderer::new(
-        ctx.settings.ingest.pdfium_lib.clone(),
-        web_settings
-            .isolate_rendering
-            .then(|| lectern_runtime::worker::host_program(render::RENDER_JOB.name))
-            .flatten()
-            .map(|program| lectern_runtime::worker::Isolation {
-                program,
-                memory_mb: web_settings.render_memory_mb,
-            }),
-        std::time::Duration::from_secs(web_settings.render_timeout_secs.max(1)),
-    ));
+    let renderer = web::Data::new(
+        render::PageRenderer::new(
+            ctx.settings.ingest.pdfium_lib.clone(),
+            web_settings
+                .isolate_rendering
+                .then(|| lectern_runtime::worker::host_program(render::RENDER_JOB.name))
+                .flatten()
+                .map(|program| lectern_runtime::worker::Isolation {
+                    program,
+                    memory_mb: web_settings.render_memory_mb,
+                }),
+            std::time::Duration::from_secs(web_settings.render_timeout_secs.max(1)),
+        )
+        .with_ocr(ctx.settings.ocr.engine()),
+    );
     let throttle = web::Data::new(throttle::SignInThrottle::new(
         ctx.settings.web.max_failed_sign_ins,
         std::time::Duration::from_secs(ctx.settings.web.throttle_minutes * 60),

@@ -4,6 +4,9 @@
 //! line breaks, hyphenation and spacing of extraction do not stop the match, and a passage
 //! that starts on the previous page is still found in its part on this one.
 //!
+//! A scanned page has no characters of its own: it is read by OCR with the settings ingest
+//! read it with (`lectern_pdfium::ocr`), and the recognised words' boxes stand in for them.
+//!
 //! A page is drawn once, image and characters together ([`RenderedPage`]), and kept. The
 //! server draws it in a worker process ([`RENDER_JOB`], through `lectern_runtime::worker`)
 //! with limited memory and CPU time and no network, so that a hostile PDF that crashes or
@@ -17,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lectern_core::Error;
+use lectern_pdfium::ocr::{self, Ocr};
 use lectern_runtime::worker::{self, Death, Isolation, Job};
 use pdfium_render::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -120,6 +124,8 @@ pub struct PageRenderer {
     isolation: Option<Isolation>,
     /// How long drawing one page may take in a worker.
     timeout: Duration,
+    /// How pages without text are read, as ingest read them; `None`: they are not.
+    ocr: Option<Ocr>,
     originals: Mutex<Lru<(Uuid, i32), Bytes>>,
     images: Mutex<Lru<(Uuid, i32, u32), Arc<RenderedPage>>>,
     /// Pages drawn at once, one per core: each drawing holds a worker's memory and a copy
@@ -136,12 +142,20 @@ impl PageRenderer {
             library: library.filter(|p| p.is_file()),
             isolation,
             timeout,
+            ocr: None,
             originals: Mutex::new(Lru::new(ORIGINALS)),
             images: Mutex::new(Lru::new(IMAGES)),
             drawing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             ),
         }
+    }
+
+    /// Pages without a text layer are read by OCR with `ocr` (ingest's settings), so that
+    /// a passage quoted from their recognised text is found on them.
+    pub fn with_ocr(mut self, ocr: Option<Ocr>) -> Self {
+        self.ocr = ocr;
+        self
     }
 
     /// The PDF's bytes (the caller's access checked by ingest), or `None` for other types.
@@ -202,11 +216,19 @@ impl PageRenderer {
             Error::NotFound("page images need PDFium, which is not installed".into())
         })?;
         if let Some(isolation) = &self.isolation {
-            return draw_in_worker(isolation, library, self.timeout, &bytes, page).await;
+            return draw_in_worker(isolation, library, self.timeout, &self.ocr, &bytes, page).await;
         }
         let pdfium = lectern_pdfium::pdfium(library).map_err(Error::internal_msg)?;
+        let ocr = self.ocr.clone();
         tokio::task::spawn_blocking(move || {
-            render_page(pdfium, &bytes, page, IMAGE_WIDTH, IMAGE_MAX_HEIGHT)
+            render_page(
+                pdfium,
+                &bytes,
+                page,
+                IMAGE_WIDTH,
+                IMAGE_MAX_HEIGHT,
+                ocr.as_ref(),
+            )
         })
         .await
         .map_err(|e| Error::internal("page rendering failed", e))?
@@ -266,6 +288,7 @@ async fn draw_in_worker(
     isolation: &Isolation,
     library: &Path,
     timeout: Duration,
+    ocr: &Option<Ocr>,
     bytes: &[u8],
     page: u32,
 ) -> Result<RenderedPage, Error> {
@@ -274,6 +297,7 @@ async fn draw_in_worker(
         page.to_string(),
         IMAGE_WIDTH.to_string(),
         IMAGE_MAX_HEIGHT.to_string(),
+        serde_json::to_string(ocr).map_err(|e| Error::internal("OCR settings", e))?,
     ];
     let args = numbers.iter().map(OsStr::new).chain([library.as_os_str()]);
     let answer = worker::run(isolation, RENDER_JOB.name, args, bytes, timeout, MAX_ANSWER)
@@ -336,21 +360,23 @@ impl From<Failure> for Error {
     }
 }
 
-/// The render job: `<PDF length> <page> <width> <max height> <PDFium library>`, the PDF
-/// on standard input. Answers one line of JSON, the outcome without the image, then the
-/// PNG's bytes.
+/// The render job: `<PDF length> <page> <width> <max height> <OCR settings as JSON>
+/// <PDFium library>`, the PDF on standard input. Answers one line of JSON, the outcome
+/// without the image, then the PNG's bytes.
 fn render_job(args: &[OsString], out: &mut dyn Write) -> Result<(), String> {
-    let [length, page, width, max_height, library] = args else {
-        return Err("usage: render PDF-LENGTH PAGE WIDTH MAX-HEIGHT PDFIUM".into());
+    let [length, page, width, max_height, ocr, library] = args else {
+        return Err("usage: render PDF-LENGTH PAGE WIDTH MAX-HEIGHT OCR PDFIUM".into());
     };
     let number = |s: &OsString| s.to_str().and_then(|s| s.parse::<u64>().ok());
-    let (Some(length), Some(page), Some(width), Some(max_height)) = (
+    let ocr: Option<Option<Ocr>> = ocr.to_str().and_then(|s| serde_json::from_str(s).ok());
+    let (Some(length), Some(page), Some(width), Some(max_height), Some(ocr)) = (
         number(length),
         number(page).and_then(|n| u32::try_from(n).ok()),
         number(width).and_then(|n| i32::try_from(n).ok()),
         number(max_height).and_then(|n| i32::try_from(n).ok()),
+        ocr,
     ) else {
-        return Err("the length, page and sizes must be numbers".into());
+        return Err("the length, page and sizes must be numbers, OCR's settings JSON".into());
     };
     let mut bytes = Vec::new();
     std::io::stdin()
@@ -362,7 +388,7 @@ fn render_job(args: &[OsString], out: &mut dyn Write) -> Result<(), String> {
         Some(said) => Err(Failure::Invalid(said)),
         None => lectern_pdfium::pdfium(Path::new(library))
             .map_err(Error::internal_msg)
-            .and_then(|pdfium| render_page(pdfium, &bytes, page, width, max_height))
+            .and_then(|pdfium| render_page(pdfium, &bytes, page, width, max_height, ocr.as_ref()))
             .map_err(Failure::from),
     };
     write_answer(out, &outcome).map_err(|e| format!("cannot write the page: {e}"))
@@ -417,21 +443,43 @@ fn open_page<'a>(document: &PdfDocument<'a>, page: u32) -> Result<PdfPage<'a>, E
 }
 
 /// Draws page `page` (from 1) of a PDF, `width` pixels wide and at most `max_height`
-/// tall, and reads its characters with their boxes.
+/// tall, and reads its characters with their boxes: by OCR with `ocr`, as ingest did,
+/// when the page has no text layer.
 pub fn render_page(
     pdfium: &Pdfium,
     bytes: &[u8],
-    page: u32,
+    number: u32,
     width: i32,
     max_height: i32,
+    ocr: Option<&Ocr>,
 ) -> Result<RenderedPage, Error> {
     let document = pdfium
         .load_pdf_from_byte_slice(bytes, None)
         .map_err(pdf_error)?;
-    let page = open_page(&document, page)?;
+    let page = open_page(&document, number)?;
     let png = encode_png(&page, width, max_height)?;
     let (width, height) = (page.width().value, page.height().value);
     let text = page.text().map_err(pdf_error)?;
+    if let Some(ocr) = ocr
+        && ocr::needs_ocr(&text.all())
+    {
+        match ocr::recognise(ocr, &page, number) {
+            Ok(words) => {
+                let chars = ocr::lay_out(&words)
+                    .into_iter()
+                    .map(|(c, rect)| (Some(c), rect.map(|[x, y, w, h]| Rect { x, y, w, h })))
+                    .collect();
+                return Ok(RenderedPage {
+                    width,
+                    height,
+                    chars,
+                    png,
+                });
+            }
+            // The page is still shown; only its passage cannot be marked.
+            Err(e) => tracing::warn!(error = %e, "a scanned page could not be read"),
+        }
+    }
     let chars = text
         .chars()
         .iter()
@@ -657,6 +705,59 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-assets.sh pdfium)"))
     }
 
+    /// One of the real test documents (scripts/fetch-test-docs.sh).
+    fn test_doc(name: &str) -> Vec<u8> {
+        let dir = std::env::var_os("LECTERN_TEST_DOCS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| lectern_core::default_cache_dir().join("test-docs"));
+        std::fs::read(dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/fetch-test-docs.sh)"))
+    }
+
+    /// A scanned page has no characters of its own: with OCR (ingest's default settings)
+    /// a quote of its recognised text is marked where the words are on the scan, the
+    /// right way up or upside down (cardinal.pdf's third page is turned by a half).
+    #[test]
+    fn a_quote_from_a_scanned_page_is_marked_on_the_scan() {
+        let ocr = Ocr::default();
+        let quote = ["The LinnSequencer is a state-of-the-art composition and performance tool for the professional musician.".to_owned()];
+        let draw = |name: &str, page: u32, ocr: Option<&Ocr>| {
+            render_page(
+                test_pdfium(),
+                &test_doc(name),
+                page,
+                IMAGE_WIDTH,
+                IMAGE_MAX_HEIGHT,
+                ocr,
+            )
+            .unwrap()
+        };
+
+        let upright = draw("linn.pdf", 1, Some(&ocr));
+        let boxes = mark(&upright, &quote);
+        assert!(!boxes.is_empty(), "the quote is found on the scan");
+        for b in &boxes {
+            assert!(b.x >= 0.0 && b.x + b.w <= upright.width, "{b:?}");
+            assert!(
+                b.y >= 0.0 && b.y + b.h < upright.height / 2.0,
+                "the opening paragraph is in the upper half: {b:?}"
+            );
+        }
+
+        let turned = draw("cardinal.pdf", 3, Some(&ocr));
+        let boxes = mark(&turned, &quote);
+        assert!(!boxes.is_empty(), "found on the page turned upside down");
+        for b in &boxes {
+            assert!(
+                b.y > turned.height / 2.0 && b.y + b.h <= turned.height,
+                "upside down, the opening paragraph is in the lower half: {b:?}"
+            );
+        }
+
+        let without = draw("linn.pdf", 1, None);
+        assert!(mark(&without, &quote).is_empty(), "no OCR, nothing to mark");
+    }
+
     /// Width and height from a PNG's header.
     fn png_size(png: &[u8]) -> (u32, u32) {
         let at = |i: usize| u32::from_be_bytes(png[i..i + 4].try_into().unwrap());
@@ -668,7 +769,7 @@ mod tests {
         let pdfium = test_pdfium();
 
         let draw = |pdf: &[u8]| {
-            render_page(pdfium, pdf, 1, IMAGE_WIDTH, IMAGE_MAX_HEIGHT)
+            render_page(pdfium, pdf, 1, IMAGE_WIDTH, IMAGE_MAX_HEIGHT, None)
                 .unwrap()
                 .png
         };
@@ -698,8 +799,15 @@ mod tests {
         use lectern_pdfium::testing::fruit_prices;
         let bytes = fruit_prices();
         let marked = |quote: &str| {
-            let page =
-                render_page(test_pdfium(), &bytes, 1, IMAGE_WIDTH, IMAGE_MAX_HEIGHT).unwrap();
+            let page = render_page(
+                test_pdfium(),
+                &bytes,
+                1,
+                IMAGE_WIDTH,
+                IMAGE_MAX_HEIGHT,
+                None,
+            )
+            .unwrap();
             assert_eq!(page.height, 792.0);
             mark(&page, &[quote.to_owned()])
         };

@@ -48,12 +48,15 @@ FOLD = {
     "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
     "\u00a0": " ", "\u2009": " ", "\u202f": " ",
     "\u00ad": "",  # soft hyphen
+    "\u0012": '"',  # a German opening quote as some PDFs' fonts map it
+    "\u00ab": '"', "\u00bb": '"',  # guillemets
 }
 FOLD_TABLE = str.maketrans(FOLD)
 
 
 def fold(text):
-    """Unicode-normalise (ligatures etc.) and fold typographic variants."""
+    """Unicode-normalise (ligatures, decomposed accents) and fold typographic variants."""
+    text = re.sub("\u0131(?=[\u0300-\u036f])", "i", text)  # dotless i + accent -> i + accent
     return unicodedata.normalize("NFKC", text).translate(FOLD_TABLE)
 
 

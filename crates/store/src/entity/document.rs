@@ -31,6 +31,11 @@ pub struct Model {
     /// For a web page: the `Last-Modified` header its server last sent, verbatim; asked
     /// again with `If-Modified-Since`.
     pub source_last_modified: Option<String>,
+    /// Pages of the current version read by OCR; `None` before this was recorded.
+    pub ocr_pages: Option<i32>,
+    /// What the owner should know about how the pages were read (pages read by OCR,
+    /// pages left without text and why); `None` when nothing.
+    pub notice: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

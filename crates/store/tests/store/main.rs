@@ -10,7 +10,7 @@ use lectern_store::entity::{document, ingest_job};
 use lectern_store::testing::{TestClock, TestDatabase};
 use lectern_store::{
     AuditEvent, EMAIL_VERIFICATION_TTL, EmailProof, INVITATION_TTL, NameScope, NewDocument,
-    NewUser, Store, job_state, status,
+    NewUser, PagesRead, Store, job_state, status,
 };
 use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, Statement};
@@ -597,7 +597,17 @@ on_both_backends!(
             (doc.status.as_str(), doc.error_message.as_deref()),
             (status::FAILED, Some(reason))
         );
-        store.complete_job(&claimed, 1, Vec::new()).await.unwrap();
+        store
+            .complete_job(
+                &claimed,
+                PagesRead {
+                    count: 1,
+                    ..PagesRead::default()
+                },
+                Vec::new(),
+            )
+            .await
+            .unwrap();
         clock.advance(Duration::from_secs(24 * 3600));
         assert!(store.claim_next_job(LEASE).await.unwrap().is_none());
     }
@@ -653,7 +663,17 @@ on_both_backends!(
     a_heartbeat_for_a_finished_job_is_refused,
     |db: TestDatabase| async move {
         let (store, _, _, job) = claimed_job(&db).await;
-        store.complete_job(&job, 3, Vec::new()).await.unwrap();
+        store
+            .complete_job(
+                &job,
+                PagesRead {
+                    count: 3,
+                    ..PagesRead::default()
+                },
+                Vec::new(),
+            )
+            .await
+            .unwrap();
         let refused = store.heartbeat(job.id, LEASE).await;
         assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
     }

@@ -110,6 +110,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
         text: out.text,
         page_starts: Vec::new(),
         headings: out.headings,
+        ..ParsedDocument::default()
     })
 }
 

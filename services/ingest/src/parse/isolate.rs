@@ -32,14 +32,20 @@ pub const PARSE_JOB: Job = Job {
 /// `timeout` bounds the worker's wall-clock time, and its CPU time too.
 pub(super) async fn parse(
     isolation: &Isolation,
-    pdfium: Option<&Path>,
-    timeout: Duration,
+    parsers: &Parsers,
     path: &Path,
     media_type: &str,
 ) -> std::io::Result<Result<ParsedDocument, ParseError>> {
+    let timeout = parsers.timeout;
     let secs = timeout.as_secs().max(1).to_string();
-    let mut args = vec![path.as_os_str(), OsStr::new(media_type), OsStr::new(&secs)];
-    if let Some(lib) = pdfium {
+    let ocr = serde_json::to_string(&parsers.ocr).map_err(std::io::Error::other)?;
+    let mut args = vec![
+        path.as_os_str(),
+        OsStr::new(media_type),
+        OsStr::new(&secs),
+        OsStr::new(&ocr),
+    ];
+    if let Some(lib) = &parsers.pdfium {
         args.push(lib.as_os_str());
     }
     // The answer is the document as JSON: bounded by what the worker itself may hold.
@@ -76,19 +82,24 @@ fn parse_error(death: Death, memory_mb: u64, timeout: Duration) -> ParseError {
     }
 }
 
-/// The parse job: `<file> <media type> <seconds> [PDFium library]`; the outcome as JSON.
+/// The parse job: `<file> <media type> <seconds> <OCR settings as JSON> [PDFium
+/// library]`; the outcome as JSON.
 fn parse_job(args: &[OsString], out: &mut dyn Write) -> Result<(), String> {
-    let [path, media_type, secs, rest @ ..] = args else {
-        return Err("usage: parse FILE MEDIA-TYPE SECONDS [PDFIUM]".into());
+    let [path, media_type, secs, ocr, rest @ ..] = args else {
+        return Err("usage: parse FILE MEDIA-TYPE SECONDS OCR [PDFIUM]".into());
     };
     let secs = secs.to_str().and_then(|s| s.parse::<u64>().ok());
-    let (Some(media_type), Some(secs)) = (media_type.to_str(), secs) else {
-        return Err("the media type must be text and the time limit a number".into());
+    let ocr = ocr.to_str().and_then(|s| serde_json::from_str(s).ok());
+    let (Some(media_type), Some(secs), Some(ocr)) = (media_type.to_str(), secs, ocr) else {
+        return Err(
+            "the media type must be text, the time limit a number and OCR's settings JSON".into(),
+        );
     };
     let parsers = Parsers {
         pdfium: rest.first().map(PathBuf::from),
         timeout: Duration::from_secs(secs),
         isolation: None,
+        ocr,
     };
     let outcome = match worker::socket_fault() {
         Some(said) => Err(ParseError::Malformed(said)),

@@ -39,6 +39,7 @@ pub fn parse(source: &str) -> ParsedDocument {
         text,
         page_starts: Vec::new(),
         headings,
+        ..ParsedDocument::default()
     }
 }
 

@@ -22,6 +22,7 @@ use std::time::Duration;
 pub use detect::{MediaType, detect_media_type};
 pub use isolate::{Isolation, PARSE_JOB};
 use lectern_core::{DocumentParser, ParseError, ParsedDocument};
+pub use lectern_pdfium::ocr::Ocr;
 pub use markdown::parse as parse_markdown;
 pub use pdf::pdfium;
 
@@ -34,6 +35,8 @@ pub struct Parsers {
     pub timeout: Duration,
     /// Stored files are parsed in a limited worker process; `None` parses in this process.
     pub isolation: Option<Isolation>,
+    /// How PDF pages without a text layer are read (needs PDFium); `None`: they are not.
+    pub ocr: Option<Ocr>,
 }
 
 impl Default for Parsers {
@@ -42,6 +45,7 @@ impl Default for Parsers {
             pdfium: None,
             timeout: Duration::from_secs(120),
             isolation: None,
+            ocr: None,
         }
     }
 }
@@ -58,14 +62,7 @@ impl Parsers {
         match &self.isolation {
             Some(isolation) => {
                 tokio::fs::metadata(path).await?;
-                isolate::parse(
-                    isolation,
-                    self.pdfium.as_deref(),
-                    self.timeout,
-                    path,
-                    media_type,
-                )
-                .await
+                isolate::parse(isolation, self, path, media_type).await
             }
             None => {
                 let bytes = tokio::fs::read(path).await?;
@@ -86,8 +83,14 @@ impl DocumentParser for Parsers {
         }
         let doc = match MediaType::from_mime(media_type)? {
             MediaType::Pdf => match &self.pdfium {
-                Some(lib) => pdf::parse_with_pdfium(lib, bytes)?,
-                None => pdf::parse_with_pdf_extract(bytes, self.timeout)?,
+                Some(lib) => pdf::parse_with_pdfium(lib, bytes, self.ocr.as_ref())?,
+                None => {
+                    let mut doc = pdf::parse_with_pdf_extract(bytes, self.timeout)?;
+                    if !doc.empty_pages.is_empty() {
+                        doc.empty_reason = Some("OCR needs PDFium, which is not set up".into());
+                    }
+                    doc
+                }
             },
             MediaType::Docx => docx::parse(bytes)?,
             MediaType::Html => html::parse(&decode_utf8(bytes)?),
@@ -96,7 +99,10 @@ impl DocumentParser for Parsers {
         };
         if doc.text.trim().is_empty() {
             return Err(if media_type == MediaType::Pdf.mime() {
-                ParseError::NoText
+                ParseError::NoText(match &doc.empty_reason {
+                    Some(why) => format!("the document looks scanned, and {why}"),
+                    None => "OCR found no words on its pages; they are blank or pictures".into(),
+                })
             } else {
                 ParseError::Empty
             });
@@ -119,8 +125,7 @@ fn plain(text: &str) -> ParsedDocument {
     ParsedDocument {
         title: None,
         text: normalise(text),
-        page_starts: Vec::new(),
-        headings: Vec::new(),
+        ..ParsedDocument::default()
     }
 }
 

@@ -2,23 +2,29 @@ use std::path::Path;
 use std::time::Duration;
 
 use lectern_core::{ParseError, ParsedDocument};
+use lectern_pdfium::ocr::{self, Ocr, OcrError};
 use pdfium_render::prelude::*;
 
 use super::normalise;
 use super::pdf_tables::{CharBox, PageChar, lay_out_tables, page_chars};
 
 /// Joins page texts, recording where each page starts. Pages are separated by a blank
-/// line so that no word runs across a page break.
+/// line so that no word runs across a page break. Pages without a letter or digit are
+/// listed as empty.
 fn from_pages(title: Option<String>, pages: impl IntoIterator<Item = String>) -> ParsedDocument {
     let mut text = String::new();
     let mut chars = 0;
     let mut page_starts = Vec::new();
+    let mut empty_pages = Vec::new();
     for page in pages {
         if !page_starts.is_empty() {
             text.push_str("\n\n");
             chars += 2;
         }
         page_starts.push(chars);
+        if ocr::alphanumerics(&page) == 0 {
+            empty_pages.push(page_starts.len() as u32);
+        }
         let page = normalise(page.trim_end());
         chars += page.chars().count();
         text.push_str(&page);
@@ -27,7 +33,8 @@ fn from_pages(title: Option<String>, pages: impl IntoIterator<Item = String>) ->
         title,
         text,
         page_starts,
-        headings: Vec::new(),
+        empty_pages,
+        ..ParsedDocument::default()
     }
 }
 
@@ -37,8 +44,13 @@ pub fn pdfium(library: &Path) -> Result<&'static Pdfium, ParseError> {
 }
 
 /// PDFium: text page by page, in the order the file draws it (two columns stay apart); a
-/// page with a table has its rows as Markdown table rows (see `pdf_tables.rs`).
-pub fn parse_with_pdfium(library: &Path, bytes: &[u8]) -> Result<ParsedDocument, ParseError> {
+/// page with a table has its rows as Markdown table rows (see `pdf_tables.rs`). A page
+/// without a text layer is read by OCR when `ocr` is set.
+pub fn parse_with_pdfium(
+    library: &Path,
+    bytes: &[u8],
+    ocr: Option<&Ocr>,
+) -> Result<ParsedDocument, ParseError> {
     let pdfium = pdfium(library)?;
     let document = pdfium
         .load_pdf_from_byte_slice(bytes, None)
@@ -56,23 +68,74 @@ pub fn parse_with_pdfium(library: &Path, bytes: &[u8]) -> Result<ParsedDocument,
         .get(PdfDocumentMetadataTagType::Title)
         .map(|t| t.value().trim().to_owned())
         .filter(|t| !t.is_empty());
+    let mut reader = PageReader {
+        ocr,
+        trouble: ocr.is_none().then(|| "OCR is off".to_owned()),
+        ocr_pages: Vec::new(),
+    };
     let mut pages = Vec::new();
     for page in document.pages().iter() {
+        let number = pages.len() as u32 + 1;
         let text = page
             .text()
-            .map_err(|e| ParseError::Malformed(format!("page {}: {e}", pages.len() + 1)))?;
-        pages.push(match lay_out_tables(&read_chars(&text)) {
+            .map_err(|e| ParseError::Malformed(format!("page {number}: {e}")))?;
+        let layer = match lay_out_tables(&read_chars(&text)) {
             Some(laid) => {
                 debug_assert!(laid.sources.iter().flatten().is_sorted());
                 laid.text
             }
             None => text.all(),
-        });
+        };
+        pages.push(reader.read(&page, number, layer));
     }
     if pages.is_empty() {
         return Err(ParseError::Malformed("the PDF has no pages".into()));
     }
-    Ok(from_pages(title, pages))
+    let mut doc = from_pages(title, pages);
+    doc.ocr_pages = reader.ocr_pages;
+    if !doc.empty_pages.is_empty() {
+        doc.empty_reason = reader.trouble;
+    }
+    Ok(doc)
+}
+
+/// Reads the pages of one PDF: each page's text layer, or its OCR where the layer is too
+/// thin to be the page's text.
+struct PageReader<'a> {
+    /// `None` once OCR is off or found missing.
+    ocr: Option<&'a Ocr>,
+    /// Why a page could not be read by OCR (the first reason).
+    trouble: Option<String>,
+    ocr_pages: Vec<u32>,
+}
+
+impl PageReader<'_> {
+    fn read(&mut self, page: &PdfPage, number: u32, layer: String) -> String {
+        if !ocr::needs_ocr(&layer) {
+            return layer;
+        }
+        let Some(settings) = self.ocr else {
+            return layer;
+        };
+        match ocr::recognise(settings, page, number) {
+            Ok(words) => {
+                let read = ocr::text_of(&words);
+                if ocr::alphanumerics(&read) > ocr::alphanumerics(&layer) {
+                    self.ocr_pages.push(number);
+                    return read;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(page = number, error = %e, "OCR failed");
+                if matches!(e, OcrError::Missing(_)) {
+                    // Not installed: no page will do better.
+                    self.ocr = None;
+                }
+                self.trouble.get_or_insert_with(|| e.to_string());
+            }
+        }
+        layer
+    }
 }
 
 /// The page's characters in PDFium's order, with their loose boxes (the same boxes the web

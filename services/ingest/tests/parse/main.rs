@@ -277,7 +277,7 @@ fn arb_document() -> impl Strategy<Value = (ParsedDocument, bool)> {
                     title: None,
                     text,
                     page_starts,
-                    headings: Vec::new(),
+                    ..ParsedDocument::default()
                 }
             };
             (doc, markdown)
@@ -325,11 +325,17 @@ fn hard_pdfs_fail_with_reasons_or_are_read() {
             Err(ParseError::Encrypted),
             "{name}: a user password is needed"
         );
+        // Without OCR a scan has no text, and the reason says why.
+        let why = if name == "PDFium" {
+            "OCR is off"
+        } else {
+            "OCR needs PDFium"
+        };
         for scanned in ["skew.pdf", "c03-29.pdf", "linn.pdf"] {
-            assert_eq!(
-                parsers.parse(&hard_pdf(scanned), pdf),
-                Err(ParseError::NoText),
-                "{name} {scanned}"
+            let outcome = parsers.parse(&hard_pdf(scanned), pdf);
+            assert!(
+                matches!(&outcome, Err(ParseError::NoText(reason)) if reason.contains(why)),
+                "{name} {scanned}: {outcome:?}"
             );
         }
         let invalid = parsers.parse(&hard_pdf("invalid.pdf"), pdf);
@@ -342,10 +348,106 @@ fn hard_pdfs_fail_with_reasons_or_are_read() {
             "{name}: a plain PDF still reads"
         );
     }
-    let reason = ParseError::NoText.to_string();
+    let reason = ParseError::NoText("the document looks scanned, and OCR is off".into());
     assert_eq!(
-        reason,
-        "no extractable text; the document looks scanned and OCR is not enabled"
+        reason.to_string(),
+        "no extractable text: the document looks scanned, and OCR is off"
+    );
+}
+
+/// PDFium with OCR in English, as the server reads PDFs by default.
+fn ocr_parsers() -> Parsers {
+    Parsers {
+        ocr: Some(lectern_ingest::parse::Ocr::default()),
+        ..pdfium_parsers()
+    }
+}
+
+/// ocrmypdf's scans (no text layer) are read by OCR: upright, skewed, and turned by a
+/// quarter, a half and three quarters (cardinal.pdf's four pages), with every page
+/// listed as read by OCR; a page with a text layer is never OCR'd.
+#[test]
+fn scanned_pages_are_read_by_ocr_and_listed() {
+    let parsers = ocr_parsers();
+    let pdf = MediaType::Pdf.mime();
+    for scan in ["linn.pdf", "skew.pdf", "cardinal.pdf"] {
+        let doc = parsers
+            .parse(&hard_pdf(scan), pdf)
+            .unwrap_or_else(|e| panic!("{scan}: {e}"));
+        let pages = doc.page_count() as u32;
+        assert_eq!(doc.ocr_pages, (1..=pages).collect::<Vec<_>>(), "{scan}");
+        assert!(doc.empty_pages.is_empty(), "{scan}: {:?}", doc.empty_pages);
+        for page in 1..=pages {
+            let text = fold(&page_text(&doc, page as usize));
+            for words in [
+                "linnsequencer",
+                "state-of-the-art composition and performance tool",
+                "multi-track tape recorder",
+            ] {
+                assert!(
+                    text.contains(words),
+                    "{scan} page {page} lacks {words:?}: {text:?}"
+                );
+            }
+        }
+        assert!(
+            doc.notice().unwrap().contains("read by OCR"),
+            "{scan}: {:?}",
+            doc.notice()
+        );
+    }
+    // A PDF with a text layer: read from it, nothing OCR'd, nothing to say.
+    let text_pdf = parsers.parse(&hard_pdf("crazyones.pdf"), pdf).unwrap();
+    assert!(text_pdf.ocr_pages.is_empty());
+    assert_eq!(text_pdf.notice(), None);
+}
+
+/// A mixed PDF (ocrmypdf's multipage.pdf: scans, a chart with a text layer, pictures):
+/// every page ends with text, or is listed as empty with the others in the notice;
+/// nothing is dropped silently.
+#[test]
+fn a_mixed_pdf_accounts_for_every_page() {
+    let doc = ocr_parsers()
+        .parse(&hard_pdf("multipage.pdf"), MediaType::Pdf.mime())
+        .unwrap();
+    assert_eq!(doc.page_count(), 6);
+    assert!(doc.ocr_pages.contains(&1), "{:?}", doc.ocr_pages);
+    assert!(
+        fold(&doc.text).contains("miss watson"),
+        "the scanned first page is read"
+    );
+    for page in 1..=6u32 {
+        let text = page_text(&doc, page as usize);
+        let has_text = text.chars().any(char::is_alphanumeric);
+        assert_eq!(
+            has_text,
+            !doc.empty_pages.contains(&page),
+            "page {page} is listed as empty exactly when it has no text: {text:?}"
+        );
+    }
+    let notice = doc.notice().unwrap();
+    assert!(notice.contains("read by OCR"), "{notice}");
+}
+
+/// Without Tesseract, a scan fails with a reason that says so, and a text PDF still reads.
+#[test]
+fn a_missing_ocr_program_is_named_in_the_reason() {
+    let parsers = Parsers {
+        ocr: Some(lectern_ingest::parse::Ocr {
+            tesseract: "/nonexistent/tesseract".into(),
+            ..Default::default()
+        }),
+        ..pdfium_parsers()
+    };
+    let outcome = parsers.parse(&hard_pdf("linn.pdf"), MediaType::Pdf.mime());
+    assert!(
+        matches!(&outcome, Err(lectern_core::ParseError::NoText(why)) if why.contains("Tesseract, which is not installed")),
+        "{outcome:?}"
+    );
+    assert!(
+        parsers
+            .parse(&hard_pdf("crazyones.pdf"), MediaType::Pdf.mime())
+            .is_ok()
     );
 }
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Retrieval across languages on the multilingual dev set (tests/data/dev-qa-multilingual):
+# each manual is ingested into a workspace of its own, and each question is asked of the
+# workspace of the manual that answers it, so a question in one language must find its
+# answer in a document of another. Prints page-hit@1 and @5 for questions in the
+# document's language and in another, and writes the JSON to
+# $LECTERN_CACHE_DIR/eval-results/multilingual-<engine>.json.
+#
+# The embedding engine is the settings' (LECTERN_EMBEDDING__ENGINE): `onnx` (MiniLM,
+# the default) or `e5` (multilingual-e5-small, fetched by scripts/fetch-assets.sh e5).
+#
+# Usage: scripts/eval-multilingual.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+engine="${LECTERN_EMBEDDING__ENGINE:-onnx}"
+if [ "$engine" = e5 ]; then
+    lectern_prepare core pdfium e5
+    export LECTERN_EMBED_MODEL_DIR="$LECTERN_E5_MODEL_DIR"
+    export LECTERN_EMBEDDING__MODEL_ID="${LECTERN_EMBEDDING__MODEL_ID:-intfloat/multilingual-e5-small-q4}"
+else
+    lectern_prepare core pdfium
+fi
+set -a; eval "$(scripts/fetch-dev-qa.sh multilingual)"; set +a
+# LECTERN_EVAL_PROFILE=debug: the test build (scripts/env.sh, lectern_eval_bin).
+lectern_eval_bin
+qa=tests/data/dev-qa-multilingual/qa.jsonl
+out="$LECTERN_CACHE_DIR/eval-results"
+data="$LECTERN_CACHE_DIR/eval-data/multilingual-$engine-c${LECTERN_INGEST__CHUNK_TOKENS:-128}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out"
+
+# The manuals the questions name, one workspace each (named after the file).
+docs=$(python3 -c 'import json,sys
+print("\n".join(sorted({json.loads(l)["doc"] for l in open(sys.argv[1]) if l.strip() and json.loads(l).get("doc")})))' "$qa")
+for doc in $docs; do
+    ws="ml-${doc%.pdf}"
+    if [ ! -f "$data/.ingested-$doc" ]; then
+        "$bin" --data-dir "$data" ingest --workspace "$ws" "$LECTERN_DEV_QA_ML_DIR/$doc" >&2
+        touch "$data/.ingested-$doc"
+    fi
+    python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    if l.strip() and json.loads(l).get("doc") == sys.argv[2]:
+        print(l.strip())' "$qa" "$doc" >"$work/$doc.jsonl"
+    "$bin" --data-dir "$data" eval qa --workspace "$ws" --retrieval-only --json "$work/$doc.jsonl" >"$work/$doc.json"
+done
+
+python3 - "$qa" "$work" "$engine" >"$out/multilingual-$engine.json" <<'PY'
+import json, sys, pathlib
+qa, work, engine = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
+items = {}
+for line in open(qa):
+    if line.strip():
+        item = json.loads(line)
+        items[item["id"]] = item
+doc_lang = lambda doc: doc.rsplit("-", 1)[-1].removesuffix(".pdf")
+rows = []
+for result in sorted(work.glob("*.json")):
+    for record in json.load(open(result))["questions"]:
+        item = items[record["id"]]
+        if not item["answerable"]:
+            continue
+        rows.append({"id": record["id"], "lang": item["lang"], "doc": item["doc"],
+                     "same_language": item["lang"] == doc_lang(item["doc"]),
+                     "hit_at_1": record["hit_at_1"], "hit_at_5": record["hit_at_5"]})
+def score(rs):
+    n = len(rs)
+    return {"questions": n,
+            "page_hit_at_1": round(sum(r["hit_at_1"] for r in rs) / n, 4) if n else None,
+            "page_hit_at_5": round(sum(r["hit_at_5"] for r in rs) / n, 4) if n else None}
+summary = {"engine": engine,
+           "same_language": score([r for r in rows if r["same_language"]]),
+           "cross_language": score([r for r in rows if not r["same_language"]]),
+           "all": score(rows),
+           "by_question_language": {l: score([r for r in rows if r["lang"] == l]) for l in sorted({r["lang"] for r in rows})}}
+print(json.dumps({"summary": summary, "records": rows}, indent=1))
+PY
+python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["summary"], indent=1))' "$out/multilingual-$engine.json"
