@@ -1,14 +1,73 @@
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
+/// Spacing accents, which PDFs made with TeX often draw as a glyph of their own before the
+/// letter they sit on (`k¨onnen`, `f´e`, `p´ı`), with their combining forms.
+const SPACING_ACCENTS: [(char, char); 12] = [
+    ('\u{A8}', '\u{308}'),  // diaeresis
+    ('\u{B4}', '\u{301}'),  // acute
+    ('\u{2C6}', '\u{302}'), // circumflex
+    ('\u{2DC}', '\u{303}'), // tilde
+    ('\u{AF}', '\u{304}'),  // macron
+    ('\u{2D8}', '\u{306}'), // breve
+    ('\u{2D9}', '\u{307}'), // dot above
+    ('\u{2DA}', '\u{30A}'), // ring above
+    ('\u{2DD}', '\u{30B}'), // double acute
+    ('\u{2C7}', '\u{30C}'), // caron
+    ('\u{B8}', '\u{327}'),  // cedilla
+    ('\u{2DB}', '\u{328}'), // ogonek
+];
+
 /// The text every extractor (and whoever matches against extracted text, such as the
-/// page highlighter) works with: NFKC (ligatures such as "ﬁ" become "fi"), PDFium's
+/// page highlighter) works with: a spacing accent drawn before its letter put on it
+/// (`k¨onnen` is `können`), NFKC (ligatures such as "ﬁ" become "fi"), PDFium's
 /// hyphenation marks removed, other control characters except newlines and tabs
 /// dropped, and line endings unified.
 pub fn normalise(text: &str) -> String {
-    text.replace("\r\n", "\n")
+    attach_accents(&text.replace("\r\n", "\n"))
         .nfkc()
         .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
         .collect()
+}
+
+/// Letters and digits of a text without their accents, lower case: what a passage and a
+/// page's characters are matched on, so that `können` meets `k¨onnen` drawn in two
+/// glyphs.
+pub fn bare_letters(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.nfkd()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+}
+
+/// Each spacing accent followed by a letter that takes it as one character (`¨o` is
+/// `ö`; a dotless `ı` takes it as `i` does) becomes that character; any other is left.
+fn attach_accents(text: &str) -> Cow<'_, str> {
+    let accent = |c: char| SPACING_ACCENTS.iter().find(|(s, _)| *s == c).map(|p| p.1);
+    if !text.chars().any(|c| accent(c).is_some()) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if let (Some(combining), Some(&next)) = (accent(c), chars.peek())
+            && next.is_alphabetic()
+        {
+            let base = match next {
+                '\u{131}' => 'i',
+                '\u{237}' => 'j',
+                other => other,
+            };
+            let mut composed = [base, combining].into_iter().nfc();
+            if let (Some(one), None) = (composed.next(), composed.next()) {
+                out.push(one);
+                chars.next();
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -21,5 +80,24 @@ mod tests {
             normalise("e\u{FB03}cient\r\nhy\u{2}phen\u{0}"),
             "efficient\nhyphen"
         );
+    }
+
+    #[test]
+    fn accents_drawn_before_their_letter_are_put_on_it() {
+        assert_eq!(
+            normalise("Sie k\u{A8}onnen f\u{A8}ur p\u{B4}\u{131}xeles d\u{B4}ej\u{E0} \u{B8}ca"),
+            "Sie können für píxeles déjà ça"
+        );
+        // An accent that no letter takes is left as NFKC has it: "don´t" keeps its mark.
+        assert_eq!(normalise("don\u{B4}t"), "don \u{301}t");
+        assert_eq!(normalise("a \u{A8} b"), "a  \u{308} b");
+    }
+
+    #[test]
+    fn bare_letters_meet_across_accents_drawn_apart() {
+        let a: String = bare_letters("Können, FÜR").collect();
+        let b: String = bare_letters("k\u{A8}onnen f\u{A8}ur").collect();
+        assert_eq!(a, "konnenfur");
+        assert_eq!(a, b);
     }
 }

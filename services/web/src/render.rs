@@ -533,16 +533,14 @@ fn encode_png(page: &PdfPage, width: i32, max_height: i32) -> Result<Vec<u8>, Er
     Ok(out)
 }
 
-/// Letters and digits of a text, NFKC and lower-cased, each with the index of the
-/// character it came from.
+/// Letters and digits of a text, without accents and lower-cased, each with the index of
+/// the character it came from (a PDF may draw an accent apart from its letter, which the
+/// passage's text has on it).
 pub fn comparable(chars: impl IntoIterator<Item = (usize, char)>) -> Vec<(char, usize)> {
     let mut out = Vec::new();
     for (index, c) in chars {
-        for n in lectern_core::normalise(&c.to_string()).chars() {
-            if n.is_alphanumeric() {
-                out.extend(n.to_lowercase().map(|l| (l, index)));
-            }
-        }
+        let mut one = [0u8; 4];
+        out.extend(lectern_core::bare_letters(c.encode_utf8(&mut one)).map(|l| (l, index)));
     }
     out
 }
