@@ -245,7 +245,15 @@ async fn a_folder_source_is_added_synced_and_removed_over_the_api() {
     assert_eq!(added.kind, "folder");
     let first = synced(&admin, ws, added.id, None).await;
     let result = first.last_result.clone().expect("a result");
-    assert_eq!((result.added, result.failed), (2, 0), "{first:?}");
+    // Both files added, none failed. A sync that meets a transient error (the database
+    // busy on a loaded machine) is queued again and goes on where it stopped, so the
+    // result recorded may be the retry's: what the first attempt added, it finds unchanged.
+    assert_eq!(
+        (result.added + result.unchanged, result.failed),
+        (2, 0),
+        "{first:?}"
+    );
+    assert!(result.added >= 1, "{first:?}");
     assert_eq!(first.documents, 2);
     assert_eq!(first.state, "idle");
     let docs = admin.documents(ws).await.unwrap();
