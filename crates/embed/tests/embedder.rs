@@ -1,17 +1,14 @@
 //! The real default model (all-MiniLM-L6-v2 int8) through `FastEmbedder`: the `Embedder`
 //! contract, and that vectors mean something.
 
+mod common;
+
+use common::{assert_contract, cosine};
 use lectern_core::Embedder;
 use lectern_embed::testing::embedder;
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 #[test]
 fn one_normalised_vector_per_text_in_order() {
-    let e = embedder();
-    assert_eq!(e.model().dimension, 384);
     let texts: Vec<String> = [
         "The cat sat on the mat.",
         "Quarterly revenue grew by ten percent.",
@@ -20,22 +17,7 @@ fn one_normalised_vector_per_text_in_order() {
     ]
     .map(String::from)
     .to_vec();
-    let vectors = e.embed(&texts).unwrap();
-    assert_eq!(vectors.len(), texts.len());
-    for v in &vectors {
-        assert_eq!(v.len(), 384);
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
-    }
-    // Order kept: each text's vector equals the one it gets alone.
-    for (text, v) in texts.iter().zip(&vectors) {
-        let alone = e.embed(std::slice::from_ref(text)).unwrap().remove(0);
-        assert!(
-            cosine(&alone, v) > 0.999,
-            "{text:?} changed with its batch-mates"
-        );
-    }
-    assert!(e.embed(&[]).unwrap().is_empty());
+    assert_contract(embedder().as_ref(), &texts, 384);
 }
 
 #[test]

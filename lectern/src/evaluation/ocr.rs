@@ -69,9 +69,10 @@ pub fn ocr(
         .collect();
     files.sort();
     anyhow::ensure!(!files.is_empty(), "no PDFs in {}", dir.display());
-    // Each file's pages of text, then the pages shared out one at a time in turn, so
-    // that a short file's spare share goes to the others.
-    let mut text_pages = Vec::new();
+    // Each file's pages of text (number and PDFium's text, the truth), read once; then
+    // the pages shared out one at a time in turn, so that a short file's spare share goes
+    // to the others.
+    let mut text_pages: Vec<Vec<(u32, String)>> = Vec::new();
     for file in &files {
         let bytes = std::fs::read(file)?;
         let document = pdfium
@@ -81,18 +82,17 @@ pub fn ocr(
             document
                 .pages()
                 .iter()
-                .filter(|page| {
-                    page.text()
-                        .is_ok_and(|text| alphanumerics(&text.all()) >= MIN_PAGE_TEXT)
-                })
-                .count(),
+                .enumerate()
+                .filter_map(|(i, page)| Some((i as u32 + 1, page.text().ok()?.all())))
+                .filter(|(_, text)| alphanumerics(text) >= MIN_PAGE_TEXT)
+                .collect(),
         );
     }
     let mut quota = vec![0; files.len()];
     let mut left = pages;
-    while left > 0 && quota.iter().zip(&text_pages).any(|(q, n)| q < n) {
-        for (q, n) in quota.iter_mut().zip(&text_pages) {
-            if left > 0 && *q < *n {
+    while left > 0 && quota.iter().zip(&text_pages).any(|(q, t)| *q < t.len()) {
+        for (q, t) in quota.iter_mut().zip(&text_pages) {
+            if left > 0 && *q < t.len() {
                 *q += 1;
                 left -= 1;
             }
@@ -102,7 +102,7 @@ pub fn ocr(
     let (mut words, mut found, mut read_words) = (0, 0, 0);
     let mut seconds = Vec::new();
     let mut scores = Vec::new();
-    for (file, take) in files.iter().zip(quota) {
+    for ((file, take), texts) in files.iter().zip(quota).zip(&text_pages) {
         if take == 0 {
             continue;
         }
@@ -112,13 +112,6 @@ pub fn ocr(
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         // Its share of its pages of text spread evenly over it (each the middle of its
         // stretch, so that a few pages are not all openings and contents pages).
-        let texts: Vec<(u32, String)> = document
-            .pages()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, page)| Some((i as u32 + 1, page.text().ok()?.all())))
-            .filter(|(_, text)| alphanumerics(text) >= MIN_PAGE_TEXT)
-            .collect();
         let picked: Vec<&(u32, String)> = (0..take)
             .map(|k| &texts[(2 * k + 1) * texts.len() / (2 * take)])
             .collect();

@@ -43,7 +43,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -246,23 +245,12 @@ def check_set(records):
 
 
 def main(argv):
-    args = [a for a in argv[1:] if not a.startswith("-")]
-    verbose = "-v" in argv[1:] or "--verbose" in argv[1:]
-    if len(args) < 2:
-        args.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "qa.jsonl"))
-    if len(args) < 2 and os.environ.get("LECTERN_DEV_QA_ML_DIR"):
-        args.append(os.environ["LECTERN_DEV_QA_ML_DIR"])
-    if len(args) != 2 or "-h" in argv[1:] or "--help" in argv[1:]:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
-    qa_path, pdf_dir = args
-    if not os.path.isdir(pdf_dir):
-        print("not a folder: %s" % pdf_dir, file=sys.stderr)
-        return 2
-    if shutil.which("pdftotext") is None or shutil.which("pdfinfo") is None:
-        print("pdftotext/pdfinfo not found: install poppler-utils", file=sys.stderr)
-        return 2
-
+    parsed = english.command_line(
+        argv, __doc__, os.path.join(os.path.dirname(os.path.abspath(__file__)), "qa.jsonl"),
+        "LECTERN_DEV_QA_ML_DIR")
+    if isinstance(parsed, int):
+        return parsed
+    qa_path, pdf_dir, verbose = parsed
     pdfs = PdfPages(pdf_dir)
     try:
         return verify(qa_path, pdfs, verbose)

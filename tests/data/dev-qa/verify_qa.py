@@ -229,15 +229,18 @@ def check_quote(rec, pdfs):
     return None, "quote not found on page(s) %s of %s" % (pages, doc)
 
 
-def main(argv):
+def command_line(argv, usage, default_qa, pdf_dir_env):
+    """`[-v] [QA_JSONL] [PDF_DIR]` read: `(qa_path, pdf_dir, verbose)`, or the exit status
+    after saying what is wrong. QA_JSONL defaults to `default_qa`, PDF_DIR to the folder
+    the environment variable `pdf_dir_env` names."""
     args = [a for a in argv[1:] if not a.startswith("-")]
     verbose = "-v" in argv[1:] or "--verbose" in argv[1:]
     if len(args) < 2:
-        args.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "qa.jsonl"))
-    if len(args) < 2 and os.environ.get("LECTERN_DEV_QA_DIR"):
-        args.append(os.environ["LECTERN_DEV_QA_DIR"])
+        args.insert(0, default_qa)
+    if len(args) < 2 and os.environ.get(pdf_dir_env):
+        args.append(os.environ[pdf_dir_env])
     if len(args) != 2 or "-h" in argv[1:] or "--help" in argv[1:]:
-        print(__doc__.strip(), file=sys.stderr)
+        print(usage.strip(), file=sys.stderr)
         return 2
     qa_path, pdf_dir = args
     if not os.path.isdir(pdf_dir):
@@ -246,7 +249,16 @@ def main(argv):
     if shutil.which("pdftotext") is None or shutil.which("pdfinfo") is None:
         print("pdftotext/pdfinfo not found: install poppler-utils", file=sys.stderr)
         return 2
+    return qa_path, pdf_dir, verbose
 
+
+def main(argv):
+    parsed = command_line(
+        argv, __doc__, os.path.join(os.path.dirname(os.path.abspath(__file__)), "qa.jsonl"),
+        "LECTERN_DEV_QA_DIR")
+    if isinstance(parsed, int):
+        return parsed
+    qa_path, pdf_dir, verbose = parsed
     pdfs = PdfPages(pdf_dir)
     passed = failed = 0
     seen_ids = set()
