@@ -37,6 +37,24 @@ lectern_prepare() {
     set +a
 }
 
+# The embedding engine of the settings (LECTERN_EMBEDDING__ENGINE, default onnx): fetches
+# its model and points the settings at it; sets `engine`.
+lectern_embedding_engine() {
+    engine="${LECTERN_EMBEDDING__ENGINE:-onnx}"
+    case "$engine" in
+    e5)
+        lectern_prepare e5
+        export LECTERN_EMBED_MODEL_DIR="$LECTERN_E5_MODEL_DIR"
+        export LECTERN_EMBEDDING__MODEL_ID="${LECTERN_EMBEDDING__MODEL_ID:-intfloat/multilingual-e5-small-q4}"
+        ;;
+    gguf)
+        lectern_prepare gemma
+        export LECTERN_EMBED_MODEL_DIR="$LECTERN_GEMMA_MODEL_DIR"
+        export LECTERN_EMBEDDING__MODEL_ID="${LECTERN_EMBEDDING__MODEL_ID:-google/embeddinggemma-300m-q8_0}"
+        ;;
+    esac
+}
+
 # Builds `lectern` for a measurement and sets `bin` to it: a release build, or with
 # LECTERN_EVAL_PROFILE=debug the test build (hot dependencies optimised; quality figures
 # are the same, latencies a little higher), with no rebuild after scripts/test.sh.

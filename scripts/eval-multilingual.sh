@@ -7,20 +7,15 @@
 # $LECTERN_CACHE_DIR/eval-results/multilingual-<engine>.json.
 #
 # The embedding engine is the settings' (LECTERN_EMBEDDING__ENGINE): `onnx` (MiniLM,
-# the default) or `e5` (multilingual-e5-small, fetched by scripts/fetch-assets.sh e5).
+# the default), `e5` (multilingual-e5-small, fetched by scripts/fetch-assets.sh e5) or
+# `gguf` (EmbeddingGemma-300M, fetched and converted by scripts/fetch-assets.sh gemma).
 #
 # Usage: scripts/eval-multilingual.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-engine="${LECTERN_EMBEDDING__ENGINE:-onnx}"
-if [ "$engine" = e5 ]; then
-    lectern_prepare core pdfium e5
-    export LECTERN_EMBED_MODEL_DIR="$LECTERN_E5_MODEL_DIR"
-    export LECTERN_EMBEDDING__MODEL_ID="${LECTERN_EMBEDDING__MODEL_ID:-intfloat/multilingual-e5-small-q4}"
-else
-    lectern_prepare core pdfium
-fi
+lectern_prepare core pdfium
+lectern_embedding_engine
 set -a; eval "$(scripts/fetch-dev-qa.sh multilingual)"; set +a
 # LECTERN_EVAL_PROFILE=debug: the test build (scripts/env.sh, lectern_eval_bin).
 lectern_eval_bin

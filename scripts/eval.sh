@@ -10,8 +10,9 @@
 # results' file names then end in -spec-<kind>.
 #
 # The embedding engine is the settings' (LECTERN_EMBEDDING__ENGINE): `onnx` (MiniLM, the
-# default) or `e5` (multilingual-e5-small, scripts/fetch-assets.sh e5); each has its own
-# index and result files.
+# default), `e5` (multilingual-e5-small, scripts/fetch-assets.sh e5) or `gguf`
+# (EmbeddingGemma-300M, scripts/fetch-assets.sh gemma); each has its own index and result
+# files.
 #
 # Usage: scripts/eval.sh [retrieval-only|smollm2|qwen]...
 set -euo pipefail
@@ -24,12 +25,7 @@ if [ "$spec" = model ] && [ -z "${LECTERN_LLM__DRAFT_MODEL_PATH:-}" ]; then
 else
     lectern_prepare core pdfium llm qwen
 fi
-engine="${LECTERN_EMBEDDING__ENGINE:-onnx}"
-if [ "$engine" = e5 ]; then
-    lectern_prepare e5
-    export LECTERN_EMBED_MODEL_DIR="$LECTERN_E5_MODEL_DIR"
-    export LECTERN_EMBEDDING__MODEL_ID="${LECTERN_EMBEDDING__MODEL_ID:-intfloat/multilingual-e5-small-q4}"
-fi
+lectern_embedding_engine
 set -a; eval "$(scripts/fetch-dev-qa.sh)"; set +a
 python3 -c "import pypdfium2" 2>/dev/null || python3 -m pip install -q pypdfium2==5.15.2 >&2
 # LECTERN_EVAL_PROFILE=debug: the test build (scripts/env.sh, lectern_eval_bin).

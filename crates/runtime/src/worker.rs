@@ -106,6 +106,10 @@ pub enum Death {
     OutOfMemory,
     /// It used up its CPU time, or its wall-clock time (and was killed).
     Timeout,
+    /// Something outside killed it (SIGKILL, which the CPU limit never sends: its SIGXCPU
+    /// ends the worker first): most often the kernel's out-of-memory killer, when the
+    /// machine as a whole ran short of memory.
+    Killed,
     /// Another signal ended it: a crash.
     Signal(i32),
     /// It exited with this failure status: a wrong command line, no answer written, or
@@ -265,8 +269,9 @@ fn death_of(status: ExitStatus, stderr: &str) -> Death {
         return Death::OutOfMemory;
     }
     match signal_of(status) {
-        // The CPU limit: SIGXCPU at the soft limit, SIGKILL at the hard one.
-        Some(24 | 9) => Death::Timeout,
+        // The CPU limit: SIGXCPU at the soft limit, which ends the worker.
+        Some(24) => Death::Timeout,
+        Some(9) => Death::Killed,
         Some(signal) => Death::Signal(signal),
         None => Death::Exit(status.code().unwrap_or(-1)),
     }
@@ -404,7 +409,7 @@ mod tests {
             Death::OutOfMemory
         );
         assert_eq!(death_of(killed_by(24), ""), Death::Timeout);
-        assert_eq!(death_of(killed_by(9), ""), Death::Timeout);
+        assert_eq!(death_of(killed_by(9), ""), Death::Killed);
         assert_eq!(death_of(killed_by(11), ""), Death::Signal(11));
         assert_eq!(death_of(killed_by(3 << 8), "usage"), Death::Exit(3));
     }

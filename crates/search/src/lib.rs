@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use lectern_core::{Embedder, VectorIndex};
 use lectern_embed::{E5Embedder, EmbedderOptions, FastEmbedder};
+use lectern_llm::GgufEmbedder;
 use lectern_runtime::Settings;
 use lectern_vector::text::Language;
 use lectern_vector::{Bm25, EdgeIndex, SearchTuning, ServerIndex};
@@ -33,36 +34,39 @@ impl SearchAdapters {
 }
 
 async fn open_embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
-    let e = &settings.embedding;
-    if e.engine == "e5" {
-        let (id, dir, batch, threads) = (
-            e.model_id.clone(),
-            e.model_dir.clone(),
-            e.batch_size,
-            e.threads,
-        );
-        let embedder =
-            tokio::task::spawn_blocking(move || E5Embedder::load(&id, &dir, batch, threads))
-                .await??;
-        return Ok(Arc::new(embedder));
-    }
-    let options = EmbedderOptions {
-        model_id: e.model_id.clone(),
-        model_dir: e.model_dir.clone(),
-        ort_dylib: e.ort_dylib.clone(),
-        batch_size: e.batch_size,
-        max_length: e.max_length,
-        threads: e.threads,
-    };
-    let (download, repo) = (e.download, e.hub_repo.clone());
-    let embedder = tokio::task::spawn_blocking(move || {
-        if download && !options.model_dir.join("model.onnx").is_file() {
-            lectern_embed::download_model(&repo, &options.model_dir, None)?;
-        }
-        FastEmbedder::load(&options)
+    let e = settings.embedding.clone();
+    // Loading reads the model from disk: off the async threads.
+    let embedder = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<dyn Embedder>> {
+        Ok(match e.engine.as_str() {
+            "e5" => Arc::new(E5Embedder::load(
+                &e.model_id,
+                &e.model_dir,
+                e.batch_size,
+                e.threads,
+            )?),
+            "gguf" => Arc::new(GgufEmbedder::load(
+                &e.model_id,
+                &e.model_dir,
+                e.max_length,
+                e.threads,
+            )?),
+            _ => {
+                if e.download && !e.model_dir.join("model.onnx").is_file() {
+                    lectern_embed::download_model(&e.hub_repo, &e.model_dir, None)?;
+                }
+                Arc::new(FastEmbedder::load(&EmbedderOptions {
+                    model_id: e.model_id,
+                    model_dir: e.model_dir,
+                    ort_dylib: e.ort_dylib,
+                    batch_size: e.batch_size,
+                    max_length: e.max_length,
+                    threads: e.threads,
+                })?)
+            }
+        })
     })
     .await??;
-    Ok(Arc::new(embedder))
+    Ok(embedder)
 }
 
 /// The index the settings name, for `embedder`'s model.

@@ -319,6 +319,9 @@ fn death_error(death: Death, page: u32, memory_mb: u64, timeout: Duration) -> Er
             "drawing page {page} took longer than {} seconds; the PDF may be damaged",
             timeout.as_secs()
         )),
+        Death::Killed => Error::TooLarge(format!(
+            "the system stopped drawing page {page}, most often because the machine ran out of memory"
+        )),
         Death::Signal(signal) => Error::Invalid(format!(
             "the PDF made the page renderer crash (signal {signal}); it is damaged, or page {page} needs more than the {memory_mb} MB of memory a page may use"
         )),

@@ -72,6 +72,9 @@ fn parse_error(death: Death, memory_mb: u64, timeout: Duration) -> ParseError {
             "reading the file needed more than the {memory_mb} MB of memory a document may use"
         )),
         Death::Timeout => ParseError::Timeout(timeout.as_secs()),
+        Death::Killed => ParseError::TooLarge(
+            "the system stopped the reader, most often because the machine ran out of memory while reading the file".into(),
+        ),
         Death::Signal(signal) => ParseError::Crashed(format!(
             "signal {signal}; the file is damaged, or needs more than the {memory_mb} MB of memory a document may use"
         )),
@@ -126,6 +129,9 @@ mod tests {
         let crash = parse_error(Death::Signal(11), 512, minute);
         assert!(matches!(crash, ParseError::Crashed(_)), "{crash:?}");
         assert!(crash.to_string().contains("crash (signal 11"), "{crash}");
+        let killed = parse_error(Death::Killed, 512, minute);
+        assert!(matches!(killed, ParseError::TooLarge(_)), "{killed:?}");
+        assert!(killed.to_string().contains("ran out of memory"), "{killed}");
         let flood = parse_error(Death::AnswerTooLarge, 512, minute);
         assert!(matches!(flood, ParseError::TooLarge(_)), "{flood:?}");
     }
