@@ -297,24 +297,16 @@ fn a_multilingual_engine_finds_german_passages_for_spanish_questions() {
     ] {
         std::fs::write(docs.path().join(name), text).unwrap();
     }
-    let assets = |var: &str, folder: &str| {
-        std::env::var_os(var)
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                lectern_core::default_cache_dir()
-                    .join("assets")
-                    .join(folder)
-            })
-    };
+    let asset = lectern_embed::testing::asset;
     for (engine, dir, id) in [
         (
             "e5",
-            assets("LECTERN_E5_MODEL_DIR", "e5"),
+            asset("LECTERN_E5_MODEL_DIR", "e5"),
             "intfloat/multilingual-e5-small-q4",
         ),
         (
             "gguf",
-            assets("LECTERN_GEMMA_MODEL_DIR", "gemma"),
+            asset("LECTERN_GEMMA_MODEL_DIR", "gemma"),
             "google/embeddinggemma-300m-q8_0",
         ),
     ] {

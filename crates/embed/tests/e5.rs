@@ -7,9 +7,7 @@ use common::{assert_contract, assert_finds_answers_across_languages};
 use lectern_embed::E5Embedder;
 
 fn e5() -> E5Embedder {
-    let dir = std::env::var_os("LECTERN_E5_MODEL_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| lectern_core::default_cache_dir().join("assets/e5"));
+    let dir = lectern_embed::testing::asset("LECTERN_E5_MODEL_DIR", "e5");
     E5Embedder::load("intfloat/multilingual-e5-small-q4", &dir, 8, 2)
         .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-assets.sh e5)"))
 }

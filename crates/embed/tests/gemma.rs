@@ -12,9 +12,7 @@ use lectern_core::Embedder;
 use lectern_llm::{GGUF_MODEL, GgufEmbedder};
 
 fn dir() -> PathBuf {
-    std::env::var_os("LECTERN_GEMMA_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| lectern_core::default_cache_dir().join("assets/gemma"))
+    lectern_embed::testing::asset("LECTERN_GEMMA_MODEL_DIR", "gemma")
 }
 
 fn gemma() -> GgufEmbedder {
