@@ -60,6 +60,12 @@ lectern_embedding_engine() {
 # are the same, latencies a little higher), with no rebuild after scripts/test.sh.
 lectern_eval_bin() {
     local profile="${LECTERN_EVAL_PROFILE:-release}"
+    # LECTERN_BIN (as for the drills): a binary kept aside, a copy, so that the code can
+    # be rebuilt while a long measurement runs with the code it started with.
+    if [ -n "${LECTERN_BIN:-}" ]; then
+        bin="$LECTERN_BIN"
+        return
+    fi
     if [ "$profile" = debug ]; then
         cargo test --workspace --locked --no-run >&2
     else

@@ -67,6 +67,7 @@ pub async fn retrieval(
             mode,
             documents: None,
             duplicate_overlap: 1.0, // rank every chunk; documents are folded below
+            per_page: 0,
         };
         let mut scores = Vec::new();
         for q in &data.queries {

@@ -205,7 +205,7 @@ pub struct QuerySettings {
     /// Most sentences of one passage given to the model: each passage is narrowed to its
     /// run of sentences that bears most on the question (0 keeps passages whole).
     pub evidence_sentences: usize,
-    /// Most passages from one page of one document among the sources.
+    /// Most passages from one page of one document among search results and sources.
     pub per_page: usize,
     /// The evidence counts as strong (the documents hold an answer) when the best
     /// passages hold at least this share of the question's content words...
@@ -327,6 +327,9 @@ pub struct IndexSettings {
     /// Reciprocal rank fusion constant for hybrid search: larger flattens the weight of
     /// the top ranks of each side.
     pub rrf_k: u32,
+    /// BM25's vote in hybrid search against the dense side's 1 (weighted reciprocal rank
+    /// fusion): 0 ranks by meaning alone, above 1 favours the exact words.
+    pub sparse_weight: f32,
     /// BM25's default language (Qdrant's name, e.g. `english`, `german`): text whose own
     /// language cannot be told (too short, mixed) is stemmed and its stop words dropped as
     /// this language's, and every question is also searched in it. Text whose language
@@ -374,6 +377,7 @@ impl Default for Settings {
                 qdrant_api_key: None,
                 collection: "lectern_chunks".into(),
                 rrf_k: 60,
+                sparse_weight: 1.0,
                 language: "english".into(),
             },
             ingest: IngestSettings {
@@ -563,6 +567,14 @@ impl Settings {
             return invalid(format!(
                 "database.url must start with sqlite:// or postgres://, not {:?}",
                 lectern_store::redact(url)
+            ));
+        }
+        if !(self.index.sparse_weight.is_finite()
+            && (0.0..=10.0).contains(&self.index.sparse_weight))
+        {
+            return invalid(format!(
+                "index.sparse_weight must be between 0 and 10, not {}",
+                self.index.sparse_weight
             ));
         }
         if let Some(url) = &self.index.qdrant_url
@@ -823,6 +835,13 @@ mod tests {
                 "{err}"
             );
             jail.set_env("LECTERN_LLM__SPECULATIVE", "lookup");
+            assert!(load_in_jail(None).is_ok());
+            for weight in ["-1", "NaN", "11"] {
+                jail.set_env("LECTERN_INDEX__SPARSE_WEIGHT", weight);
+                let err = load_in_jail(None).unwrap_err().to_lowercase();
+                assert!(err.contains("index.sparse_weight"), "{weight}: {err}");
+            }
+            jail.set_env("LECTERN_INDEX__SPARSE_WEIGHT", "0.5");
             assert!(load_in_jail(None).is_ok());
             Ok(())
         });

@@ -85,6 +85,7 @@ pub async fn open_index(
     let bm25 = Bm25::new(Bm25::config_for(language))?;
     let tuning = SearchTuning {
         rrf_k: settings.index.rrf_k,
+        sparse_weight: settings.index.sparse_weight,
         ..SearchTuning::default()
     };
     Ok(match &settings.index.qdrant_url {

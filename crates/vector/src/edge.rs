@@ -288,6 +288,7 @@ impl VectorIndex for EdgeIndex {
         let request = request.clone();
         let candidates = self.tuning.candidates(request.limit);
         let rrf_k = self.tuning.rrf_k;
+        let sparse_weight = self.tuning.sparse_weight;
         self.blocking(move |shard, bm25| {
             let sparse = bm25.query(&request.text);
             // Inverse document frequency over the searched workspaces only: other tenants'
@@ -316,6 +317,7 @@ impl VectorIndex for EdgeIndex {
                         query: Some(dense_query()),
                         ..Prefetch::new(candidates)
                     }];
+                    let weighted = !sparse.indices.is_empty() && sparse_weight != 1.0;
                     if !sparse.indices.is_empty() {
                         prefetches.push(Prefetch {
                             query: Some(sparse_query()),
@@ -327,7 +329,7 @@ impl VectorIndex for EdgeIndex {
                         prefetches,
                         query: Some(ScoringQuery::Fusion(Fusion::Rrf {
                             k: rrf_k as usize,
-                            weights: None,
+                            weights: weighted.then(|| vec![1.0.into(), sparse_weight.into()]),
                         })),
                         ..QueryRequest::new(request.limit)
                     }

@@ -25,6 +25,8 @@ pub use server::ServerIndex;
 pub struct SearchTuning {
     /// Reciprocal rank fusion constant: a larger `k` flattens the weight of top ranks.
     pub rrf_k: u32,
+    /// The BM25 side's weight in the fusion; the dense side weighs 1.
+    pub sparse_weight: f32,
     /// Candidates fetched from each side before fusion, as a multiple of the limit.
     pub candidates_per_result: usize,
     /// The least number of candidates fetched from each side.
@@ -35,6 +37,7 @@ impl Default for SearchTuning {
     fn default() -> Self {
         Self {
             rrf_k: 60,
+            sparse_weight: 1.0,
             candidates_per_result: 4,
             min_candidates: 40,
         }

@@ -281,7 +281,11 @@ impl VectorIndex for ServerIndex {
                             .limit(candidates),
                     );
                 }
-                q.query(Query::new_rrf(RrfBuilder::with_k(self.tuning.rrf_k)))
+                let mut rrf = RrfBuilder::with_k(self.tuning.rrf_k);
+                if !sparse.indices.is_empty() && self.tuning.sparse_weight != 1.0 {
+                    rrf = rrf.weights(vec![1.0, self.tuning.sparse_weight]);
+                }
+                q.query(Query::new_rrf(rrf))
             }
         };
         let response = self

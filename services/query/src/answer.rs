@@ -61,6 +61,7 @@ impl Answerer {
             mode: SearchMode::Hybrid,
             documents,
             duplicate_overlap: self.settings.duplicate_overlap,
+            per_page: self.settings.per_page.max(1),
         }
     }
 
@@ -265,11 +266,16 @@ impl Answerer {
                 && !across_languages(question, &retrieved.passages))
     }
 
-    /// Narrows the retrieved passages to the evidence the model reads: at most
-    /// `query.per_page` passages of one page, each cut to its best run of sentences.
+    /// Narrows the retrieved passages (at most `query.per_page` of one page already) to
+    /// the evidence the model reads: the best `query.sources`, each cut to its best run of
+    /// sentences.
     async fn select_evidence(&self, question: &str, retrieved: &Retrieved) -> Result<Vec<Passage>> {
-        let passages = evidence::per_page(&retrieved.passages, self.settings.per_page.max(1));
-        let passages: Vec<Passage> = passages.into_iter().take(self.settings.sources).collect();
+        let passages: Vec<Passage> = retrieved
+            .passages
+            .iter()
+            .take(self.settings.sources)
+            .cloned()
+            .collect();
         if self.settings.evidence_sentences == 0 {
             return Ok(passages);
         }

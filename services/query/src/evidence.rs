@@ -4,8 +4,6 @@
 //! distinct evidence in fewer tokens; each narrowed passage keeps an exact character span
 //! in its document, so a citation still resolves to the very words on the page.
 
-use std::collections::HashMap;
-
 pub use crate::cite::sentence_ranges;
 use crate::cite::{Terms, cosine};
 use crate::retrieve::Passage;
@@ -36,21 +34,6 @@ pub fn narrow(p: &Passage, start: usize, end: usize) -> Passage {
 /// question's content words it holds, blended.
 fn sentence_score(similarity: f32, coverage: f32) -> f32 {
     0.6 * similarity + 0.4 * coverage
-}
-
-/// The passages (best first) with at most `per_page` from one page of one document, so
-/// the model sees more distinct pieces of evidence.
-pub fn per_page(passages: &[Passage], per_page: usize) -> Vec<Passage> {
-    let mut seen: HashMap<(uuid::Uuid, u32), usize> = HashMap::new();
-    passages
-        .iter()
-        .filter(|p| {
-            let n = seen.entry((p.document_id, p.page)).or_default();
-            *n += 1;
-            *n <= per_page
-        })
-        .cloned()
-        .collect()
 }
 
 /// Each passage narrowed to its best run of `max_sentences` consecutive sentences (whole
@@ -234,19 +217,6 @@ mod tests {
             .take(n.span.end - n.span.start)
             .collect();
         assert_eq!(on_page, n.text, "the span still points at the very words");
-    }
-
-    #[test]
-    fn one_page_gives_at_most_its_share() {
-        let ps = vec![
-            passage(1, 4, "a", 0),
-            passage(1, 4, "b", 10),
-            passage(1, 4, "c", 20),
-            passage(1, 5, "d", 30),
-            passage(2, 4, "e", 0),
-        ];
-        let kept: Vec<String> = per_page(&ps, 2).into_iter().map(|p| p.text).collect();
-        assert_eq!(kept, vec!["a", "b", "d", "e"]);
     }
 
     #[test]

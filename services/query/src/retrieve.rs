@@ -41,6 +41,9 @@ pub struct SearchOptions {
     pub documents: Option<Vec<Uuid>>,
     /// Two passages whose word-trigram overlap exceeds this are one passage.
     pub duplicate_overlap: f32,
+    /// Most passages from one page of one document (0: no cap), so that the results
+    /// hold more distinct pieces of evidence than one page cut into several chunks.
+    pub per_page: usize,
 }
 
 impl Retriever {
@@ -102,7 +105,11 @@ impl Retriever {
                 .first()
                 .map_or(0.0, |c| c.score)
         };
-        let hits = self.index.search(scope, &request).await?;
+        let hits = per_page(
+            self.index.search(scope, &request).await?,
+            options.per_page,
+            |h| (h.chunk.document_id, h.chunk.pages.start),
+        );
 
         // Document names and titles from SQL, in one query: what can change without the
         // points being written again (a synced file moved or renamed keeps its points) is
@@ -247,6 +254,23 @@ fn at_anchor(mut url: String, anchor: Option<&str>) -> String {
     url
 }
 
+/// The items (best first) with at most `cap` of one page of one document (all of them when
+/// `cap` is 0).
+fn per_page<T>(items: Vec<T>, cap: usize, page: impl Fn(&T) -> (DocumentId, u32)) -> Vec<T> {
+    if cap == 0 {
+        return items;
+    }
+    let mut seen: HashMap<(DocumentId, u32), usize> = HashMap::new();
+    items
+        .into_iter()
+        .filter(|item| {
+            let n = seen.entry(page(item)).or_default();
+            *n += 1;
+            *n <= cap
+        })
+        .collect()
+}
+
 /// Hashes of the lower-cased word trigrams of a text.
 fn shingles(text: &str) -> HashSet<u64> {
     use std::hash::{Hash, Hasher};
@@ -293,6 +317,27 @@ mod tests {
             at_anchor(format!("{page}#top"), Some("a b#c\"ü")),
             "https://docs.example/tutorial/intro.html#a%20b%23c%22ü"
         );
+    }
+
+    #[test]
+    fn one_page_gives_at_most_its_share() {
+        let (d1, d2) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let items = vec![
+            (d1, 4, "a"),
+            (d1, 4, "b"),
+            (d1, 4, "c"),
+            (d1, 5, "d"),
+            (d2, 4, "e"),
+        ];
+        let kept = |cap| -> Vec<&str> {
+            per_page(items.clone(), cap, |i| (i.0, i.1))
+                .into_iter()
+                .map(|i| i.2)
+                .collect()
+        };
+        assert_eq!(kept(2), vec!["a", "b", "d", "e"]);
+        assert_eq!(kept(1), vec!["a", "d", "e"]);
+        assert_eq!(kept(0), vec!["a", "b", "c", "d", "e"]);
     }
 
     #[test]

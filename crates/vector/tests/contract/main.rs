@@ -20,14 +20,14 @@ struct Fixture {
     _guard: Option<tempfile::TempDir>,
 }
 
-fn edge() -> Fixture {
+fn edge(tuning: SearchTuning) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let model = embedder().model().clone();
     let index = EdgeIndex::open(
         dir.path(),
         model,
         Bm25::new(Bm25::default_config()).unwrap(),
-        SearchTuning::default(),
+        tuning,
     )
     .unwrap();
     Fixture {
@@ -38,7 +38,7 @@ fn edge() -> Fixture {
 
 /// A fresh collection on the server named by `LECTERN_TEST_QDRANT_URL` (at run time, else
 /// as the build saw it); no URL, or a server that does not answer, fails the test.
-async fn server() -> Fixture {
+async fn server(tuning: SearchTuning) -> Fixture {
     let url = std::env::var("LECTERN_TEST_QDRANT_URL")
         .ok()
         .or(option_env!("LECTERN_TEST_QDRANT_URL").map(str::to_owned))
@@ -52,7 +52,7 @@ async fn server() -> Fixture {
         &collection,
         model,
         Bm25::new(Bm25::default_config()).unwrap(),
-        SearchTuning::default(),
+        tuning,
     )
     .await
     .unwrap_or_else(|e| panic!("Qdrant server at {url}: {e}"));
@@ -62,14 +62,18 @@ async fn server() -> Fixture {
     }
 }
 
-/// Runs one contract check against every implementation available.
+/// Runs one contract check against every implementation available (with the default
+/// search tuning unless one is given).
 macro_rules! contract {
     ($name:ident, $body:expr) => {
+        contract!($name, SearchTuning::default(), $body);
+    };
+    ($name:ident, $tuning:expr, $body:expr) => {
         mod $name {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn edge() {
-                let fixture = super::edge();
+                let fixture = super::edge($tuning);
                 ($body)(fixture.index.clone()).await;
                 drop(fixture);
             }
@@ -79,7 +83,7 @@ macro_rules! contract {
                 ignore = "set LECTERN_TEST_QDRANT_URL to a Qdrant server's gRPC URL to run"
             )]
             async fn server() {
-                let fixture = super::server().await;
+                let fixture = super::server($tuning).await;
                 ($body)(fixture.index.clone()).await;
             }
         }
@@ -186,6 +190,52 @@ contract!(hybrid_finds_what_only_bm25_can_match, |index: Arc<
     // Scores are ordered best first.
     assert!(hybrid.windows(2).all(|w| w[0].score >= w[1].score));
 });
+
+/// A question whose meaning points at one chunk and whose one exact term at another.
+const SPLIT_QUESTION: &str = "How do I get my money back? ZB-3390";
+
+/// The first hit of each side alone and of the fusion, for [`SPLIT_QUESTION`].
+async fn first_hits(index: &dyn VectorIndex) -> [String; 3] {
+    let ws = Uuid::new_v4();
+    handbook(index, ws).await;
+    let scope = WorkspaceScope::local_cli(vec![ws]).unwrap();
+    let mut first = Vec::new();
+    for mode in [SearchMode::Dense, SearchMode::Sparse, SearchMode::Hybrid] {
+        let hits = index
+            .search(&scope, &request(SPLIT_QUESTION, mode, 3))
+            .await
+            .unwrap();
+        first.push(hits[0].chunk.text.clone());
+    }
+    let [dense, sparse, hybrid] = first.try_into().unwrap();
+    assert!(dense.starts_with("Refund"), "{dense}");
+    assert!(sparse.contains("ZB-3390"), "{sparse}");
+    [dense, sparse, hybrid]
+}
+
+contract!(
+    a_zero_sparse_weight_ranks_by_meaning_alone,
+    SearchTuning {
+        sparse_weight: 0.0,
+        ..SearchTuning::default()
+    },
+    |index: Arc<dyn VectorIndex>| async move {
+        let [dense, _, hybrid] = first_hits(index.as_ref()).await;
+        assert_eq!(hybrid, dense);
+    }
+);
+
+contract!(
+    a_heavy_sparse_weight_ranks_by_the_exact_words,
+    SearchTuning {
+        sparse_weight: 10.0,
+        ..SearchTuning::default()
+    },
+    |index: Arc<dyn VectorIndex>| async move {
+        let [_, sparse, hybrid] = first_hits(index.as_ref()).await;
+        assert_eq!(hybrid, sparse);
+    }
+);
 
 contract!(
     hybrid_finds_what_only_the_dense_vector_can_match,
