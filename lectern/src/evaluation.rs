@@ -68,6 +68,7 @@ pub async fn retrieval(
             documents: None,
             duplicate_overlap: 1.0, // rank every chunk; documents are folded below
             per_page: 0,
+            cross_language_by_meaning: false,
         };
         let mut scores = Vec::new();
         for q in &data.queries {

@@ -207,6 +207,9 @@ pub struct QuerySettings {
     pub evidence_sentences: usize,
     /// Most passages from one page of one document among search results and sources.
     pub per_page: usize,
+    /// A question in another language than the passage closest to it in meaning is
+    /// searched by meaning alone, without BM25 (whose words cannot meet the document's).
+    pub cross_language_by_meaning: bool,
     /// The evidence counts as strong (the documents hold an answer) when the best
     /// passages hold at least this share of the question's content words...
     pub strong_coverage: f32,
@@ -431,6 +434,7 @@ impl Default for Settings {
                 support_threshold: 0.5,
                 evidence_sentences: 4,
                 per_page: 2,
+                cross_language_by_meaning: true,
                 strong_coverage: 0.6,
                 strong_similarity: 0.5,
             },

@@ -11,7 +11,6 @@ pub use lectern_api::query::{Answer, Citation, EvidenceScore, Timings};
 use lectern_core::{DocumentId, Error, Result, SearchMode, WorkspaceScope};
 use lectern_llm::{ChatMessage, ChatRole, GenerationRequest, Generator};
 use lectern_runtime::QuerySettings;
-use lectern_vector::text::Language;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -62,6 +61,7 @@ impl Answerer {
             documents,
             duplicate_overlap: self.settings.duplicate_overlap,
             per_page: self.settings.per_page.max(1),
+            cross_language_by_meaning: self.settings.cross_language_by_meaning,
         }
     }
 
@@ -505,10 +505,7 @@ fn question_terms(question: &str, passages: &[Passage]) -> cite::Terms {
 /// told): their words cannot meet, so how many of the question's words the passages hold
 /// says nothing about whether they answer it.
 pub fn across_languages(question: &str, passages: &[Passage]) -> bool {
-    matches!(
-        (Language::detect(question), Language::detect(&best_text(passages))),
-        (Some(a), Some(b)) if a != b
-    )
+    crate::retrieve::in_two_languages(question, &best_text(passages))
 }
 
 /// The history of a conversation as chat messages (answers without their markers, so

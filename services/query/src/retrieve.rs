@@ -13,6 +13,7 @@ use lectern_core::{
 };
 use lectern_search::SearchAdapters;
 use lectern_store::Store;
+use lectern_vector::text::Language;
 use uuid::Uuid;
 
 /// What the question retrieved, with the evidence strength used to decide abstention.
@@ -44,6 +45,10 @@ pub struct SearchOptions {
     /// Most passages from one page of one document (0: no cap), so that the results
     /// hold more distinct pieces of evidence than one page cut into several chunks.
     pub per_page: usize,
+    /// A hybrid search whose question is in another language than the passage closest
+    /// to it in meaning is made by meaning alone: BM25 matches the question's words, which
+    /// a document in another language does not use, so its vote is noise.
+    pub cross_language_by_meaning: bool,
 }
 
 impl Retriever {
@@ -91,19 +96,33 @@ impl Retriever {
             mode: options.mode,
             documents: options.documents.clone(),
         };
-        let best_similarity = if options.mode == SearchMode::Sparse {
-            1.0
+        let closest = if options.mode == SearchMode::Sparse {
+            None
         } else {
             let probe = SearchRequest {
                 limit: 1,
                 mode: SearchMode::Dense,
                 ..request.clone()
             };
-            self.index
-                .search(scope, &probe)
-                .await?
-                .first()
-                .map_or(0.0, |c| c.score)
+            self.index.search(scope, &probe).await?.into_iter().next()
+        };
+        let best_similarity = match (&closest, options.mode) {
+            (_, SearchMode::Sparse) => 1.0,
+            (Some(c), _) => c.score,
+            (None, _) => 0.0,
+        };
+        let request = match closest {
+            Some(c)
+                if options.mode == SearchMode::Hybrid
+                    && options.cross_language_by_meaning
+                    && in_two_languages(question, &c.chunk.text) =>
+            {
+                SearchRequest {
+                    mode: SearchMode::Dense,
+                    ..request
+                }
+            }
+            _ => request,
         };
         let hits = per_page(
             self.index.search(scope, &request).await?,
@@ -254,6 +273,14 @@ fn at_anchor(mut url: String, anchor: Option<&str>) -> String {
     url
 }
 
+/// Whether two texts are in two different languages, both told.
+pub fn in_two_languages(a: &str, b: &str) -> bool {
+    matches!(
+        (Language::detect(a), Language::detect(b)),
+        (Some(a), Some(b)) if a != b
+    )
+}
+
 /// The items (best first) with at most `cap` of one page of one document (all of them when
 /// `cap` is 0).
 fn per_page<T>(items: Vec<T>, cap: usize, page: impl Fn(&T) -> (DocumentId, u32)) -> Vec<T> {
@@ -316,6 +343,20 @@ mod tests {
         assert_eq!(
             at_anchor(format!("{page}#top"), Some("a b#c\"ü")),
             "https://docs.example/tutorial/intro.html#a%20b%23c%22ü"
+        );
+    }
+
+    #[test]
+    fn two_languages_are_told_only_when_both_are_sure() {
+        let german = "Die Versionsbezeichnung ist aus zwei Gründen wichtig, und sie steht am Anfang jeder Datei.";
+        let spanish = "¿Por qué debo poner una línea de versión al principio de cada archivo?";
+        let english = "Why should I put a version line at the top of every file?";
+        assert!(in_two_languages(spanish, german));
+        assert!(in_two_languages(english, german));
+        assert!(!in_two_languages(german, german));
+        assert!(
+            !in_two_languages("\\relative c'", german),
+            "too little to tell"
         );
     }
 
