@@ -33,18 +33,24 @@ const META_KEY: &str = "lectern_index";
 
 fn server_error(context: &str, err: QdrantError) -> Error {
     // A server that cannot be reached is worth retrying; anything it answered is not.
-    match &err {
-        QdrantError::ResponseError { status }
-            if matches!(
-                status.code(),
-                tonic::Code::Unavailable
-                    | tonic::Code::DeadlineExceeded
-                    | tonic::Code::ResourceExhausted
-            ) =>
-        {
-            Error::unavailable(format!("Qdrant server: {context}"), err)
-        }
-        _ => Error::internal(format!("Qdrant server: {context}"), err),
+    // The client reports a connection it could not make (the server down, restarting, or
+    // its address not answering) as an internal status "Failed to connect to ..."; a
+    // connection lost mid-call as `Unavailable`.
+    let unreachable = match &err {
+        QdrantError::ResponseError { status } => match status.code() {
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::ResourceExhausted => true,
+            tonic::Code::Internal => status.message().starts_with("Failed to connect to"),
+            _ => false,
+        },
+        QdrantError::ResourceExhaustedError { .. } | QdrantError::Io(_) => true,
+        _ => false,
+    };
+    if unreachable {
+        Error::unavailable(format!("Qdrant server: {context}"), err)
+    } else {
+        Error::internal(format!("Qdrant server: {context}"), err)
     }
 }
 
@@ -354,5 +360,64 @@ impl VectorIndex for ServerIndex {
     async fn optimize(&self) -> Result<()> {
         // The server runs its optimisers in the background.
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback port that nothing listens on (bound, then let go).
+    fn closed_port_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// The index outage as callers meet it: a Qdrant server that cannot be reached is
+    /// `Unavailable` (503, "try again shortly"; an ingest job goes back to the queue with
+    /// backoff), never an internal error that fails the document for good, both when a
+    /// service starts and for any call made after the server went away.
+    #[tokio::test]
+    async fn an_unreachable_server_is_unavailable_not_a_failure() {
+        let url = closed_port_url();
+        let model = EmbeddingModelInfo {
+            id: "test-model".into(),
+            dimension: 8,
+        };
+        let bm25 = Bm25::new(Bm25::default_config()).expect("bm25");
+        let opened =
+            ServerIndex::open(&url, None, "lectern", model, bm25, SearchTuning::default()).await;
+        match opened {
+            Err(Error::Unavailable { message, .. }) => assert!(message.contains(&url), "{message}"),
+            Err(other) => panic!("expected Unavailable, got {other}"),
+            Ok(_) => panic!("nothing listens at {url}"),
+        }
+
+        let client = Qdrant::from_url(&url)
+            .timeout(Duration::from_secs(5))
+            .skip_compatibility_check()
+            .build()
+            .expect("client");
+        let calls = [
+            client
+                .count(CountPointsBuilder::new("lectern"))
+                .await
+                .map(drop),
+            client
+                .delete_points(DeletePointsBuilder::new("lectern").points(Filter::default()))
+                .await
+                .map(drop),
+        ];
+        for call in calls {
+            let err = call.expect_err("nothing listens");
+            let raw = format!("{err:?}");
+            let mapped = server_error("count", err);
+            assert!(
+                matches!(mapped, Error::Unavailable { .. }),
+                "an unreachable server must read as unavailable: {mapped} ({raw})"
+            );
+        }
     }
 }
