@@ -96,39 +96,38 @@ impl Retriever {
             mode: options.mode,
             documents: options.documents.clone(),
         };
-        let closest = if options.mode == SearchMode::Sparse {
-            None
+        // The passages closest in meaning: the evidence threshold needs the best one's
+        // similarity, and a question in another language than the best one is answered
+        // from them alone (BM25 matches the question's words, which a document in another
+        // language does not use, so its half of the vote would rank noise). One dense
+        // search serves both.
+        let dense = if options.mode == SearchMode::Sparse {
+            Vec::new()
         } else {
-            let probe = SearchRequest {
-                limit: 1,
+            let dense = SearchRequest {
                 mode: SearchMode::Dense,
                 ..request.clone()
             };
-            self.index.search(scope, &probe).await?.into_iter().next()
+            self.index.search(scope, &dense).await?
         };
-        let best_similarity = match (&closest, options.mode) {
-            (_, SearchMode::Sparse) => 1.0,
-            (Some(c), _) => c.score,
-            (None, _) => 0.0,
+        let best_similarity = match options.mode {
+            SearchMode::Sparse => 1.0,
+            _ => dense.first().map_or(0.0, |c| c.score),
         };
-        let request = match closest {
-            Some(c)
-                if options.mode == SearchMode::Hybrid
-                    && options.cross_language_by_meaning
-                    && in_two_languages(question, &c.chunk.text) =>
-            {
-                SearchRequest {
-                    mode: SearchMode::Dense,
-                    ..request
-                }
-            }
-            _ => request,
+        let by_meaning_alone = options.mode == SearchMode::Dense
+            || (options.mode == SearchMode::Hybrid
+                && options.cross_language_by_meaning
+                && dense
+                    .first()
+                    .is_some_and(|closest| in_two_languages(question, &closest.chunk.text)));
+        let hits = if by_meaning_alone {
+            dense
+        } else {
+            self.index.search(scope, &request).await?
         };
-        let hits = per_page(
-            self.index.search(scope, &request).await?,
-            options.per_page,
-            |h| (h.chunk.document_id, h.chunk.pages.start),
-        );
+        let hits = per_page(hits, options.per_page, |h| {
+            (h.chunk.document_id, h.chunk.pages.start)
+        });
 
         // Document names and titles from SQL, in one query: what can change without the
         // points being written again (a synced file moved or renamed keeps its points) is
