@@ -413,7 +413,7 @@ mod tests {
         for call in calls {
             let err = call.expect_err("nothing listens");
             let raw = format!("{err:?}");
-            let mapped = server_error("count", err);
+            let mapped = server_error("a call", err);
             assert!(
                 matches!(mapped, Error::Unavailable { .. }),
                 "an unreachable server must read as unavailable: {mapped} ({raw})"
