@@ -43,6 +43,15 @@ pub fn hits(p: &Passage, doc: &str, pages: &[u32]) -> bool {
             .any(|&n| p.pages.start <= n && n <= p.pages.end)
 }
 
+/// "file p.N" (or "p.N-M") of a passage.
+fn page_of(p: &Passage) -> String {
+    if p.pages.end > p.pages.start {
+        format!("{} p.{}-{}", p.document, p.pages.start, p.pages.end)
+    } else {
+        format!("{} p.{}", p.document, p.pages.start)
+    }
+}
+
 /// The share of the keywords found in the answer (case-insensitive).
 pub fn keyword_share(answer: &str, keywords: &[String]) -> f64 {
     if keywords.is_empty() {
@@ -85,6 +94,10 @@ pub struct QaRecord {
     pub drafted_tokens: u32,
     pub accepted_tokens: u32,
     pub answer: String,
+    /// The sources the answer was made from, in their order ("file p.N"), and those it
+    /// cites: what tells a wrong citation from wrong evidence.
+    pub sources: Vec<String>,
+    pub cited: Vec<String>,
     pub retrieval_ms: u64,
     pub first_token_ms: Option<u64>,
     pub total_ms: u64,
@@ -158,6 +171,13 @@ pub fn record(item: &QaItem, top: &[Passage], best_similarity: f32, answer: &Ans
         drafted_tokens: answer.timings.drafted_tokens,
         accepted_tokens: answer.timings.accepted_tokens,
         answer: answer.answer.clone(),
+        sources: answer.passages.iter().map(page_of).collect(),
+        cited: answer
+            .citations
+            .iter()
+            .filter_map(|c| answer.passages.iter().find(|p| p.chunk_id == c.chunk_id))
+            .map(page_of)
+            .collect(),
         retrieval_ms: answer.timings.retrieval_ms,
         first_token_ms: answer.timings.first_token_ms,
         total_ms: answer.timings.total_ms,
@@ -318,6 +338,8 @@ mod tests {
             drafted_tokens: 10,
             accepted_tokens: if answerable { 4 } else { 1 },
             answer: String::new(),
+            sources: Vec::new(),
+            cited: Vec::new(),
             retrieval_ms: 10,
             first_token_ms: Some(total / 2),
             total_ms: total,

@@ -64,6 +64,24 @@ impl Default for Ocr {
 }
 
 impl Ocr {
+    /// The files Tesseract reads outside the system's folders: its program, found as the
+    /// system would (on `PATH` when it is a name), and its language data when set.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        let program = if self.tesseract.components().count() > 1 {
+            Some(self.tesseract.clone())
+        } else {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(&self.tesseract))
+                    .find(|p| p.is_file())
+            })
+        };
+        program
+            .into_iter()
+            .chain(self.tessdata_dir.clone())
+            .collect()
+    }
+
     /// These settings when OCR is on; `None` when it is off.
     pub fn engine(&self) -> Option<Ocr> {
         self.enabled.then(|| self.clone())

@@ -27,8 +27,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 pub const WORKER_ARG: &str = "__lectern-worker";
 
 /// Makes every worker misbehave on purpose, for the tests of what the parent does then:
-/// `abort` (a crash), `hang`, or `socket` (the job answers what opening a socket gave, see
-/// [`socket_fault`]).
+/// `abort` (a crash), `hang`, or `escape` (the job answers what its attempts to get out of
+/// its confinement gave, see [`escape_fault`]).
 pub const FAULT_ENV: &str = "LECTERN_TEST_PARSER_FAULT";
 
 /// Environment variables a worker keeps (it gets none of the server's secrets).
@@ -56,7 +56,32 @@ pub struct Job {
     /// standard error and exits with status 4. What went wrong with the input itself is
     /// part of the answer.
     pub run: fn(args: &[OsString], out: &mut dyn Write) -> Result<(), String>,
+    /// The files and folders outside the system's own (see [`SYSTEM_READABLE`]) that the
+    /// job reads, given its arguments: its input file, the PDFium library, OCR's program
+    /// and language data. The worker can read nothing else.
+    pub reads: fn(args: &[OsString]) -> Vec<PathBuf>,
 }
+
+/// What every worker may read: the system's programs, libraries, fonts and time zones,
+/// its own process's files, and the CPU's description (OpenMP sizes itself by it). Not
+/// the rest of `/proc` (another process's environment holds the server's secrets), not
+/// `/home`, `/var`, `/srv` or `/opt` (Lectern's data and settings), nor the rest of `/etc`.
+pub const SYSTEM_READABLE: [&str; 14] = [
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/bin",
+    "/sbin",
+    "/etc/ld.so.cache",
+    "/etc/fonts",
+    "/etc/localtime",
+    "/dev/null",
+    "/dev/urandom",
+    "/proc/self",
+    "/proc/cpuinfo",
+    "/sys/devices/system/cpu",
+    "/sys/fs/cgroup",
+];
 
 struct Host {
     program: PathBuf,
@@ -287,17 +312,58 @@ fn signal_of(_: ExitStatus) -> Option<i32> {
     None
 }
 
-/// The tests' fault `socket` ([`FAULT_ENV`]): what opening a socket gives in this worker
-/// (it must be refused); `None` without that fault. A job answers it as its input's
+/// What [`escape_fault`] answers where every attempt is refused (Linux with Landlock 6 or
+/// later): the sockets by seccomp, the rest by Landlock.
+pub const ESCAPE_REFUSED: &str = "no socket: Permission denied (os error 13); \
+no file written: Permission denied (os error 13); \
+the server's environment unread: Permission denied (os error 13); \
+no signal to the server: Operation not permitted";
+
+/// The tests' fault `escape` ([`FAULT_ENV`]): what a worker taken over by a hostile file
+/// would try, and what each attempt gave (each must be refused): opening a socket, writing
+/// a file, reading the server's environment (its parent's, where secrets are), and
+/// signalling the server. `None` without that fault. A job answers it as its input's
 /// failure, so that the test can read it.
-pub fn socket_fault() -> Option<String> {
-    if std::env::var(FAULT_ENV).as_deref() != Ok("socket") {
+pub fn escape_fault() -> Option<String> {
+    if std::env::var(FAULT_ENV).as_deref() != Ok("escape") {
         return None;
     }
-    Some(match std::net::TcpListener::bind("127.0.0.1:0") {
-        Ok(_) => "a socket was opened".into(),
+    let socket = match std::net::TcpListener::bind("127.0.0.1:0") {
+        Ok(_) => "a socket was opened".to_owned(),
         Err(e) => format!("no socket: {e}"),
-    })
+    };
+    let path = std::env::temp_dir().join(format!("lectern-worker-{}", std::process::id()));
+    let written = match std::fs::write(&path, b"escaped") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&path);
+            "a file was written".to_owned()
+        }
+        Err(e) => format!("no file written: {e}"),
+    };
+    let server = std::os::unix::process::parent_id();
+    let read = match std::fs::read(format!("/proc/{server}/environ")) {
+        Ok(_) => "the server's environment was read".to_owned(),
+        Err(e) => format!("the server's environment unread: {e}"),
+    };
+    Some(format!(
+        "{socket}; {written}; {read}; {}",
+        signal_server(server)
+    ))
+}
+
+/// What sending the server signal 0 (no signal, only the check) gave.
+#[cfg(target_os = "linux")]
+fn signal_server(server: u32) -> String {
+    let pid = nix::unistd::Pid::from_raw(server as i32);
+    match nix::sys::signal::kill(pid, None) {
+        Ok(()) => "the server could be signalled".to_owned(),
+        Err(e) => format!("no signal to the server: {}", e.desc()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn signal_server(_server: u32) -> String {
+    "no signal to the server: not checked here".to_owned()
 }
 
 /// The worker: `<job> <memory MB> <CPU seconds> [the job's arguments...]`.
@@ -321,7 +387,13 @@ fn serve(jobs: &[Job], args: Vec<OsString>) -> i32 {
         eprintln!("{WORKER_ARG}: the limits must be numbers");
         return 2;
     };
-    if let Err(e) = confine(memory_mb, cpu_secs) {
+    let mut readable: Vec<PathBuf> = SYSTEM_READABLE.iter().map(PathBuf::from).collect();
+    // The folders the dynamic loader may look in for the libraries loaded later (PDFium).
+    if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
+        readable.extend(std::env::split_paths(&paths).filter(|p| p.is_absolute()));
+    }
+    readable.extend((job.reads)(rest));
+    if let Err(e) = confine(memory_mb, cpu_secs, &readable) {
         eprintln!("{WORKER_ARG}: cannot confine the worker: {e}");
         return 3;
     }
@@ -348,9 +420,11 @@ fn serve(jobs: &[Job], args: Vec<OsString>) -> i32 {
 }
 
 /// Limits this (single-threaded) process: data memory, CPU time, no core dumps, no sockets,
-/// no io_uring, no reading of other processes.
+/// no io_uring, no reading of other processes; and, where the kernel has Landlock, no file
+/// written anywhere, nothing read but `readable`, no TCP, and no signal to a process
+/// outside the worker (the server runs as the same user).
 #[cfg(target_os = "linux")]
-fn confine(memory_mb: u64, cpu_secs: u64) -> Result<(), String> {
+fn confine(memory_mb: u64, cpu_secs: u64, readable: &[PathBuf]) -> Result<(), String> {
     use nix::sys::resource::{Resource, setrlimit};
     use seccompiler::{SeccompAction, SeccompFilter};
 
@@ -360,6 +434,7 @@ fn confine(memory_mb: u64, cpu_secs: u64) -> Result<(), String> {
     setrlimit(Resource::RLIMIT_CPU, cpu_secs, cpu_secs + 1)
         .map_err(|e| format!("CPU limit: {e}"))?;
     setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|e| format!("core limit: {e}"))?;
+    landlock(readable).map_err(|e| format!("Landlock: {e}"))?;
     let arch = std::env::consts::ARCH
         .try_into()
         .map_err(|e| format!("seccomp: {e:?}"))?;
@@ -384,8 +459,35 @@ fn confine(memory_mb: u64, cpu_secs: u64) -> Result<(), String> {
     seccompiler::apply_filter(&program).map_err(|e| format!("seccomp: {e}"))
 }
 
+/// The Landlock domain of a worker: every file-system access handled (so refused unless
+/// a rule grants it), read access granted beneath `readable` (paths that do not exist are
+/// passed over) and writing to `/dev/null`; TCP handled with no port granted; signals
+/// and abstract sockets scoped to the worker and its children (Tesseract). Best effort:
+/// a kernel without Landlock, or with an older version, enforces what it knows, and the
+/// rest of the confinement still holds.
+#[cfg(target_os = "linux")]
+fn landlock(readable: &[PathBuf]) -> Result<(), landlock::RulesetError> {
+    use landlock::{
+        ABI, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr, Scope,
+        path_beneath_rules,
+    };
+    let abi = ABI::V6;
+    Ruleset::default()
+        .handle_access(AccessFs::from_all(abi))?
+        .handle_access(AccessNet::from_all(abi))?
+        .scope(Scope::from_all(abi))?
+        .create()?
+        .add_rules(path_beneath_rules(readable, AccessFs::from_read(abi)))?
+        .add_rules(path_beneath_rules(
+            ["/dev/null"],
+            AccessFs::from_read(abi) | AccessFs::WriteFile,
+        ))?
+        .restrict_self()?;
+    Ok(())
+}
+
 #[cfg(not(target_os = "linux"))]
-fn confine(_memory_mb: u64, _cpu_secs: u64) -> Result<(), String> {
+fn confine(_memory_mb: u64, _cpu_secs: u64, _readable: &[PathBuf]) -> Result<(), String> {
     Ok(())
 }
 

@@ -50,7 +50,23 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 pub const RENDER_JOB: Job = Job {
     name: "render",
     run: render_job,
+    reads: render_reads,
 };
+
+/// What the render job reads: OCR's program and data, the PDFium library (the PDF comes on
+/// standard input).
+fn render_reads(args: &[OsString]) -> Vec<PathBuf> {
+    let [_, _, _, _, ocr, library] = args else {
+        return Vec::new();
+    };
+    let ocr: Option<Option<Ocr>> = ocr.to_str().and_then(|s| serde_json::from_str(s).ok());
+    ocr.flatten()
+        .map(|o| o.paths())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([PathBuf::from(library)])
+        .collect()
+}
 
 /// A rectangle in page points, origin top left.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -387,7 +403,7 @@ fn render_job(args: &[OsString], out: &mut dyn Write) -> Result<(), String> {
         .take(length)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read the PDF: {e}"))?;
-    let outcome: Result<RenderedPage, Failure> = match worker::socket_fault() {
+    let outcome: Result<RenderedPage, Failure> = match worker::escape_fault() {
         Some(said) => Err(Failure::Invalid(said)),
         None => lectern_pdfium::pdfium(Path::new(library))
             .map_err(Error::internal_msg)

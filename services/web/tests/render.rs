@@ -88,7 +88,7 @@ async fn a_worker_draws_pages_as_the_server_would_and_a_dead_worker_fails_only_i
     let dir = tempfile::tempdir().unwrap();
     let crashing = faulty_web_binary(dir.path(), "abort");
     let hanging = faulty_web_binary(dir.path(), "hang");
-    let networking = faulty_web_binary(dir.path(), "socket");
+    let escaping = faulty_web_binary(dir.path(), "escape");
     let pdf = Arc::new(dev_qa_pdf("sample-sigconf.pdf"));
     let here = PageRenderer::new(Some(pdfium_library()), None, Duration::from_secs(30));
     let worker = in_worker(web_binary(), Duration::from_secs(30));
@@ -162,14 +162,14 @@ async fn a_worker_draws_pages_as_the_server_would_and_a_dead_worker_fails_only_i
         "killed on time"
     );
 
-    let networked = in_worker(networking, Duration::from_secs(30))
+    let escaped = in_worker(escaping, Duration::from_secs(30))
         .draw(pdf.clone(), 1)
         .await
         .unwrap_err();
     assert_eq!(
-        networked.to_string(),
-        "no socket: Permission denied (os error 13)",
-        "a page renderer has no network"
+        escaped.to_string(),
+        lectern_runtime::worker::ESCAPE_REFUSED,
+        "a page renderer has no network, writes no file, reads nothing of the server's, and cannot signal it"
     );
 
     // The server goes on: the next page is drawn.

@@ -18,12 +18,13 @@ use lectern_runtime::worker::{self, Death, Job};
 
 pub use lectern_runtime::worker::Isolation;
 
-use super::Parsers;
+use super::{Ocr, Parsers};
 
 /// The job of parsing one stored file.
 pub const PARSE_JOB: Job = Job {
     name: "parse",
     run: parse_job,
+    reads: parse_reads,
 };
 
 /// Parses the file at `path` in a worker. `Err` only when no worker could be started
@@ -85,6 +86,18 @@ fn parse_error(death: Death, memory_mb: u64, timeout: Duration) -> ParseError {
     }
 }
 
+/// What the parse job reads: its file, OCR's program and data, the PDFium library.
+fn parse_reads(args: &[OsString]) -> Vec<PathBuf> {
+    let [path, _, _, ocr, rest @ ..] = args else {
+        return Vec::new();
+    };
+    let ocr: Option<Option<Ocr>> = ocr.to_str().and_then(|s| serde_json::from_str(s).ok());
+    std::iter::once(PathBuf::from(path))
+        .chain(ocr.flatten().map(|o| o.paths()).unwrap_or_default())
+        .chain(rest.first().map(PathBuf::from))
+        .collect()
+}
+
 /// The parse job: `<file> <media type> <seconds> <OCR settings as JSON> [PDFium
 /// library]`; the outcome as JSON.
 fn parse_job(args: &[OsString], out: &mut dyn Write) -> Result<(), String> {
@@ -104,7 +117,7 @@ fn parse_job(args: &[OsString], out: &mut dyn Write) -> Result<(), String> {
         isolation: None,
         ocr,
     };
-    let outcome = match worker::socket_fault() {
+    let outcome = match worker::escape_fault() {
         Some(said) => Err(ParseError::Malformed(said)),
         None => std::fs::read(path)
             .map_err(|e| ParseError::Malformed(format!("the stored file cannot be read: {e}")))
