@@ -16,6 +16,7 @@ mod m20261201_000002_email_verification;
 mod m20261202_000001_sources;
 mod m20261203_000001_web_sources;
 mod m20261204_000001_document_notices;
+mod m20261205_000001_lost_leases;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_sources::Migration),
             Box::new(m20261203_000001_web_sources::Migration),
             Box::new(m20261204_000001_document_notices::Migration),
+            Box::new(m20261205_000001_lost_leases::Migration),
         ]
     }
 }

@@ -4,7 +4,7 @@
 //! immediate write transaction), kept alive by heartbeats, and retried with backoff when it
 //! failed for a transient reason. A worker that dies leaves its job to be claimed again
 //! once the lease expires; since point ids are derived, the retry overwrites, never
-//! duplicates. A job whose lease runs out after [`MAX_CLAIMS`] claims is set aside instead,
+//! duplicates. A job whose lease runs out [`MAX_LOST_LEASES`] times is set aside instead,
 //! so that a file that kills every worker reading it cannot keep the server down. Leases
 //! and due times are read from the store's clock, which tests move.
 
@@ -51,10 +51,12 @@ pub struct NewChunk {
     pub token_count: i32,
 }
 
-/// How many times a job is claimed before an expired lease sets it aside. A lease runs out
-/// when its worker crashed or hung; a file that does that to every worker would otherwise
-/// stop the server again after every restart.
-pub const MAX_CLAIMS: i32 = 3;
+/// How many times a job's lease may run out before it is set aside instead of claimed
+/// again. A lease runs out when its worker crashed or hung; a file that does that to every
+/// worker would otherwise stop the server again after every restart. Counted apart from
+/// the attempts (transient failures retried), so that a job retried after an outage is
+/// not set aside by one crash.
+pub const MAX_LOST_LEASES: i32 = 3;
 
 pub(crate) fn secs(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
@@ -237,7 +239,7 @@ impl Store {
 
     /// Claims the oldest runnable job: queued and due, or running with an expired lease
     /// (its worker died). The lease must be renewed with [`Store::heartbeat`]. A job whose
-    /// lease ran out after [`MAX_CLAIMS`] claims is failed for good instead, with its
+    /// lease ran out [`MAX_LOST_LEASES`] times is failed for good instead, with its
     /// document, and the next job is claimed.
     pub async fn claim_next_job(&self, lease: Duration) -> Result<Option<ingest_job::Model>> {
         crate::lease::claim_next::<ingest_job::Entity>(&self.db, self.now(), lease).await
@@ -507,6 +509,7 @@ pub(crate) async fn insert_job(
         version: Set(version),
         state: Set(job_state::QUEUED.into()),
         attempts: Set(0),
+        lost_leases: Set(0),
         run_after: Set(now),
         lease_until: Set(None),
         last_error: Set(None),
@@ -582,8 +585,8 @@ impl crate::lease::Leased for ingest_job::Entity {
     fn is_running(m: &ingest_job::Model) -> bool {
         m.state == job_state::RUNNING
     }
-    fn attempts(m: &ingest_job::Model) -> i32 {
-        m.attempts
+    fn lost_leases(m: &ingest_job::Model) -> i32 {
+        m.lost_leases
     }
     fn claimed(
         m: ingest_job::Model,
@@ -591,9 +594,11 @@ impl crate::lease::Leased for ingest_job::Entity {
         now: DateTime<Utc>,
     ) -> ingest_job::ActiveModel {
         let attempts = m.attempts + 1;
+        let lost = m.lost_leases + i32::from(Self::is_running(&m));
         let mut am = m.into_active_model();
         am.state = Set(job_state::RUNNING.into());
         am.attempts = Set(attempts);
+        am.lost_leases = Set(lost);
         am.lease_until = Set(Some(until));
         am.updated_at = Set(now);
         am
@@ -607,14 +612,13 @@ impl crate::lease::Leased for ingest_job::Entity {
             tracing::warn!(
                 job = %job.id,
                 document = %job.document_id,
-                attempts = job.attempts,
-                "a job's lease ran out on its last attempt; failed for good"
+                lost_leases = job.lost_leases + 1,
+                "a job's lease ran out once too often; failed for good"
             );
             let reason = format!(
-                "reading this file stopped the worker (a crash or a hang) and it was tried {} \
-                 times; it was set aside: check that it opens, or save it in another format, \
-                 and upload it again",
-                job.attempts
+                "reading this file stopped the worker (a crash or a hang) {} times; it was set \
+                 aside: check that it opens, or save it in another format, and upload it again",
+                job.lost_leases + 1
             );
             fail_for_good(txn, job, &reason, now).await
         }

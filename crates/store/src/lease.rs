@@ -2,7 +2,7 @@
 //! that is queued and due, or running with a lease that ran out (its worker died), is
 //! claimed in one transaction (`SKIP LOCKED` on PostgreSQL, an immediate transaction on
 //! SQLite), so two workers never hold the same one. A row whose lease ran out on its last
-//! allowed claim ([`MAX_CLAIMS`]) is set aside instead, and the next one is claimed.
+//! allowed claim ([`MAX_LOST_LEASES`]) is set aside instead, and the next one is claimed.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
-use crate::documents::{MAX_CLAIMS, secs};
+use crate::documents::{MAX_LOST_LEASES, secs};
 use crate::error::db_error;
 
 /// States every leased kind stores.
@@ -34,9 +34,10 @@ where
     fn run_after() -> Self::Column;
     fn lease_until() -> Self::Column;
     fn is_running(m: &Self::Model) -> bool;
-    /// Claims so far.
-    fn attempts(m: &Self::Model) -> i32;
-    /// The row as claimed: running, one claim more, leased until `until`.
+    /// Times its lease ran out and it was claimed again.
+    fn lost_leases(m: &Self::Model) -> i32;
+    /// The row as claimed: running, one claim more (and one lost lease more when it was
+    /// running), leased until `until`.
     fn claimed(m: Self::Model, until: DateTime<Utc>, now: DateTime<Utc>) -> Self::ActiveModel;
     /// Ends a row whose lease ran out on its last allowed claim, with the reason.
     fn set_aside<'a>(
@@ -88,7 +89,7 @@ where
             txn.commit().await.map_err(|e| db_error(E::CLAIM, e))?;
             return Ok(None);
         };
-        if !E::is_running(&found) || E::attempts(&found) < MAX_CLAIMS {
+        if !E::is_running(&found) || E::lost_leases(&found) + 1 < MAX_LOST_LEASES {
             break found;
         }
         E::set_aside(&txn, &found, now).await?;

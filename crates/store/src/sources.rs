@@ -6,7 +6,7 @@
 //! document's job is: the oldest due (queued with `run_after` past, or running with its
 //! lease run out), under a lease renewed by heartbeats, PostgreSQL `FOR UPDATE SKIP LOCKED`
 //! and SQLite an immediate write transaction; a transient failure is retried with backoff
-//! up to `ingest.max_attempts`; a sync whose lease ran out after [`MAX_CLAIMS`] claims is
+//! up to `ingest.max_attempts`; a sync whose lease ran out [`MAX_LOST_LEASES`](crate::documents::MAX_LOST_LEASES) times is
 //! set aside. The claim count doubles as the claim's token: a worker's heartbeats and its
 //! end of the sync only take effect while the row is still running under its claim, so a
 //! worker that lost its lease (or a source being removed) cannot overwrite anything.
@@ -147,6 +147,7 @@ impl Store {
             run_after: Set(Some(now)),
             lease_until: Set(None),
             attempts: Set(0),
+            lost_leases: Set(0),
             last_sync_at: Set(None),
             last_result: Set(None),
             last_error: Set(None),
@@ -431,7 +432,7 @@ impl Store {
 
     /// Claims the oldest due sync: queued and due, or running with an expired lease (its
     /// worker died). The lease must be renewed with [`Store::heartbeat_sync`]. A sync whose
-    /// lease ran out after [`MAX_CLAIMS`] claims is set aside instead (failed, with the
+    /// lease ran out [`MAX_LOST_LEASES`](crate::documents::MAX_LOST_LEASES) times is set aside instead (failed, with the
     /// next one scheduled as usual), and the next due sync is claimed.
     pub async fn claim_next_sync(&self, lease: Duration) -> Result<Option<source::Model>> {
         crate::lease::claim_next::<source::Entity>(&self.db, self.now(), lease).await
@@ -606,6 +607,7 @@ async fn end_sync(
         run_after: Set(next),
         lease_until: Set(None),
         attempts: Set(0),
+        lost_leases: Set(0),
         last_sync_at: Set(Some(now)),
         last_result: Set(result),
         last_error: Set(error),
@@ -637,14 +639,16 @@ impl crate::lease::Leased for source::Entity {
     fn is_running(m: &source::Model) -> bool {
         m.sync_state == sync_state::RUNNING
     }
-    fn attempts(m: &source::Model) -> i32 {
-        m.attempts
+    fn lost_leases(m: &source::Model) -> i32 {
+        m.lost_leases
     }
     fn claimed(m: source::Model, until: DateTime<Utc>, now: DateTime<Utc>) -> source::ActiveModel {
         let attempts = m.attempts + 1;
+        let lost = m.lost_leases + i32::from(Self::is_running(&m));
         let mut am = m.into_active_model();
         am.sync_state = Set(sync_state::RUNNING.into());
         am.attempts = Set(attempts);
+        am.lost_leases = Set(lost);
         am.lease_until = Set(Some(until));
         am.updated_at = Set(now);
         am
@@ -657,13 +661,13 @@ impl crate::lease::Leased for source::Entity {
         async move {
             tracing::warn!(
                 source = %found.id,
-                attempts = found.attempts,
-                "a sync's lease ran out on its last attempt; set aside"
+                lost_leases = found.lost_leases + 1,
+                "a sync's lease ran out once too often; set aside"
             );
             let reason = format!(
                 "the sync stopped the worker (a crash or a hang) {} times and was set aside; \
                  look for a file in the source that makes Lectern crash, exclude it, and sync again",
-                found.attempts
+                found.lost_leases + 1
             );
             end_sync(txn, found, None, Some(reason), now)
                 .await

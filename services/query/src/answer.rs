@@ -230,8 +230,12 @@ impl Answerer {
         }
         let (answer, sentences) = self.check_support(&answer, &sources).await?;
         let grounded = grounding::keep_grounded(&answer, sentences, &sources);
-        if grounded.kept == 0 {
-            let notice = "The model's draft was not supported by the passages, but they bear on the question: here are their own words.";
+        if !grounded.answers() {
+            let notice = if grounded.kept == 0 {
+                "The model's draft was not supported by the passages, but they bear on the question: here are their own words."
+            } else {
+                "Most of the model's draft was not supported by the passages, but they bear on the question: here are their own words."
+            };
             return self
                 .without_model(draft, &retrieved, sources, timings, notice)
                 .await;

@@ -48,26 +48,74 @@ pub fn clean_markers(answer: &str, sources: usize) -> (String, Vec<usize>) {
     (tidy.trim().to_owned(), cited)
 }
 
-/// Unicode sentence pieces, except that a piece never ends inside a code span or block:
-/// "Edit `~/.gnuplot` first." is one sentence, though its dot looks like a full stop.
-fn sentence_pieces(answer: &str) -> Vec<&str> {
+/// Unicode sentence pieces, except that a piece never ends where the sentence plainly goes
+/// on:
+/// - inside a code span or block: "Edit `~/.gnuplot` first." is one sentence, though its
+///   dot looks like a full stop;
+/// - inside parentheses or brackets, up to [`MAX_HELD_OPEN`] characters: "(see p. 122)";
+/// - after an abbreviation followed by a number: "p. 122", "S. 5", "pp. 4-6", "No. 3" (one
+///   letter, a letter doubled, or two letters with a capital first; "it is. 5 more" ends).
+///
+/// Unicode's rules cut all three, and a citation marker attached at the cut lands inside
+/// the reference ("(p. [2] 122)").
+fn sentence_pieces(text: &str) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     let mut start = 0;
-    let mut ticks = 0;
     let mut at = 0;
-    for piece in answer.split_sentence_bounds() {
+    let mut ticks = 0;
+    let mut depth = 0usize;
+    let pieces: Vec<&str> = text.split_sentence_bounds().collect();
+    for (i, piece) in pieces.iter().enumerate() {
         at += piece.len();
         ticks += piece.matches('`').count();
-        if ticks % 2 == 0 {
-            out.push(&answer[start..at]);
+        for c in piece.chars() {
+            match c {
+                '(' | '[' => depth += 1,
+                ')' | ']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        let held = &text[start..at];
+        // A line break ends a sentence whatever was left open (outside code).
+        let open = depth > 0 && held.chars().count() < MAX_HELD_OPEN && !held.ends_with('\n');
+        let next = pieces.get(i + 1).copied().unwrap_or("");
+        if ticks % 2 == 0 && !open && !abbreviation_before_number(held, next) {
+            out.push(held);
             start = at;
             ticks = 0;
+            depth = 0;
         }
     }
-    if start < answer.len() {
-        out.push(&answer[start..]);
+    if start < text.len() {
+        out.push(&text[start..]);
     }
     out
+}
+
+/// How long a sentence is held open by a parenthesis that is not closed (a stray one, or a
+/// list's "1)", must not join a whole passage into one sentence).
+const MAX_HELD_OPEN: usize = 300;
+
+/// `piece` ends with an abbreviation and a full stop ("p.", "pp.", "No.": see
+/// [`sentence_pieces`]), and `next` begins with a digit.
+fn abbreviation_before_number(piece: &str, next: &str) -> bool {
+    let Some(word) = piece.trim_end().strip_suffix('.') else {
+        return false;
+    };
+    let letters: Vec<char> = word
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    let before = word.chars().rev().nth(letters.len());
+    let abbreviation = match letters[..] {
+        [_] => true,
+        [second, first] => first == second || first.is_uppercase(),
+        _ => false,
+    };
+    abbreviation
+        && before.is_none_or(|c| !c.is_alphanumeric())
+        && next.trim_start().starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// Splits the answer into sentences (Unicode sentence boundaries, never inside code) with
@@ -301,13 +349,18 @@ fn overlap(sentence: &str, passage: &str, language: Option<Language>) -> f32 {
 }
 
 /// How well a passage supports a sentence, given the similarity of their embeddings:
-/// [`support_score`] of their lexical overlap and the similarity, except when the two are
-/// in different languages (both told), where shared words say nothing and the similarity
-/// alone decides (with a multilingual embedding model, a faithful translation is close).
+/// [`support_score`] of their lexical overlap and the similarity. When the two are told to
+/// be in different languages, shared words may say nothing (a translation shares none), so
+/// the similarity alone counts if it is the higher (with a multilingual embedding model, a
+/// faithful translation is close); the words still count when they are shared, since a
+/// language told wrongly (a passage of code and commands, a table) must not cost a
+/// sentence that copies it its support.
 pub fn support(sentence: &str, passage: &str, similarity: f32) -> f32 {
-    match (Language::detect(sentence), Language::detect(passage)) {
-        (Some(a), Some(b)) if a != b => similarity.max(0.0),
-        (a, b) => support_score(overlap(sentence, passage, a.or(b)), similarity),
+    let (a, b) = (Language::detect(sentence), Language::detect(passage));
+    let both = support_score(overlap(sentence, passage, a.or(b)), similarity);
+    match (a, b) {
+        (Some(a), Some(b)) if a != b => both.max(similarity.max(0.0)),
+        _ => both,
     }
 }
 
@@ -332,7 +385,8 @@ pub fn best_supporting_span(claims: &[&str], passage: &str) -> (usize, usize) {
     (best.1, best.2)
 }
 
-/// A passage's sentences (Unicode sentence boundaries): character ranges `[start, end)`,
+/// A passage's sentences (Unicode sentence boundaries, as [`sentence_pieces`] keeps them):
+/// character ranges `[start, end)`,
 /// whitespace trimmed, in order. A PDF breaks its lines mid-sentence, and Unicode ends a
 /// sentence at every line break, so a single line break is read as a space (the same
 /// length, so the ranges stay ranges of `text`); a blank line still ends a sentence.
@@ -349,7 +403,7 @@ pub fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
         .collect();
     let mut out = Vec::new();
     let mut offset = 0;
-    for piece in joined.split_sentence_bounds() {
+    for piece in sentence_pieces(&joined) {
         let len = piece.chars().count();
         let lead = piece.chars().take_while(|c| c.is_whitespace()).count();
         let trail = piece
@@ -674,15 +728,51 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_pdfs_line_breaks_do_not_end_sentences_but_blank_lines_do() {
-        let text = "Figures are set to the width of the column in\nwhich they are placed. In two-column\nmode, a figure is narrow.\n\nTables\nspan pages.";
-        let got: Vec<String> = sentence_ranges(text)
+    /// The text of each of [`sentence_ranges`].
+    fn sentences_of(text: &str) -> Vec<String> {
+        sentence_ranges(text)
             .into_iter()
             .map(|(a, b)| text.chars().skip(a).take(b - a).collect())
+            .collect()
+    }
+
+    #[test]
+    fn references_and_parentheses_do_not_end_sentences() {
+        let answer = "Use set samples to change it (see plot sampling, p. 122). The default is 100 [2]. Set it per plot (rarely needed.\nOr not) [1].";
+        let got: Vec<String> = split_sentences(answer)
+            .into_iter()
+            .map(|s| s.text)
             .collect();
         assert_eq!(
             got,
+            [
+                "Use set samples to change it (see plot sampling, p. 122).",
+                "The default is 100 [2].",
+                "Set it per plot (rarely needed.",
+                "Or not) [1].",
+            ]
+        );
+        // A passage's sentences, by the same rules; "It is." is no abbreviation.
+        let passage = "See S. 12 and pp. 4-6 of the guide. It is at No. 3 (in part. Mostly) here. It is. 5 Rules follow.";
+        assert_eq!(
+            sentences_of(passage),
+            [
+                "See S. 12 and pp. 4-6 of the guide.",
+                "It is at No. 3 (in part. Mostly) here.",
+                "It is.",
+                "5 Rules follow."
+            ]
+        );
+        // A stray parenthesis holds a sentence open only so long.
+        let stray = format!("1) {} Next one.", "Words go on. ".repeat(40));
+        assert!(sentence_ranges(&stray).len() > 5);
+    }
+
+    #[test]
+    fn a_pdfs_line_breaks_do_not_end_sentences_but_blank_lines_do() {
+        let text = "Figures are set to the width of the column in\nwhich they are placed. In two-column\nmode, a figure is narrow.\n\nTables\nspan pages.";
+        assert_eq!(
+            sentences_of(text),
             [
                 "Figures are set to the width of the column in\nwhich they are placed.",
                 "In two-column\nmode, a figure is narrow.",
@@ -768,7 +858,18 @@ mod tests {
         let english = "Employees get thirty days of paid annual leave every calendar year [1].";
         assert_eq!(Language::detect(english), Some(Language::English));
         assert!((support(english, GERMAN_PASSAGE, 0.8) - 0.8).abs() < 1e-6);
-        assert_eq!(support(english, GERMAN_PASSAGE, -0.3), 0.0);
+        assert!(support(english, GERMAN_PASSAGE, -0.3) < 0.05);
+        // A passage told to be in another language that holds the sentence's own words
+        // (code, a quoted command, a table): the shared words count.
+        let mixed = format!(
+            "{GERMAN_PASSAGE} Die Regel lautet: Employees get thirty days of paid annual leave every calendar year."
+        );
+        assert_eq!(Language::detect(&mixed), Some(Language::German));
+        assert!(
+            support(english, &mixed, 0.2) > 0.5,
+            "{}",
+            support(english, &mixed, 0.2)
+        );
         let passage =
             "Employees are entitled to thirty days of paid annual leave per calendar year.";
         assert!(

@@ -118,6 +118,25 @@ pub struct Grounded {
     pub dropped: usize,
 }
 
+/// A draft is no answer when at least this many of its sentences were left out...
+const MOSTLY_DROPPED_MIN: usize = 3;
+/// ... and at least this many times as many as were kept.
+const MOSTLY_DROPPED_RATIO: usize = 3;
+
+impl Grounded {
+    /// Whether anything that answers is left: a sentence with a claim kept, and the draft
+    /// not mostly left out. A draft three quarters of which no source carries (at least
+    /// three sentences) was written from the model's own knowledge, and the sentence or
+    /// two that happen to match a passage are its generic remnants, not an answer (seen
+    /// on questions the documents do not answer; EVALUATION). Fewer left out (one or two
+    /// of a short draft), and what stays is an answer with a notice.
+    pub fn answers(&self) -> bool {
+        self.kept > 0
+            && !(self.dropped >= MOSTLY_DROPPED_MIN
+                && self.dropped >= MOSTLY_DROPPED_RATIO * self.kept)
+    }
+}
+
 /// A sentence that announces what follows it (ends with a colon, markers aside).
 fn is_lead_in(sentence: &str) -> bool {
     lectern_api::markers::segments(sentence)
@@ -304,6 +323,24 @@ mod tests {
             let on_text: String = g.text.chars().skip(s.start).take(s.end - s.start).collect();
             assert_eq!(on_text, s.text);
         }
+    }
+
+    #[test]
+    fn a_draft_mostly_left_out_is_no_answer() {
+        let source = gnuterm_source();
+        let answer = "Homebrew installs gnuplot on macOS quickly [1]. Then open a terminal window. Run the installer again. The GNUTERM variable selects the terminal [1].";
+        let g = keep_grounded(
+            answer,
+            crate::cite::split_sentences(answer),
+            &[source.clone()],
+        );
+        assert_eq!((g.kept, g.dropped), (1, 3), "{g:?}");
+        assert!(!g.answers(), "three of four sentences no source carries");
+        // Two of three left out: what stays is an answer.
+        let answer = "Homebrew installs gnuplot on macOS quickly [1]. Run the installer again. The GNUTERM variable selects the terminal [1].";
+        let g = keep_grounded(answer, crate::cite::split_sentences(answer), &[source]);
+        assert_eq!((g.kept, g.dropped), (1, 2), "{g:?}");
+        assert!(g.answers());
     }
 
     #[test]

@@ -15,8 +15,14 @@ Rules:
 - Use only facts stated in the sources. Do not use outside knowledge.
 - After every sentence that states a fact, write the number of the source it comes from in square brackets, like [1] or [2][3].
 - If the sources do not contain the answer, say exactly: \"The documents do not contain the answer.\" and nothing else.
-- Answer in the language of the question, even when the sources are in another language. Write names, numbers and commands as the sources write them.
-- Answer briefly and precisely.";
+- Answer in the language of the question, briefly and precisely.";
+
+/// The rule added when the question and its sources are in two different languages (both
+/// told): a small model otherwise tends to answer in the sources' language, or to
+/// translate a command. Said only then: every rule costs a small model attention, and
+/// this one made it refuse more answerable questions in one language (EVALUATION).
+pub const ACROSS_LANGUAGES: &str = "
+- The sources are in another language than the question: still answer in the language of the question, and write names, numbers and commands as the sources write them.";
 
 /// The answer given when the evidence is too weak to ask the model, or the model says so
 /// (in English; see [`not_found`]). The model is told to say exactly this in any
@@ -59,6 +65,9 @@ pub fn format_source(n: usize, p: &Passage) -> String {
 /// The messages for a question with `sources` and the earlier turns of the conversation.
 pub fn build(question: &str, sources: &[Passage], history: &[ChatMessage]) -> Vec<ChatMessage> {
     let mut system = String::from(INSTRUCTIONS);
+    if across_languages(question, sources) {
+        system.push_str(ACROSS_LANGUAGES);
+    }
     system.push_str("\n\nSources:\n");
     for (i, p) in sources.iter().enumerate() {
         system.push('\n');
@@ -69,6 +78,15 @@ pub fn build(question: &str, sources: &[Passage], history: &[ChatMessage]) -> Ve
     messages.extend(history.iter().cloned());
     messages.push(ChatMessage::new(ChatRole::User, question.trim()));
     messages
+}
+
+/// The question and the sources are in two languages, both told (the sources read together).
+fn across_languages(question: &str, sources: &[Passage]) -> bool {
+    let Some(asked) = Language::detect(question) else {
+        return false;
+    };
+    let text: Vec<&str> = sources.iter().map(|p| p.text.as_str()).collect();
+    Language::detect(&text.join("\n")).is_some_and(|written| written != asked)
 }
 
 /// The largest prompt that fits: as many of the best `sources` as the context allows
@@ -207,6 +225,31 @@ mod tests {
         ];
         let messages = build("  How many days of leave do I get? ", &sources, &history);
         insta::assert_snapshot!(transcript(&messages));
+    }
+
+    #[test]
+    fn the_rule_for_sources_in_another_language_comes_only_with_them() {
+        let english = [passage(
+            "Staff handbook",
+            (4, 4),
+            "Employees are entitled to thirty days of paid annual leave in every calendar year.",
+        )];
+        let german = [passage(
+            "Personalhandbuch",
+            (4, 4),
+            "Alle Mitarbeiter haben Anspruch auf dreißig Urlaubstagen im Kalenderjahr. Nicht genommener Urlaub verfällt Ende März des folgenden Jahres.",
+        )];
+        let asked =
+            "How many days of paid annual leave do the employees get in every calendar year?";
+        assert_eq!(Language::detect(asked), Some(Language::English));
+        let system =
+            |sources: &[Passage], question: &str| build(question, sources, &[])[0].content.clone();
+        assert!(system(&german, asked).contains(ACROSS_LANGUAGES));
+        assert!(!system(&english, asked).contains(ACROSS_LANGUAGES));
+        // A question too short to tell its language: no rule.
+        assert!(!system(&german, "Leave?").contains(ACROSS_LANGUAGES));
+        // The instructions stay the prompt's fixed beginning (the cached prefix).
+        assert!(system(&german, asked).starts_with(INSTRUCTIONS));
     }
 
     #[test]

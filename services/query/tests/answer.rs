@@ -551,6 +551,31 @@ async fn a_draft_left_with_only_its_lead_in_is_not_an_answer() {
 }
 
 #[tokio::test]
+async fn a_draft_mostly_from_the_models_own_knowledge_is_not_an_answer() {
+    // One sentence matches a passage; the three others name what no passage holds. The
+    // one left would be shown as if the documents answered: the documents' words are.
+    let f = fixture(
+        &[LEAVE, PARKING],
+        Some(ScriptedGenerator::answering(
+            "Staff get 30 days of annual leave [1]. Book it in Workday first. HR approves it within 14 days. Unused days expire in March 2027.",
+        )),
+    )
+    .await;
+    let a = f
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap();
+    assert!(a.extractive, "{a:?}");
+    assert!(
+        a.notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("Most of the model's draft")),
+        "{a:?}"
+    );
+    assert!(!a.answer.contains("Workday"), "{}", a.answer);
+}
+
+#[tokio::test]
 async fn without_a_model_or_with_it_down_the_documents_answer_with_a_notice() {
     let f = fixture(&[LEAVE, PARKING], None).await;
     let a = f

@@ -9,6 +9,8 @@ pub struct Model {
     pub version: i32,
     pub state: String,
     pub attempts: i32,
+    /// Times its lease ran out (its worker crashed or hung) and it was claimed again.
+    pub lost_leases: i32,
     pub run_after: DateTimeUtc,
     pub lease_until: Option<DateTimeUtc>,
     pub last_error: Option<String>,

@@ -23,6 +23,9 @@ pub struct Model {
     pub lease_until: Option<DateTimeUtc>,
     /// Claims of the current sync; reset to 0 when a sync ends.
     pub attempts: i32,
+    /// Times the current sync's lease ran out (its worker crashed or hung) and it was
+    /// claimed again; reset to 0 when a sync ends.
+    pub lost_leases: i32,
     pub last_sync_at: Option<DateTimeUtc>,
     /// The counts of the last sync that completed (`lectern_api::ingest::SyncResult`).
     pub last_result: Option<Json>,

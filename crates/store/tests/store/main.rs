@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lectern_core::{Error, Role};
 use lectern_migrations::{Migrator, MigratorTrait};
-use lectern_store::documents::MAX_CLAIMS;
+use lectern_store::documents::MAX_LOST_LEASES;
 use lectern_store::entity::{document, ingest_job};
 use lectern_store::testing::{TestClock, TestDatabase};
 use lectern_store::{
@@ -551,14 +551,17 @@ on_both_backends!(
         // A file that crashes or hangs every worker that reads it: each claim ends with
         // the lease running out, and without a limit it would be claimed forever.
         let (store, clock, doc, job) = claimed_job(&db).await;
-        for attempt in 2..=MAX_CLAIMS {
+        for lost in 1..MAX_LOST_LEASES {
             clock.advance(LEASE + Duration::from_secs(1));
             let again = store
                 .claim_next_job(LEASE)
                 .await
                 .unwrap()
                 .expect("claimed again while claims are left");
-            assert_eq!((again.id, again.attempts), (job.id, attempt));
+            assert_eq!(
+                (again.id, again.attempts, again.lost_leases),
+                (job.id, lost + 1, lost)
+            );
         }
         let (next, _) = store
             .create_document(NewDocument {
@@ -584,13 +587,13 @@ on_both_backends!(
             "set aside, and the next file is read"
         );
 
-        let reason = "reading this file stopped the worker (a crash or a hang) and it was tried \
-                      3 times; it was set aside: check that it opens, or save it in another \
-                      format, and upload it again";
+        let reason = "reading this file stopped the worker (a crash or a hang) 3 times; it was \
+                      set aside: check that it opens, or save it in another format, and upload \
+                      it again";
         let job = store.job(job.id).await.unwrap().unwrap();
         assert_eq!(
             (job.state.as_str(), job.attempts, job.last_error.as_deref()),
-            (job_state::FAILED, MAX_CLAIMS, Some(reason))
+            (job_state::FAILED, MAX_LOST_LEASES, Some(reason))
         );
         let doc = store.document(doc.id).await.unwrap().unwrap();
         assert_eq!(
@@ -610,6 +613,39 @@ on_both_backends!(
             .unwrap();
         clock.advance(Duration::from_secs(24 * 3600));
         assert!(store.claim_next_job(LEASE).await.unwrap().is_none());
+    }
+);
+
+on_both_backends!(
+    transient_failures_do_not_count_towards_setting_a_job_aside,
+    |db: TestDatabase| async move {
+        // Two tries end in a transient failure (the index was down), then the server is
+        // killed during the third: the job is claimed again, not set aside for one crash.
+        let (store, clock, doc, job) = claimed_job(&db).await;
+        let mut claimed = job;
+        for _ in 0..2 {
+            assert!(
+                store
+                    .fail_job(&claimed, "the index is unavailable", true, LEASE, 5)
+                    .await
+                    .unwrap()
+            );
+            clock.advance(LEASE);
+            claimed = store.claim_next_job(LEASE).await.unwrap().expect("retried");
+        }
+        assert_eq!((claimed.attempts, claimed.lost_leases), (3, 0));
+        clock.advance(LEASE + Duration::from_secs(1));
+        let again = store
+            .claim_next_job(LEASE)
+            .await
+            .unwrap()
+            .expect("claimed again after one lost lease");
+        assert_eq!(
+            (again.id, again.attempts, again.lost_leases),
+            (claimed.id, 4, 1)
+        );
+        let doc = store.document(doc.id).await.unwrap().unwrap();
+        assert_ne!(doc.status.as_str(), status::FAILED, "{doc:?}");
     }
 );
 
@@ -1130,11 +1166,12 @@ on_both_backends!(
             .expect("retried");
         assert_eq!((retried.id, retried.attempts), (hourly.id, 2));
 
-        // A sync whose worker dies every time is set aside after its last claim.
-        for attempt in 3..=MAX_CLAIMS {
+        // A sync whose worker dies every time is set aside once its lease has run out
+        // `MAX_LOST_LEASES` times; the transient failures before do not count.
+        for lost in 1..MAX_LOST_LEASES {
             clock.advance(LEASE + Duration::from_secs(1));
             let again = store.claim_next_sync(LEASE).await.unwrap().expect("again");
-            assert_eq!(again.attempts, attempt);
+            assert_eq!((again.attempts, again.lost_leases), (lost + 2, lost));
         }
         clock.advance(LEASE + Duration::from_secs(1));
         assert!(store.claim_next_sync(LEASE).await.unwrap().is_none());
