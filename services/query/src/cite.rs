@@ -385,20 +385,38 @@ pub fn best_supporting_span(claims: &[&str], passage: &str) -> (usize, usize) {
     (best.1, best.2)
 }
 
+/// A line that holds a number only: a page's running number (or a listing's line number),
+/// which is no part of the sentence on the next line.
+fn is_number_line(line: &[char]) -> bool {
+    let digits = line.iter().filter(|c| !c.is_whitespace());
+    digits.clone().count() > 0 && digits.clone().all(|c| c.is_ascii_digit())
+}
+
 /// A passage's sentences (Unicode sentence boundaries, as [`sentence_pieces`] keeps them):
 /// character ranges `[start, end)`,
 /// whitespace trimmed, in order. A PDF breaks its lines mid-sentence, and Unicode ends a
 /// sentence at every line break, so a single line break is read as a space (the same
-/// length, so the ranges stay ranges of `text`); a blank line still ends a sentence.
+/// length, so the ranges stay ranges of `text`); a blank line still ends a sentence, and so
+/// does a line that holds a number only (a page's running number is not the start of the
+/// page's first sentence).
 pub fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
     let chars: Vec<char> = text.chars().collect();
+    let mut line_start = 0;
     let joined: String = chars
         .iter()
         .enumerate()
         .map(|(i, &c)| {
-            let lone_break =
-                c == '\n' && chars.get(i + 1) != Some(&'\n') && (i == 0 || chars[i - 1] != '\n');
-            if lone_break { ' ' } else { c }
+            if c != '\n' {
+                return c;
+            }
+            let lone_break = chars.get(i + 1) != Some(&'\n') && (i == 0 || chars[i - 1] != '\n');
+            let line = &chars[line_start..i];
+            line_start = i + 1;
+            if lone_break && !is_number_line(line) {
+                ' '
+            } else {
+                c
+            }
         })
         .collect();
     let mut out = Vec::new();
@@ -771,6 +789,15 @@ mod tests {
     #[test]
     fn a_pdfs_line_breaks_do_not_end_sentences_but_blank_lines_do() {
         let text = "Figures are set to the width of the column in\nwhich they are placed. In two-column\nmode, a figure is narrow.\n\nTables\nspan pages.";
+        assert_eq!(
+            sentences_of("17\nThe ruledtabular environment draws\nthe rules. See\n100 samples."),
+            [
+                "17",
+                "The ruledtabular environment draws\nthe rules.",
+                "See\n100 samples."
+            ],
+            "a page's number is no part of its first sentence"
+        );
         assert_eq!(
             sentences_of(text),
             [
