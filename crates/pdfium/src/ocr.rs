@@ -12,6 +12,7 @@
 //! worker (no sockets, limited memory), and the child inherits the confinement; it is
 //! killed when its time is up, and with its worker's process group when the worker's is.
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -80,6 +81,20 @@ impl Ocr {
             .into_iter()
             .chain(self.tessdata_dir.clone())
             .collect()
+    }
+
+    /// The settings a worker gets as an argument (JSON; `null` when OCR is off) read back:
+    /// `None` when the argument is not settings.
+    pub fn from_arg(arg: &OsStr) -> Option<Option<Ocr>> {
+        arg.to_str().and_then(|s| serde_json::from_str(s).ok())
+    }
+
+    /// [`Ocr::paths`] of the settings in a worker's argument; none when OCR is off.
+    pub fn paths_in_arg(arg: &OsStr) -> Vec<PathBuf> {
+        Self::from_arg(arg)
+            .flatten()
+            .map(|o| o.paths())
+            .unwrap_or_default()
     }
 
     /// These settings when OCR is on; `None` when it is off.

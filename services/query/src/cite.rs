@@ -388,8 +388,8 @@ pub fn best_supporting_span(claims: &[&str], passage: &str) -> (usize, usize) {
 /// A line that holds a number only: a page's running number (or a listing's line number),
 /// which is no part of the sentence on the next line.
 fn is_number_line(line: &[char]) -> bool {
-    let digits = line.iter().filter(|c| !c.is_whitespace());
-    digits.clone().count() > 0 && digits.clone().all(|c| c.is_ascii_digit())
+    line.iter().any(char::is_ascii_digit)
+        && line.iter().all(|c| c.is_ascii_digit() || c.is_whitespace())
 }
 
 /// A passage's sentences (Unicode sentence boundaries, as [`sentence_pieces`] keeps them):

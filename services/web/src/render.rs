@@ -59,10 +59,7 @@ fn render_reads(args: &[OsString]) -> Vec<PathBuf> {
     let [_, _, _, _, ocr, library] = args else {
         return Vec::new();
     };
-    let ocr: Option<Option<Ocr>> = ocr.to_str().and_then(|s| serde_json::from_str(s).ok());
-    ocr.flatten()
-        .map(|o| o.paths())
-        .unwrap_or_default()
+    Ocr::paths_in_arg(ocr)
         .into_iter()
         .chain([PathBuf::from(library)])
         .collect()
@@ -387,7 +384,7 @@ fn render_job(args: &[OsString], out: &mut dyn Write) -> Result<(), String> {
         return Err("usage: render PDF-LENGTH PAGE WIDTH MAX-HEIGHT OCR PDFIUM".into());
     };
     let number = |s: &OsString| s.to_str().and_then(|s| s.parse::<u64>().ok());
-    let ocr: Option<Option<Ocr>> = ocr.to_str().and_then(|s| serde_json::from_str(s).ok());
+    let ocr = Ocr::from_arg(ocr);
     let (Some(length), Some(page), Some(width), Some(max_height), Some(ocr)) = (
         number(length),
         number(page).and_then(|n| u32::try_from(n).ok()),

@@ -91,9 +91,8 @@ fn parse_reads(args: &[OsString]) -> Vec<PathBuf> {
     let [path, _, _, ocr, rest @ ..] = args else {
         return Vec::new();
     };
-    let ocr: Option<Option<Ocr>> = ocr.to_str().and_then(|s| serde_json::from_str(s).ok());
     std::iter::once(PathBuf::from(path))
-        .chain(ocr.flatten().map(|o| o.paths()).unwrap_or_default())
+        .chain(Ocr::paths_in_arg(ocr))
         .chain(rest.first().map(PathBuf::from))
         .collect()
 }
@@ -105,7 +104,7 @@ fn parse_job(args: &[OsString], out: &mut dyn Write) -> Result<(), String> {
         return Err("usage: parse FILE MEDIA-TYPE SECONDS OCR [PDFIUM]".into());
     };
     let secs = secs.to_str().and_then(|s| s.parse::<u64>().ok());
-    let ocr = ocr.to_str().and_then(|s| serde_json::from_str(s).ok());
+    let ocr = Ocr::from_arg(ocr);
     let (Some(media_type), Some(secs), Some(ocr)) = (media_type.to_str(), secs, ocr) else {
         return Err(
             "the media type must be text, the time limit a number and OCR's settings JSON".into(),
