@@ -6,7 +6,7 @@
 use lectern_api::markers;
 use lectern_vector::text::Language;
 
-use crate::cite::{MIN_CLAIM_WORDS, Sentence, content_words};
+use crate::cite::{MIN_CLAIM_WORDS, Sentence, Terms, content_words};
 use crate::retrieve::Passage;
 
 /// The terms of a sentence that must come from somewhere: numbers and anything with a
@@ -137,6 +137,32 @@ impl Grounded {
     }
 }
 
+impl Grounded {
+    /// Whether every sentence kept with a claim only restates the question: its content
+    /// words and key terms all the question's own, in the question's analysis ("The style
+    /// file used for author/year citations is [3]."). Such a draft tells the user nothing
+    /// they did not say, in any language; the passages' own words tell more.
+    pub fn restates(&self, question: &str, question_terms: &Terms) -> bool {
+        let asked = comparable(question);
+        let mut claims = self
+            .sentences
+            .iter()
+            .filter(|s| content_words(&s.text).len() >= MIN_CLAIM_WORDS)
+            .peekable();
+        claims.peek().is_some()
+            && claims.all(|s| {
+                question_terms.words_of(&s.text).iter().all(|w| {
+                    // "used" for "use", "wählte" for "wählt": one word's form of the
+                    // other, where a light stemmer leaves them apart.
+                    question_terms
+                        .words
+                        .iter()
+                        .any(|q| w.starts_with(q.as_str()) || q.starts_with(w.as_str()))
+                }) && key_terms(&s.text).iter().all(|t| found(t, &asked))
+            })
+    }
+}
+
 /// A sentence that announces what follows it (ends with a colon, markers aside).
 fn is_lead_in(sentence: &str) -> bool {
     lectern_api::markers::segments(sentence)
@@ -174,14 +200,15 @@ pub fn keep_grounded(answer: &str, sentences: Vec<Sentence>, sources: &[Passage]
     // A list mark the splitter made a sentence of ("1."), held until the item after it
     // is kept (then it is written) or left out (then it goes too: no empty items).
     let mut mark: Option<(String, Sentence)> = None;
-    let mut keep = |text: &mut String, gap: &str, mut s: Sentence| {
-        text.push_str(gap);
-        let start = text.chars().count();
-        text.extend(&chars[s.start..s.end]);
-        s.end = start + (s.end - s.start);
-        s.start = start;
-        kept_sentences.push(s);
-    };
+    let keep =
+        |text: &mut String, kept_sentences: &mut Vec<Sentence>, gap: &str, mut s: Sentence| {
+            text.push_str(gap);
+            let start = text.chars().count();
+            text.extend(&chars[s.start..s.end]);
+            s.end = start + (s.end - s.start);
+            s.start = start;
+            kept_sentences.push(s);
+        };
     for s in sentences {
         let claim = content_words(&s.text).len() >= MIN_CLAIM_WORDS;
         let ungrounded =
@@ -191,7 +218,7 @@ pub fn keep_grounded(answer: &str, sentences: Vec<Sentence>, sources: &[Passage]
         at = s.end;
         if !claim && is_list_mark(s.text.trim()) {
             if let Some((gap, held)) = mark.replace((gap, s)) {
-                keep(&mut text, &gap, held);
+                keep(&mut text, &mut kept_sentences, &gap, held);
             }
             continue;
         }
@@ -203,21 +230,32 @@ pub fn keep_grounded(answer: &str, sentences: Vec<Sentence>, sources: &[Passage]
                     let line = gap.rfind('\n').map_or(0, |i| i + 1);
                     let inline_mark = is_list_mark(gap[line..].trim());
                     text.push_str(if inline_mark { &gap[..line] } else { &gap });
+                    // A lead-in right before it ("add this line to your preamble:")
+                    // announced it, and would point at nothing: it goes too.
+                    if !inline_mark
+                        && let Some(last) = kept_sentences.last()
+                        && is_lead_in(&last.text)
+                        && text.chars().skip(last.end).all(char::is_whitespace)
+                    {
+                        text = text.chars().take(last.start).collect::<String>();
+                        text.truncate(text.trim_end().len());
+                        kept_sentences.pop();
+                    }
                 }
             }
             dropped += 1;
             continue;
         }
         if let Some((before_mark, held)) = mark.take() {
-            keep(&mut text, &before_mark, held);
+            keep(&mut text, &mut kept_sentences, &before_mark, held);
         }
         // A lead-in ("To do it, follow these steps:") is kept as text but is no answer by
         // itself: a draft whose steps were all left out is not an answer.
         kept += usize::from(claim && !is_lead_in(&s.text));
-        keep(&mut text, &gap, s);
+        keep(&mut text, &mut kept_sentences, &gap, s);
     }
     if let Some((before_mark, held)) = mark.take() {
-        keep(&mut text, &before_mark, held);
+        keep(&mut text, &mut kept_sentences, &before_mark, held);
     }
     text.extend(&chars[at.min(chars.len())..]);
     // A lead-in left last ("Here is how:") announces what was left out: it goes too.
@@ -344,6 +382,52 @@ mod tests {
     }
 
     #[test]
+    fn a_draft_that_only_restates_the_question_is_told() {
+        let question =
+            "Which environment variable does gnuplot use to set the terminal type at start-up?";
+        let terms = Terms::of(question);
+        let grounded = |answer: &str| {
+            let sentences = crate::cite::split_sentences(answer);
+            keep_grounded(answer, sentences, &[gnuterm_source()])
+        };
+        // The marker stands where the answer should be; "used" is the question's "use".
+        let g =
+            grounded("The environment variable used to set the terminal type at start-up is [1].");
+        assert_eq!(g.kept, 1, "{g:?}");
+        assert!(g.restates(question, &terms));
+        // A name, a number or a word the question lacks is an answer.
+        for answer in [
+            "The GNUTERM environment variable sets the terminal type at start-up [1].",
+            "The terminal type at start-up is taken from the environment variable named in the manual, if defined [1].",
+        ] {
+            assert!(!grounded(answer).restates(question, &terms), "{answer}");
+        }
+        // In another language, by that language's analysis.
+        let question = "Welche Umgebungsvariable wählt den Terminaltyp beim Start?";
+        let mut source = gnuterm_source();
+        source.text = "Die Umgebungsvariable GNUTERM wählt beim Start den Terminaltyp, wenn sie gesetzt ist. Sonst wird das Terminal gewählt, das beim Übersetzen eingestellt wurde.".into();
+        // A question too short to tell is read in its sources' language, as answers do.
+        let terms = Terms::of_question(question, &source.text);
+        let g = |answer: &str| {
+            keep_grounded(
+                answer,
+                crate::cite::split_sentences(answer),
+                std::slice::from_ref(&source),
+            )
+        };
+        let restating = g("Die Umgebungsvariable, die den Terminaltyp beim Start wählt, ist [1].");
+        assert!(
+            restating.restates(question, &terms),
+            "{restating:?} {terms:?} {:?}",
+            terms.words_of(&restating.text)
+        );
+        assert!(
+            !g("Die Umgebungsvariable GNUTERM wählt den Terminaltyp beim Start [1].")
+                .restates(question, &terms)
+        );
+    }
+
+    #[test]
     fn a_left_out_list_item_takes_its_mark_with_it() {
         let source = gnuterm_source();
         let answer = "Steps:\n1. Install Homebrew on macOS first.\n2. The GNUTERM variable selects the terminal [1].\n- Then run brew install gnuplot today.";
@@ -371,6 +455,43 @@ mod tests {
         let g = keep_grounded(answer, sentences, &[gnuterm_source()]);
         assert_eq!(g.text, "The GNUTERM variable selects the terminal [1].");
         assert_eq!(g.sentences.len(), 1, "{g:?}");
+    }
+
+    #[test]
+    fn a_lead_in_goes_with_the_line_it_announced_when_that_is_left_out() {
+        let answer = "The GNUTERM variable selects the terminal [1]. Add this line to your shell profile: [1]\nexport GNUTERM=wxt\nThen gnuplot starts with the chosen terminal type [1].";
+        let sentences = crate::cite::split_sentences(answer);
+        let g = keep_grounded(answer, sentences, &[gnuterm_source()]);
+        assert_eq!((g.kept, g.dropped), (2, 1), "{g:?}");
+        assert!(
+            !g.text.contains("profile") && !g.text.contains("wxt"),
+            "{}",
+            g.text
+        );
+        assert!(
+            g.text
+                .starts_with("The GNUTERM variable selects the terminal [1].")
+        );
+        assert!(
+            g.text
+                .ends_with("Then gnuplot starts with the chosen terminal type [1].")
+        );
+        let chars: Vec<char> = g.text.chars().collect();
+        for s in &g.sentences {
+            assert_eq!(chars[s.start..s.end].iter().collect::<String>(), s.text);
+        }
+        // A lead-in whose list lost one item but kept another stays.
+        let answer = "Set the terminal in two steps: [1]\n\n1. Install Homebrew on macOS first.\n2. The GNUTERM variable selects the terminal [1].";
+        let g = keep_grounded(
+            answer,
+            crate::cite::split_sentences(answer),
+            &[gnuterm_source()],
+        );
+        assert!(
+            g.text.starts_with("Set the terminal in two steps:"),
+            "{}",
+            g.text
+        );
     }
 
     #[test]

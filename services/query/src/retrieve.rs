@@ -9,7 +9,8 @@ use std::sync::Arc;
 pub use lectern_api::query::Passage;
 use lectern_api::query::{Excerpt, PassageInContext};
 use lectern_core::{
-    DocumentId, Embedder, Error, Result, SearchMode, SearchRequest, VectorIndex, WorkspaceScope,
+    DocumentId, Embedder, Error, Result, ScoredChunk, SearchMode, SearchRequest, VectorIndex,
+    WorkspaceScope,
 };
 use lectern_search::SearchAdapters;
 use lectern_store::Store;
@@ -123,7 +124,8 @@ impl Retriever {
         let hits = if by_meaning_alone {
             dense
         } else {
-            self.index.search(scope, &request).await?
+            let fused = self.index.search(scope, &request).await?;
+            break_ties(fused, &dense)
         };
         let hits = per_page(hits, options.per_page, |h| {
             (h.chunk.document_id, h.chunk.pages.start)
@@ -282,6 +284,26 @@ pub fn in_two_languages(a: &str, b: &str) -> bool {
 
 /// The items (best first) with at most `cap` of one page of one document (all of them when
 /// `cap` is 0).
+/// The fused hits in an order that does not change from one search to the next. Rank
+/// fusion gives two passages the same score whenever their ranks in the two lists are
+/// swapped (first by meaning and second by words, and the other way round), and the index
+/// returns such ties in any order: the same question then got its sources in another
+/// order from one run to the next (EVALUATION, session 16). A tie goes to the passage
+/// closer in meaning, then to the earlier chunk.
+fn break_ties(mut hits: Vec<ScoredChunk>, dense: &[ScoredChunk]) -> Vec<ScoredChunk> {
+    let key = |h: &ScoredChunk| (h.chunk.document_id, h.chunk.chunk_index);
+    let by_meaning: HashMap<_, usize> =
+        dense.iter().enumerate().map(|(i, h)| (key(h), i)).collect();
+    let place = |h: &ScoredChunk| by_meaning.get(&key(h)).copied().unwrap_or(usize::MAX);
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| place(a).cmp(&place(b)))
+            .then_with(|| key(a).cmp(&key(b)))
+    });
+    hits
+}
+
 fn per_page<T>(items: Vec<T>, cap: usize, page: impl Fn(&T) -> (DocumentId, u32)) -> Vec<T> {
     if cap == 0 {
         return items;
@@ -343,6 +365,37 @@ mod tests {
             at_anchor(format!("{page}#top"), Some("a b#c\"ü")),
             "https://docs.example/tutorial/intro.html#a%20b%23c%22ü"
         );
+    }
+
+    #[test]
+    fn fused_ties_come_in_one_order_whatever_order_the_index_gives() {
+        use lectern_core::{ChunkPoint, PageRange, Span};
+        let hit = |chunk_index: u32, score: f32| ScoredChunk {
+            chunk: ChunkPoint {
+                workspace_id: Uuid::nil(),
+                document_id: Uuid::from_u128(7),
+                version: 1,
+                chunk_index,
+                pages: PageRange::single(1),
+                span: Span { start: 0, end: 1 },
+                title: String::new(),
+                text: String::new(),
+                table_header: None,
+                anchor: None,
+            },
+            score,
+        };
+        let order = |hits: Vec<ScoredChunk>| -> Vec<u32> {
+            hits.iter().map(|h| h.chunk.chunk_index).collect()
+        };
+        // Chunks 4 and 9 tie (their ranks swapped in the two lists); 9 is closer in meaning.
+        let dense = vec![hit(9, 0.8), hit(4, 0.7), hit(1, 0.6)];
+        let a = vec![hit(2, 0.05), hit(4, 0.03), hit(9, 0.03), hit(1, 0.01)];
+        let b = vec![hit(2, 0.05), hit(9, 0.03), hit(4, 0.03), hit(1, 0.01)];
+        assert_eq!(order(break_ties(a.clone(), &dense)), [2, 9, 4, 1]);
+        assert_eq!(order(break_ties(b, &dense)), [2, 9, 4, 1]);
+        // Neither found by meaning: the earlier chunk first.
+        assert_eq!(order(break_ties(a, &[])), [2, 4, 9, 1]);
     }
 
     #[test]

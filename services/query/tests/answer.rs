@@ -576,6 +576,44 @@ async fn a_draft_mostly_from_the_models_own_knowledge_is_not_an_answer() {
 }
 
 #[tokio::test]
+async fn a_draft_that_only_restates_the_question_says_so() {
+    // The marker stands where the answer should be: nothing the user did not say, but
+    // the passage it cites holds the answer.
+    let f = fixture(
+        &[LEAVE, PARKING],
+        Some(ScriptedGenerator::answering(
+            "The days of annual leave that staff get are [1].",
+        )),
+    )
+    .await;
+    let a = f
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap();
+    assert!(!a.extractive && !a.abstained, "{a:?}");
+    assert!(
+        a.notice.as_deref().is_some_and(|n| n.contains("restates")),
+        "{a:?}"
+    );
+    assert_eq!(a.citations.len(), 1, "{a:?}");
+    assert_eq!(a.citations[0].quote, LEAVE);
+
+    // A draft that says what the passage says has no such notice.
+    let f = fixture(
+        &[LEAVE, PARKING],
+        Some(ScriptedGenerator::answering(
+            "Staff get 30 days of annual leave per year [1].",
+        )),
+    )
+    .await;
+    let a = f
+        .ask("How many days of annual leave do staff get?", vec![])
+        .await
+        .unwrap();
+    assert!(!a.extractive && !a.abstained && a.notice.is_none(), "{a:?}");
+}
+
+#[tokio::test]
 async fn without_a_model_or_with_it_down_the_documents_answer_with_a_notice() {
     let f = fixture(&[LEAVE, PARKING], None).await;
     let a = f
