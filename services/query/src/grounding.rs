@@ -138,29 +138,64 @@ impl Grounded {
 }
 
 impl Grounded {
-    /// Whether every sentence kept with a claim only restates the question: its content
-    /// words and key terms all the question's own, in the question's analysis ("The style
-    /// file used for author/year citations is [3]."). Such a draft tells the user nothing
-    /// they did not say, in any language; the passages' own words tell more.
+    /// Whether every sentence kept with a claim only restates the question: the place
+    /// of the answer left empty (the words before its citation end in a word without
+    /// content: "... is [3].") and its content words and key terms all the question's
+    /// own, in the question's analysis ("The style file used for author/year citations is
+    /// [3]."). Such a draft tells the user nothing they did not say, in any language. An
+    /// answer to a yes-or-no question repeats the question's words too, but it ends on
+    /// one of them ("Visitors park for free on weekends [1].").
     pub fn restates(&self, question: &str, question_terms: &Terms) -> bool {
         let asked = comparable(question);
         let mut claims = self
             .sentences
             .iter()
-            .filter(|s| content_words(&s.text).len() >= MIN_CLAIM_WORDS)
+            .filter(|s| content_words(&s.text).len() >= MIN_CLAIM_WORDS && !is_lead_in(&s.text))
             .peekable();
         claims.peek().is_some()
             && claims.all(|s| {
-                question_terms.words_of(&s.text).iter().all(|w| {
-                    // "used" for "use", "wählte" for "wählt": one word's form of the
-                    // other, where a light stemmer leaves them apart.
-                    question_terms
-                        .words
+                answer_slot_empty(&s.text, question_terms)
+                    && question_terms
+                        .words_of(&s.text)
                         .iter()
-                        .any(|q| w.starts_with(q.as_str()) || q.starts_with(w.as_str()))
-                }) && key_terms(&s.text).iter().all(|t| found(t, &asked))
+                        .all(|w| question_terms.words.iter().any(|q| same_word(w, q)))
+                    && key_terms(&s.text).iter().all(|t| found(t, &asked))
             })
     }
+}
+
+/// Two content words that are one word's forms ("used" and "use", "wählte" and "wählt"),
+/// where a light stemmer leaves them apart: one begins with the other, three letters or
+/// more. Numbers only as written.
+fn same_word(a: &str, b: &str) -> bool {
+    let (short, long) = if a.chars().count() <= b.chars().count() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    short == long
+        || (short.chars().count() >= 3
+            && !short.chars().any(|c| c.is_ascii_digit())
+            && long.starts_with(short))
+}
+
+/// Whether the words before a sentence's first citation end in a word without content
+/// in the question's analysis (a stop word, or a word too short to count): the place an
+/// answer would fill is empty.
+fn answer_slot_empty(sentence: &str, question_terms: &Terms) -> bool {
+    use lectern_api::markers::Segment;
+    let before: String = lectern_api::markers::segments(sentence)
+        .iter()
+        .map_while(|s| match s {
+            Segment::Text(t) => Some(*t),
+            _ => None,
+        })
+        .collect();
+    before
+        .trim_end_matches(|c: char| !c.is_alphanumeric())
+        .split_whitespace()
+        .last()
+        .is_some_and(|last| question_terms.words_of(last).is_empty())
 }
 
 /// A sentence that announces what follows it (ends with a colon, markers aside).
@@ -232,7 +267,9 @@ pub fn keep_grounded(answer: &str, sentences: Vec<Sentence>, sources: &[Passage]
                     text.push_str(if inline_mark { &gap[..line] } else { &gap });
                     // A lead-in right before it ("add this line to your preamble:")
                     // announced it, and would point at nothing: it goes too.
+                    let list_item = s.text.split_whitespace().next().is_some_and(is_list_mark);
                     if !inline_mark
+                        && !list_item
                         && let Some(last) = kept_sentences.last()
                         && is_lead_in(&last.text)
                         && text.chars().skip(last.end).all(char::is_whitespace)
@@ -402,6 +439,25 @@ mod tests {
         ] {
             assert!(!grounded(answer).restates(question, &terms), "{answer}");
         }
+        // An answer to a yes-or-no question repeats the question's words, but fills the
+        // place of the answer; so does a negation.
+        for (question, answer) in [
+            (
+                "Does gnuplot set the terminal type at start-up?",
+                "Gnuplot sets the terminal type at start-up [1].",
+            ),
+            (
+                "Does gnuplot set the terminal type at start-up?",
+                "Gnuplot does not set the terminal type at start-up [1].",
+            ),
+        ] {
+            let g = grounded(answer);
+            assert_eq!(g.kept, 1, "{g:?}");
+            assert!(!g.restates(question, &Terms::of(question)), "{answer}");
+        }
+        assert!(same_word("used", "use") && same_word("use", "used"));
+        assert!(!same_word("20", "2024") && same_word("2024", "2024"));
+        assert!(!same_word("us", "use"), "too short to tell");
         // In another language, by that language's analysis.
         let question = "Welche Umgebungsvariable wählt den Terminaltyp beim Start?";
         let mut source = gnuterm_source();
@@ -480,18 +536,23 @@ mod tests {
         for s in &g.sentences {
             assert_eq!(chars[s.start..s.end].iter().collect::<String>(), s.text);
         }
-        // A lead-in whose list lost one item but kept another stays.
-        let answer = "Set the terminal in two steps: [1]\n\n1. Install Homebrew on macOS first.\n2. The GNUTERM variable selects the terminal [1].";
-        let g = keep_grounded(
-            answer,
-            crate::cite::split_sentences(answer),
-            &[gnuterm_source()],
-        );
-        assert!(
-            g.text.starts_with("Set the terminal in two steps:"),
-            "{}",
-            g.text
-        );
+        // A lead-in whose list lost one item but kept another stays, whatever the marks.
+        for marks in [["- ", "- "], ["\n1. ", "2. "]] {
+            let answer = format!(
+                "Set the terminal in two steps: [1]\n{}Install Homebrew on macOS first.\n{}The GNUTERM variable selects the terminal [1].",
+                marks[0], marks[1]
+            );
+            let g = keep_grounded(
+                &answer,
+                crate::cite::split_sentences(&answer),
+                &[gnuterm_source()],
+            );
+            assert!(
+                g.text.starts_with("Set the terminal in two steps:"),
+                "{}",
+                g.text
+            );
+        }
     }
 
     #[test]
