@@ -309,14 +309,6 @@ impl Answerer {
         ))
     }
 
-    /// Whether the evidence is strong enough to answer with the passages' own words:
-    /// they hold enough of the question, close enough, and nothing it names is missing.
-    fn strong(&self, evidence: &EvidenceScore) -> bool {
-        evidence.coverage >= self.settings.strong_coverage
-            && evidence.similarity >= self.settings.strong_similarity
-            && evidence.missing.is_empty()
-    }
-
     /// The answer without the model's words: extractive with strong evidence, otherwise
     /// "not found".
     async fn without_model(
@@ -327,7 +319,10 @@ impl Answerer {
         timings: Timings,
         notice: &str,
     ) -> Result<Answer> {
-        if !self.strong(&draft.evidence) || sources.is_empty() {
+        let strong = draft.evidence.coverage >= self.settings.strong_coverage
+            && draft.evidence.similarity >= self.settings.strong_similarity
+            && draft.evidence.missing.is_empty();
+        if !strong || sources.is_empty() {
             return Ok(draft.abstention(sources, timings));
         }
         let quotes = evidence::sentence_ranges_of(&sources);
