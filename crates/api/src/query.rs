@@ -45,8 +45,10 @@ pub struct Passage {
     /// The document's title, as it is now (a synced file moved or renamed shows its new
     /// one).
     pub title: String,
-    /// The first page of the passage (1-based).
+    /// The page the passage is shown and cited on (1-based): where its chunk starts.
     pub page: u32,
+    /// The pages of the chunk it comes from, and of the words a source was finished with
+    /// from the chunks beside it.
     #[schema(value_type = Object)]
     pub pages: PageRange,
     /// Character span in the document's extracted text.

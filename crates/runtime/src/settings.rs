@@ -205,6 +205,9 @@ pub struct QuerySettings {
     /// Most sentences of one passage given to the model: each passage is narrowed to its
     /// run of sentences that bears most on the question (0 keeps passages whole).
     pub evidence_sentences: usize,
+    /// Most characters read from the chunks beside a source to finish a sentence its
+    /// chunk's edge cuts through (0: a source ends where its chunk does).
+    pub complete_sentences: usize,
     /// Most passages from one page of one document among search results and sources.
     pub per_page: usize,
     /// A question in another language than the passage closest to it in meaning is
@@ -432,7 +435,8 @@ impl Default for Settings {
                 abstain_below: 0.2,
                 abstain_coverage: 0.5,
                 support_threshold: 0.5,
-                evidence_sentences: 4,
+                evidence_sentences: 3,
+                complete_sentences: 400,
                 per_page: 2,
                 cross_language_by_meaning: true,
                 strong_coverage: 0.6,

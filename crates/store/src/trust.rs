@@ -253,7 +253,10 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(failed)?;
+        // A link that is spent, expired or unknown changes nothing: the transaction ends
+        // here, before the next write waits on the lock its update took (SQLite).
         if spent.rows_affected != 1 {
+            txn.rollback().await.map_err(failed)?;
             return Ok(None);
         }
         let Some(invitation) = invitation::Entity::find()
@@ -262,6 +265,7 @@ impl Store {
             .await
             .map_err(failed)?
         else {
+            txn.rollback().await.map_err(failed)?;
             return Ok(None);
         };
         let role = grant(

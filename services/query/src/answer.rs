@@ -155,7 +155,7 @@ impl Answerer {
             return Ok(draft.abstention(retrieved.passages, timings));
         }
         let sources = self
-            .select_evidence(&draft.search_query, &retrieved)
+            .select_evidence(&q.scope, &draft.search_query, &retrieved)
             .await?;
         on_sources(&sources);
 
@@ -281,17 +281,32 @@ impl Answerer {
     }
 
     /// Narrows the retrieved passages (at most `query.per_page` of one page already) to
-    /// the evidence the model reads: the best `query.sources`, each cut to its best run of
-    /// sentences.
-    async fn select_evidence(&self, question: &str, retrieved: &Retrieved) -> Result<Vec<Passage>> {
-        let passages: Vec<Passage> = retrieved
+    /// the evidence the model reads: the best `query.sources`, the sentences their chunks'
+    /// edges cut made whole, each cut to its best run of sentences, and none that lies
+    /// inside a better one.
+    async fn select_evidence(
+        &self,
+        scope: &WorkspaceScope,
+        question: &str,
+        retrieved: &Retrieved,
+    ) -> Result<Vec<Passage>> {
+        let best = retrieved
             .passages
             .iter()
             .take(self.settings.sources)
             .cloned()
             .collect();
+        let passages = self
+            .retriever
+            .complete_sentences(
+                scope,
+                best,
+                &retrieved.places,
+                self.settings.complete_sentences,
+            )
+            .await;
         if self.settings.evidence_sentences == 0 {
-            return Ok(passages);
+            return Ok(evidence::drop_contained(passages));
         }
         // Every sentence of every passage, embedded in one batch, then regrouped.
         let quotes = evidence::sentence_ranges_of(&passages);
@@ -300,13 +315,13 @@ impl Answerer {
         for (q, v) in quotes.iter().zip(self.retriever.embed(texts).await?) {
             per_passage[q.source].push(v);
         }
-        Ok(evidence::narrow_all(
+        Ok(evidence::drop_contained(evidence::narrow_all(
             &retrieved.query_vector,
             &question_terms(question, &retrieved.passages),
             &passages,
             &per_passage,
             self.settings.evidence_sentences,
-        ))
+        )))
     }
 
     /// The answer without the model's words: extractive with strong evidence, otherwise

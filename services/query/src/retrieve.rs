@@ -17,6 +17,8 @@ use lectern_store::Store;
 use lectern_vector::text::Language;
 use uuid::Uuid;
 
+use crate::evidence;
+
 /// What the question retrieved, with the evidence strength used to decide abstention.
 #[derive(Debug, Clone)]
 pub struct Retrieved {
@@ -24,6 +26,9 @@ pub struct Retrieved {
     /// The cosine similarity of the best dense match (0 when nothing matched).
     pub best_similarity: f32,
     pub query_vector: Vec<f32>,
+    /// Where each passage's chunk sits: its document's version and its index there (by
+    /// `chunk_id`), so that the chunks beside it can be read.
+    pub places: HashMap<Uuid, (i32, u32)>,
 }
 
 #[derive(Clone)]
@@ -147,6 +152,7 @@ impl Retriever {
             })
             .collect();
         let mut passages: Vec<Passage> = Vec::new();
+        let mut places = HashMap::new();
         let mut kept_shingles: Vec<HashSet<u64>> = Vec::new();
         for hit in hits {
             let Some((document, title, url)) = names.get(&hit.chunk.document_id).cloned() else {
@@ -161,8 +167,10 @@ impl Retriever {
             }
             kept_shingles.push(shingles);
             let c = hit.chunk;
+            let chunk_id = c.point_id();
+            places.insert(chunk_id, (c.version, c.chunk_index));
             passages.push(Passage {
-                chunk_id: lectern_core::point_id(c.document_id, c.version, c.chunk_index),
+                chunk_id,
                 workspace_id: c.workspace_id,
                 document_id: c.document_id,
                 document,
@@ -183,7 +191,54 @@ impl Retriever {
             passages,
             best_similarity,
             query_vector,
+            places,
         })
+    }
+
+    /// The passages with the sentences their chunks' edges cut through made whole from
+    /// the chunks beside them, at most `max_chars` characters at each edge
+    /// ([`evidence::complete_sentences`]). A passage whose neighbours cannot be read (its
+    /// document re-indexed a moment ago, or the index unavailable) stays as it was: the
+    /// answer is still grounded in it.
+    pub async fn complete_sentences(
+        &self,
+        scope: &WorkspaceScope,
+        passages: Vec<Passage>,
+        places: &HashMap<Uuid, (i32, u32)>,
+        max_chars: usize,
+    ) -> Vec<Passage> {
+        if max_chars == 0 {
+            return passages;
+        }
+        let each = passages.into_iter().map(|p| async move {
+            let Some(&(version, at)) = places.get(&p.chunk_id) else {
+                return p;
+            };
+            let indexes: Vec<u32> = [at.checked_sub(1), at.checked_add(1)]
+                .into_iter()
+                .flatten()
+                .collect();
+            match self
+                .index
+                .chunks(scope, p.document_id, version, &indexes)
+                .await
+            {
+                Ok(beside) => {
+                    let find = |i: Option<u32>| beside.iter().find(|c| Some(c.chunk_index) == i);
+                    evidence::complete_sentences(
+                        &p,
+                        find(at.checked_sub(1)),
+                        find(at.checked_add(1)),
+                        max_chars,
+                    )
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the chunks beside a source could not be read; it stays as its chunk cut it");
+                    p
+                }
+            }
+        });
+        futures::future::join_all(each).await
     }
 
     /// The passage `chunk_id` (a search passage's or a citation's) read whole, with up to

@@ -36,6 +36,19 @@ struct Fixture {
 /// A workspace holding one single-chunk document per text (page n for the n-th), and an
 /// answerer over it with `llm` (none: no model configured).
 async fn fixture(texts: &[&str], llm: Option<ScriptedGenerator>) -> Fixture {
+    let whole: Vec<(&str, Vec<(usize, usize)>)> = texts
+        .iter()
+        .map(|t| (*t, vec![(0, t.chars().count())]))
+        .collect();
+    chunked_fixture(&whole, llm).await
+}
+
+/// A workspace holding one document per text (page n for the n-th), cut into chunks at
+/// the character spans given, and an answerer over it with `llm`.
+async fn chunked_fixture(
+    documents: &[(&str, Vec<(usize, usize)>)],
+    llm: Option<ScriptedGenerator>,
+) -> Fixture {
     let db = TestDatabase::sqlite();
     let store = db.store().await;
     let data = tempfile::tempdir().unwrap();
@@ -47,7 +60,7 @@ async fn fixture(texts: &[&str], llm: Option<ScriptedGenerator>) -> Fixture {
         .unwrap();
     let ws = store.create_workspace("Handbook", None).await.unwrap().id;
     let mut points = Vec::new();
-    for (i, text) in texts.iter().enumerate() {
+    for (i, (document, spans)) in documents.iter().enumerate() {
         let id = Uuid::new_v4();
         store
             .create_document(NewDocument {
@@ -62,24 +75,24 @@ async fn fixture(texts: &[&str], llm: Option<ScriptedGenerator>) -> Fixture {
             })
             .await
             .unwrap();
-        points.push(IndexedChunk {
-            chunk: ChunkPoint {
-                workspace_id: ws,
-                document_id: id,
-                version: 1,
-                chunk_index: 0,
-                pages: PageRange::single(i as u32 + 1),
-                span: Span {
-                    start: 0,
-                    end: text.chars().count(),
+        for (at, &(start, end)) in spans.iter().enumerate() {
+            let text: String = document.chars().skip(start).take(end - start).collect();
+            points.push(IndexedChunk {
+                dense: embedder.vector(&text),
+                chunk: ChunkPoint {
+                    workspace_id: ws,
+                    document_id: id,
+                    version: 1,
+                    chunk_index: at as u32,
+                    pages: PageRange::single(i as u32 + 1),
+                    span: Span { start, end },
+                    title: format!("Doc {i}"),
+                    text,
+                    table_header: None,
+                    anchor: None,
                 },
-                title: format!("Doc {i}"),
-                text: (*text).to_owned(),
-                table_header: None,
-                anchor: None,
-            },
-            dense: embedder.vector(text),
-        });
+            });
+        }
     }
     index.upsert(points).await.unwrap();
     let search = SearchAdapters {
@@ -426,6 +439,76 @@ async fn the_sources_are_known_before_the_model_writes() {
         "the announced sources are the answer's"
     );
     assert!(rx.try_recv().is_ok(), "the tokens followed");
+}
+
+#[tokio::test]
+async fn the_model_reads_the_sentences_its_sources_chunks_cut_whole_and_their_spans_stay_true() {
+    let manual = "Tables are set with the tabular environment of the manual. The colsep option \
+        sets the space between the columns of every table, 6pt when nothing is said. Rules go \
+        between rows and are drawn with hline. Floats are placed by the engine at the top \
+        of a page.";
+    let at = |needle: &str| manual[..manual.find(needle).unwrap()].chars().count();
+    let after = |needle: &str| at(needle) + needle.chars().count();
+    // Overlapping chunks that start and end inside sentences, trimmed, as the splitter
+    // cuts them.
+    let spans = vec![
+        (0, after("The colsep option sets")),
+        (at("colsep option"), after("Rules go between rows")),
+        (at("between rows"), manual.chars().count()),
+    ];
+    let f = chunked_fixture(
+        &[
+            (manual, spans),
+            (PARKING, vec![(0, PARKING.chars().count())]),
+        ],
+        Some(ScriptedGenerator::answering(
+            "The colsep option sets the space between columns, 6pt by default [1].",
+        )),
+    )
+    .await;
+    let a = f
+        .ask(
+            "What sets the space between the columns of a table?",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let whole = "The colsep option sets the space between the columns of every table, 6pt when nothing is said.";
+    let prompt = &f.requests()[0].messages;
+    assert!(
+        prompt.iter().any(|m| m.content.contains(whole)),
+        "the model read the whole sentence: {prompt:?}"
+    );
+    let from_manual: Vec<_> = a
+        .passages
+        .iter()
+        .filter(|p| p.document == "doc-0.pdf")
+        .collect();
+    assert!(!from_manual.is_empty());
+    for source in &from_manual {
+        let on_page: String = manual
+            .chars()
+            .skip(source.span.start)
+            .take(source.span.end - source.span.start)
+            .collect();
+        assert_eq!(on_page, source.text, "its span is still the very words");
+        assert!(
+            source.text.starts_with(char::is_uppercase) && source.text.ends_with('.'),
+            "whole sentences: {:?}",
+            source.text
+        );
+    }
+    let cited = &a.citations[0];
+    let on_page: String = manual
+        .chars()
+        .skip(cited.span_start)
+        .take(cited.span_end - cited.span_start)
+        .collect();
+    assert_eq!(
+        on_page, cited.quote,
+        "the citation's span is its quote's words"
+    );
+    assert!(cited.quote.contains(whole), "{:?}", cited.quote);
 }
 
 #[tokio::test]
