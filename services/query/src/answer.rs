@@ -305,23 +305,25 @@ impl Answerer {
                 self.settings.complete_sentences,
             )
             .await;
-        if self.settings.evidence_sentences == 0 {
-            return Ok(evidence::drop_contained(passages));
-        }
-        // Every sentence of every passage, embedded in one batch, then regrouped.
-        let quotes = evidence::sentence_ranges_of(&passages);
-        let texts = quotes.iter().map(|q| q.text.clone()).collect();
-        let mut per_passage: Vec<Vec<Vec<f32>>> = vec![Vec::new(); passages.len()];
-        for (q, v) in quotes.iter().zip(self.retriever.embed(texts).await?) {
-            per_passage[q.source].push(v);
-        }
-        Ok(evidence::drop_contained(evidence::narrow_all(
-            &retrieved.query_vector,
-            &question_terms(question, &retrieved.passages),
-            &passages,
-            &per_passage,
-            self.settings.evidence_sentences,
-        )))
+        let narrowed = if self.settings.evidence_sentences == 0 {
+            passages
+        } else {
+            // Every sentence of every passage, embedded in one batch, then regrouped.
+            let quotes = evidence::sentence_ranges_of(&passages);
+            let texts = quotes.iter().map(|q| q.text.clone()).collect();
+            let mut per_passage: Vec<Vec<Vec<f32>>> = vec![Vec::new(); passages.len()];
+            for (q, v) in quotes.iter().zip(self.retriever.embed(texts).await?) {
+                per_passage[q.source].push(v);
+            }
+            evidence::narrow_all(
+                &retrieved.query_vector,
+                &question_terms(question, &retrieved.passages),
+                &passages,
+                &per_passage,
+                self.settings.evidence_sentences,
+            )
+        };
+        Ok(evidence::drop_contained(narrowed))
     }
 
     /// The answer without the model's words: extractive with strong evidence, otherwise
