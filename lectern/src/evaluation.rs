@@ -69,6 +69,7 @@ pub async fn retrieval(
             duplicate_overlap: 1.0, // rank every chunk; documents are folded below
             per_page: 0,
             cross_language_by_meaning: false,
+            navigation_last: ctx.settings.query.navigation_last,
         };
         let mut scores = Vec::new();
         for q in &data.queries {
@@ -132,8 +133,16 @@ pub async fn qa(
                 .await?
         } else {
             let evidence = lectern_query::answer::evidence_of(&item.question, &retrieved);
+            let unnamed = answerer
+                .named_in_no_document(scope, &item.question, &retrieved, None)
+                .await?;
             Answer {
-                abstained: answerer.evidently_absent(&item.question, &retrieved, &evidence),
+                abstained: answerer.evidently_absent(
+                    &item.question,
+                    &retrieved,
+                    &evidence,
+                    &unnamed,
+                ),
                 search_query: item.question.clone(),
                 evidence,
                 timings: Timings {

@@ -82,6 +82,8 @@ pub struct QaRecord {
     pub best_similarity: f32,
     /// The share of the question's content words the best passages hold.
     pub coverage: f32,
+    /// The question's names, numbers and commands that none of the best passages holds.
+    pub missing: Vec<String>,
     /// The answer quotes the documents (the model refused, or was not asked).
     pub extractive: bool,
     /// What the answer said of itself (sentences left out, why it quotes the passages).
@@ -163,6 +165,7 @@ pub fn record(item: &QaItem, top: &[Passage], best_similarity: f32, answer: &Ans
         abstained: answer.abstained,
         best_similarity,
         coverage: answer.evidence.coverage,
+        missing: answer.evidence.missing.clone(),
         extractive: answer.extractive,
         notice: answer.notice.clone(),
         prompt_tokens: answer.timings.prompt_tokens,
@@ -330,6 +333,7 @@ mod tests {
             abstained,
             best_similarity: 0.5,
             coverage: 0.5,
+            missing: Vec::new(),
             extractive: false,
             notice: None,
             prompt_tokens: 100,

@@ -213,6 +213,13 @@ pub struct QuerySettings {
     /// A question in another language than the passage closest to it in meaning is
     /// searched by meaning alone, without BM25 (whose words cannot meet the document's).
     pub cross_language_by_meaning: bool,
+    /// Passages that are a table of contents or a book's index (entries that lead with
+    /// dots to a page number) come after every other passage in searches and sources:
+    /// they hold the words of many questions and the answer to none.
+    pub navigation_last: bool,
+    /// A question that names something (a name or a command, not a number alone) that
+    /// none of the retrieved passages holds is "not found", without asking the model.
+    pub absent_names_not_found: bool,
     /// The evidence counts as strong (the documents hold an answer) when the best
     /// passages hold at least this share of the question's content words...
     pub strong_coverage: f32,
@@ -439,6 +446,8 @@ impl Default for Settings {
                 complete_sentences: 400,
                 per_page: 2,
                 cross_language_by_meaning: true,
+                navigation_last: true,
+                absent_names_not_found: true,
                 strong_coverage: 0.6,
                 strong_similarity: 0.5,
             },

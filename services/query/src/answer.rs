@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use lectern_api::query::{Answer, Citation, EvidenceScore, Timings};
-use lectern_core::{DocumentId, Error, Result, SearchMode, WorkspaceScope};
+use lectern_core::{DocumentId, Error, Result, SearchMode, SearchRequest, WorkspaceScope};
 use lectern_llm::{ChatMessage, ChatRole, GenerationRequest, Generator};
 use lectern_runtime::QuerySettings;
 use tokio::sync::mpsc;
@@ -62,6 +62,7 @@ impl Answerer {
             duplicate_overlap: self.settings.duplicate_overlap,
             per_page: self.settings.per_page.max(1),
             cross_language_by_meaning: self.settings.cross_language_by_meaning,
+            navigation_last: self.settings.navigation_last,
         }
     }
 
@@ -150,9 +151,31 @@ impl Answerer {
             not_found: prompt::not_found(&q.text),
             started,
         };
-        if self.evidently_absent(&q.text, &retrieved, &draft.evidence) {
+        let unnamed = self
+            .named_in_no_document(&q.scope, &q.text, &retrieved, q.documents.clone())
+            .await?;
+        if self.evidently_absent(&q.text, &retrieved, &draft.evidence, &unnamed) {
             let _ = tokens.send(draft.not_found.to_owned());
-            return Ok(draft.abstention(retrieved.passages, timings));
+            let mut answer = draft.abstention(retrieved.passages, timings);
+            if !unnamed.is_empty() && !answer.passages.is_empty() {
+                let as_asked = |term: &String| {
+                    q.text
+                        .split_whitespace()
+                        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+                        .find(|w| grounding::comparable(w) == *term)
+                        .unwrap_or(term)
+                        .to_owned()
+                };
+                answer.notice = Some(format!(
+                    "None of the passages found mentions {}.",
+                    unnamed
+                        .iter()
+                        .map(|t| format!("\u{201c}{}\u{201d}", as_asked(t)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            return Ok(answer);
         }
         let sources = self
             .select_evidence(&q.scope, &draft.search_query, &retrieved)
@@ -266,18 +289,62 @@ impl Answerer {
 
     /// Whether the documents plainly do not hold the answer, so that no model is asked: no
     /// passage close enough to the question, or the best passages hold less than
-    /// `query.abstain_coverage` of its content words (a question of two or more).
+    /// `query.abstain_coverage` of its content words (a question of two or more), or it
+    /// names something that no document holds (`unnamed`, from
+    /// [`Answerer::named_in_no_document`]).
     pub fn evidently_absent(
         &self,
         question: &str,
         retrieved: &Retrieved,
         evidence: &EvidenceScore,
+        unnamed: &[String],
     ) -> bool {
         retrieved.passages.is_empty()
             || retrieved.best_similarity < self.settings.abstain_below
-            || (cite::content_words(question).len() >= 2
-                && evidence.coverage < self.settings.abstain_coverage
-                && !across_languages(question, &retrieved.passages))
+            || (!across_languages(question, &retrieved.passages)
+                && ((cite::content_words(question).len() >= 2
+                    && evidence.coverage < self.settings.abstain_coverage)
+                    || !unnamed.is_empty()))
+    }
+
+    /// The question's names and commands that no document in the scope holds, with
+    /// `query.absent_names_not_found` (none without it, or when the question and the
+    /// passages are in two languages, where names are written differently): those that
+    /// none of the retrieved passages holds ([`named_nowhere`]), each then looked up on
+    /// its own across the scope by its words (BM25), and kept only when no passage found
+    /// so holds it either. A question about "Rust" over manuals that never name it is
+    /// then "not found"; the one about the "Enter" key, which a manual calls the return
+    /// key but names elsewhere, still goes to the model.
+    pub async fn named_in_no_document(
+        &self,
+        scope: &WorkspaceScope,
+        question: &str,
+        retrieved: &Retrieved,
+        documents: Option<Vec<DocumentId>>,
+    ) -> Result<Vec<String>> {
+        if !self.settings.absent_names_not_found || across_languages(question, &retrieved.passages)
+        {
+            return Ok(Vec::new());
+        }
+        let mut absent = Vec::new();
+        for term in named_nowhere(question, &retrieved.passages) {
+            let request = SearchRequest {
+                text: term.clone(),
+                dense: Vec::new(),
+                limit: 20,
+                mode: SearchMode::Sparse,
+                documents: documents.clone(),
+            };
+            let hits = self.retriever.index.search(scope, &request).await?;
+            let texts = hits
+                .iter()
+                .map(|h| h.chunk.text.as_str())
+                .collect::<Vec<_>>();
+            if !grounding::holds(&grounding::comparable(&texts.join("\n")), &term) {
+                absent.push(term);
+            }
+        }
+        Ok(absent)
     }
 
     /// Narrows the retrieved passages (at most `query.per_page` of one page already) to
@@ -514,6 +581,24 @@ pub fn evidence_of(question: &str, retrieved: &Retrieved) -> EvidenceScore {
         similarity: retrieved.best_similarity,
         missing: grounding::missing_terms(question, &grounding::comparable(&joined)),
     }
+}
+
+/// The question's names (its key terms made of letters only: "Rust", "macOS") that none
+/// of the retrieved passages holds. The search ranks a passage that holds a rare name high
+/// (BM25), so a name that none of them holds is likely in no document: a question about
+/// "Rust" over manuals that never name it, which a small model answered from passages
+/// about something else. Numbers and code-like terms do not count: they are often the
+/// asker's own example ("can a variable be called violin_1?", a file of their own).
+pub fn named_nowhere(question: &str, passages: &[Passage]) -> Vec<String> {
+    let joined = passages
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    grounding::missing_terms(question, &grounding::comparable(&joined))
+        .into_iter()
+        .filter(|t| t.chars().all(|c| c.is_alphabetic() || c == '-'))
+        .collect()
 }
 
 /// The text of the three best passages, one after the other.

@@ -88,6 +88,11 @@ pub fn comparable(text: &str) -> String {
     out
 }
 
+/// Whether `text` ([`comparable`]) holds a key term (as [`key_terms`] gives it).
+pub fn holds(text: &str, term: &str) -> bool {
+    found(term, text)
+}
+
 /// Whether a term is in the sources (both in [`comparable`] form).
 fn found(term: &str, sources: &str) -> bool {
     if sources.contains(term) {

@@ -55,6 +55,9 @@ pub struct SearchOptions {
     /// to it in meaning is made by meaning alone: BM25 matches the question's words, which
     /// a document in another language does not use, so its vote is noise.
     pub cross_language_by_meaning: bool,
+    /// Passages that are a table of contents or a book's index ([`is_navigation`]) come
+    /// after every other passage.
+    pub navigation_last: bool,
 }
 
 impl Retriever {
@@ -131,6 +134,11 @@ impl Retriever {
         } else {
             let fused = self.index.search(scope, &request).await?;
             break_ties(fused, &dense)
+        };
+        let hits = if options.navigation_last {
+            navigation_last(hits, |h| h.chunk.text.as_str())
+        } else {
+            hits
         };
         let hits = per_page(hits, options.per_page, |h| {
             (h.chunk.document_id, h.chunk.pages.start)
@@ -359,6 +367,38 @@ fn break_ties(mut hits: Vec<ScoredChunk>, dense: &[ScoredChunk]) -> Vec<ScoredCh
     hits
 }
 
+/// Whether a text is a table of contents or a book's index: three or more entries that
+/// lead with dots to a page number ("Phrasing slurs . . . . . . 27", "Index.........iv"),
+/// on at least half of its lines. Such a passage holds many questions' words, since it
+/// lists every heading, and the answer to none of them: in a manual's searches it took
+/// places in the top five from the page it points to (EVALUATION, session 18).
+pub fn is_navigation(text: &str) -> bool {
+    static ENTRY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?:(?:[.·]\s?){4,}|(?:…\s?){2,})\s*(?:\d+|[ivxlcdmIVXLCDM]+)\b")
+            .expect("a valid pattern")
+    });
+    let entries = ENTRY.find_iter(text).count();
+    if entries < 3 {
+        return false;
+    }
+    let (lines, with_entries) = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .fold((0, 0), |(n, e), l| {
+            (n + 1, e + usize::from(ENTRY.is_match(l)))
+        });
+    with_entries * 2 >= lines
+}
+
+/// The items (best first) with those whose text is navigation ([`is_navigation`]) moved
+/// after the rest, each part in its order.
+fn navigation_last<T>(items: Vec<T>, text: impl Fn(&T) -> &str) -> Vec<T> {
+    let (navigation, rest): (Vec<T>, Vec<T>) = items
+        .into_iter()
+        .partition(|item| is_navigation(text(item)));
+    rest.into_iter().chain(navigation).collect()
+}
+
 /// The items (best first) with at most `cap` of one page of one document (all of them when
 /// `cap` is 0).
 fn per_page<T>(items: Vec<T>, cap: usize, page: impl Fn(&T) -> (DocumentId, u32)) -> Vec<T> {
@@ -408,6 +448,31 @@ fn overlap(a: &HashSet<u64>, b: &HashSet<u64>) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_of_contents_and_indexes_go_last_and_prose_stays() {
+        let contents = "4.2 Slurs . . . . . . . . . . . . 27\n4.3 Phrasing slurs . . . . . . . 28\n\
+            4.4 Ties\n. . . . . . . . . . . . . . . 29\nAppendix ..........iv";
+        let index = "phrasing · · · · · · 26\nslur · · · · · 27, 31\nties …… 29";
+        assert!(is_navigation(contents));
+        assert!(is_navigation(index));
+        // An entry or two in prose, an ellipsis, a version, dots with no page after them.
+        for prose in [
+            "Phrasing slurs are entered with \\( and \\). See Slurs . . . . . 27 for more.\n\
+             Both kinds may occur at once . . . . 12 times.\nThey nest.\nThey cross.",
+            "Wait for it... and then... and then 3 more...",
+            "Version 2.24.1 of the manual, 1.2.3.4.5 of the list.",
+            "A table of dots . . . . . . . . . . and no page.\n. . . . . . . . and none here.\n. . . . . . none.",
+        ] {
+            assert!(!is_navigation(prose), "{prose}");
+        }
+        // Navigation goes last; each part keeps its order.
+        let items = vec![index, "first prose", contents, "second prose"];
+        assert_eq!(
+            navigation_last(items, |t| *t),
+            vec!["first prose", "second prose", index, contents]
+        );
+    }
 
     #[test]
     fn a_web_citation_points_at_its_section() {

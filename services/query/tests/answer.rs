@@ -351,6 +351,87 @@ async fn a_refused_question_naming_what_no_passage_holds_is_not_found() {
 }
 
 #[tokio::test]
+async fn a_question_naming_what_no_passage_holds_is_not_found_whatever_the_model_would_say() {
+    // The model would answer from a passage about something else (seen with a question
+    // about calling gnuplot from Rust, over manuals that never name Rust).
+    let mut f = fixture(
+        &[LEAVE, PARKING],
+        Some(ScriptedGenerator::answering(
+            "Staff get 30 days of annual leave [1].",
+        )),
+    )
+    .await;
+    let question = "How many days of annual leave do staff get under Workday?";
+    let a = f.ask(question, vec![]).await.unwrap();
+    assert!(a.abstained && !a.extractive, "{a:?}");
+    assert!(f.requests().is_empty(), "the model was not asked");
+    assert_eq!(
+        a.notice.as_deref(),
+        Some("None of the passages found mentions \u{201c}Workday\u{201d}."),
+        "the notice names the term as asked"
+    );
+    // A number or a code-like term is no name: it is often the asker's own example.
+    for (i, question) in [
+        "How many days of annual leave do staff get in 2025?",
+        "How many days of annual leave do staff get, e.g. in leave_plan.xlsx?",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let a = f.ask(question, vec![]).await.unwrap();
+        assert!(!a.abstained, "{a:?}");
+        assert_eq!(f.requests().len(), i + 1, "the model was asked");
+    }
+    // Without the rule the model is asked, and its answer stands.
+    f.answerer.settings.absent_names_not_found = false;
+    let a = f.ask(question, vec![]).await.unwrap();
+    assert!(!a.abstained && a.answer.contains("30 days"), "{a:?}");
+    assert_eq!(f.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_name_some_document_holds_is_not_absent_though_the_passages_found_lack_it() {
+    let f = fixture(
+        &[LEAVE, PARKING, "The Workday portal is closed on Sundays."],
+        None,
+    )
+    .await;
+    // The passage found for the question lacks the names asked below.
+    let options = f.answerer.search_options(1, None);
+    let found = f
+        .answerer
+        .retriever
+        .search(
+            &f.scope,
+            "How many days of annual leave do staff get?",
+            &options,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.passages.len(), 1);
+    assert!(!found.passages[0].text.contains("Workday"));
+    let absent = |question: &'static str| {
+        let (f, found) = (&f, &found);
+        async move {
+            f.answerer
+                .named_in_no_document(&f.scope, question, found, None)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        absent("How many days of annual leave do staff get in Workday?").await,
+        Vec::<String>::new(),
+        "another document names it"
+    );
+    assert_eq!(
+        absent("How many days of annual leave do staff get in Oracle or Workday?").await,
+        vec!["oracle"],
+        "no document names it"
+    );
+}
+
+#[tokio::test]
 async fn a_cited_negative_is_an_answer() {
     let negative = fixture(
         &[LEAVE],
@@ -401,6 +482,51 @@ async fn sentences_naming_what_no_source_holds_are_left_out_with_a_notice() {
         .await
         .unwrap();
     assert!(a.extractive && !a.answer.contains("Workday"), "{a:?}");
+}
+
+#[tokio::test]
+async fn a_table_of_contents_comes_after_the_page_it_points_to() {
+    // The contents hold more of the question's words than the page that answers it.
+    let contents = "1 Annual leave: the days staff get each year . . . . . . . . 2\n\
+                    1.1 How many days of leave staff get . . . . 2\n\
+                    1.2 Annual leave in each calendar year . . . . 2\n\
+                    2 Parking . . . . . . . . . . . . . . . 3";
+    let answer = "Employees are entitled to 30 days of annual leave.";
+    let f = fixture(&[contents, answer, PARKING, PRINTERS], None).await;
+    let question = "How many days of annual leave do staff get each year?";
+    let mut options = f.answerer.search_options(2, None);
+    let first_pages = |found: lectern_query::retrieve::Retrieved| {
+        found.passages.iter().map(|p| p.page).collect::<Vec<_>>()
+    };
+    options.navigation_last = false;
+    let before = f
+        .answerer
+        .retriever
+        .search(&f.scope, question, &options)
+        .await
+        .unwrap();
+    assert_eq!(
+        first_pages(before),
+        [1, 2],
+        "without the rule the contents come first"
+    );
+    options.navigation_last = true;
+    let after = first_pages(
+        f.answerer
+            .retriever
+            .search(&f.scope, question, &options)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after[0], 2, "the page that answers comes first");
+    assert!(
+        !after.contains(&1),
+        "prose pages come before the contents: {after:?}"
+    );
+    assert!(
+        f.answerer.search_options(2, None).navigation_last,
+        "the default puts navigation last"
+    );
 }
 
 #[tokio::test]

@@ -41,7 +41,7 @@ const BLOCKS: &[&str] = &[
 /// the header), so that each value keeps its row and column. A table inside a cell is
 /// read into that cell as plain text.
 pub fn parse(source: &str) -> ParsedDocument {
-    let html = Html::parse_document(source);
+    let html = Html::parse_document(&flatten(source));
     let select = |s: &str| Selector::parse(s).expect("static selector");
     let title = html
         .select(&select("title"))
@@ -75,6 +75,152 @@ pub fn parse(source: &str) -> ParsedDocument {
         headings,
         ..ParsedDocument::default()
     }
+}
+
+/// Elements nested deeper than this are read as if their tags were not there: their text
+/// stays, in the element above them. Browsers do the same (Blink flattens the tree at
+/// 512). The HTML parser searches its stack of open elements at many a tag (for a `<p>` to
+/// close at each `<div>`), so a hostile page of 100,000 nested `<div>`s took it minutes
+/// of quadratic time and failed on the time limit; no real page nests that deep.
+const MAX_DEPTH: usize = 512;
+
+/// Elements without an end tag.
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
+    "source", "track", "wbr",
+];
+
+/// Elements whose end tag may be left out (the parser closes them by itself, so an
+/// unclosed one does not nest): not counted.
+const OPTIONAL_END: &[&str] = &[
+    "html", "head", "body", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot",
+    "colgroup", "caption", "option", "optgroup", "rb", "rt", "rtc", "rp",
+];
+
+/// Elements whose content is text up to their end tag, not markup.
+const RAW_TEXT: &[&str] = &[
+    "script",
+    "style",
+    "textarea",
+    "title",
+    "xmp",
+    "iframe",
+    "noembed",
+    "noframes",
+    "plaintext",
+];
+
+/// The page with the tags of elements nested deeper than [`MAX_DEPTH`] left out (and
+/// their end tags), in one pass; everything else, text included, as it was. The nesting
+/// is followed as written: an end tag closes the element of its name that is open, with
+/// those inside it; a stray one is ignored; `<x/>` closes itself only inside SVG and
+/// MathML, as in HTML.
+fn flatten(source: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = source.as_bytes();
+    let mut open: Vec<String> = Vec::new();
+    // Open `<svg>` and `<math>` elements, where `<x/>` closes itself.
+    let mut foreign = 0;
+    let is_foreign = |name: &str| name == "svg" || name == "math";
+    // Start tags left out and not yet closed, by name.
+    let mut dropped: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0;
+    while let Some(found) = source[at..].find('<') {
+        let start = at + found;
+        let rest = &source[start..];
+        if rest.starts_with("<!--") {
+            at = match rest[4..].find("-->") {
+                Some(end) => start + 4 + end + 3,
+                None => break,
+            };
+            continue;
+        }
+        let closing = rest.starts_with("</");
+        let name_at = start + if closing { 2 } else { 1 };
+        let name_len = bytes[name_at..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b':')
+            .count();
+        if name_len == 0 || !bytes[name_at].is_ascii_alphabetic() {
+            at = start + 1; // `<!DOCTYPE`, `<?xml`, or a `<` in the text
+            continue;
+        }
+        let Some(end) = tag_end(bytes, name_at + name_len) else {
+            break;
+        };
+        at = end + 1;
+        let name = source[name_at..name_at + name_len].to_ascii_lowercase();
+        if closing {
+            if let Some(n) = dropped.get_mut(&name).filter(|n| **n > 0) {
+                *n -= 1;
+                cuts.push((start, at));
+            } else if let Some(i) = open.iter().rposition(|o| *o == name) {
+                foreign -= open[i..].iter().filter(|o| is_foreign(o)).count();
+                open.truncate(i);
+            }
+            continue;
+        }
+        if RAW_TEXT.contains(&name.as_str()) {
+            at = raw_text_end(source, at, &name);
+            continue;
+        }
+        if VOID.contains(&name.as_str())
+            || OPTIONAL_END.contains(&name.as_str())
+            || (foreign > 0 && bytes[end - 1] == b'/')
+        {
+            continue;
+        }
+        if open.len() < MAX_DEPTH {
+            foreign += usize::from(is_foreign(&name));
+            open.push(name);
+        } else {
+            *dropped.entry(name).or_default() += 1;
+            cuts.push((start, at));
+        }
+    }
+    if cuts.is_empty() {
+        return std::borrow::Cow::Borrowed(source);
+    }
+    let mut out = String::with_capacity(source.len());
+    let mut from = 0;
+    for (start, end) in cuts {
+        out.push_str(&source[from..start]);
+        from = end;
+    }
+    out.push_str(&source[from..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Where a tag whose name ends at `from` ends: its `>` outside quoted attribute values.
+fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut quote = None;
+    for (i, &b) in bytes.iter().enumerate().skip(from) {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), b) if b == q => quote = None,
+            (None, b'>') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Where the text of a raw-text element that starts at `from` ends: after its end tag
+/// (any case), or at the end of the page.
+fn raw_text_end(source: &str, from: usize, name: &str) -> usize {
+    let bytes = source.as_bytes();
+    let mut at = from;
+    while let Some(found) = source[at..].find("</") {
+        let start = at + found + 2;
+        let matches = bytes
+            .get(start..start + name.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()));
+        if matches {
+            return tag_end(bytes, start + name.len()).map_or(source.len(), |end| end + 1);
+        }
+        at = start;
+    }
+    source.len()
 }
 
 #[derive(Default)]
@@ -364,6 +510,65 @@ impl Extract {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elements_nested_past_the_limit_lose_their_tags_and_keep_their_text() {
+        for tag in ["div", "section", "blockquote", "table", "b"] {
+            for closed in [false, true] {
+                let page = format!(
+                    "<p>Top.</p>{}<p>Deep down.</p>{}<h2>After</h2><p>More.</p>",
+                    format!("<{tag} class=\"x>y\">").repeat(100_000),
+                    if closed {
+                        format!("</{tag}>").repeat(100_000)
+                    } else {
+                        String::new()
+                    },
+                );
+                let flat = flatten(&page);
+                assert_eq!(
+                    flat.matches(&format!("<{tag} ")).count(),
+                    MAX_DEPTH,
+                    "{tag}"
+                );
+                assert_eq!(
+                    flat.matches(&format!("</{tag}>")).count(),
+                    if closed { MAX_DEPTH } else { 0 },
+                    "{tag}: an end tag goes with its start tag"
+                );
+                let doc = parse(&page);
+                assert!(doc.text.starts_with("Top."), "{tag}");
+                for words in ["Deep down.", "After", "More."] {
+                    assert!(doc.text.contains(words), "{tag}: {words}");
+                }
+                if closed {
+                    assert_eq!(
+                        doc.headings.len(),
+                        1,
+                        "{tag}: the heading after them is a heading"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn real_pages_are_not_flattened() {
+        // Unclosed paragraphs and list items, void elements, comments, scripts holding
+        // tags, SVG drawn with self-closing elements, attributes holding `>`: none nests.
+        let mut page = String::from("<!DOCTYPE html><html><head><title>T</title>");
+        page += "<script>for (i = 0; i < n; i++) document.write('<div>');</script></head><body>";
+        for i in 0..2_000 {
+            page += &format!("<p>Para {i}<br><img src=a.png alt=\"a>b\"><li>item<!-- <div> -->");
+        }
+        page += "<svg>";
+        page += &"<path d=\"M0 0\"/>".repeat(2_000);
+        page += "</svg><div><h2>End</h2></div></body></html>";
+        assert!(matches!(flatten(&page), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(parse(&page).headings.len(), 1);
+        // Stray end tags do not make room for more levels.
+        let stray = "<div></span>".repeat(2 * MAX_DEPTH);
+        assert_eq!(flatten(&stray).matches("<div>").count(), MAX_DEPTH);
+    }
 
     #[test]
     fn main_text_and_headings_without_scripts() {

@@ -117,6 +117,11 @@ impl PageReader<'_> {
         let Some(settings) = self.ocr else {
             return layer;
         };
+        // A page that draws nothing has nothing to recognise: rendering and recognising
+        // it would cost a second or two each, and a hostile file holds 20,000 of them.
+        if page.objects().is_empty() {
+            return layer;
+        }
         match ocr::recognise(settings, page, number) {
             Ok(words) => {
                 let read = ocr::text_of(&words);

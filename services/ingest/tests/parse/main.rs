@@ -460,16 +460,21 @@ fn a_mixed_pdf_accounts_for_every_page() {
     assert!(notice.contains("read by OCR"), "{notice}");
 }
 
-/// Without Tesseract, a scan fails with a reason that says so, and a text PDF still reads.
-#[test]
-fn a_missing_ocr_program_is_named_in_the_reason() {
-    let parsers = Parsers {
+/// PDFium with OCR on, but its program missing.
+fn parsers_without_tesseract() -> Parsers {
+    Parsers {
         ocr: Some(lectern_ingest::parse::Ocr {
             tesseract: "/nonexistent/tesseract".into(),
             ..Default::default()
         }),
         ..pdfium_parsers()
-    };
+    }
+}
+
+/// Without Tesseract, a scan fails with a reason that says so, and a text PDF still reads.
+#[test]
+fn a_missing_ocr_program_is_named_in_the_reason() {
+    let parsers = parsers_without_tesseract();
     let outcome = parsers.parse(&hard_pdf("linn.pdf"), MediaType::Pdf.mime());
     assert!(
         matches!(&outcome, Err(lectern_core::ParseError::NoText(why)) if why.contains("Tesseract, which is not installed")),
@@ -480,6 +485,27 @@ fn a_missing_ocr_program_is_named_in_the_reason() {
             .parse(&hard_pdf("crazyones.pdf"), MediaType::Pdf.mime())
             .is_ok()
     );
+}
+
+/// A page that draws nothing is not sent to OCR: a hostile PDF holds 20,000 of them, and
+/// each would be rendered and recognised. Here OCR's program is missing, so a blank page
+/// sent to it would leave that reason on the document; none is left, and the page of text
+/// still reads.
+#[test]
+fn blank_pages_are_not_sent_to_ocr() {
+    use lectern_pdfium::testing::{Page, Placed, pdf};
+    let parsers = parsers_without_tesseract();
+    let mut pages: Vec<Page> = (0..3).map(|_| Page::letter(Vec::new())).collect();
+    pages.push(Page::letter(vec![Placed::new(
+        72.0,
+        700.0,
+        "Claims are paid with the next salary.",
+    )]));
+    let doc = parsers.parse(&pdf(&pages), MediaType::Pdf.mime()).unwrap();
+    assert_eq!(doc.empty_pages, vec![1, 2, 3]);
+    assert_eq!(doc.empty_reason, None, "no blank page went to OCR");
+    assert!(doc.ocr_pages.is_empty());
+    assert!(fold(&doc.text).contains("claims are paid"), "{}", doc.text);
 }
 
 /// A zip bomb gives itself away by how far it unpacks per byte it holds: it is refused from
@@ -529,16 +555,22 @@ fn a_docx_zip_bomb_is_refused_before_it_is_unpacked() {
 /// abort the whole process.
 #[test]
 fn html_nested_100000_deep_is_read_on_a_small_stack() {
-    // `<span>`, not `<div>`: at each `<div>` the HTML parser searches the whole stack of
-    // open elements for a `<p>` to close, so 100,000 of them take quadratic time to parse.
-    let page = format!("<p>Top.</p>{}Deep down.", "<span>".repeat(100_000));
-    let parsed = std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(move || Parsers::default().parse(page.as_bytes(), MediaType::Html.mime()))
-        .unwrap()
-        .join()
-        .expect("the parser thread finished");
-    assert_eq!(parsed.unwrap().text, "Top.\n\nDeep down.");
+    // At each `<div>` the HTML parser searches its whole stack of open elements for a `<p>`
+    // to close: 100,000 of them took quadratic time, minutes, until elements nested past
+    // 512 were read without their tags (`html::flatten`).
+    for tag in ["span", "div"] {
+        let page = format!(
+            "<p>Top.</p>{}Deep down.",
+            format!("<{tag}>").repeat(100_000)
+        );
+        let parsed = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || Parsers::default().parse(page.as_bytes(), MediaType::Html.mime()))
+            .unwrap()
+            .join()
+            .expect("the parser thread finished");
+        assert_eq!(parsed.unwrap().text, "Top.\n\nDeep down.", "{tag}");
+    }
 }
 
 /// A real Word document's tables (python-docx's test file, written by Word, with cells
