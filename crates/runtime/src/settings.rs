@@ -213,12 +213,15 @@ pub struct QuerySettings {
     /// A question in another language than the passage closest to it in meaning is
     /// searched by meaning alone, without BM25 (whose words cannot meet the document's).
     pub cross_language_by_meaning: bool,
-    /// Passages that are a table of contents or a book's index (entries that lead with
-    /// dots to a page number) come after every other passage in searches and sources:
-    /// they hold the words of many questions and the answer to none.
+    /// Passages that are a table of contents (lines that lead with dots to a page
+    /// number) come after every other passage in searches and sources: they hold the
+    /// words of many questions and the answer to none.
     pub navigation_last: bool,
-    /// A question that names something (a name or a command, not a number alone) that
-    /// none of the retrieved passages holds is "not found", without asking the model.
+    /// A question that names something (a word in capitals or of mixed case past the
+    /// sentence's start: "Rust", "macOS"; not a number or a code-like term, which are often
+    /// the asker's own example) that no document holds is "not found", without asking the
+    /// model: none of the retrieved passages holds it, nor any passage a search for the
+    /// name alone finds. The closest passages are still shown, with a notice naming it.
     pub absent_names_not_found: bool,
     /// The evidence counts as strong (the documents hold an answer) when the best
     /// passages hold at least this share of the question's content words...

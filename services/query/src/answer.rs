@@ -151,9 +151,13 @@ impl Answerer {
             not_found: prompt::not_found(&q.text),
             started,
         };
-        let unnamed = self
-            .named_in_no_document(&q.scope, &q.text, &retrieved, q.documents.clone())
-            .await?;
+        // The names are looked up only when nothing else already says "not found".
+        let unnamed = if self.evidently_absent(&q.text, &retrieved, &draft.evidence, &[]) {
+            Vec::new()
+        } else {
+            self.named_in_no_document(&q.scope, &q.text, &retrieved, q.documents.clone())
+                .await?
+        };
         if self.evidently_absent(&q.text, &retrieved, &draft.evidence, &unnamed) {
             let _ = tokens.send(draft.not_found.to_owned());
             let mut answer = draft.abstention(retrieved.passages, timings);
@@ -338,9 +342,9 @@ impl Answerer {
             let hits = self.retriever.index.search(scope, &request).await?;
             let texts = hits
                 .iter()
-                .map(|h| h.chunk.text.as_str())
+                .flat_map(|h| [h.chunk.text.as_str(), h.chunk.title.as_str()])
                 .collect::<Vec<_>>();
-            if !grounding::holds(&grounding::comparable(&texts.join("\n")), &term) {
+            if !holds_word(&grounding::comparable(&texts.join("\n")), &term) {
                 absent.push(term);
             }
         }
@@ -590,15 +594,36 @@ pub fn evidence_of(question: &str, retrieved: &Retrieved) -> EvidenceScore {
 /// about something else. Numbers and code-like terms do not count: they are often the
 /// asker's own example ("can a variable be called violin_1?", a file of their own).
 pub fn named_nowhere(question: &str, passages: &[Passage]) -> Vec<String> {
-    let joined = passages
+    let texts = passages
         .iter()
-        .map(|p| p.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
-    grounding::missing_terms(question, &grounding::comparable(&joined))
+        .flat_map(|p| [p.text.as_str(), p.title.as_str(), p.document.as_str()]);
+    unnamed_in(question, texts)
+}
+
+/// The question's names that none of `texts` holds as a word ("rust" is not in "trust";
+/// a plural or a possessive counts). A name is a key term of letters only, or of words
+/// of letters joined by hyphens; not a command-line flag.
+fn unnamed_in<'a>(question: &str, texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let joined = grounding::comparable(&texts.into_iter().collect::<Vec<_>>().join("\n"));
+    grounding::key_terms(question)
         .into_iter()
-        .filter(|t| t.chars().all(|c| c.is_alphabetic() || c == '-'))
+        .filter(|t| !t.starts_with('-') && t.chars().all(|c| c.is_alphabetic() || c == '-'))
+        .filter(|t| !holds_word(&joined, t))
         .collect()
+}
+
+/// Whether `text` holds `word` with no letter or digit right before it, nor right after
+/// it but for an `s` (a plural, or a possessive's).
+fn holds_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let mut after = text[at + word.len()..].chars();
+        let next = match after.next() {
+            Some('s') => after.next(),
+            c => c,
+        };
+        !before.is_some_and(char::is_alphanumeric) && !next.is_some_and(char::is_alphanumeric)
+    })
 }
 
 /// The text of the three best passages, one after the other.
@@ -639,4 +664,27 @@ pub fn history_messages(turns: &[(String, String)]) -> Vec<ChatMessage> {
             ChatMessage::new(role, content)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_counts_as_held_only_as_a_word() {
+        let texts = [
+            "Funds are held in trust.",
+            "See the macOS notes; NumPy's arrays.",
+        ];
+        let unnamed = |question: &str| unnamed_in(question, texts);
+        // "rust" is inside "trust", but not a word of it.
+        assert_eq!(unnamed("Can I call it from Rust?"), vec!["rust"]);
+        // A possessive or a plural is the word; case does not matter.
+        assert!(unnamed("Does it run on MacOS with NumPy?").is_empty());
+        // A capital after a sentence's end, behind a quote or a bracket, is no name.
+        assert!(unnamed("Is it \"held in trust.\" Funds too?").is_empty());
+        assert!(unnamed("Is it held (in trust.) Funds too?").is_empty());
+        // Flags, numbers and code-like terms are the asker's own, not names.
+        assert!(unnamed("Does --dry-run work for violin_1 in 2025?").is_empty());
+    }
 }

@@ -51,7 +51,11 @@ pub fn key_terms(sentence: &str) -> Vec<String> {
                 && w.len() > 1
                 && w.chars().nth(1).is_some_and(char::is_alphabetic))
             || (inner.contains('.') && !w.ends_with('.'));
-        let first = i == 0 || words[i - 1].ends_with(['.', ':', '!', '?']);
+        // After a sentence's end, also behind a closing quote or bracket (`."`, `?)`).
+        let first = i == 0
+            || words[i - 1]
+                .trim_end_matches(['"', '\'', ')', ']', '\u{201d}', '\u{2019}', '\u{bb}'])
+                .ends_with(['.', ':', '!', '?']);
         let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
         let capitalised = letters.first().is_some_and(|c| c.is_uppercase());
         let all_caps = letters.len() >= 2 && letters.iter().all(|c| c.is_uppercase());
@@ -86,11 +90,6 @@ pub fn comparable(text: &str) -> String {
         out.pop();
     }
     out
-}
-
-/// Whether `text` ([`comparable`]) holds a key term (as [`key_terms`] gives it).
-pub fn holds(text: &str, term: &str) -> bool {
-    found(term, text)
 }
 
 /// Whether a term is in the sources (both in [`comparable`] form).

@@ -55,7 +55,7 @@ pub struct SearchOptions {
     /// to it in meaning is made by meaning alone: BM25 matches the question's words, which
     /// a document in another language does not use, so its vote is noise.
     pub cross_language_by_meaning: bool,
-    /// Passages that are a table of contents or a book's index ([`is_navigation`]) come
+    /// Passages that are a table of contents ([`is_navigation`]) come
     /// after every other passage.
     pub navigation_last: bool,
 }
@@ -367,27 +367,27 @@ fn break_ties(mut hits: Vec<ScoredChunk>, dense: &[ScoredChunk]) -> Vec<ScoredCh
     hits
 }
 
-/// Whether a text is a table of contents or a book's index: three or more entries that
-/// lead with dots to a page number ("Phrasing slurs . . . . . . 27", "Index.........iv"),
-/// on at least half of its lines. Such a passage holds many questions' words, since it
-/// lists every heading, and the answer to none of them: in a manual's searches it took
-/// places in the top five from the page it points to (EVALUATION, session 18).
+/// Whether a text is a table of contents: three or more lines that lead with dots to a
+/// page number and end there ("Phrasing slurs . . . . . . 27", "Index ..........iv"),
+/// and at least half of its lines such. It holds many questions' words, since it lists
+/// every heading, and the answer to none of them: in a manual's searches the contents and
+/// an index set the same way took places in the top five from the page they point to
+/// (EVALUATION, session 18). A line that ends in a unit or a price after its dots ("230
+/// V", "3.50") is a table of values, not an entry.
 pub fn is_navigation(text: &str) -> bool {
     static ENTRY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?:(?:[.·]\s?){4,}|(?:…\s?){2,})\s*(?:\d+|[ivxlcdmIVXLCDM]+)\b")
-            .expect("a valid pattern")
+        regex::Regex::new(
+            r"(?:(?:[.·]\s?){4,}|(?:…\s?){2,})\s*(?:\d{1,4}|[ivxlc]{1,6}|[IVXLC]{1,6})\s*$",
+        )
+        .expect("a valid pattern")
     });
-    let entries = ENTRY.find_iter(text).count();
-    if entries < 3 {
-        return false;
-    }
-    let (lines, with_entries) = text
+    let (lines, entries) = text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .fold((0, 0), |(n, e), l| {
             (n + 1, e + usize::from(ENTRY.is_match(l)))
         });
-    with_entries * 2 >= lines
+    entries >= 3 && entries * 2 >= lines
 }
 
 /// The items (best first) with those whose text is navigation ([`is_navigation`]) moved
@@ -453,16 +453,21 @@ mod tests {
     fn tables_of_contents_and_indexes_go_last_and_prose_stays() {
         let contents = "4.2 Slurs . . . . . . . . . . . . 27\n4.3 Phrasing slurs . . . . . . . 28\n\
             4.4 Ties\n. . . . . . . . . . . . . . . 29\nAppendix ..........iv";
-        let index = "phrasing · · · · · · 26\nslur · · · · · 27, 31\nties …… 29";
+        let index = "phrasing · · · · · · 26\nslur · · · · · 27\nties …… 29 ";
         assert!(is_navigation(contents));
         assert!(is_navigation(index));
-        // An entry or two in prose, an ellipsis, a version, dots with no page after them.
+        // An entry or two in prose, an ellipsis, a version, dots with no page after them,
+        // tables of values set with dots, a roman numeral's letters inside words.
         for prose in [
-            "Phrasing slurs are entered with \\( and \\). See Slurs . . . . . 27 for more.\n\
-             Both kinds may occur at once . . . . 12 times.\nThey nest.\nThey cross.",
+            "Phrasing slurs are entered with \\( and \\). See Slurs . . . . . 27\n\
+             Both kinds may occur at once . . . . 12\nThey nest.\nThey cross.",
             "Wait for it... and then... and then 3 more...",
             "Version 2.24.1 of the manual, 1.2.3.4.5 of the list.",
             "A table of dots . . . . . . . . . . and no page.\n. . . . . . . . and none here.\n. . . . . . none.",
+            "Voltage ....... 230 V\nCurrent ....... 10 A\nWeight ....... 2 kg",
+            "Coffee ....... 3.50\nTea ....... 2.80\nCake ....... 4.20",
+            "Annual leave ..... 25 days\nSick leave ..... 10 days\nParental leave ..... 14 weeks",
+            "Then.... mix\nAnd.... civil\nOr.... XML files",
         ] {
             assert!(!is_navigation(prose), "{prose}");
         }

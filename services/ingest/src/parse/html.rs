@@ -1,4 +1,7 @@
 use lectern_core::{Heading, ParsedDocument};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use scraper::{ElementRef, Html, Node, Selector};
 
 use super::{escape_cell, normalise, table_rule};
@@ -77,11 +80,11 @@ pub fn parse(source: &str) -> ParsedDocument {
     }
 }
 
-/// Elements nested deeper than this are read as if their tags were not there: their text
-/// stays, in the element above them. Browsers do the same (Blink flattens the tree at
-/// 512). The HTML parser searches its stack of open elements at many a tag (for a `<p>` to
-/// close at each `<div>`), so a hostile page of 100,000 nested `<div>`s took it minutes
-/// of quadratic time and failed on the time limit; no real page nests that deep.
+/// Elements nested deeper than this lose their tags: their text stays, in the element
+/// above them. The HTML parser searches its stack of open elements at many a tag (for a
+/// `<p>` to close at each `<div>`), so a hostile page of 100,000 nested `<div>`s took it
+/// minutes of quadratic time and failed on the time limit. Browsers stop nesting at a
+/// similar depth (Blink at 512), so no page that reads well in one nests deeper.
 const MAX_DEPTH: usize = 512;
 
 /// Elements without an end tag.
@@ -90,14 +93,86 @@ const VOID: &[&str] = &[
     "source", "track", "wbr",
 ];
 
-/// Elements whose end tag may be left out (the parser closes them by itself, so an
-/// unclosed one does not nest): not counted.
+/// Elements whose end tag may be left out: they are followed (an end tag closes what is
+/// open inside them, and a new one closes the one before, as below), but not counted
+/// towards the depth.
 const OPTIONAL_END: &[&str] = &[
     "html", "head", "body", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot",
     "colgroup", "caption", "option", "optgroup", "rb", "rt", "rtc", "rp",
 ];
 
-/// Elements whose content is text up to their end tag, not markup.
+/// What a start tag closes when one is open above the nearest of the others: a `<li>` the
+/// `<li>` before it in the same list, a `<td>` the cell before it in the same row, a
+/// block the paragraph it is in, an `<a>` the link before it.
+const CLOSES: &[(&[&str], &[&str], &[&str])] = &[
+    (&["li"], &["li"], &["ul", "ol", "menu"]),
+    (&["dt", "dd"], &["dt", "dd"], &["dl"]),
+    (&["td", "th"], &["td", "th"], &["tr", "table"]),
+    (&["tr"], &["tr"], &["table", "tbody", "thead", "tfoot"]),
+    (
+        &["tbody", "thead", "tfoot"],
+        &["tbody", "thead", "tfoot"],
+        &["table"],
+    ),
+    (
+        &["option", "optgroup"],
+        &["option"],
+        &["select", "optgroup"],
+    ),
+    (
+        &["a"],
+        &["a"],
+        &[
+            "table", "td", "th", "caption", "button", "object", "template",
+        ],
+    ),
+    (
+        &[
+            "p",
+            "div",
+            "section",
+            "article",
+            "aside",
+            "nav",
+            "header",
+            "footer",
+            "main",
+            "address",
+            "blockquote",
+            "center",
+            "details",
+            "dialog",
+            "dir",
+            "dl",
+            "fieldset",
+            "figcaption",
+            "figure",
+            "hgroup",
+            "menu",
+            "ol",
+            "ul",
+            "pre",
+            "listing",
+            "form",
+            "table",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "summary",
+            "hr",
+        ],
+        &["p"],
+        &[
+            "button", "table", "td", "th", "caption", "object", "template", "marquee", "applet",
+        ],
+    ),
+];
+
+/// Elements whose content is text up to their end tag, not markup (`noscript` too: the
+/// parser reads pages as a browser with scripts on does).
 const RAW_TEXT: &[&str] = &[
     "script",
     "style",
@@ -107,22 +182,73 @@ const RAW_TEXT: &[&str] = &[
     "iframe",
     "noembed",
     "noframes",
+    "noscript",
     "plaintext",
 ];
 
+/// The elements open at a point of the page, as [`flatten`] follows them.
+#[derive(Default)]
+struct OpenElements {
+    /// Name, whether it counts towards the depth, whether its tags are kept.
+    stack: Vec<(String, bool, bool)>,
+    /// Where each name is in `stack` (ascending), so that an end tag finds its element
+    /// without a search down the stack.
+    at: HashMap<String, Vec<usize>>,
+    /// Counted elements in `stack`.
+    depth: usize,
+    /// Open `<svg>` and `<math>` elements, in which `<x/>` closes itself.
+    foreign: usize,
+}
+
+impl OpenElements {
+    fn last(&self, names: &[&str]) -> Option<usize> {
+        names
+            .iter()
+            .filter_map(|n| self.at.get(*n).and_then(|v| v.last().copied()))
+            .max()
+    }
+
+    /// Opens an element; whether its tags are kept (within [`MAX_DEPTH`]).
+    fn push(&mut self, name: String, counted: bool) -> bool {
+        let kept = !counted || self.depth < MAX_DEPTH;
+        self.depth += usize::from(counted);
+        self.foreign += usize::from(is_foreign(&name));
+        self.at
+            .entry(name.clone())
+            .or_default()
+            .push(self.stack.len());
+        self.stack.push((name, counted, kept));
+        kept
+    }
+
+    /// Closes the element at `i` and those inside it; whether its tags were kept.
+    fn close(&mut self, i: usize) -> bool {
+        let kept = self.stack[i].2;
+        for (name, counted, _) in self.stack.drain(i..) {
+            self.depth -= usize::from(counted);
+            self.foreign -= usize::from(is_foreign(&name));
+            if let Some(v) = self.at.get_mut(&name) {
+                v.pop();
+            }
+        }
+        kept
+    }
+}
+
+fn is_foreign(name: &str) -> bool {
+    name == "svg" || name == "math"
+}
+
 /// The page with the tags of elements nested deeper than [`MAX_DEPTH`] left out (and
 /// their end tags), in one pass; everything else, text included, as it was. The nesting
-/// is followed as written: an end tag closes the element of its name that is open, with
-/// those inside it; a stray one is ignored; `<x/>` closes itself only inside SVG and
-/// MathML, as in HTML.
-fn flatten(source: &str) -> std::borrow::Cow<'_, str> {
+/// is followed much as the parser builds it: an end tag closes the element of its name
+/// that is open, with those inside it, and a stray one is ignored; some start tags close
+/// an element first ([`CLOSES`]); elements whose end tag may be left out are not counted;
+/// `<x/>` closes itself only in SVG and MathML. Where it errs, it errs towards fewer
+/// levels than the parser's, so a real page keeps its tags.
+fn flatten(source: &str) -> Cow<'_, str> {
     let bytes = source.as_bytes();
-    let mut open: Vec<String> = Vec::new();
-    // Open `<svg>` and `<math>` elements, where `<x/>` closes itself.
-    let mut foreign = 0;
-    let is_foreign = |name: &str| name == "svg" || name == "math";
-    // Start tags left out and not yet closed, by name.
-    let mut dropped: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut open = OpenElements::default();
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut at = 0;
     while let Some(found) = source[at..].find('<') {
@@ -145,41 +271,45 @@ fn flatten(source: &str) -> std::borrow::Cow<'_, str> {
             at = start + 1; // `<!DOCTYPE`, `<?xml`, or a `<` in the text
             continue;
         }
+        // A tag left open at the end of the page: the parser drops it, and the rest with it.
         let Some(end) = tag_end(bytes, name_at + name_len) else {
             break;
         };
         at = end + 1;
         let name = source[name_at..name_at + name_len].to_ascii_lowercase();
         if closing {
-            if let Some(n) = dropped.get_mut(&name).filter(|n| **n > 0) {
-                *n -= 1;
+            if let Some(i) = open.last(&[name.as_str()])
+                && !open.close(i)
+            {
                 cuts.push((start, at));
-            } else if let Some(i) = open.iter().rposition(|o| *o == name) {
-                foreign -= open[i..].iter().filter(|o| is_foreign(o)).count();
-                open.truncate(i);
             }
             continue;
         }
-        if RAW_TEXT.contains(&name.as_str()) {
+        let self_closing = bytes[end - 1] == b'/';
+        if open.foreign == 0 && RAW_TEXT.contains(&name.as_str()) {
             at = raw_text_end(source, at, &name);
             continue;
         }
         if VOID.contains(&name.as_str())
-            || OPTIONAL_END.contains(&name.as_str())
-            || (foreign > 0 && bytes[end - 1] == b'/')
+            || (self_closing && (open.foreign > 0 || is_foreign(&name)))
         {
             continue;
         }
-        if open.len() < MAX_DEPTH {
-            foreign += usize::from(is_foreign(&name));
-            open.push(name);
-        } else {
-            *dropped.entry(name).or_default() += 1;
+        for (starts, closes, within) in CLOSES {
+            if starts.contains(&name.as_str())
+                && let Some(i) = open.last(closes)
+                && open.last(within).is_none_or(|w| w < i)
+            {
+                open.close(i);
+            }
+        }
+        let counted = !OPTIONAL_END.contains(&name.as_str());
+        if !open.push(name, counted) {
             cuts.push((start, at));
         }
     }
     if cuts.is_empty() {
-        return std::borrow::Cow::Borrowed(source);
+        return Cow::Borrowed(source);
     }
     let mut out = String::with_capacity(source.len());
     let mut from = 0;
@@ -188,18 +318,32 @@ fn flatten(source: &str) -> std::borrow::Cow<'_, str> {
         from = end;
     }
     out.push_str(&source[from..]);
-    std::borrow::Cow::Owned(out)
+    Cow::Owned(out)
 }
 
-/// Where a tag whose name ends at `from` ends: its `>` outside quoted attribute values.
+/// Where a tag whose name ends at `from` ends: its `>`, outside an attribute's quoted
+/// value (a quote opens one only right after an `=`, as in `title="a>b"`; in
+/// `title=it's` it is a letter).
 fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
     let mut quote = None;
+    let mut after_equals = false;
     for (i, &b) in bytes.iter().enumerate().skip(from) {
-        match (quote, b) {
-            (None, b'"' | b'\'') => quote = Some(b),
-            (Some(q), b) if b == q => quote = None,
-            (None, b'>') => return Some(i),
-            _ => {}
+        match quote {
+            Some(q) => {
+                if b == q {
+                    quote = None;
+                }
+            }
+            None => match b {
+                b'>' => return Some(i),
+                b'=' => after_equals = true,
+                b'"' | b'\'' if after_equals => {
+                    quote = Some(b);
+                    after_equals = false;
+                }
+                b if b.is_ascii_whitespace() => {}
+                _ => after_equals = false,
+            },
         }
     }
     None
@@ -563,11 +707,65 @@ mod tests {
         page += "<svg>";
         page += &"<path d=\"M0 0\"/>".repeat(2_000);
         page += "</svg><div><h2>End</h2></div></body></html>";
-        assert!(matches!(flatten(&page), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(flatten(&page), Cow::Borrowed(_)));
         assert_eq!(parse(&page).headings.len(), 1);
         // Stray end tags do not make room for more levels.
         let stray = "<div></span>".repeat(2 * MAX_DEPTH);
         assert_eq!(flatten(&stray).matches("<div>").count(), MAX_DEPTH);
+
+        // Sloppy pages: elements left open inside paragraphs, cells and list items close
+        // with them; an unclosed link closes at the next one.
+        let n = 2 * MAX_DEPTH;
+        for sloppy in [
+            "<p><span>Line</p>".repeat(n),
+            format!(
+                "<table>{}</table>",
+                "<tr><td><font size=2>x</td><td><b>y".repeat(n)
+            ),
+            format!("<ul>{}</ul>", "<li><em>item".repeat(n)),
+            "<p><a name=x>Anchor <a href=\"#x\">link".repeat(n),
+        ] {
+            let page = format!("{sloppy}<h2>End</h2><p>Last.</p>");
+            assert!(
+                matches!(flatten(&page), Cow::Borrowed(_)),
+                "{}",
+                &page[..60]
+            );
+            assert_eq!(parse(&page).headings.len(), 1, "{}", &page[..60]);
+        }
+        // Elements left out inside one that closes are forgotten with it: a later end tag
+        // of their name belongs to an element that was kept.
+        let page = format!(
+            "<section>{}</section><div>After</div>",
+            "<div>".repeat(MAX_DEPTH + 100)
+        );
+        let flat = flatten(&page);
+        assert!(
+            flat.ends_with("</section><div>After</div>"),
+            "{}",
+            &flat[flat.len() - 60..]
+        );
+    }
+
+    #[test]
+    fn pages_made_to_slip_past_the_count_are_flattened_too() {
+        let deep = "<div/>".repeat(10 * MAX_DEPTH);
+        for page in [
+            // `<div/>` is a `<div>` outside SVG; an `<svg/>` closes itself.
+            format!("<svg/>{deep}"),
+            // A quote inside an unquoted value does not open a quoted one.
+            format!("<a title=it's>{deep}"),
+            // A `</div>` inside `<noscript>` is its text, not an end tag.
+            "<div><noscript></div></noscript>".repeat(10 * MAX_DEPTH),
+        ] {
+            let flat = flatten(&page);
+            assert!(
+                flat.matches("<div").count() <= MAX_DEPTH,
+                "{}: {} left",
+                &page[..30],
+                flat.matches("<div").count()
+            );
+        }
     }
 
     #[test]

@@ -117,9 +117,11 @@ impl PageReader<'_> {
         let Some(settings) = self.ocr else {
             return layer;
         };
-        // A page that draws nothing has nothing to recognise: rendering and recognising
-        // it would cost a second or two each, and a hostile file holds 20,000 of them.
-        if page.objects().is_empty() {
+        // A page that draws nothing (no content, no annotation) has nothing to recognise:
+        // rendering and recognising it would cost a second or two, and a hostile file
+        // holds 20,000 such pages. (One that draws an empty path on each still costs its
+        // OCR, within the parse time limit.)
+        if page.objects().is_empty() && page.annotations().is_empty() {
             return layer;
         }
         match ocr::recognise(settings, page, number) {
