@@ -217,11 +217,12 @@ pub struct QuerySettings {
     /// number) come after every other passage in searches and sources: they hold the
     /// words of many questions and the answer to none.
     pub navigation_last: bool,
-    /// A question that names something (a word in capitals or of mixed case past the
-    /// sentence's start: "Rust", "macOS"; not a number or a code-like term, which are often
-    /// the asker's own example) that no document holds is "not found", without asking the
-    /// model: none of the retrieved passages holds it, nor any passage a search for the
-    /// name alone finds. The closest passages are still shown, with a notice naming it.
+    /// A question that names something (a word in capitals or of mixed case, "ORCID",
+    /// "macOS", or a capitalised word past the sentence's start, "Rust"; not a number or a
+    /// code-like term, which are often the asker's own example) that no document holds is
+    /// "not found", without asking the model: none of the retrieved passages holds it,
+    /// nor any passage a search for the name alone finds. The closest passages are still
+    /// shown, with a notice naming it.
     pub absent_names_not_found: bool,
     /// The evidence counts as strong (the documents hold an answer) when the best
     /// passages hold at least this share of the question's content words...

@@ -612,17 +612,23 @@ fn unnamed_in<'a>(question: &str, texts: impl IntoIterator<Item = &'a str>) -> V
         .collect()
 }
 
-/// Whether `text` holds `word` with no letter or digit right before it, nor right after
-/// it but for an `s` (a plural, or a possessive's).
+/// Whether `text` holds `word`, or `word` without a plural's `s`, as a word: no letter of
+/// a cased script or digit right before it, nor right after it but for an `s` (a plural, a
+/// possessive's). Scripts without case (Chinese, Thai) write words without spaces, so
+/// their letters beside a name do not hide it ("使用docker部署" holds "docker").
 fn holds_word(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let mut after = text[at + word.len()..].chars();
-        let next = match after.next() {
-            Some('s') => after.next(),
-            c => c,
-        };
-        !before.is_some_and(char::is_alphanumeric) && !next.is_some_and(char::is_alphanumeric)
+    let in_word = |c: char| c.is_numeric() || c.is_lowercase() || c.is_uppercase();
+    let singular = word.strip_suffix('s').filter(|w| w.chars().count() >= 2);
+    [Some(word), singular].into_iter().flatten().any(|word| {
+        text.match_indices(word).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let mut after = text[at + word.len()..].chars();
+            let next = match after.next() {
+                Some('s') => after.next(),
+                c => c,
+            };
+            !before.is_some_and(in_word) && !next.is_some_and(in_word)
+        })
     })
 }
 
@@ -674,16 +680,20 @@ mod tests {
     fn a_name_counts_as_held_only_as_a_word() {
         let texts = [
             "Funds are held in trust.",
-            "See the macOS notes; NumPy's arrays.",
+            "See the macOS notes; NumPy's arrays; the Chromebook.",
+            "使用docker部署",
         ];
         let unnamed = |question: &str| unnamed_in(question, texts);
         // "rust" is inside "trust", but not a word of it.
         assert_eq!(unnamed("Can I call it from Rust?"), vec!["rust"]);
-        // A possessive or a plural is the word; case does not matter.
-        assert!(unnamed("Does it run on MacOS with NumPy?").is_empty());
+        // A possessive or a plural is the word, either way round; case does not matter.
+        assert!(unnamed("Does it run on MacOS with NumPy on Chromebooks?").is_empty());
+        // A script without case writes words without spaces.
+        assert!(unnamed("How do I deploy with Docker?").is_empty());
         // A capital after a sentence's end, behind a quote or a bracket, is no name.
-        assert!(unnamed("Is it \"held in trust.\" Funds too?").is_empty());
-        assert!(unnamed("Is it held (in trust.) Funds too?").is_empty());
+        assert!(unnamed("Is it \"held in trust.\" Nobody knows?").is_empty());
+        assert!(unnamed("Is it held (in trust.) Nobody knows?").is_empty());
+        assert_eq!(unnamed("Is it held in trust, Nobody?"), vec!["nobody"]);
         // Flags, numbers and code-like terms are the asker's own, not names.
         assert!(unnamed("Does --dry-run work for violin_1 in 2025?").is_empty());
     }

@@ -377,7 +377,7 @@ fn break_ties(mut hits: Vec<ScoredChunk>, dense: &[ScoredChunk]) -> Vec<ScoredCh
 pub fn is_navigation(text: &str) -> bool {
     static ENTRY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
-            r"(?:(?:[.·]\s?){4,}|(?:…\s?){2,})\s*(?:\d{1,4}|[ivxlc]{1,6}|[IVXLC]{1,6})\s*$",
+            r"(?:(?:[.·]\s?){4,}|(?:…\s?){2,})\s*(?:\d{1,4}|x{1,2}(?:ix|iv|vi{0,3}|i{0,3})|ix|iv|vi{0,3}|i{1,3}|X{1,2}(?:IX|IV|VI{0,3}|I{0,3})|IX|IV|VI{0,3}|I{1,3})\s*$",
         )
         .expect("a valid pattern")
     });
@@ -467,7 +467,8 @@ mod tests {
             "Voltage ....... 230 V\nCurrent ....... 10 A\nWeight ....... 2 kg",
             "Coffee ....... 3.50\nTea ....... 2.80\nCake ....... 4.20",
             "Annual leave ..... 25 days\nSick leave ..... 10 days\nParental leave ..... 14 weeks",
-            "Then.... mix\nAnd.... civil\nOr.... XML files",
+            "Then.... mix\nAnd.... civil\nOr.... vivid\nSo.... XML",
+            ". . . . . . . .\n. . . . . . . .\n. . . . . . . .",
         ] {
             assert!(!is_navigation(prose), "{prose}");
         }
