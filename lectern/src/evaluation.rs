@@ -133,16 +133,11 @@ pub async fn qa(
                 .await?
         } else {
             let evidence = lectern_query::answer::evidence_of(&item.question, &retrieved);
-            let unnamed = answerer
-                .named_in_no_document(scope, &item.question, &retrieved, None)
+            let absent = answerer
+                .not_found_before_asking(scope, &item.question, &retrieved, &evidence, None)
                 .await?;
             Answer {
-                abstained: answerer.evidently_absent(
-                    &item.question,
-                    &retrieved,
-                    &evidence,
-                    &unnamed,
-                ),
+                abstained: absent.is_some(),
                 search_query: item.question.clone(),
                 evidence,
                 timings: Timings {

@@ -151,14 +151,16 @@ impl Answerer {
             not_found: prompt::not_found(&q.text),
             started,
         };
-        // The names are looked up only when nothing else already says "not found".
-        let unnamed = if self.evidently_absent(&q.text, &retrieved, &draft.evidence, &[]) {
-            Vec::new()
-        } else {
-            self.named_in_no_document(&q.scope, &q.text, &retrieved, q.documents.clone())
-                .await?
-        };
-        if self.evidently_absent(&q.text, &retrieved, &draft.evidence, &unnamed) {
+        let absent = self
+            .not_found_before_asking(
+                &q.scope,
+                &q.text,
+                &retrieved,
+                &draft.evidence,
+                q.documents.clone(),
+            )
+            .await?;
+        if let Some(unnamed) = absent {
             let _ = tokens.send(draft.not_found.to_owned());
             let mut answer = draft.abstention(retrieved.passages, timings);
             if !unnamed.is_empty() && !answer.passages.is_empty() {
@@ -291,24 +293,41 @@ impl Answerer {
         Ok(draft.answer(answer, sentences, sources, timings, false, notice))
     }
 
+    /// Whether the answer is "not found" without asking the model: the evidence is plainly
+    /// too weak ([`Answerer::evidently_absent`]), or else the question names something
+    /// that no document holds ([`Answerer::named_in_no_document`], looked up only then).
+    /// `Some` with those names (empty when the evidence alone decided).
+    pub async fn not_found_before_asking(
+        &self,
+        scope: &WorkspaceScope,
+        question: &str,
+        retrieved: &Retrieved,
+        evidence: &EvidenceScore,
+        documents: Option<Vec<DocumentId>>,
+    ) -> Result<Option<Vec<String>>> {
+        if self.evidently_absent(question, retrieved, evidence) {
+            return Ok(Some(Vec::new()));
+        }
+        let unnamed = self
+            .named_in_no_document(scope, question, retrieved, documents)
+            .await?;
+        Ok((!unnamed.is_empty()).then_some(unnamed))
+    }
+
     /// Whether the documents plainly do not hold the answer, so that no model is asked: no
     /// passage close enough to the question, or the best passages hold less than
-    /// `query.abstain_coverage` of its content words (a question of two or more), or it
-    /// names something that no document holds (`unnamed`, from
-    /// [`Answerer::named_in_no_document`]).
+    /// `query.abstain_coverage` of its content words (a question of two or more).
     pub fn evidently_absent(
         &self,
         question: &str,
         retrieved: &Retrieved,
         evidence: &EvidenceScore,
-        unnamed: &[String],
     ) -> bool {
         retrieved.passages.is_empty()
             || retrieved.best_similarity < self.settings.abstain_below
-            || (!across_languages(question, &retrieved.passages)
-                && ((cite::content_words(question).len() >= 2
-                    && evidence.coverage < self.settings.abstain_coverage)
-                    || !unnamed.is_empty()))
+            || (cite::content_words(question).len() >= 2
+                && evidence.coverage < self.settings.abstain_coverage
+                && !across_languages(question, &retrieved.passages))
     }
 
     /// The question's names and commands that no document in the scope holds, with
