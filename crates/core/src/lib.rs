@@ -24,4 +24,4 @@ pub use model::{
     point_id, resolve_workspace_name,
 };
 pub use paths::default_cache_dir;
-pub use text::{bare_letters, normalise};
+pub use text::{attach_graves, bare_letters, normalise};

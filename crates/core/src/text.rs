@@ -31,6 +31,42 @@ pub fn normalise(text: &str) -> String {
         .collect()
 }
 
+/// A grave accent drawn as a glyph of its own before its vowel, as PDFs made with TeX draw
+/// it (`troisi`eme`, `o`u`, `` `a ``), put on the vowel: inside a word, or on a vowel that
+/// is a word of its own (French "à", Italian "è"). A backtick anywhere else stays, and
+/// this is for text extracted from PDFs only: in Markdown, HTML or code a backtick before a
+/// vowel is a backtick (`` `a` ``).
+pub fn attach_graves(text: &str) -> Cow<'_, str> {
+    if !text.contains('`') {
+        return Cow::Borrowed(text);
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let letter = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(|c| c.is_alphanumeric())
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '`'
+            && let Some(&vowel) = chars.get(i + 1)
+            && "aeiouAEIOU".contains(vowel)
+        {
+            let before = letter(i.checked_sub(1));
+            let alone = !letter(Some(i + 2)) && chars.get(i + 2) != Some(&'`');
+            if before || alone {
+                out.extend([vowel, '\u{300}'].into_iter().nfc());
+                i += 2;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
 /// Letters and digits of a text without their accents, lower case: what a passage and a
 /// page's characters are matched on, so that `können` meets `k¨onnen` drawn in two
 /// glyphs.
@@ -91,6 +127,18 @@ mod tests {
         // An accent that no letter takes is left as NFKC has it: "don´t" keeps its mark.
         assert_eq!(normalise("don\u{B4}t"), "don \u{301}t");
         assert_eq!(normalise("a \u{A8} b"), "a  \u{308} b");
+    }
+
+    #[test]
+    fn graves_drawn_before_their_vowel_are_put_on_it_and_backticks_stay() {
+        assert_eq!(
+            attach_graves("dans la troisi`eme mesure o`u `a tr`es `A c\u{F4}t\u{E9} perch`e"),
+            "dans la troisième mesure où à très À côté perchè"
+        );
+        // Backticks that are no accent: quoting, code, a consonant after.
+        for text in ["`echo $x`", "run `ls`", "`a`", "`bar`", "` a"] {
+            assert_eq!(attach_graves(text), text);
+        }
     }
 
     #[test]

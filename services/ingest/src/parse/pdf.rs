@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use lectern_core::{ParseError, ParsedDocument};
+use lectern_core::{Heading, ParseError, ParsedDocument, attach_graves, bare_letters};
 use lectern_pdfium::ocr::{self, Ocr, OcrError};
 use pdfium_render::prelude::*;
 
@@ -25,7 +25,7 @@ fn from_pages(title: Option<String>, pages: impl IntoIterator<Item = String>) ->
         if ocr::alphanumerics(&page) == 0 {
             empty_pages.push(page_starts.len() as u32);
         }
-        let page = normalise(page.trim_end());
+        let page = normalise(&attach_graves(page.trim_end()));
         chars += page.chars().count();
         text.push_str(&page);
     }
@@ -92,11 +92,170 @@ pub fn parse_with_pdfium(
         return Err(ParseError::Malformed("the PDF has no pages".into()));
     }
     let mut doc = from_pages(title, pages);
+    doc.headings = place_outline(&doc, &outline(&document));
     doc.ocr_pages = reader.ocr_pages;
     if !doc.empty_pages.is_empty() {
         doc.empty_reason = reader.trouble;
     }
     Ok(doc)
+}
+
+/// Most outline entries read from one PDF: a real book's outline has hundreds (the
+/// gnuplot manual's 648), and a hostile file's cycle or million entries stops here.
+const MAX_OUTLINE: usize = 5_000;
+
+/// An entry of a PDF's outline (its bookmarks): the title, how deep it is (1 for the
+/// outline's top level) and the page (from 0) it points to.
+#[derive(Debug, Clone, PartialEq)]
+struct OutlineEntry {
+    depth: u8,
+    title: String,
+    page: usize,
+}
+
+/// The PDF's outline in reading order (each entry, then its children, then its next
+/// sibling), with the page each entry points to; entries that point nowhere in the file
+/// are left out.
+fn outline(document: &PdfDocument) -> Vec<OutlineEntry> {
+    let mut entries = Vec::new();
+    let mut pending: Vec<(PdfBookmark, u8)> = document
+        .bookmarks()
+        .root()
+        .into_iter()
+        .map(|b| (b, 1))
+        .collect();
+    let mut seen = 0;
+    while let Some((bookmark, depth)) = pending.pop() {
+        seen += 1;
+        if seen > MAX_OUTLINE {
+            break;
+        }
+        if let Some(next) = bookmark.next_sibling() {
+            pending.push((next, depth));
+        }
+        if let Some(child) = bookmark.first_child() {
+            pending.push((child, depth.saturating_add(1)));
+        }
+        let page = bookmark
+            .destination()
+            .and_then(|d| d.page_index().ok())
+            .or_else(|| {
+                let action = bookmark.action()?;
+                let local = action.as_local_destination_action()?;
+                local.destination().ok()?.page_index().ok()
+            });
+        if let (Some(title), Some(Ok(page))) = (bookmark.title(), page.map(usize::try_from)) {
+            entries.push(OutlineEntry { depth, title, page });
+        }
+    }
+    entries
+}
+
+/// The outline's entries as the document's headings, each where its page shows its title:
+/// the embedder then reads a chunk with the section it is in, as it does for HTML, DOCX and
+/// Markdown. The title is matched on its letters and digits alone (outlines often drop the
+/// accents, and PDFs draw them apart), preferring a place where a line begins (a
+/// heading) to a mention in running text; an entry whose page does not show its title
+/// is left out, as nothing tells where on the page its section starts.
+fn place_outline(doc: &ParsedDocument, entries: &[OutlineEntry]) -> Vec<Heading> {
+    let chars: Vec<char> = doc.text.chars().collect();
+    let mut pages: std::collections::HashMap<usize, PageLetters> = Default::default();
+    let mut headings = Vec::new();
+    for entry in entries {
+        let title = normalise(&entry.title);
+        let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+        let wanted: String = bare_letters(&title).collect();
+        if wanted.chars().count() < 2 || title.chars().count() > 300 {
+            continue;
+        }
+        let Some(&start) = doc.page_starts.get(entry.page) else {
+            continue;
+        };
+        let end = doc
+            .page_starts
+            .get(entry.page + 1)
+            .copied()
+            .unwrap_or(chars.len());
+        let page = pages
+            .entry(entry.page)
+            .or_insert_with(|| PageLetters::new(&chars, start, end));
+        if let Some(offset) = page.find(&wanted, &chars, (start, end)) {
+            headings.push(Heading {
+                level: entry.depth.saturating_add(1),
+                text: title,
+                offset,
+                anchor: None,
+            });
+        }
+    }
+    // In text order; of two at one place the later entry (the deeper) is in force.
+    headings.sort_by_key(|h| h.offset);
+    headings
+}
+
+/// A page's letters and digits without their accents, lower case, each with the offset
+/// in the document of the character it came from.
+struct PageLetters {
+    letters: String,
+    /// (byte in `letters`, offset in the document) of each letter.
+    at: Vec<(usize, usize)>,
+}
+
+impl PageLetters {
+    fn new(chars: &[char], start: usize, end: usize) -> Self {
+        let mut letters = String::new();
+        let mut at = Vec::new();
+        let mut buf = [0u8; 4];
+        for (offset, c) in chars[start..end].iter().enumerate() {
+            for letter in bare_letters(c.encode_utf8(&mut buf)) {
+                at.push((letters.len(), start + offset));
+                letters.push(letter);
+            }
+        }
+        Self { letters, at }
+    }
+
+    /// Where `wanted` (bare letters) stands as a heading does: the first place where it
+    /// is a line of its own, or else where it begins a line, or else where it first
+    /// appears.
+    fn find(&self, wanted: &str, chars: &[char], page: (usize, usize)) -> Option<usize> {
+        let letters = wanted.chars().count();
+        let alone = |mut around: std::slice::Iter<'_, char>, back: bool| {
+            let mut next = || {
+                if back {
+                    around.next_back()
+                } else {
+                    around.next()
+                }
+            };
+            loop {
+                match next() {
+                    None | Some('\n') => return true,
+                    Some(c) if c.is_whitespace() => continue,
+                    Some(_) => return false,
+                }
+            }
+        };
+        let mut best: Option<(u8, usize)> = None;
+        for (byte, _) in self.letters.match_indices(wanted) {
+            let i = self.at.partition_point(|&(b, _)| b < byte);
+            let (Some(&(_, first)), Some(&(_, last))) =
+                (self.at.get(i), self.at.get(i + letters - 1))
+            else {
+                continue;
+            };
+            let begins = alone(chars[page.0..first].iter(), true);
+            let ends = alone(chars[last + 1..page.1].iter(), false);
+            let rank = u8::from(begins) * 2 + u8::from(begins && ends);
+            if best.is_none_or(|(r, _)| rank > r) {
+                best = Some((rank, first));
+            }
+            if rank == 3 {
+                break;
+            }
+        }
+        best.map(|(_, offset)| offset)
+    }
 }
 
 /// Reads the pages of one PDF: each page's text layer, or its OCR where the layer is too
@@ -199,6 +358,67 @@ fn classify_pdf_extract_error(message: &str) -> ParseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(depth: u8, title: &str, page: usize) -> OutlineEntry {
+        OutlineEntry {
+            depth,
+            title: title.to_owned(),
+            page,
+        }
+    }
+
+    #[test]
+    fn outline_entries_are_placed_where_their_pages_show_them_as_headings() {
+        let mut doc = from_pages(
+            None,
+            [
+                "Chapitre 3 : Notation courante\nVoir la mesure incompl`ete plus loin.\n3.1.7 Commandes\nrythmiques avanc\u{B4}ees\nMesure incompl`ete\nOn cr\u{B4}ee une lev\u{B4}ee.".to_owned(),
+                "Autre page\n".to_owned(),
+            ],
+        );
+        let headings = place_outline(
+            &doc,
+            &[
+                entry(1, "3 Notation courante", 0),
+                // Outlines often drop accents; the line break inside the title is spacing.
+                entry(2, "3.1.7 Commandes rythmiques avancées", 0),
+                entry(3, "Mesure incomplete", 0),
+                // Not shown on the page it points to (it is on the other one): left out.
+                entry(3, "Autre page", 0),
+                // A page the document does not have.
+                entry(1, "Mesure incomplete", 7),
+            ],
+        );
+        let placed: Vec<(&str, u8, String)> = headings
+            .iter()
+            .map(|h| {
+                let at: String = doc.text.chars().skip(h.offset).take(7).collect();
+                (h.text.as_str(), h.level, at)
+            })
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                // Only a mention in the running header: placed there, the best it has.
+                ("3 Notation courante", 2, "3 : Not".to_owned()),
+                (
+                    "3.1.7 Commandes rythmiques avancées",
+                    3,
+                    "3.1.7 C".to_owned()
+                ),
+                // The line that holds the title alone, not the sentence that mentions it.
+                ("Mesure incomplete", 4, "Mesure ".to_owned()),
+            ]
+        );
+        // The grave accent TeX drew apart is on its letter in the text.
+        let mesure: String = doc.text.chars().skip(headings[2].offset).collect();
+        assert!(mesure.starts_with("Mesure incomplète\nOn"), "{mesure:?}");
+        doc.headings = headings;
+        assert_eq!(
+            doc.heading_at(doc.text.chars().count() - 3).unwrap().text,
+            "Mesure incomplete"
+        );
+    }
 
     #[test]
     fn pages_are_joined_with_their_starts() {

@@ -746,7 +746,10 @@ fn pdfium_page_texts(bytes: &[u8]) -> Vec<String> {
     document
         .pages()
         .iter()
-        .map(|page| lectern_core::normalise(page.text().unwrap().all().trim_end()))
+        .map(|page| {
+            let text = page.text().unwrap().all();
+            lectern_core::normalise(&lectern_core::attach_graves(text.trim_end()))
+        })
         .collect()
 }
 
@@ -908,3 +911,51 @@ async fn a_worker_process_reads_files_as_the_server_would_within_its_limits() {
 /// Enough for the worker to start, too little for PDFium to read a 300-page manual (it needs
 /// about 30 MB).
 const STARVED_MB: u64 = 8;
+
+/// A PDF's outline gives its chunks their sections, as headings give an HTML page's: each
+/// entry is placed where its page shows its title as a heading (a line of its own), not
+/// where running text mentions it, and the chunks under it are embedded with it.
+#[test]
+fn a_pdf_outline_becomes_the_headings_where_its_pages_show_them() {
+    let doc = pdfium_parsers()
+        .parse(&dev_qa_pdf("gnuplot.pdf"), MediaType::Pdf.mime())
+        .unwrap();
+    // The manual's outline has 648 entries, each found on its page.
+    assert!(doc.headings.len() > 600, "{} headings", doc.headings.len());
+    assert!(doc.headings.is_sorted_by_key(|h| h.offset));
+    let chars: Vec<char> = doc.text.chars().collect();
+    let at = |offset: usize| -> String { chars[offset..offset + 40].iter().collect() };
+    let heading = |title: &str| {
+        doc.headings
+            .iter()
+            .find(|h| h.text == title)
+            .unwrap_or_else(|| panic!("no heading {title}"))
+    };
+    let separator = heading("Set datafile separator");
+    assert_eq!(doc.page_at(separator.offset), 144);
+    assert!(at(separator.offset).starts_with("Set datafile separator\n"));
+    // "Data" is first mentioned on its page in a line that begins "data file. In cases
+    // where...": the heading is the line that holds the title alone.
+    let data = heading("Data");
+    assert_eq!(doc.page_at(data.offset), 107);
+    assert!(
+        at(data.offset).starts_with("Data\nDiscrete data"),
+        "{:?}",
+        at(data.offset)
+    );
+    // Levels follow the outline's depth (1 for its top level, plus one).
+    assert_eq!((data.level, separator.level), (4, 5));
+
+    let chunks = chunker().chunk(&doc, false);
+    let next = heading("Set datafile commentschars").offset;
+    let under = chunks
+        .iter()
+        .find(|c| (separator.offset + 1..next).contains(&c.span.start))
+        .expect("a chunk starts between the heading and the next");
+    assert_eq!(under.heading.as_deref(), Some("Set datafile separator"));
+    assert!(
+        chunker()
+            .embedding_text("gnuplot", under)
+            .starts_with("gnuplot — Set datafile separator\n")
+    );
+}
