@@ -32,30 +32,34 @@ pub fn normalise(text: &str) -> String {
 }
 
 /// A grave accent drawn as a glyph of its own before its vowel, as PDFs made with TeX draw
-/// it (`troisi`eme`, `o`u`, `` `a ``), put on the vowel: inside a word, or on a vowel that
-/// is a word of its own (French "à", Italian "è"). A backtick anywhere else stays, and
-/// this is for text extracted from PDFs only: in Markdown, HTML or code a backtick before a
-/// vowel is a backtick (`` `a` ``).
+/// it (`troisi`eme`, `o`u`, `` `a ``, `cos`ı`), put on the vowel: inside a word, or on a
+/// small vowel that is a word of its own (French "à", Italian "è"). A backtick anywhere
+/// else stays, TeX's quotes too (` ``I am'' `, `` `a' ``), and this is for text extracted
+/// from PDFs only: in Markdown, HTML or code a backtick before a vowel is a backtick
+/// (`` `a` ``).
 pub fn attach_graves(text: &str) -> Cow<'_, str> {
     if !text.contains('`') {
         return Cow::Borrowed(text);
     }
     let chars: Vec<char> = text.chars().collect();
-    let letter = |i: Option<usize>| {
-        i.and_then(|i| chars.get(i))
-            .is_some_and(|c| c.is_alphanumeric())
-    };
+    let at = |i: Option<usize>| i.and_then(|i| chars.get(i)).copied();
+    let letter = |i: Option<usize>| at(i).is_some_and(char::is_alphanumeric);
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         if c == '`'
             && let Some(&vowel) = chars.get(i + 1)
-            && "aeiouAEIOU".contains(vowel)
+            && "aeiouAEIOU\u{131}".contains(vowel)
+            // TeX's opening quotes (``I am'', `a' key) are no accents.
+            && at(i.checked_sub(1)) != Some('`')
+            && !matches!(at(Some(i + 2)), Some('`' | '\'' | '\u{2019}'))
         {
-            let before = letter(i.checked_sub(1));
-            let alone = !letter(Some(i + 2)) && chars.get(i + 2) != Some(&'`');
-            if before || alone {
+            let inside = letter(i.checked_sub(1));
+            let alone = vowel.is_lowercase() && !letter(Some(i + 2));
+            if inside || alone {
+                // TeX draws "ì" on a dotless i.
+                let vowel = if vowel == '\u{131}' { 'i' } else { vowel };
                 out.extend([vowel, '\u{300}'].into_iter().nfc());
                 i += 2;
                 continue;
@@ -132,11 +136,23 @@ mod tests {
     #[test]
     fn graves_drawn_before_their_vowel_are_put_on_it_and_backticks_stay() {
         assert_eq!(
-            attach_graves("dans la troisi`eme mesure o`u `a tr`es `A c\u{F4}t\u{E9} perch`e"),
-            "dans la troisième mesure où à très À côté perchè"
+            attach_graves(
+                "dans la troisi`eme mesure o`u `a tr`es c\u{F4}t\u{E9} perch`e cos`\u{131}"
+            ),
+            "dans la troisième mesure où à très côté perchè così"
         );
         // Backticks that are no accent: quoting, code, a consonant after.
-        for text in ["`echo $x`", "run `ls`", "`a`", "`bar`", "` a"] {
+        for text in [
+            "`echo $x`",
+            "run `ls`",
+            "`a`",
+            "`bar`",
+            "` a",
+            // TeX's quotes drawn as backticks.
+            "``I am''",
+            "`I'm",
+            "press the `a' key",
+        ] {
             assert_eq!(attach_graves(text), text);
         }
     }

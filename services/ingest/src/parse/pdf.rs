@@ -114,8 +114,8 @@ struct OutlineEntry {
 }
 
 /// The PDF's outline in reading order (each entry, then its children, then its next
-/// sibling), with the page each entry points to; entries that point nowhere in the file
-/// are left out.
+/// sibling), with the page each entry points to; entries that point to no page of this
+/// file are left out.
 fn outline(document: &PdfDocument) -> Vec<OutlineEntry> {
     let mut entries = Vec::new();
     let mut pending: Vec<(PdfBookmark, u8)> = document
@@ -136,14 +136,16 @@ fn outline(document: &PdfDocument) -> Vec<OutlineEntry> {
         if let Some(child) = bookmark.first_child() {
             pending.push((child, depth.saturating_add(1)));
         }
+        // PDFium reads a GoTo action's destination too, and a remote one's (a page of
+        // another file), which is no page of this one.
+        let elsewhere = bookmark.action().is_some_and(|a| {
+            a.as_remote_destination_action().is_some()
+                || a.as_embedded_destination_action().is_some()
+        });
         let page = bookmark
             .destination()
-            .and_then(|d| d.page_index().ok())
-            .or_else(|| {
-                let action = bookmark.action()?;
-                let local = action.as_local_destination_action()?;
-                local.destination().ok()?.page_index().ok()
-            });
+            .filter(|_| !elsewhere)
+            .and_then(|d| d.page_index().ok());
         if let (Some(title), Some(Ok(page))) = (bookmark.title(), page.map(usize::try_from)) {
             entries.push(OutlineEntry { depth, title, page });
         }
@@ -154,18 +156,27 @@ fn outline(document: &PdfDocument) -> Vec<OutlineEntry> {
 /// The outline's entries as the document's headings, each where its page shows its title:
 /// the embedder then reads a chunk with the section it is in, as it does for HTML, DOCX and
 /// Markdown. The title is matched on its letters and digits alone (outlines often drop the
-/// accents, and PDFs draw them apart), preferring a place where a line begins (a
-/// heading) to a mention in running text; an entry whose page does not show its title
-/// is left out, as nothing tells where on the page its section starts.
+/// accents and the section number, and PDFs draw accents apart), preferring a line that
+/// holds it alone (a heading) to a line it begins and to a mention in running text; an
+/// entry whose page does not show it as whole words is left out, as nothing tells where on
+/// the page its section starts.
 fn place_outline(doc: &ParsedDocument, entries: &[OutlineEntry]) -> Vec<Heading> {
+    if entries.is_empty() {
+        return Vec::new();
+    }
     let chars: Vec<char> = doc.text.chars().collect();
     let mut pages: std::collections::HashMap<usize, PageLetters> = Default::default();
+    let mut done = std::collections::HashSet::new();
     let mut headings = Vec::new();
     for entry in entries {
+        // A title longer than any heading, or one placed already (an outline that loops).
+        if entry.title.len() > 1_000 || !done.insert((entry.page, entry.title.as_str())) {
+            continue;
+        }
         let title = normalise(&entry.title);
         let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
         let wanted: String = bare_letters(&title).collect();
-        if wanted.chars().count() < 2 || title.chars().count() > 300 {
+        if wanted.chars().count() < 2 {
             continue;
         }
         let Some(&start) = doc.page_starts.get(entry.page) else {
@@ -188,7 +199,7 @@ fn place_outline(doc: &ParsedDocument, entries: &[OutlineEntry]) -> Vec<Heading>
             });
         }
     }
-    // In text order; of two at one place the later entry (the deeper) is in force.
+    // In text order; of two at one place, the one later in the outline is in force.
     headings.sort_by_key(|h| h.offset);
     headings
 }
@@ -215,27 +226,14 @@ impl PageLetters {
         Self { letters, at }
     }
 
-    /// Where `wanted` (bare letters) stands as a heading does: the first place where it
-    /// is a line of its own, or else where it begins a line, or else where it first
-    /// appears.
+    /// Where `wanted` (bare letters) stands as a heading does: the first place where it is
+    /// a line of its own (a section number or marks before it, marks after it), or else
+    /// where it begins a line, or else where it first stands as whole words.
     fn find(&self, wanted: &str, chars: &[char], page: (usize, usize)) -> Option<usize> {
         let letters = wanted.chars().count();
-        let alone = |mut around: std::slice::Iter<'_, char>, back: bool| {
-            let mut next = || {
-                if back {
-                    around.next_back()
-                } else {
-                    around.next()
-                }
-            };
-            loop {
-                match next() {
-                    None | Some('\n') => return true,
-                    Some(c) if c.is_whitespace() => continue,
-                    Some(_) => return false,
-                }
-            }
-        };
+        if letters == 0 {
+            return None;
+        }
         let mut best: Option<(u8, usize)> = None;
         for (byte, _) in self.letters.match_indices(wanted) {
             let i = self.at.partition_point(|&(b, _)| b < byte);
@@ -244,8 +242,16 @@ impl PageLetters {
             else {
                 continue;
             };
-            let begins = alone(chars[page.0..first].iter(), true);
-            let ends = alone(chars[last + 1..page.1].iter(), false);
+            let before = chars[page.0..first].last().copied();
+            let after = chars[last + 1..page.1].first().copied();
+            if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric)
+            {
+                // Inside a longer word ("data" in "metadata").
+                continue;
+            }
+            // A section number or marks may stand before a heading, marks after it.
+            let begins = alone(chars[page.0..first].iter().rev(), |c| !c.is_alphabetic());
+            let ends = alone(chars[last + 1..page.1].iter(), |c| !c.is_alphanumeric());
             let rank = u8::from(begins) * 2 + u8::from(begins && ends);
             if best.is_none_or(|(r, _)| rank > r) {
                 best = Some((rank, first));
@@ -256,6 +262,14 @@ impl PageLetters {
         }
         best.map(|(_, offset)| offset)
     }
+}
+
+/// Whether nothing but what `skip` passes stands between a place and its line's edge
+/// (`around`: the characters from the place outwards).
+fn alone<'c>(mut around: impl Iterator<Item = &'c char>, skip: impl Fn(char) -> bool) -> bool {
+    around
+        .find(|&&c| c == '\n' || !skip(c))
+        .is_none_or(|&c| c == '\n')
 }
 
 /// Reads the pages of one PDF: each page's text layer, or its OCR where the layer is too
@@ -372,7 +386,7 @@ mod tests {
         let mut doc = from_pages(
             None,
             [
-                "Chapitre 3 : Notation courante\nVoir la mesure incompl`ete plus loin.\n3.1.7 Commandes\nrythmiques avanc\u{B4}ees\nMesure incompl`ete\nOn cr\u{B4}ee une lev\u{B4}ee.".to_owned(),
+                "Chapitre 3 : Notation courante\nVoir la mesure incompl`ete plus loin.\n3.1.7 Commandes\nrythmiques avanc\u{B4}ees\nMesure incompl`ete\nOn cr\u{B4}ee une lev\u{B4}ee.\nLes m\u{B4}etadonn\u{B4}ees du fichier.\n3.1.8 Donn\u{B4}ees ?\nUn fichier.".to_owned(),
                 "Autre page\n".to_owned(),
             ],
         );
@@ -383,10 +397,14 @@ mod tests {
                 // Outlines often drop accents; the line break inside the title is spacing.
                 entry(2, "3.1.7 Commandes rythmiques avancées", 0),
                 entry(3, "Mesure incomplete", 0),
+                // Without its section number, and inside "métadonnées" first.
+                entry(2, "Données", 0),
                 // Not shown on the page it points to (it is on the other one): left out.
                 entry(3, "Autre page", 0),
                 // A page the document does not have.
                 entry(1, "Mesure incomplete", 7),
+                // An outline that loops gives an entry again: placed once.
+                entry(3, "Mesure incomplete", 0),
             ],
         );
         let placed: Vec<(&str, u8, String)> = headings
@@ -408,16 +426,17 @@ mod tests {
                 ),
                 // The line that holds the title alone, not the sentence that mentions it.
                 ("Mesure incomplete", 4, "Mesure ".to_owned()),
+                // After its number, before a mark: a heading line all the same.
+                ("Données", 3, "Données".to_owned()),
             ]
         );
         // The grave accent TeX drew apart is on its letter in the text.
         let mesure: String = doc.text.chars().skip(headings[2].offset).collect();
         assert!(mesure.starts_with("Mesure incomplète\nOn"), "{mesure:?}");
+        let levee = doc.text.find("levée").unwrap();
+        let levee = doc.text[..levee].chars().count();
         doc.headings = headings;
-        assert_eq!(
-            doc.heading_at(doc.text.chars().count() - 3).unwrap().text,
-            "Mesure incomplete"
-        );
+        assert_eq!(doc.heading_at(levee).unwrap().text, "Mesure incomplete");
     }
 
     #[test]
