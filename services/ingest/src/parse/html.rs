@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use scraper::{ElementRef, Html, Node, Selector};
 
-use super::{escape_cell, normalise, table_rule};
+use super::{escape_cell, one_line, table_rule};
 
 const SKIPPED: &[&str] = &[
     "script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form",
@@ -629,7 +629,7 @@ impl Extract {
     }
 
     fn push_text(&mut self, t: &str) {
-        let collapsed = normalise(&t.split_whitespace().collect::<Vec<_>>().join(" "));
+        let collapsed = one_line(t);
         if collapsed.is_empty() {
             return;
         }

@@ -131,6 +131,12 @@ fn plain(text: &str) -> ParsedDocument {
 
 pub use lectern_core::normalise;
 
+/// A run of text as one normalised line: its whitespace (line breaks too) collapsed to
+/// single spaces. What an HTML text node and a PDF outline title are read as.
+fn one_line(text: &str) -> String {
+    normalise(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 /// A Markdown table's rule under its header row, for `columns` columns.
 fn table_rule(columns: usize) -> String {
     format!("|{}", " --- |".repeat(columns))

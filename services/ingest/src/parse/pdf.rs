@@ -5,8 +5,8 @@ use lectern_core::{Heading, ParseError, ParsedDocument, attach_graves, bare_lett
 use lectern_pdfium::ocr::{self, Ocr, OcrError};
 use pdfium_render::prelude::*;
 
-use super::normalise;
 use super::pdf_tables::{CharBox, PageChar, lay_out_tables, page_chars};
+use super::{normalise, one_line};
 
 /// Joins page texts, recording where each page starts. Pages are separated by a blank
 /// line so that no word runs across a page break. Pages without a letter or digit are
@@ -173,8 +173,7 @@ fn place_outline(doc: &ParsedDocument, entries: &[OutlineEntry]) -> Vec<Heading>
         if entry.title.len() > 1_000 || !done.insert((entry.page, entry.title.as_str())) {
             continue;
         }
-        let title = normalise(&entry.title);
-        let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+        let title = one_line(&entry.title);
         let wanted: String = bare_letters(&title).collect();
         if wanted.chars().count() < 2 {
             continue;
