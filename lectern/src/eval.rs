@@ -57,7 +57,8 @@ pub async fn qa(
 ) -> anyhow::Result<()> {
     let items = lectern_eval::qa::load(file)?;
     let scope = crate::query::scope_of(ctx, workspaces).await?;
-    let llm = if retrieval_only {
+    // Retrieval alone needs no model, unless the model reranks what the search finds.
+    let llm = if retrieval_only && ctx.settings.query.rerank == 0 {
         None
     } else {
         Some(

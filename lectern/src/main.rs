@@ -177,7 +177,8 @@ enum EvalCommand {
     Qa {
         #[arg(long = "workspace", value_name = "NAME", required = true)]
         workspaces: Vec<String>,
-        /// Measure retrieval and the abstention threshold only (no model): fast, for tuning.
+        /// Measure retrieval and the abstention threshold only (no answers; the model is
+        /// loaded only to rerank, with `query.rerank`): fast, for tuning.
         #[arg(long)]
         retrieval_only: bool,
         #[arg(long)]

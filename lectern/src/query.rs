@@ -46,7 +46,13 @@ impl Target {
         Ok(match self {
             Self::Local(local) => {
                 let scope = scope_of(local, workspaces).await?;
-                let answerer = local.answerer(None);
+                // The model is loaded for a search only to rerank it (`query.rerank`).
+                let llm = if local.settings.query.rerank > 0 {
+                    lectern_query::open_llm(&local.settings)?
+                } else {
+                    None
+                };
+                let answerer = local.answerer(llm);
                 answerer
                     .search(&scope, question, limit, None)
                     .await?

@@ -132,4 +132,58 @@ pub trait Generator: Send + Sync {
         request: GenerationRequest,
         tokens: mpsc::UnboundedSender<String>,
     ) -> Result<GenerationStats>;
+
+    /// How likely the model finds each of `choices` as the start of its reply to
+    /// `messages`: the probability of each choice's first token, read from one forward
+    /// pass over the prompt, nothing generated. A judgement read as numbers ("Yes" against
+    /// "No"), for ranking rather than for text. Engines that cannot read token
+    /// probabilities say so with an error.
+    async fn choose(&self, messages: &[ChatMessage], choices: &[&str]) -> Result<Vec<f32>> {
+        let _ = (messages, choices);
+        Err(lectern_core::Error::Invalid(format!(
+            "the language model {} cannot give token probabilities",
+            self.info().id
+        )))
+    }
+}
+
+/// Softmax of `logits` read at `tokens`: each token's probability among the whole
+/// vocabulary.
+pub(crate) fn probabilities(logits: &[f32], tokens: &[usize]) -> Vec<f32> {
+    let max = logits
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max);
+    let total: f64 = logits
+        .iter()
+        .filter(|l| l.is_finite())
+        .map(|&l| f64::from(l - max).exp())
+        .sum();
+    tokens
+        .iter()
+        .map(|&t| match logits.get(t) {
+            Some(&l) if l.is_finite() && total > 0.0 => (f64::from(l - max).exp() / total) as f32,
+            _ => 0.0,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probabilities_are_the_softmax_at_the_tokens_asked() {
+        let logits = [1.0f32, 3.0, 2.0, f32::NEG_INFINITY];
+        let p = probabilities(&logits, &[1, 0, 3, 9]);
+        let total = 1f32.exp() + 3f32.exp() + 2f32.exp();
+        assert!((p[0] - 3f32.exp() / total).abs() < 1e-6, "{p:?}");
+        assert!((p[1] - 1f32.exp() / total).abs() < 1e-6, "{p:?}");
+        assert_eq!(p[2], 0.0, "an impossible token");
+        assert_eq!(p[3], 0.0, "a token outside the vocabulary");
+        // Large logits do not overflow.
+        let p = probabilities(&[1000.0, 1000.0], &[0]);
+        assert!((p[0] - 0.5).abs() < 1e-6, "{p:?}");
+    }
 }

@@ -166,6 +166,9 @@ struct Job {
     started: Instant,
     out: mpsc::UnboundedSender<String>,
     done: oneshot::Sender<Result<GenerationStats>>,
+    /// Nothing is generated: the probabilities of these tokens after the prompt are sent
+    /// instead ([`Generator::choose`]).
+    probe: Option<(Vec<usize>, oneshot::Sender<Vec<f32>>)>,
 }
 
 /// A place in the engine's queue, given back when dropped (taken by the engine, or the
@@ -380,6 +383,52 @@ impl Generator for LlamaEngine {
         request: GenerationRequest,
         tokens: mpsc::UnboundedSender<String>,
     ) -> Result<GenerationStats> {
+        let result = self.submit(&request, tokens, None).await?;
+        result
+            .await
+            .map_err(|_| Error::internal_msg("the language model engine has stopped"))?
+    }
+
+    async fn choose(&self, messages: &[ChatMessage], choices: &[&str]) -> Result<Vec<f32>> {
+        let vocab = self.model.vocab();
+        let tokens = choices
+            .iter()
+            .map(|choice| {
+                vocab
+                    .tokenize(choice.as_bytes(), false, false)
+                    .first()
+                    .map(|t| t.0 as usize)
+                    .ok_or_else(|| Error::Invalid(format!("the choice {choice:?} has no token")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let request = GenerationRequest {
+            messages: messages.to_vec(),
+            max_tokens: 1,
+            temperature: 0.0,
+            seed: 0,
+        };
+        // The engine stops a request whose reader left: hold the reader until it ends.
+        let (out, _reader) = mpsc::unbounded_channel();
+        let (probed, probabilities) = oneshot::channel();
+        let result = self.submit(&request, out, Some((tokens, probed))).await?;
+        result
+            .await
+            .map_err(|_| Error::internal_msg("the language model engine has stopped"))??;
+        probabilities
+            .await
+            .map_err(|_| Error::internal_msg("the language model gave no probabilities"))
+    }
+}
+
+impl LlamaEngine {
+    /// Queues a request (refused when the queue is full or the prompt too long); the
+    /// receiver gets its end.
+    async fn submit(
+        &self,
+        request: &GenerationRequest,
+        out: mpsc::UnboundedSender<String>,
+        probe: Option<(Vec<usize>, oneshot::Sender<Vec<f32>>)>,
+    ) -> Result<oneshot::Receiver<Result<GenerationStats>>> {
         let started = Instant::now();
         let place =
             QueuePlace::take(&self.waiting, self.queue_limit).ok_or_else(|| Error::Busy {
@@ -406,13 +455,12 @@ impl Generator for LlamaEngine {
                 temperature: request.temperature,
                 seed: request.seed,
                 started,
-                out: tokens,
+                out,
                 done,
+                probe,
             })
             .map_err(|_| Error::internal_msg("the language model engine has stopped"))?;
-        result
-            .await
-            .map_err(|_| Error::internal_msg("the language model engine has stopped"))?
+        Ok(result)
     }
 }
 
@@ -731,6 +779,14 @@ fn engine_thread(
         for (i, entry) in slots.iter_mut().enumerate() {
             let Some(slot) = entry else { continue };
             let Some(at) = slot.logits_at else { continue };
+            if let Some((tokens, probed)) = slot.job.probe.take() {
+                let _ = probed.send(crate::probabilities(ctx.get_logits_ith(at), &tokens));
+                entry
+                    .take()
+                    .expect("an active slot")
+                    .finish(FinishReason::Stop);
+                continue;
+            }
             let draft = std::mem::take(&mut slot.draft);
             let chosen = match slot.sampler.as_mut() {
                 Some(sampler) => vec![sampler.sample(&ctx, at)],

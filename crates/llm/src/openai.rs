@@ -55,6 +55,38 @@ impl OpenAiEngine {
         })
     }
 
+    /// Sends a chat completion; a refusal or a server error is an error.
+    async fn post(&self, body: &serde_json::Value) -> Result<reqwest::Response> {
+        let mut call = self.client.post(self.url()).json(body);
+        if let Some(key) = &self.options.api_key {
+            call = call.bearer_auth(key);
+        }
+        let unavailable = |e: reqwest::Error| {
+            Error::unavailable(
+                format!(
+                    "the language model server at {} does not answer",
+                    self.options.base_url
+                ),
+                e,
+            )
+        };
+        let res = call.send().await.map_err(unavailable)?;
+        let status = res.status();
+        if !status.is_success() {
+            let text = res.text().await.unwrap_or_default();
+            let message = format!(
+                "the language model server answered {status}: {}",
+                text.chars().take(300).collect::<String>()
+            );
+            return Err(if status.is_server_error() || status.as_u16() == 429 {
+                Error::unavailable(message, "server error")
+            } else {
+                Error::Invalid(message)
+            });
+        }
+        Ok(res)
+    }
+
     fn url(&self) -> String {
         format!(
             "{}/chat/completions",
@@ -131,33 +163,7 @@ impl Generator for OpenAiEngine {
             "stream": true,
             "stream_options": {"include_usage": true},
         });
-        let mut call = self.client.post(self.url()).json(&body);
-        if let Some(key) = &self.options.api_key {
-            call = call.bearer_auth(key);
-        }
-        let unavailable = |e: reqwest::Error| {
-            Error::unavailable(
-                format!(
-                    "the language model server at {} does not answer",
-                    self.options.base_url
-                ),
-                e,
-            )
-        };
-        let res = call.send().await.map_err(unavailable)?;
-        let status = res.status();
-        if !status.is_success() {
-            let text = res.text().await.unwrap_or_default();
-            let message = format!(
-                "the language model server answered {status}: {}",
-                text.chars().take(300).collect::<String>()
-            );
-            return Err(if status.is_server_error() || status.as_u16() == 429 {
-                Error::unavailable(message, "server error")
-            } else {
-                Error::Invalid(message)
-            });
-        }
+        let res = self.post(&body).await?;
 
         let mut events = lectern_api::sse::read(res.bytes_stream());
         let mut first_token = None;
@@ -231,5 +237,48 @@ impl Generator for OpenAiEngine {
             drafted_tokens: 0,
             accepted_tokens: 0,
         })
+    }
+
+    /// One token with the server's most likely first tokens and their log-probabilities
+    /// (`logprobs`, `top_logprobs`, which vLLM, SGLang and llama.cpp's server give); a
+    /// choice the server does not list among them counts as 0.
+    async fn choose(&self, messages: &[ChatMessage], choices: &[&str]) -> Result<Vec<f32>> {
+        let body = json!({
+            "model": self.options.model,
+            "messages": messages,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": true,
+            "top_logprobs": 20,
+            "stream": false,
+        });
+        let res = self.post(&body).await?;
+        let value: serde_json::Value = res.json().await.map_err(|e| {
+            Error::unavailable(
+                format!(
+                    "the language model server at {} broke off its reply",
+                    self.options.base_url
+                ),
+                e,
+            )
+        })?;
+        let top = value["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            .as_array()
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "the language model server at {} gives no token probabilities (top_logprobs)",
+                    self.options.base_url
+                ))
+            })?;
+        Ok(choices
+            .iter()
+            .map(|choice| {
+                top.iter()
+                    .filter(|t| t["token"].as_str().map(str::trim_start) == Some(*choice))
+                    .filter_map(|t| t["logprob"].as_f64())
+                    .map(f64::exp)
+                    .sum::<f64>() as f32
+            })
+            .collect())
     }
 }

@@ -180,26 +180,7 @@ impl crate::Generator for ScriptedGenerator {
         tokens: tokio::sync::mpsc::UnboundedSender<String>,
     ) -> lectern_core::Result<crate::GenerationStats> {
         let prompt_tokens = self.count_tokens(&request.messages).await?;
-        self.requests.lock().expect("requests").push(request);
-        let reply = {
-            let mut replies = self.replies.lock().expect("replies");
-            if replies.len() > 1 {
-                replies.pop_front()
-            } else {
-                replies.front().cloned()
-            }
-        }
-        .unwrap_or_else(|| Ok(String::new()));
-        let text = reply.map_err(|message| {
-            if message.starts_with("busy") {
-                lectern_core::Error::Busy {
-                    message,
-                    retry_after: 5,
-                }
-            } else {
-                lectern_core::Error::unavailable(message, std::io::Error::other("scripted failure"))
-            }
-        })?;
+        let text = self.reply(request)?;
         let started = Instant::now();
         let mut completion_tokens = 0;
         let mut finish = crate::FinishReason::Stop;
@@ -222,6 +203,52 @@ impl crate::Generator for ScriptedGenerator {
             finish,
             drafted_tokens: 0,
             accepted_tokens: 0,
+        })
+    }
+
+    /// The next reply read as the probability of the first choice (the rest share what
+    /// is left); a reply that is no number gives the first choice 0.
+    async fn choose(
+        &self,
+        messages: &[crate::ChatMessage],
+        choices: &[&str],
+    ) -> lectern_core::Result<Vec<f32>> {
+        let reply = self.reply(crate::GenerationRequest {
+            messages: messages.to_vec(),
+            max_tokens: 1,
+            temperature: 0.0,
+            seed: 0,
+        })?;
+        let first = reply.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0);
+        let others = (1.0 - first) / (choices.len().max(2) - 1) as f32;
+        Ok((0..choices.len())
+            .map(|i| if i == 0 { first } else { others })
+            .collect())
+    }
+}
+
+impl ScriptedGenerator {
+    /// Records the request and takes the next reply.
+    fn reply(&self, request: crate::GenerationRequest) -> lectern_core::Result<String> {
+        self.requests.lock().expect("requests").push(request);
+        let reply = {
+            let mut replies = self.replies.lock().expect("replies");
+            if replies.len() > 1 {
+                replies.pop_front()
+            } else {
+                replies.front().cloned()
+            }
+        }
+        .unwrap_or_else(|| Ok(String::new()));
+        reply.map_err(|message| {
+            if message.starts_with("busy") {
+                lectern_core::Error::Busy {
+                    message,
+                    retry_after: 5,
+                }
+            } else {
+                lectern_core::Error::unavailable(message, std::io::Error::other("scripted failure"))
+            }
         })
     }
 }

@@ -83,6 +83,39 @@ async fn the_in_process_model_streams_an_answer() {
     assert_eq!(pieces.len(), 5);
 }
 
+/// The first token greedy decoding gives to `question`, and the probabilities `choose`
+/// gives it and to other tokens.
+async fn judged(engine: &dyn Generator, question: &str) -> (String, Vec<f32>) {
+    let (pieces, _) = run(engine, ask(question, 1)).await;
+    let first = pieces.concat();
+    let choices = [first.as_str(), "Paris", "The", "zebra", "Yes", "No"];
+    let p = engine
+        .choose(&ask(question, 1).messages, &choices)
+        .await
+        .expect("probabilities");
+    (first, p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_judgement_is_the_probability_of_the_first_token_greedy_decoding_picks() {
+    let engine = smollm2();
+    let (first, p) = judged(engine.as_ref(), "What is the capital of France?").await;
+    assert_eq!(p.len(), 6);
+    assert!(p.iter().all(|&x| (0.0..=1.0).contains(&x)), "{p:?}");
+    assert!(p[0] > 0.0, "{first:?}: {p:?}");
+    assert!(
+        p.iter().all(|&x| x <= p[0]),
+        "the token greedy decoding picks ({first:?}) is the likeliest: {p:?}"
+    );
+    assert!(p[3] < p[0] / 100.0, "\"zebra\" is unlikely: {p:?}");
+    // A judgement generates nothing and leaves the engine as it was.
+    let (again, q) = judged(engine.as_ref(), "What is the capital of France?").await;
+    assert_eq!(again, first);
+    for (a, b) in p.iter().zip(&q) {
+        assert!((a - b).abs() < 1e-3, "{p:?} then {q:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_do_not_disturb_each_other() {
     let engine = smollm2();
@@ -352,6 +385,20 @@ async fn the_openai_compatible_engine_streams_from_llama_server() {
     let (_, stats) = run(&engine, ask("Tell me a long story about a dragon.", 4)).await;
     assert_eq!(stats.finish, FinishReason::Length);
     assert_eq!(stats.completion_tokens, 4);
+
+    // The server's token probabilities are the in-process engine's: the same weights.
+    let question = "What is the capital of France?";
+    let (first, remote) = judged(&engine, question).await;
+    let (local_first, local) = judged(smollm2().as_ref(), question).await;
+    assert_eq!(first, local_first);
+    assert!(
+        remote.iter().all(|&x| x <= remote[0]) && remote[0] > 0.0,
+        "{first:?}: {remote:?}"
+    );
+    assert!(
+        (remote[0] - local[0]).abs() < 0.05,
+        "{remote:?} against {local:?}"
+    );
 
     drop(server);
     let (tx, _rx) = mpsc::unbounded_channel();

@@ -217,6 +217,11 @@ pub struct QuerySettings {
     /// number) come after every other passage in searches and sources: they hold the
     /// words of many questions and the answer to none.
     pub navigation_last: bool,
+    /// The first this many passages of a search are read by the language model, each with
+    /// the question, and ordered by how likely it finds that the passage answers it
+    /// (0: off). One prompt per passage: on a GPU a fraction of a second for ten; on a few
+    /// CPU cores several seconds each.
+    pub rerank: usize,
     /// A question that names something (a word in capitals or of mixed case, "ORCID",
     /// "macOS", or a capitalised word past the sentence's start, "Rust"; not a number or a
     /// code-like term, which are often the asker's own example) that no document holds is
@@ -451,6 +456,7 @@ impl Default for Settings {
                 per_page: 2,
                 cross_language_by_meaning: true,
                 navigation_last: true,
+                rerank: 0,
                 absent_names_not_found: true,
                 strong_coverage: 0.6,
                 strong_similarity: 0.5,

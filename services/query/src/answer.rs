@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::cite::{self, Sentence};
 use crate::retrieve::{Passage, Retrieved, Retriever, SearchOptions};
-use crate::{evidence, grounding, prompt};
+use crate::{evidence, grounding, prompt, rerank};
 
 /// One question.
 #[derive(Debug, Clone)]
@@ -136,10 +136,13 @@ impl Answerer {
             },
             _ => q.text.trim().to_owned(),
         };
-        let options = self.search_options(self.settings.sources * 2, q.documents.clone());
         let retrieved = self
-            .retriever
-            .search(&q.scope, &search_query, &options)
+            .search(
+                &q.scope,
+                &search_query,
+                self.settings.sources * 2,
+                q.documents.clone(),
+            )
             .await?;
         let mut timings = Timings {
             retrieval_ms: started.elapsed().as_millis() as u64,
@@ -498,7 +501,8 @@ impl Answerer {
         ))
     }
 
-    /// Retrieval only.
+    /// Retrieval: the search, and with `query.rerank` and a model, its first passages
+    /// reordered by the model ([`rerank`]).
     pub async fn search(
         &self,
         scope: &WorkspaceScope,
@@ -506,8 +510,18 @@ impl Answerer {
         limit: usize,
         documents: Option<Vec<DocumentId>>,
     ) -> Result<Retrieved> {
-        let options = self.search_options(limit, documents);
-        self.retriever.search(scope, question, &options).await
+        let depth = match &self.llm {
+            Some(_) => self.settings.rerank,
+            None => 0,
+        };
+        let options = self.search_options(limit.max(depth), documents);
+        let mut retrieved = self.retriever.search(scope, question, &options).await?;
+        if let Some(llm) = self.llm.as_deref().filter(|_| depth > 0) {
+            let passages = std::mem::take(&mut retrieved.passages);
+            retrieved.passages = rerank::rerank(llm, question, passages, depth).await;
+            retrieved.passages.truncate(limit);
+        }
+        Ok(retrieved)
     }
 }
 

@@ -5,7 +5,7 @@
 //! `lectern serve` mount the same code; the binary only loads settings and runs. The path
 //! of a question: [`api`] (or [`openai`]) authorises and resolves the conversation ->
 //! [`answer::Answerer`] rewrites a follow-up, [`retrieve`]s, builds the [`prompt`],
-//! generates, and [`cite`] checks each sentence against its sources. Assistants reach the
+//! [`rerank`]s them with the model if set to, generates, and [`cite`] checks each sentence against its sources. Assistants reach the
 //! same paths through the Model Context Protocol ([`mcp`]).
 
 use std::sync::Arc;
@@ -23,6 +23,7 @@ pub mod grounding;
 pub mod mcp;
 pub mod openai;
 pub mod prompt;
+pub mod rerank;
 pub mod retrieve;
 
 /// The service's name in logs, metrics and `/ready`.

@@ -530,6 +530,47 @@ async fn a_table_of_contents_comes_after_the_page_it_points_to() {
 }
 
 #[tokio::test]
+async fn with_reranking_the_model_s_judgement_orders_the_first_passages() {
+    let question = "How many days of annual leave do staff get?";
+    let judge = ScriptedGenerator::new(4096, vec![Ok("0.05".into()), Ok("0.9".into())]);
+    let mut f = fixture(&[LEAVE, PARKING, PRINTERS], Some(judge)).await;
+    let pages = |found: lectern_query::retrieve::Retrieved| {
+        found.passages.iter().map(|p| p.page).collect::<Vec<_>>()
+    };
+    let searched = pages(
+        f.answerer
+            .search(&f.scope, question, 2, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(searched[0], 1, "off by default: the search's order");
+    assert!(
+        f.llm.as_ref().unwrap().requests().is_empty(),
+        "no judgement without query.rerank"
+    );
+
+    f.answerer.settings.rerank = 2;
+    let reranked = pages(
+        f.answerer
+            .search(&f.scope, question, 1, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        reranked,
+        [searched[1]],
+        "the second passage, judged the likelier answer, comes first; the limit holds"
+    );
+    let asked = f.llm.as_ref().unwrap().requests();
+    assert_eq!(asked.len(), 2, "one judgement per passage read");
+    assert!(
+        asked[0].messages[1]
+            .content
+            .contains("Question: How many days")
+    );
+}
+
+#[tokio::test]
 async fn the_sources_are_known_before_the_model_writes() {
     let f = fixture(
         &[LEAVE, PARKING],

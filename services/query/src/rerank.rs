@@ -1,0 +1,169 @@
+//! Reranking by the chat model: the first passages of a search, each read with the
+//! question by the language model, which is asked whether the passage answers it; the
+//! probability it gives "Yes" against "No" ([`Generator::choose`]: one forward pass over
+//! the prompt, nothing generated) orders them. The embedder and BM25 match words and
+//! meanings; the model reads the passage, so it finds the answer phrased in other words
+//! ("the vertical lines" against "bar checks") and in another language.
+//!
+//! It costs one prompt per passage read: the question and the instructions come first, so
+//! the engine's prompt cache reads them once per sequence and each passage after them.
+//! Where the model cannot judge (busy, unavailable, an engine without token
+//! probabilities) the search keeps its own order.
+
+use std::cmp::Ordering;
+
+use lectern_llm::{ChatMessage, ChatRole, Generator};
+
+use crate::retrieve::Passage;
+
+/// The answer counted as "the passage answers the question", and the other.
+const YES: &str = "Yes";
+const NO: &str = "No";
+
+/// Most characters of a passage the model reads.
+const MAX_CHARS: usize = 1_500;
+
+/// Passages judged at once: the rest wait, so that one question's reranking leaves
+/// room in the model's queue for others' answers.
+const AT_ONCE: usize = 4;
+
+const INSTRUCTIONS: &str = "You judge whether a passage from a document answers a question. \
+The question and the passage may be in different languages. Reply with Yes or No only.";
+
+/// The chat that asks whether `passage` answers `question`.
+pub fn messages(question: &str, passage: &Passage) -> Vec<ChatMessage> {
+    let text: String = passage.text.chars().take(MAX_CHARS).collect();
+    let header = passage
+        .table_header
+        .as_deref()
+        .map(|h| format!("{h}\n"))
+        .unwrap_or_default();
+    vec![
+        ChatMessage::new(ChatRole::System, INSTRUCTIONS),
+        ChatMessage::new(
+            ChatRole::User,
+            format!(
+                "Question: {question}\n\nPassage (from \"{}\", page {}):\n{header}{text}\n\nDoes the passage answer the question? Reply Yes or No.",
+                passage.title, passage.page
+            ),
+        ),
+    ]
+}
+
+/// The first `depth` of `passages` in the order of the model's judgement (the most
+/// likely to answer first; equals keep the search's order), then the rest as they were.
+/// When the model cannot judge one of them, the search's order stays.
+pub async fn rerank(
+    llm: &dyn Generator,
+    question: &str,
+    mut passages: Vec<Passage>,
+    depth: usize,
+) -> Vec<Passage> {
+    let depth = depth.min(passages.len());
+    if depth < 2 {
+        return passages;
+    }
+    let mut scores = Vec::with_capacity(depth);
+    for group in passages[..depth].chunks(AT_ONCE) {
+        let asks: Vec<Vec<ChatMessage>> = group.iter().map(|p| messages(question, p)).collect();
+        let judged =
+            futures::future::join_all(asks.iter().map(|m| llm.choose(m, &[YES, NO]))).await;
+        for judgement in judged {
+            match judgement {
+                Ok(p) => scores.push(yes_share(p[0], p[1])),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the passages could not be reranked; the search's order stays");
+                    return passages;
+                }
+            }
+        }
+    }
+    let rest = passages.split_off(depth);
+    let mut ranked: Vec<(f32, Passage)> = scores.into_iter().zip(passages).collect();
+    // A stable sort: equal judgements keep the search's order.
+    ranked.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal));
+    tracing::debug!(
+        scores = ?ranked.iter().map(|(s, p)| (p.page, *s)).collect::<Vec<_>>(),
+        "reranked"
+    );
+    ranked.into_iter().map(|(_, p)| p).chain(rest).collect()
+}
+
+/// "Yes" against "No": the share of the two the model gives "Yes" (a half when it
+/// gives neither).
+fn yes_share(yes: f32, no: f32) -> f32 {
+    if yes + no > 0.0 {
+        yes / (yes + no)
+    } else {
+        0.5
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lectern_core::{PageRange, Span};
+    use lectern_llm::testing::ScriptedGenerator;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn passage(page: u32, text: &str) -> Passage {
+        Passage {
+            chunk_id: Uuid::new_v4(),
+            workspace_id: Uuid::nil(),
+            document_id: Uuid::nil(),
+            document: "manual.pdf".into(),
+            title: "Manual".into(),
+            page,
+            pages: PageRange::single(page),
+            span: Span { start: 0, end: 1 },
+            text: text.into(),
+            table_header: None,
+            url: None,
+            score: 1.0 / f32::from(page as u16),
+        }
+    }
+
+    fn pages(passages: &[Passage]) -> Vec<u32> {
+        passages.iter().map(|p| p.page).collect()
+    }
+
+    #[tokio::test]
+    async fn the_passages_the_model_judges_answers_come_first_and_the_rest_stay() {
+        let passages: Vec<Passage> = (1..=5).map(|n| passage(n, &format!("text {n}"))).collect();
+        // Judgements of pages 1..4 in order; page 5 is below the depth.
+        let llm = ScriptedGenerator::new(
+            4096,
+            ["0.1", "0.9", "0.1", "0.6"]
+                .iter()
+                .map(|s| Ok(s.to_string()))
+                .collect(),
+        );
+        let ranked = rerank(&llm, "Which page?", passages, 4).await;
+        assert_eq!(pages(&ranked), [2, 4, 1, 3, 5]);
+        let requests = llm.requests();
+        assert_eq!(requests.len(), 4, "one judgement per passage read");
+        let asked = &requests[0].messages[1].content;
+        assert!(
+            asked.starts_with("Question: Which page?"),
+            "the question comes first, for the prompt cache: {asked}"
+        );
+        assert!(asked.contains("text 1"), "{asked}");
+    }
+
+    #[tokio::test]
+    async fn a_model_that_cannot_judge_leaves_the_search_s_order() {
+        let passages: Vec<Passage> = (1..=3).map(|n| passage(n, "text")).collect();
+        let llm = ScriptedGenerator::new(
+            4096,
+            vec![Ok("0.1".into()), Err("busy: the queue is full".into())],
+        );
+        assert_eq!(pages(&rerank(&llm, "q", passages, 3).await), [1, 2, 3]);
+    }
+
+    #[test]
+    fn yes_against_no() {
+        assert!((yes_share(0.3, 0.1) - 0.75).abs() < 1e-6);
+        assert_eq!(yes_share(0.0, 0.0), 0.5);
+    }
+}
