@@ -59,7 +59,8 @@ for result in sorted(work.glob("*.json")):
             continue
         rows.append({"id": record["id"], "lang": item["lang"], "doc": item["doc"],
                      "same_language": item["lang"] == doc_lang(item["doc"]),
-                     "hit_at_1": record["hit_at_1"], "hit_at_5": record["hit_at_5"]})
+                     "hit_at_1": record["hit_at_1"], "hit_at_5": record["hit_at_5"],
+                     "expected": item["pages"], "found": record["sources"]})
 def score(rs):
     n = len(rs)
     return {"questions": n,

@@ -140,6 +140,8 @@ pub async fn qa(
                 abstained: absent.is_some(),
                 search_query: item.question.clone(),
                 evidence,
+                // The record's sources: the pages the search found, in its order.
+                passages: retrieved.passages.clone(),
                 timings: Timings {
                     retrieval_ms,
                     total_ms: retrieval_ms,

@@ -27,8 +27,12 @@ const MAX_CHARS: usize = 1_500;
 /// room in the model's queue for others' answers.
 const AT_ONCE: usize = 4;
 
-const INSTRUCTIONS: &str = "You judge whether a passage from a document answers a question. \
-The question and the passage may be in different languages. Reply with Yes or No only.";
+/// Worded so that a small model says "Yes" less readily: of prompts tried on
+/// Qwen2.5-Coder-1.5B (docs/EVALUATION.md), this one set answering passages furthest
+/// above the others, in one language and across two.
+const INSTRUCTIONS: &str = "Judge whether the passage answers the question. Most passages do not: \
+say Yes only when the passage itself states the answer. Reply Yes or No. \
+The question and the passage may be in different languages.";
 
 /// The chat that asks whether `passage` answers `question`.
 pub fn messages(question: &str, passage: &Passage) -> Vec<ChatMessage> {
@@ -42,10 +46,7 @@ pub fn messages(question: &str, passage: &Passage) -> Vec<ChatMessage> {
         ChatMessage::new(ChatRole::System, INSTRUCTIONS),
         ChatMessage::new(
             ChatRole::User,
-            format!(
-                "Question: {question}\n\nPassage (from \"{}\", page {}):\n{header}{text}\n\nDoes the passage answer the question? Reply Yes or No.",
-                passage.title, passage.page
-            ),
+            format!("Question: {question}\n\nPassage:\n{header}{text}"),
         ),
     ]
 }
