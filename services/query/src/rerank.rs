@@ -1,7 +1,7 @@
 //! Reranking by the chat model: the first passages of a search, each read with the
 //! question by the language model, which is asked whether the passage answers it; the
 //! probability it gives "Yes" against "No" ([`Generator::choose`]: one forward pass over
-//! the prompt, nothing generated) orders them. The embedder and BM25 match words and
+//! the prompt, nothing generated) orders them, fused with the search's own order. The embedder and BM25 match words and
 //! meanings; the model reads the passage, so it finds the answer phrased in other words
 //! ("the vertical lines" against "bar checks") and in another language.
 //!
@@ -22,6 +22,12 @@ const NO: &str = "No";
 
 /// Most characters of a passage the model reads.
 const MAX_CHARS: usize = 1_500;
+
+/// The constant of the reciprocal-rank fusion of the search's order with the model's
+/// (the index's fusion uses the same). A small model's judgement alone is a weak order:
+/// on the multilingual dev set it lost the search's right pages as often as it found
+/// others (docs/EVALUATION.md), and fused with the search's order it gained on both.
+const FUSION_K: f64 = 60.0;
 
 /// Passages judged at once: the rest wait, so that one question's reranking leaves
 /// room in the model's queue for others' answers.
@@ -51,9 +57,9 @@ pub fn messages(question: &str, passage: &Passage) -> Vec<ChatMessage> {
     ]
 }
 
-/// The first `depth` of `passages` in the order of the model's judgement (the most
-/// likely to answer first; equals keep the search's order), then the rest as they were.
-/// When the model cannot judge one of them, the search's order stays.
+/// The first `depth` of `passages` in the order of the model's judgement fused with the
+/// search's own ([`fused_order`]), then the rest as they were. When the model cannot
+/// judge one of them, the search's order stays.
 pub async fn rerank(
     llm: &dyn Generator,
     question: &str,
@@ -80,14 +86,39 @@ pub async fn rerank(
         }
     }
     let rest = passages.split_off(depth);
-    let mut ranked: Vec<(f32, Passage)> = scores.into_iter().zip(passages).collect();
-    // A stable sort: equal judgements keep the search's order.
-    ranked.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal));
+    let order = fused_order(&scores);
     tracing::debug!(
-        scores = ?ranked.iter().map(|(s, p)| (p.page, *s)).collect::<Vec<_>>(),
+        scores = ?passages.iter().zip(&scores).map(|(p, s)| (p.page, *s)).collect::<Vec<_>>(),
         "reranked"
     );
-    ranked.into_iter().map(|(_, p)| p).chain(rest).collect()
+    let mut judged: Vec<Option<Passage>> = passages.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| judged[i].take())
+        .chain(rest)
+        .collect()
+}
+
+/// The order of passages given in the search's order with the model's `scores`: the
+/// search's rank and the model's, fused by reciprocal rank (k = [`FUSION_K`]); where the
+/// two disagree equally, the model's reading decides.
+fn fused_order(scores: &[f32]) -> Vec<usize> {
+    let mut by_model: Vec<usize> = (0..scores.len()).collect();
+    // A stable sort: equal judgements keep the search's order.
+    by_model.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).unwrap_or(Ordering::Equal));
+    let mut model_rank = vec![0; scores.len()];
+    for (rank, &i) in by_model.iter().enumerate() {
+        model_rank[i] = rank;
+    }
+    let fused = |i: usize| 1.0 / (FUSION_K + i as f64) + 1.0 / (FUSION_K + model_rank[i] as f64);
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| {
+        fused(b)
+            .partial_cmp(&fused(a))
+            .unwrap_or(Ordering::Equal)
+            .then(model_rank[a].cmp(&model_rank[b]))
+    });
+    order
 }
 
 /// "Yes" against "No": the share of the two the model gives "Yes" (a half when it
@@ -141,7 +172,9 @@ mod tests {
                 .collect(),
         );
         let ranked = rerank(&llm, "Which page?", passages, 4).await;
-        assert_eq!(pages(&ranked), [2, 4, 1, 3, 5]);
+        // Search ranks 0-3 and the model's 2, 0, 3, 1: page 2 (1 and 0) first, page 1 (0
+        // and 2) before page 4 (3 and 1).
+        assert_eq!(pages(&ranked), [2, 1, 4, 3, 5]);
         let requests = llm.requests();
         assert_eq!(requests.len(), 4, "one judgement per passage read");
         let asked = &requests[0].messages[1].content;
@@ -160,6 +193,18 @@ mod tests {
             vec![Ok("0.1".into()), Err("busy: the queue is full".into())],
         );
         assert_eq!(pages(&rerank(&llm, "q", passages, 3).await), [1, 2, 3]);
+    }
+
+    #[test]
+    fn the_search_s_order_and_the_model_s_are_fused() {
+        // The model alone would put the search's first last.
+        assert_eq!(fused_order(&[0.1, 0.9, 0.8, 0.7]), [1, 0, 2, 3]);
+        // Where the two disagree equally, the model decides.
+        assert_eq!(fused_order(&[0.2, 0.7]), [1, 0]);
+        // Where the model cannot tell them apart, the search's order stays.
+        assert_eq!(fused_order(&[0.5, 0.5, 0.5]), [0, 1, 2]);
+        // The passage both put first stays first, one far down in both stays there.
+        assert_eq!(fused_order(&[0.9, 0.1, 0.5, 0.6, 0.2]), [0, 3, 2, 1, 4]);
     }
 
     #[test]
