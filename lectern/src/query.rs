@@ -47,8 +47,12 @@ impl Target {
             Self::Local(local) => {
                 let scope = scope_of(local, workspaces).await?;
                 // The model is loaded for a search only to rerank it (`query.rerank`).
+                // One that cannot be loaded leaves the search's order.
                 let llm = if local.settings.query.rerank > 0 {
-                    lectern_query::open_llm(&local.settings)?
+                    lectern_query::open_llm(&local.settings).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "no language model to rerank with");
+                        None
+                    })
                 } else {
                     None
                 };

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::cite::{self, Sentence};
 use crate::retrieve::{Passage, Retrieved, Retriever, SearchOptions};
-use crate::{evidence, grounding, prompt, rerank};
+use crate::{evidence, grounding, prompt, rerank, retrieve};
 
 /// One question.
 #[derive(Debug, Clone)]
@@ -516,11 +516,18 @@ impl Answerer {
         };
         let options = self.search_options(limit.max(depth), documents);
         let mut retrieved = self.retriever.search(scope, question, &options).await?;
-        if let Some(llm) = self.llm.as_deref().filter(|_| depth > 0) {
+        // Evidence too weak to answer from is refused whatever its order: nothing to judge.
+        let judged = depth > 0 && retrieved.best_similarity >= self.settings.abstain_below;
+        if let Some(llm) = self.llm.as_deref().filter(|_| judged) {
             let passages = std::mem::take(&mut retrieved.passages);
-            retrieved.passages = rerank::rerank(llm, question, passages, depth).await;
-            retrieved.passages.truncate(limit);
+            let mut passages = rerank::rerank(llm, question, passages, depth).await;
+            if options.navigation_last {
+                // The model may like a table of contents: it stays after the rest.
+                passages = retrieve::navigation_last(passages, |p| p.text.as_str());
+            }
+            retrieved.passages = passages;
         }
+        retrieved.passages.truncate(limit);
         Ok(retrieved)
     }
 }

@@ -4,9 +4,10 @@
 //! The library holds the routes and state so that its own binary and the all-in-one
 //! `lectern serve` mount the same code; the binary only loads settings and runs. The path
 //! of a question: [`api`] (or [`openai`]) authorises and resolves the conversation ->
-//! [`answer::Answerer`] rewrites a follow-up, [`retrieve`]s, builds the [`prompt`],
-//! [`rerank`]s them with the model if set to, generates, and [`cite`] checks each sentence against its sources. Assistants reach the
-//! same paths through the Model Context Protocol ([`mcp`]).
+//! [`answer::Answerer`] rewrites a follow-up, [`retrieve`]s (and, if set to, has the
+//! model [`rerank`] the first passages), builds the [`prompt`], generates, and [`cite`]
+//! checks each sentence against its sources. Assistants reach the same paths through the
+//! Model Context Protocol ([`mcp`]).
 
 use std::sync::Arc;
 

@@ -1,9 +1,10 @@
 //! Reranking by the chat model: the first passages of a search, each read with the
 //! question by the language model, which is asked whether the passage answers it; the
 //! probability it gives "Yes" against "No" ([`Generator::choose`]: one forward pass over
-//! the prompt, nothing generated) orders them, fused with the search's own order. The embedder and BM25 match words and
-//! meanings; the model reads the passage, so it finds the answer phrased in other words
-//! ("the vertical lines" against "bar checks") and in another language.
+//! the prompt, nothing generated) ranks them, and that rank is fused with the search's.
+//! The embedder and BM25 match words and meanings; the model reads the passage, so it
+//! can find the answer phrased in other words ("the vertical lines" against "bar
+//! checks") and in another language.
 //!
 //! It costs one prompt per passage read: the question and the instructions come first, so
 //! the engine's prompt cache reads them once per sequence and each passage after them.
@@ -24,7 +25,8 @@ const NO: &str = "No";
 const MAX_CHARS: usize = 1_500;
 
 /// The constant of the reciprocal-rank fusion of the search's order with the model's
-/// (the index's fusion uses the same). A small model's judgement alone is a weak order:
+/// (the usual 60, the index's default `index.rrf_k`; from 1 to 60 it made no difference
+/// on the dev set). A small model's judgement alone is a weak order:
 /// on the multilingual dev set it lost the search's right pages as often as it found
 /// others (docs/EVALUATION.md), and fused with the search's order it gained on both.
 const FUSION_K: f64 = 60.0;
@@ -77,7 +79,14 @@ pub async fn rerank(
             futures::future::join_all(asks.iter().map(|m| llm.choose(m, &[YES, NO]))).await;
         for judgement in judged {
             match judgement {
-                Ok(p) => scores.push(yes_share(p[0], p[1])),
+                Ok(p) if p.len() == 2 => scores.push(yes_share(p[0], p[1])),
+                Ok(p) => {
+                    tracing::warn!(
+                        probabilities = p.len(),
+                        "the model gave no probability for each choice; the search's order stays"
+                    );
+                    return passages;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "the passages could not be reranked; the search's order stays");
                     return passages;
@@ -190,8 +199,13 @@ mod tests {
         let passages: Vec<Passage> = (1..=3).map(|n| passage(n, "text")).collect();
         let llm = ScriptedGenerator::new(
             4096,
-            vec![Ok("0.1".into()), Err("busy: the queue is full".into())],
+            vec![
+                Ok("0.1".into()),
+                Ok("0.9".into()),
+                Err("busy: the queue is full".into()),
+            ],
         );
+        // Judged, the second would come first; with one judgement missing none moves.
         assert_eq!(pages(&rerank(&llm, "q", passages, 3).await), [1, 2, 3]);
     }
 

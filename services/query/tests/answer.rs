@@ -534,15 +534,11 @@ async fn with_reranking_the_model_s_judgement_orders_the_first_passages() {
     let question = "How many days of annual leave do staff get?";
     let judge = ScriptedGenerator::new(4096, vec![Ok("0.05".into()), Ok("0.9".into())]);
     let mut f = fixture(&[LEAVE, PARKING, PRINTERS], Some(judge)).await;
-    let pages = |found: lectern_query::retrieve::Retrieved| {
-        found.passages.iter().map(|p| p.page).collect::<Vec<_>>()
-    };
-    let searched = pages(
-        f.answerer
-            .search(&f.scope, question, 2, None)
-            .await
-            .unwrap(),
-    );
+    async fn pages(f: &Fixture, question: &str, limit: usize) -> Vec<u32> {
+        let found = f.answerer.search(&f.scope, question, limit, None).await;
+        found.unwrap().passages.iter().map(|p| p.page).collect()
+    }
+    let searched = pages(&f, question, 2).await;
     assert_eq!(searched[0], 1, "off by default: the search's order");
     assert!(
         f.llm.as_ref().unwrap().requests().is_empty(),
@@ -550,12 +546,7 @@ async fn with_reranking_the_model_s_judgement_orders_the_first_passages() {
     );
 
     f.answerer.settings.rerank = 2;
-    let reranked = pages(
-        f.answerer
-            .search(&f.scope, question, 1, None)
-            .await
-            .unwrap(),
-    );
+    let reranked = pages(&f, question, 1).await;
     assert_eq!(
         reranked,
         [searched[1]],
@@ -568,6 +559,12 @@ async fn with_reranking_the_model_s_judgement_orders_the_first_passages() {
             .content
             .contains("Question: How many days")
     );
+
+    // Evidence too weak to answer from is refused whatever its order: nothing is judged.
+    f.answerer.settings.abstain_below = 1.1;
+    let weak = pages(&f, question, 2).await;
+    assert_eq!(weak, searched, "the search's order");
+    assert_eq!(f.llm.as_ref().unwrap().requests().len(), 2, "no judgement");
 }
 
 #[tokio::test]
