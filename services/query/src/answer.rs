@@ -519,13 +519,17 @@ impl Answerer {
         // Evidence too weak to answer from is refused whatever its order: nothing to judge.
         let judged = depth > 0 && retrieved.best_similarity >= self.settings.abstain_below;
         if let Some(llm) = self.llm.as_deref().filter(|_| judged) {
+            // Tables of contents, put last by the search, stay there: the model reads
+            // only the passages before them.
+            let depth = match options.navigation_last {
+                true => retrieved.passages[..depth.min(retrieved.passages.len())]
+                    .iter()
+                    .take_while(|p| !retrieve::is_navigation(&p.text))
+                    .count(),
+                false => depth,
+            };
             let passages = std::mem::take(&mut retrieved.passages);
-            let mut passages = rerank::rerank(llm, question, passages, depth).await;
-            if options.navigation_last {
-                // The model may like a table of contents: it stays after the rest.
-                passages = retrieve::navigation_last(passages, |p| p.text.as_str());
-            }
-            retrieved.passages = passages;
+            retrieved.passages = rerank::rerank(llm, question, passages, depth).await;
         }
         retrieved.passages.truncate(limit);
         Ok(retrieved)

@@ -78,15 +78,14 @@ pub async fn rerank(
         let judged =
             futures::future::join_all(asks.iter().map(|m| llm.choose(m, &[YES, NO]))).await;
         for judgement in judged {
-            match judgement {
-                Ok(p) if p.len() == 2 => scores.push(yes_share(p[0], p[1])),
-                Ok(p) => {
-                    tracing::warn!(
-                        probabilities = p.len(),
-                        "the model gave no probability for each choice; the search's order stays"
-                    );
-                    return passages;
-                }
+            let share = judgement.and_then(|p| match p[..] {
+                [yes, no] => Ok(yes_share(yes, no)),
+                _ => Err(lectern_core::Error::internal_msg(
+                    "the model gave no probability for each choice",
+                )),
+            });
+            match share {
+                Ok(share) => scores.push(share),
                 Err(e) => {
                     tracing::warn!(error = %e, "the passages could not be reranked; the search's order stays");
                     return passages;

@@ -392,7 +392,7 @@ pub fn is_navigation(text: &str) -> bool {
 
 /// The items (best first) with those whose text is navigation ([`is_navigation`]) moved
 /// after the rest, each part in its order.
-pub(crate) fn navigation_last<T>(items: Vec<T>, text: impl Fn(&T) -> &str) -> Vec<T> {
+fn navigation_last<T>(items: Vec<T>, text: impl Fn(&T) -> &str) -> Vec<T> {
     let (navigation, rest): (Vec<T>, Vec<T>) = items
         .into_iter()
         .partition(|item| is_navigation(text(item)));
