@@ -74,6 +74,16 @@ lectern_eval_bin() {
     bin="$CARGO_TARGET_DIR/$profile/lectern"
 }
 
+# Prints a setting in force for `$bin` (`lectern config`: the engine's defaults, then the
+# file, then the environment), e.g. `lectern_setting ingest.chunk_tokens`.
+lectern_setting() {
+    "$bin" config | python3 -c 'import json, sys
+value = json.load(sys.stdin)
+for key in sys.argv[1].split("."):
+    value = value[key]
+print(str(value).lower() if isinstance(value, bool) else value)' "$1"
+}
+
 # Starts `BIN --data-dir DATA serve` on 127.0.0.1:PORT in the background, its output
 # appended to LOG, and waits until /ready answers; sets `pid`. A server that dies or does
 # not become ready in two minutes ends the calling script with the end of its log.

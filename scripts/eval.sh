@@ -34,8 +34,8 @@ qa=tests/data/dev-qa/qa.jsonl
 out="$LECTERN_CACHE_DIR/eval-results"
 mkdir -p "$out"
 # The index depends on the ingest settings only; fusion settings reuse it.
-data_tag="$engine-c${LECTERN_INGEST__CHUNK_TOKENS:-128}-o${LECTERN_INGEST__CHUNK_OVERLAP_TOKENS:-16}-p${LECTERN_INGEST__CONTEXT_PREFIX:-true}"
-tag="$data_tag-k${LECTERN_INDEX__RRF_K:-60}"
+data_tag="$engine-c$(lectern_setting ingest.chunk_tokens)-o$(lectern_setting ingest.chunk_overlap_tokens)-p$(lectern_setting ingest.context_prefix)"
+tag="$data_tag-k$(lectern_setting index.rrf_k)"
 data="$LECTERN_CACHE_DIR/eval-data/$data_tag"
 if [ ! -f "$data/.ingested" ]; then
     rm -rf "$data"

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use lectern::Local;
+use lectern_core::InContext;
 use lectern_runtime::Settings;
 use serde_json::json;
 
@@ -41,7 +42,7 @@ pub async fn ingest(settings: Settings, paths: &[PathBuf], json_out: bool) -> an
     let embed_seconds = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
         let started = Instant::now();
         for batch in texts.chunks(64) {
-            embedder.embed(batch)?;
+            embedder.embed_in_context(batch)?;
         }
         Ok(started.elapsed().as_secs_f64())
     })
@@ -155,11 +156,12 @@ pub async fn retrieval(
     anyhow::ensure!(!texts.is_empty(), "no text in the given files");
     // Spread the sample over the whole corpus.
     let step = (texts.len() / real.max(1)).max(1);
-    let sample: Vec<String> = texts.into_iter().step_by(step).take(real).collect();
+    let sample: Vec<InContext> = texts.into_iter().step_by(step).take(real).collect();
     eprintln!("embedding {} real chunks...", sample.len());
     let embedder = ctx.search.embedder.clone();
     let batch = sample.clone();
-    let vectors = tokio::task::spawn_blocking(move || embedder.embed(&batch)).await??;
+    let vectors = tokio::task::spawn_blocking(move || embedder.embed_in_context(&batch)).await??;
+    let sample: Vec<String> = sample.iter().map(InContext::joined).collect();
 
     let questions: Vec<String> = match questions {
         Some(file) => lectern_eval::qa::load(file)?

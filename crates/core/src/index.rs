@@ -25,6 +25,32 @@ pub trait Embedder: Send + Sync {
     fn embed_queries(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         self.embed(texts)
     }
+    /// Chunks to be found, each with the context it stands in. A model trained with a
+    /// place for a text's title (EmbeddingGemma's `title: … | text: …`) reads the context
+    /// there; the others read it as a line before the text ([`InContext::joined`]).
+    fn embed_in_context(&self, texts: &[InContext]) -> Result<Vec<Vec<f32>>> {
+        let joined: Vec<String> = texts.iter().map(InContext::joined).collect();
+        self.embed(&joined)
+    }
+}
+
+/// A text with the context it stands in: its document's title and the section it sits
+/// under ("" when the embedder is to read the text alone).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InContext {
+    pub context: String,
+    pub text: String,
+}
+
+impl InContext {
+    /// The context on a line before the text (the text alone when there is none).
+    pub fn joined(&self) -> String {
+        if self.context.is_empty() {
+            self.text.clone()
+        } else {
+            format!("{}\n{}", self.context, self.text)
+        }
+    }
 }
 
 /// A chunk with its dense vector, ready to upsert. The sparse (BM25) vector is derived

@@ -17,7 +17,8 @@ mod text;
 pub use document::{DocumentParser, Heading, ParseError, ParsedDocument};
 pub use error::{BoxError, Error, Result};
 pub use index::{
-    Embedder, EmbeddingModelInfo, IndexedChunk, ScoredChunk, SearchMode, SearchRequest, VectorIndex,
+    Embedder, EmbeddingModelInfo, InContext, IndexedChunk, ScoredChunk, SearchMode, SearchRequest,
+    VectorIndex,
 };
 pub use model::{
     ChunkPoint, DocumentId, FinishReason, PageRange, Role, Span, WorkspaceId, WorkspaceScope,

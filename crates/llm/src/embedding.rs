@@ -5,7 +5,9 @@
 //! The model folder holds `model.gguf`, the `tokenizer.json` that chunks are counted with,
 //! and optionally sentence-transformers' `config_sentence_transformers.json`, whose
 //! `prompts.query` and `prompts.document` are put before questions and texts (EmbeddingGemma
-//! is trained with `task: search result | query: ` and `title: none | text: `).
+//! is trained with `task: search result | query: ` and `title: none | text: `). A chunk's
+//! context (its document's title and section) takes the place of `none` in the document
+//! prompt, as the model card writes it: `title: {title | "none"} | text: {content}`.
 //!
 //! llama.cpp does the whole sentence-transformers pipeline in its graph: the
 //! bidirectional encoder, the mean pooling the GGUF names, and EmbeddingGemma's two dense
@@ -17,7 +19,7 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Mutex;
 
-use lectern_core::{Embedder, EmbeddingModelInfo, Error, Result};
+use lectern_core::{Embedder, EmbeddingModelInfo, Error, InContext, Result};
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
@@ -30,6 +32,8 @@ use crate::llama::backend;
 pub const GGUF_MODEL: &str = "model.gguf";
 /// sentence-transformers' settings beside it, with the query and document prompts.
 const PROMPTS: &str = "config_sentence_transformers.json";
+/// The document prompt's words for a text without a title, where a title goes.
+const NO_TITLE: &str = "title: none";
 /// Sequences read in one batch.
 const MAX_SEQUENCES: usize = 64;
 
@@ -89,14 +93,15 @@ impl GgufEmbedder {
         })
     }
 
-    fn run(&self, prompt: &str, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+    /// The vectors of `inputs`, each read as it is (its prompt already before it).
+    fn run(&self, inputs: Vec<String>) -> Result<Vec<Vec<f32>>> {
         let _one_at_a_time = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         let vocab = self.model.vocab();
         let eos = vocab.eos();
-        let inputs: Vec<Vec<LlamaToken>> = texts
+        let inputs: Vec<Vec<LlamaToken>> = inputs
             .iter()
-            .map(|text| {
-                let mut tokens = vocab.tokenize(format!("{prompt}{text}").as_bytes(), true, false);
+            .map(|input| {
+                let mut tokens = vocab.tokenize(input.as_bytes(), true, false);
                 if tokens.len() > self.batch_tokens {
                     tokens.truncate(self.batch_tokens - 1);
                     tokens.push(eos);
@@ -129,7 +134,7 @@ impl GgufEmbedder {
             Error::internal_msg(format!("cannot create the embedding context: {e}"))
         })?;
         let mut batch = LlamaBatch::new(needed as usize, sequences as i32);
-        let mut out = Vec::with_capacity(texts.len());
+        let mut out = Vec::with_capacity(inputs.len());
         let mut pending = 0usize;
         for (i, tokens) in inputs.iter().enumerate() {
             if pending == sequences as usize
@@ -178,6 +183,26 @@ fn normalised(v: &[f32]) -> Vec<f32> {
     }
 }
 
+/// What the model reads of a text to be found with its context: in the document
+/// prompt's place for a title where it has one (EmbeddingGemma is trained with
+/// `title: {title} | text: {text}`, and `title: none` where there is no title),
+/// otherwise on a line before the text.
+fn document_input(prompt: &str, text: &InContext) -> String {
+    match prompt.find(NO_TITLE) {
+        Some(at) if !text.context.is_empty() => {
+            let mut prompt = prompt.to_owned();
+            prompt.replace_range(at..at + NO_TITLE.len(), &format!("title: {}", text.context));
+            prompt + &text.text
+        }
+        _ => format!("{prompt}{}", text.joined()),
+    }
+}
+
+/// Each text after `prompt`.
+fn prompted(prompt: &str, texts: &[String]) -> Vec<String> {
+    texts.iter().map(|t| format!("{prompt}{t}")).collect()
+}
+
 /// The query and document prompts of a sentence-transformers folder ("" where none).
 fn prompts(dir: &Path) -> Result<(String, String)> {
     let path = dir.join(PROMPTS);
@@ -203,11 +228,20 @@ impl Embedder for GgufEmbedder {
     }
 
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        self.run(&self.document_prompt, texts)
+        self.run(prompted(&self.document_prompt, texts))
     }
 
     fn embed_queries(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        self.run(&self.query_prompt, texts)
+        self.run(prompted(&self.query_prompt, texts))
+    }
+
+    fn embed_in_context(&self, texts: &[InContext]) -> Result<Vec<Vec<f32>>> {
+        self.run(
+            texts
+                .iter()
+                .map(|t| document_input(&self.document_prompt, t))
+                .collect(),
+        )
     }
 }
 
@@ -220,6 +254,32 @@ mod tests {
         let v = normalised(&[3.0, 4.0]);
         assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
         assert_eq!(normalised(&[0.0, 0.0]), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_text_s_context_goes_where_the_prompt_has_a_place_for_its_title() {
+        let text = |context: &str| InContext {
+            context: context.to_owned(),
+            text: "Slurs are entered with ( and ).".to_owned(),
+        };
+        let gemma = "title: none | text: ";
+        assert_eq!(
+            document_input(gemma, &text("Learning Manual — Slurs")),
+            "title: Learning Manual — Slurs | text: Slurs are entered with ( and )."
+        );
+        assert_eq!(
+            document_input(gemma, &text("")),
+            "title: none | text: Slurs are entered with ( and )."
+        );
+        // A prompt without a place for a title: the context is a line before the text.
+        assert_eq!(
+            document_input("passage: ", &text("Slurs")),
+            "passage: Slurs\nSlurs are entered with ( and )."
+        );
+        assert_eq!(
+            document_input("", &text("")),
+            "Slurs are entered with ( and )."
+        );
     }
 
     #[test]

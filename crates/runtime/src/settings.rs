@@ -368,6 +368,10 @@ pub struct LogSettings {
     pub filter: String,
 }
 
+/// BM25's vote with EmbeddingGemma, against the dense side's 1: a nudge among passages
+/// close in meaning (docs/EVALUATION.md, "Many languages").
+const GEMMA_SPARSE_WEIGHT: f32 = 0.2;
+
 impl Default for Settings {
     fn default() -> Self {
         let assets = default_cache_dir().join("assets");
@@ -548,13 +552,15 @@ impl Settings {
             .validated()
     }
 
+    /// The settings' layers: the defaults of the embedding engine the file or the
+    /// environment chooses ([`Settings::for_engine`]), then the file, then the environment.
     pub fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let mut given = Figment::new();
         if let Some(file) = file {
             if !file.is_file() {
                 return Err(ConfigError::MissingFile(file.to_owned()));
             }
-            figment = figment.merge(Toml::file_exact(file));
+            given = given.merge(Toml::file_exact(file));
         }
         let env = Env::prefixed("LECTERN_").ignore(ENV_IGNORED).map(|key| {
             // figment lowercases keys only after `map`: compare without case here.
@@ -564,7 +570,38 @@ impl Settings {
                 None => key.replace("__", ".").into(),
             }
         });
-        Ok(figment.merge(env))
+        let given = given.merge(env);
+        // A wrong engine is reported by the validation, with the defaults' engine here.
+        let engine: Option<String> = given.extract_inner("embedding.engine").ok();
+        let defaults = match engine {
+            Some(engine) => Settings::for_engine(&engine),
+            None => Settings::default(),
+        };
+        Ok(Figment::from(Serialized::defaults(defaults)).merge(given))
+    }
+
+    /// The defaults with an embedding engine's own: its model where
+    /// `scripts/fetch-assets.sh` puts it, and for EmbeddingGemma (`gguf`) the chunk size
+    /// and BM25 weight measured best with it (docs/EVALUATION.md, "Many languages"). A
+    /// setting given in the file or the environment wins over these.
+    pub fn for_engine(engine: &str) -> Self {
+        let mut s = Settings::default();
+        let assets = default_cache_dir().join("assets");
+        match engine {
+            "e5" => {
+                s.embedding.model_id = "intfloat/multilingual-e5-small-q4".into();
+                s.embedding.model_dir = assets.join("e5");
+            }
+            "gguf" => {
+                s.embedding.model_id = "google/embeddinggemma-300m-q8_0".into();
+                s.embedding.model_dir = assets.join("gemma");
+                s.ingest.chunk_tokens = 256;
+                s.index.sparse_weight = GEMMA_SPARSE_WEIGHT;
+            }
+            _ => {}
+        }
+        s.embedding.engine = engine.to_owned();
+        s
     }
 
     /// The database URL in force: the configured one, or the SQLite file in the data dir.
@@ -821,6 +858,53 @@ mod tests {
             assert_eq!(s.server.bind, "0.0.0.0:9000".parse().unwrap());
             assert_eq!(s.embedding.batch_size, 16, "environment wins over the file");
             assert_eq!(s.database_url(), "postgres://lectern@db/lectern");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_engine_brings_its_own_defaults_and_given_settings_win() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("LECTERN_CACHE_DIR", "/cache");
+            let onnx = load_in_jail(None).map_err(figment::Error::from)?;
+            assert_eq!(
+                onnx.embedding.model_id,
+                "sentence-transformers/all-MiniLM-L6-v2-int8"
+            );
+            assert_eq!(
+                (onnx.ingest.chunk_tokens, onnx.index.sparse_weight),
+                (128, 1.0)
+            );
+
+            jail.set_env("LECTERN_EMBEDDING__ENGINE", "gguf");
+            let gemma = load_in_jail(None).map_err(figment::Error::from)?;
+            assert_eq!(gemma.embedding.model_id, "google/embeddinggemma-300m-q8_0");
+            assert_eq!(
+                gemma.embedding.model_dir,
+                PathBuf::from("/cache/assets/gemma")
+            );
+            assert_eq!(gemma.ingest.chunk_tokens, 256);
+            assert_eq!(gemma.index.sparse_weight, GEMMA_SPARSE_WEIGHT);
+
+            // Chosen in the file, with one of its defaults set there and one in the
+            // environment: what is given wins, the rest follows the engine.
+            jail.clear_env();
+            jail.set_env("LECTERN_CACHE_DIR", "/cache");
+            jail.create_file(
+                "lectern.toml",
+                "[embedding]\nengine = \"e5\"\n[ingest]\nchunk_tokens = 200\n",
+            )?;
+            jail.set_env("LECTERN_EMBEDDING__MODEL_ID", "my-e5");
+            let e5 = load_in_jail(Some("lectern.toml")).map_err(figment::Error::from)?;
+            assert_eq!(e5.embedding.engine, "e5");
+            assert_eq!(e5.embedding.model_id, "my-e5");
+            assert_eq!(e5.embedding.model_dir, PathBuf::from("/cache/assets/e5"));
+            assert_eq!((e5.ingest.chunk_tokens, e5.index.sparse_weight), (200, 1.0));
+
+            jail.set_env("LECTERN_EMBEDDING__ENGINE", "word2vec");
+            let err = load_in_jail(Some("lectern.toml")).unwrap_err();
+            assert!(err.contains("embedding.engine"), "{err}");
             Ok(())
         });
     }

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use lectern_core::{Error, PageRange, ParsedDocument, Result, Span};
+use lectern_core::{Error, InContext, PageRange, ParsedDocument, Result, Span};
 use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
@@ -93,11 +93,14 @@ impl Chunker {
 
     /// What the embedder sees of `chunk`: with [`ChunkerConfig::context_prefix`], the
     /// title and heading before its text ([`embedding_text`]); otherwise the text alone.
-    pub fn embedding_text(&self, title: &str, chunk: &Chunk) -> String {
+    pub fn embedding_text(&self, title: &str, chunk: &Chunk) -> InContext {
         if self.config.context_prefix {
             embedding_text(title, chunk)
         } else {
-            chunk.text.clone()
+            InContext {
+                context: String::new(),
+                text: chunk.text.clone(),
+            }
         }
     }
 
@@ -148,15 +151,16 @@ impl Chunker {
 
 /// What the embedder sees: the document title and the nearest heading give a chunk the
 /// context its own words may lack ("it", "this section").
-pub fn embedding_text(title: &str, chunk: &Chunk) -> String {
+pub fn embedding_text(title: &str, chunk: &Chunk) -> InContext {
     let context = match &chunk.heading {
         Some(h) if !chunk.text.starts_with(h.as_str()) && h != title => format!("{title} — {h}"),
         _ => title.to_owned(),
     };
-    match &chunk.table_header {
-        Some(header) => format!("{context}\n{header}\n{}", chunk.text),
-        None => format!("{context}\n{}", chunk.text),
-    }
+    let text = match &chunk.table_header {
+        Some(header) => format!("{header}\n{}", chunk.text),
+        None => chunk.text.clone(),
+    };
+    InContext { context, text }
 }
 
 /// Whether a line is a row of a Markdown table.

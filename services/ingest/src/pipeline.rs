@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lectern_core::{
-    ChunkPoint, DocumentId, DocumentParser, Embedder, Error, IndexedChunk, ParseError, Result,
-    VectorIndex, WorkspaceId,
+    ChunkPoint, DocumentId, DocumentParser, Embedder, Error, InContext, IndexedChunk, ParseError,
+    Result, VectorIndex, WorkspaceId,
 };
 use lectern_runtime::Context;
 use lectern_search::SearchAdapters;
@@ -857,7 +857,7 @@ impl Ingestor {
 
     /// The texts the embedder would get for a file (parsed and chunked as a job would,
     /// nothing stored): for benchmarks that time the embedder alone on the same chunks.
-    pub fn embedding_texts(&self, file_name: &str, bytes: &[u8]) -> Result<Vec<String>> {
+    pub fn embedding_texts(&self, file_name: &str, bytes: &[u8]) -> Result<Vec<InContext>> {
         let media = detect_media_type(bytes, file_name)
             .map_err(|e| Error::Invalid(format!("{file_name}: {e}")))?;
         let parsed = self
@@ -963,12 +963,12 @@ impl Ingestor {
         let title = doc.title.clone();
         for batch in chunks.chunks(EMBED_BATCH) {
             let started = Instant::now();
-            let texts: Vec<String> = batch
+            let texts: Vec<InContext> = batch
                 .iter()
                 .map(|c| self.chunker.embedding_text(&title, c))
                 .collect();
             let embedder = self.embedder.clone();
-            let vectors = tokio::task::spawn_blocking(move || embedder.embed(&texts))
+            let vectors = tokio::task::spawn_blocking(move || embedder.embed_in_context(&texts))
                 .await
                 .map_err(|e| Error::internal("embedding task failed", e))??;
             t.embed += started.elapsed();
