@@ -38,19 +38,18 @@ lectern_prepare() {
 }
 
 # The embedding engine of the settings (LECTERN_EMBEDDING__ENGINE, default onnx): fetches
-# its model and points the settings at it; sets `engine`.
+# its model; sets `engine`. The engine's own defaults (`Settings::for_engine`) find the
+# fetched model, so MiniLM's folder, which `lectern_prepare core` exports, is dropped.
 lectern_embedding_engine() {
     engine="${LECTERN_EMBEDDING__ENGINE:-onnx}"
     case "$engine" in
     e5)
         lectern_prepare e5
-        export LECTERN_EMBED_MODEL_DIR="$LECTERN_E5_MODEL_DIR"
-        export LECTERN_EMBEDDING__MODEL_ID="${LECTERN_EMBEDDING__MODEL_ID:-intfloat/multilingual-e5-small-q4}"
+        unset LECTERN_EMBED_MODEL_DIR
         ;;
     gguf)
         lectern_prepare gemma
-        export LECTERN_EMBED_MODEL_DIR="$LECTERN_GEMMA_MODEL_DIR"
-        export LECTERN_EMBEDDING__MODEL_ID="${LECTERN_EMBEDDING__MODEL_ID:-google/embeddinggemma-300m-q8_0}"
+        unset LECTERN_EMBED_MODEL_DIR
         ;;
     esac
 }
@@ -74,14 +73,18 @@ lectern_eval_bin() {
     bin="$CARGO_TARGET_DIR/$profile/lectern"
 }
 
-# Prints a setting in force for `$bin` (`lectern config`: the engine's defaults, then the
-# file, then the environment), e.g. `lectern_setting ingest.chunk_tokens`.
+# Prints settings in force for `$bin` (`lectern config`: the engine's defaults, then the
+# file, then the environment), joined by "-", read with one call: e.g.
+# `lectern_setting ingest.chunk_tokens index.rrf_k` prints `128-60`.
 lectern_setting() {
     "$bin" config | python3 -c 'import json, sys
-value = json.load(sys.stdin)
-for key in sys.argv[1].split("."):
-    value = value[key]
-print(str(value).lower() if isinstance(value, bool) else value)' "$1"
+config = json.load(sys.stdin)
+def setting(path):
+    value = config
+    for key in path.split("."):
+        value = value[key]
+    return str(value).lower() if isinstance(value, bool) else str(value)
+print("-".join(setting(path) for path in sys.argv[1:]))' "$@"
 }
 
 # Starts `BIN --data-dir DATA serve` on 127.0.0.1:PORT in the background, its output

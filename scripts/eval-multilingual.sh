@@ -61,20 +61,15 @@ PY
     done
 done
 
-python3 - "$qa" "$work" "$engine" >"$out/multilingual-$engine.json" <<'PY'
+python3 - "$work" "$engine" >"$out/multilingual-$engine.json" <<'PY'
 import json, sys, pathlib
-qa, work, engine = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
-items = {}
-for line in open(qa):
-    if line.strip():
-        item = json.loads(line)
-        items[item["id"]] = item
+work, engine = pathlib.Path(sys.argv[1]), sys.argv[2]
 doc_lang = lambda doc: doc.rsplit("-", 1)[-1].removesuffix(".pdf")
 def rows(set):
     out = []
     for result in sorted((work / set).glob("*.json")):
         doc = result.name.removesuffix(".json")
-        questions = {json.loads(l)["id"]: json.loads(l) for l in open(result.with_suffix(".jsonl"))}
+        questions = {q["id"]: q for q in map(json.loads, open(result.with_suffix(".jsonl")))}
         for record in json.load(open(result))["questions"]:
             item = questions[record["id"]]
             if not item["answerable"]:

@@ -34,8 +34,10 @@ qa=tests/data/dev-qa/qa.jsonl
 out="$LECTERN_CACHE_DIR/eval-results"
 mkdir -p "$out"
 # The index depends on the ingest settings only; fusion settings reuse it.
-data_tag="$engine-c$(lectern_setting ingest.chunk_tokens)-o$(lectern_setting ingest.chunk_overlap_tokens)-p$(lectern_setting ingest.context_prefix)"
-tag="$data_tag-k$(lectern_setting index.rrf_k)"
+IFS=- read -r chunk overlap prefix rrf_k \
+    <<<"$(lectern_setting ingest.chunk_tokens ingest.chunk_overlap_tokens ingest.context_prefix index.rrf_k)"
+data_tag="$engine-c$chunk-o$overlap-p$prefix"
+tag="$data_tag-k$rrf_k"
 data="$LECTERN_CACHE_DIR/eval-data/$data_tag"
 if [ ! -f "$data/.ingested" ]; then
     rm -rf "$data"

@@ -571,12 +571,14 @@ impl Settings {
             }
         });
         let given = given.merge(env);
-        // A wrong engine is reported by the validation, with the defaults' engine here.
-        let engine: Option<String> = given.extract_inner("embedding.engine").ok();
-        let defaults = match engine {
-            Some(engine) => Settings::for_engine(&engine),
-            None => Settings::default(),
-        };
+        // An engine that is not a string is reported by the extraction, with the
+        // default engine's defaults here; one that is no engine, by the validation.
+        let defaults = given
+            .extract_inner::<String>("embedding.engine")
+            .map_or_else(
+                |_| Settings::default(),
+                |engine| Settings::for_engine(&engine),
+            );
         Ok(Figment::from(Serialized::defaults(defaults)).merge(given))
     }
 
